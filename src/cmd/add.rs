@@ -1,0 +1,176 @@
+//! ADD: snapshot the host interface, check the container can take it,
+//! record the attachment, move it in one message, restore its addresses.
+
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+
+use crate::cmd::home::bring_home;
+use crate::cmd::{Host, kernel_error};
+use crate::cni::result::{Interface, IpConfig};
+use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
+use crate::device;
+use crate::netlink::addr::add_requests;
+use crate::netlink::link::set_link_request;
+use crate::netlink::{Addr, Link, LinkChange, Socket};
+use crate::netns::Netns;
+use crate::state::{Key, Phase, Record, Store};
+use crate::{info, warn};
+
+pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
+    let store = Store::open(&conf.data_dir)?;
+    let netns_path = env.netns.as_deref().expect("ADD requires CNI_NETNS");
+    let ctr_ns = Netns::open(netns_path)?;
+    let mut host = Host::open()?;
+    if ctr_ns.same_as(&host.ns) {
+        return Err(Error::new(code::BAD_NETNS, format!("CNI_NETNS {} is the host's own network namespace", netns_path.display())));
+    }
+    let link = find_device(&mut host, conf, &store)?;
+    device::check_movable(&link)?;
+    let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+    let mut ctr = Socket::open_in(ctr_ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
+    check_container(&mut ctr, &env.ifname, &link)?;
+
+    let mut result = build_result(env, conf, &link, &addrs)?;
+    if conf.ipam.is_none() {
+        result.check_expressible(conf.cni_version)?;
+    }
+    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let mut rec = Record::new(&key, Some(netns_path.to_path_buf()), link, addrs);
+    claim(&store, &rec)?;
+
+    info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
+    let attached = host
+        .sock
+        .move_link(rec.host.index, ctr_ns.as_fd(), &env.ifname)
+        .map_err(|e| move_error(e, &rec, &env.ifname))
+        .and_then(|()| configure(&mut ctr, &env.ifname, &rec.addrs, &mut result));
+    match attached {
+        Ok(index) => {
+            rec.container_index = Some(index);
+            rec.phase = Phase::Attached;
+            store.save(&rec)?;
+            Ok(result)
+        }
+        Err(e) => {
+            roll_back(&mut host, &mut ctr, &store, &rec);
+            Err(e)
+        }
+    }
+}
+
+/// The selected host device; when it is missing because another attachment
+/// holds it, says so.
+fn find_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Link> {
+    device::find(&mut host.sock, &conf.selector).map_err(|e| {
+        if e.code != code::DEVICE_NOT_FOUND {
+            return e;
+        }
+        let wanted = device::describe(&conf.selector);
+        let holder = store.list().ok().into_iter().flatten().filter_map(|(_, r)| r.ok()).find(|r| r.host.name == wanted);
+        match holder {
+            Some(r) => Error::new(
+                code::DEVICE_BUSY,
+                format!("device {wanted:?} is attached to container {} as {} (network {})", r.container_id, r.ifname, r.network),
+            ),
+            None => e,
+        }
+    })
+}
+
+/// Refuses, before anything changes, what the kernel would refuse only
+/// after moving the device: a taken CNI_IFNAME, or a clash with one of the
+/// device's altnames. All lookups go out in one batch.
+fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
+    if ctr.link_by_name(ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?.is_some() {
+        return Err(Error::new(code::NAME_CLASH, format!("CNI_IFNAME {ifname:?} already exists in the container")));
+    }
+    for alt in &link.altnames {
+        if ctr.link_by_name(alt).map_err(kernel_error("look up altnames in the container"))?.is_some() {
+            return Err(Error::new(
+                code::NAME_CLASH,
+                format!("device {:?} has altname {alt:?}, and an interface with that name exists in the container", link.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the record, unless another attachment already claims the device.
+/// The lock covers only this check-and-write, not the move.
+fn claim(store: &Store, rec: &Record) -> Result<()> {
+    let _lock = store.lock()?;
+    if store.load(&rec.key())?.is_some() {
+        return Err(Error::new(
+            code::DEVICE_BUSY,
+            format!("container {} already has an attachment {} on network {}; DEL it first", rec.container_id, rec.ifname, rec.network),
+        ));
+    }
+    for (_, other) in store.list()? {
+        if let Ok(other) = other {
+            if other.host.index == rec.host.index && other.claims(&rec.host) {
+                return Err(Error::new(
+                    code::DEVICE_BUSY,
+                    format!("device {:?} is already being attached to container {} as {}", rec.host.name, other.container_id, other.ifname),
+                ));
+            }
+        }
+    }
+    store.save(rec)
+}
+
+fn move_error(e: crate::netlink::NlError, rec: &Record, ifname: &str) -> Error {
+    let code = if e.is(Errno::EEXIST) { code::NAME_CLASH } else if e.is(Errno::EINVAL) { code::DEVICE_IMMOVABLE } else { code::KERNEL };
+    Error::new(code, e.during(format!("move {} into the container as {ifname}", rec.host.name)).to_string())
+}
+
+/// Inside the container: re-add the addresses and bring the link up, in
+/// one batch. Returns the link's index there.
+fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniResult) -> Result<u32> {
+    let link = ctr
+        .link_by_name(ifname)
+        .map_err(kernel_error("look up the moved interface"))?
+        .ok_or_else(|| Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move")))?;
+    let mut requests = add_requests(link.index, ifname, addrs);
+    requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
+    for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
+        match addrs.get(pos) {
+            // The container has IPv6 disabled: the address cannot live there.
+            Some(a) if e.is(Errno::EACCES) && a.address.is_ipv6() => {
+                warn!("IPv6 is disabled in the container; {} stays off {ifname}", a.address);
+                result.ips.retain(|ip| ip.address != a.address);
+            }
+            Some(a) => return Err(kernel_error(&format!("add address {} to {ifname}", a.address))(e)),
+            None => return Err(kernel_error(&format!("set {ifname} up"))(e)),
+        }
+    }
+    Ok(link.index)
+}
+
+/// The ADD result: chained onto prevResult when there is one.
+fn build_result(env: &Env, conf: &NetConf, link: &Link, addrs: &[Addr]) -> Result<CniResult> {
+    let mut result = match &conf.prev_result {
+        Some(prev) => CniResult::from_json(prev)?,
+        None => CniResult::default(),
+    };
+    let index = result.interfaces.len();
+    result.interfaces.push(Interface {
+        name: env.ifname.clone(),
+        mac: link.mac.clone(),
+        mtu: Some(link.mtu),
+        sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
+    });
+    result.ips.extend(addrs.iter().map(|a| IpConfig { address: a.address, gateway: None, interface: Some(index) }));
+    Ok(result)
+}
+
+/// After a failed move or configuration: the interface goes home as it
+/// was, and the record goes only once it is home.
+fn roll_back(host: &mut Host, ctr: &mut Socket, store: &Store, rec: &Record) {
+    match bring_home(host, Some(ctr), rec) {
+        Ok(_) => {
+            let _ = store.remove(&rec.key());
+        }
+        Err(e) => warn!("rollback of {} failed, the record stays for DEL: {e}", rec.host.name),
+    }
+}

@@ -1,0 +1,56 @@
+//! DEL: bring the interface home with everything it had. Best effort and
+//! idempotent: no record, no namespace, no interface are all success.
+
+use std::os::fd::AsFd;
+
+use crate::cmd::Host;
+use crate::cmd::home::{Outcome, bring_home};
+use crate::cni::{Env, NetConf, Result};
+use crate::netlink::Socket;
+use crate::netns::Netns;
+use crate::state::{Key, Phase, Record, Store};
+use crate::{info, warn};
+
+pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
+    let store = Store::open(&conf.data_dir)?;
+    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let Some(rec) = store.load(&key)? else {
+        info!("no record for {}/{}: nothing to do", key.container_id, key.ifname);
+        return Ok(());
+    };
+    let mut host = Host::open()?;
+    let mut ctr = container_socket(env, &host);
+    finish(&mut host, ctr.as_mut(), &store, rec)
+}
+
+/// The container's socket, when its namespace still exists and is not the
+/// host's own.
+fn container_socket(env: &Env, host: &Host) -> Option<Socket> {
+    let ns = match Netns::open(env.netns.as_deref()?) {
+        Ok(ns) => ns,
+        Err(e) => {
+            info!("container namespace unusable, looking on the host only: {}", e.msg);
+            return None;
+        }
+    };
+    if ns.same_as(&host.ns) {
+        return None;
+    }
+    Socket::open_in(ns.as_fd()).map_err(|e| warn!("cannot open a socket in the container: {e}")).ok()
+}
+
+/// Brings `rec`'s interface home and updates the record to match.
+pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec: Record) -> Result<()> {
+    if rec.phase != Phase::Parked {
+        rec.phase = Phase::Removing;
+        store.save(&rec)?;
+    }
+    match bring_home(host, ctr, &rec)? {
+        Outcome::Home | Outcome::Gone => store.remove(&rec.key()),
+        Outcome::Parked(name) => {
+            rec.phase = Phase::Parked;
+            rec.parked_as = Some(name);
+            store.save(&rec)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Bringing an attached interface home: the one path DEL, a failed ADD
+//! and GC all take. It finds the interface by identity wherever it is (in
+//! the container, or back in the host after the container's namespace
+//! died), moves it under its own name, and restores what it had.
+
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+
+use crate::cmd::{Host, kernel_error};
+use crate::cni::Result;
+use crate::netlink::addr::add_requests;
+use crate::netlink::link::set_link_request;
+use crate::netlink::{Link, LinkChange, Socket};
+use crate::state::Record;
+use crate::{debug, info, warn};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Home under its own name, restored.
+    Home,
+    /// Home and restored, but under this name: its own was taken.
+    Parked(String),
+    /// Nowhere: a virtual device the kernel destroyed with its namespace.
+    Gone,
+}
+
+/// Brings `rec`'s interface home. `ctr` is the container side when its
+/// namespace still exists.
+pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Result<Outcome> {
+    let mut moved_as = None;
+    if let Some(ctr) = ctr {
+        if let Some(link) = find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))? {
+            moved_as = Some(move_out(host, ctr, &link, rec)?);
+        }
+    }
+    let Some(link) = find_on_host(&mut host.sock, rec, moved_as.as_deref()).map_err(kernel_error("look for the interface on the host"))? else {
+        warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
+        return Ok(Outcome::Gone);
+    };
+    let name = rename_on_host(&mut host.sock, &link, rec)?;
+    restore(&mut host.sock, &link, &name, rec)?;
+    if name == rec.host.name {
+        info!("interface {} is home", name);
+        Ok(Outcome::Home)
+    } else {
+        warn!("interface {} is home but parked as {name}: its name is taken on the host", rec.host.name);
+        Ok(Outcome::Parked(name))
+    }
+}
+
+/// The name to come home under: its own when free, else the parking name.
+fn home_name(sock: &mut Socket, rec: &Record) -> Result<String> {
+    let own = &rec.host.name;
+    let taken = sock.link_by_name(own).map_err(kernel_error("look up the original name on the host"))?;
+    Ok(match taken {
+        Some(other) if !rec.claims(&other) => parking_name(rec),
+        _ => own.clone(),
+    })
+}
+
+/// A deterministic fallback name, derived from the original index.
+pub fn parking_name(rec: &Record) -> String {
+    format!("hdpark{}", rec.host.index)
+}
+
+/// Moves `link` from the container to the host under its home name. When
+/// that name is free in the container, the rename happens there first, so
+/// the host never sees the container-side name even for an instant.
+fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
+    let name = home_name(&mut host.sock, rec)?;
+    if link.name != name && ctr.link_by_name(&name).map_err(kernel_error("look up names in the container"))?.is_none() {
+        // Renaming an UP interface is refused on some kernels; the move
+        // closes it anyway, so take it down with the same batch.
+        let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
+        let rename = set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
+        if let Some((_, e)) = ctr.batch(vec![down, rename]).map_err(kernel_error("rename in the container"))?.pop() {
+            debug!("rename to {name} inside the container failed ({e}); renaming during the move");
+        }
+    }
+    debug!("moving index {} from the container to the host as {name}", link.index);
+    if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
+        // The kernel may have moved it under its old name before failing:
+        // `find_on_host` looks for it wherever it went.
+        warn!("moving {} home as {name} failed: {e}", link.name);
+    }
+    Ok(name)
+}
+
+/// Finds the interface in the container: by its recorded index, by the
+/// container-side name, then by identity among all links.
+fn find_in_container(sock: &mut Socket, rec: &Record) -> crate::netlink::NlResult<Option<Link>> {
+    if let Some(index) = rec.container_index {
+        if let Some(link) = sock.link_by_index(index)? {
+            // A chained plugin may have changed the MAC; the index and the
+            // container-side name together still identify it.
+            if rec.claims(&link) || link.name == rec.ifname {
+                return Ok(Some(link));
+            }
+        }
+    }
+    if let Some(link) = sock.link_by_name(&rec.ifname)? {
+        if rec.claims(&link) {
+            return Ok(Some(link));
+        }
+    }
+    Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
+}
+
+/// Finds the interface on the host: under the name it was just moved as,
+/// by its original index, then by identity among all links.
+fn find_on_host(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> crate::netlink::NlResult<Option<Link>> {
+    if let Some(name) = moved_as {
+        if let Some(link) = sock.link_by_name(name)?.filter(|l| rec.claims(l)) {
+            return Ok(Some(link));
+        }
+    }
+    if let Some(link) = sock.link_by_index(rec.host.index)?.filter(|l| rec.claims(l)) {
+        return Ok(Some(link));
+    }
+    Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
+}
+
+/// Gives a link on the host its own name, or the parking name when its own
+/// is taken. Returns the name it now has.
+fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
+    let want = home_name(sock, rec)?;
+    if link.name == want {
+        return Ok(want);
+    }
+    let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
+    let rename = set_link_request(link.index, &LinkChange { name: Some(want.clone()), ..LinkChange::default() });
+    match sock.batch(vec![down, rename]).map_err(kernel_error("rename on the host"))?.pop() {
+        None => Ok(want),
+        Some((_, e)) if e.is(Errno::EEXIST) => {
+            warn!("cannot rename {} to {want} on the host: the name was just taken; it stays {}", link.name, link.name);
+            Ok(link.name.clone())
+        }
+        Some((_, e)) => Err(kernel_error(&format!("rename {} to {want} on the host", link.name))(e)),
+    }
+}
+
+/// Gives `link` back MTU, MAC, alias, altnames, addresses and admin state,
+/// in one pipelined batch.
+fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
+    let was = &rec.host;
+    let change = LinkChange {
+        mac: (link.mac != was.mac).then(|| was.mac.clone()),
+        mtu: (link.mtu != was.mtu).then_some(was.mtu),
+        alias: (link.alias != was.alias).then(|| was.alias.clone().unwrap_or_default()),
+        ..LinkChange::default()
+    };
+    let mut requests = vec![set_link_request(link.index, &change)];
+    requests.extend(add_requests(link.index, name, &rec.addrs));
+    if was.up {
+        requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
+    }
+    let failures = sock.batch(requests).map_err(kernel_error("restore the interface on the host"))?;
+    if let Some((_, e)) = failures.into_iter().next() {
+        return Err(kernel_error(&format!("restore {name} on the host"))(e));
+    }
+    let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
+    if let Err(e) = sock.add_altnames(link.index, &lost) {
+        warn!("cannot give {name} back its altnames {lost:?}: {e}");
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! VERSION: which spec versions hostdev speaks. Answers whatever else the
+//! environment holds (podman probes with junk in it).
+
+use serde_json::{Value, json};
+
+use crate::cni::config::{parse_object, version_text};
+use crate::cni::version::SUPPORTED;
+
+pub fn version(stdin: &[u8]) -> Value {
+    let asked = parse_object(stdin).ok().and_then(|o| version_text(&o).ok().flatten());
+    let echoed = asked.filter(|v| SUPPORTED.contains(&v.as_str())).unwrap_or_else(|| SUPPORTED[SUPPORTED.len() - 1].to_string());
+    json!({"cniVersion": echoed, "supportedVersions": SUPPORTED})
+}
+
+/// The line printed when the binary is run by hand.
+pub fn about() -> String {
+    format!(
+        "hostdev {}: CNI plugin that moves a host network interface into a container; CNI versions {}",
+        env!("CARGO_PKG_VERSION"),
+        SUPPORTED.join(", ")
+    )
+}

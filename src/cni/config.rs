@@ -1,0 +1,207 @@
+//! The network configuration on stdin. Unknown keys are ignored (the spec
+//! says so); a known key with the wrong type is code 7 naming the key.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::error::{Error, Result, code, config_error};
+use super::version::Version;
+
+/// Stdin larger than this is refused before parsing.
+pub const MAX_STDIN: usize = 1 << 20;
+pub const DEFAULT_DATA_DIR: &str = "/run/cni/hostdev";
+
+/// How the host interface is chosen. All selection lives here and in
+/// `device.rs`, so new selectors have one place to go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector {
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NetConf {
+    pub cni_version: Version,
+    /// The version string exactly as sent, echoed in results and errors.
+    pub version_text: String,
+    pub name: String,
+    pub selector: Selector,
+    pub data_dir: PathBuf,
+    pub ipam: Option<Map<String, Value>>,
+    pub prev_result: Option<Value>,
+    pub dns: Option<Value>,
+    pub log_file: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub allow_default_route: bool,
+    /// The whole config as received, passed unchanged to IPAM plugins.
+    pub raw: Vec<u8>,
+    pub object: Map<String, Value>,
+}
+
+/// Parses stdin as a JSON object (code 6 when it is not one).
+pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>> {
+    if raw.len() > MAX_STDIN {
+        return Err(Error::new(code::DECODE, format!("network config on stdin is larger than {MAX_STDIN} bytes")));
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| Error::new(code::DECODE, format!("network config is not UTF-8: {e}")))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::new(code::DECODE, "network config must be a JSON object")),
+        Err(e) => Err(Error::new(code::DECODE, format!("cannot decode network config: {e}"))),
+    }
+}
+
+/// The `cniVersion` key, if any (VERSION tolerates its absence).
+pub fn version_text(obj: &Map<String, Value>) -> Result<Option<String>> {
+    opt_string(obj, "cniVersion")
+}
+
+impl NetConf {
+    pub fn parse(raw: &[u8]) -> Result<NetConf> {
+        let obj = parse_object(raw)?;
+        let version_text = version_text(&obj)?.ok_or_else(|| config_error("config key \"cniVersion\" is required"))?;
+        let cni_version = Version::parse(&version_text)?;
+        let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
+        check_network_name(&name)?;
+        let selector = Selector { device: opt_string(&obj, "device")? };
+        Ok(NetConf {
+            cni_version,
+            version_text,
+            name,
+            selector,
+            data_dir: PathBuf::from(opt_string(&obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into())),
+            ipam: opt_ipam(&obj)?,
+            prev_result: opt_object(&obj, "prevResult")?,
+            dns: opt_object(&obj, "dns")?,
+            log_file: opt_string(&obj, "logFile")?.map(PathBuf::from),
+            log_level: opt_string(&obj, "logLevel")?,
+            allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
+            raw: raw.to_vec(),
+            object: obj,
+        })
+    }
+
+    /// `runtimeConfig.<key>`, if the runtime sent it.
+    pub fn runtime_config(&self, key: &str) -> Option<&Value> {
+        self.object.get("runtimeConfig")?.get(key)
+    }
+}
+
+/// The spec's network name rule; it also keeps record file names tame.
+fn check_network_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(config_error(format!(
+            "config key \"name\" {name:?} is invalid: it must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+        )));
+    }
+    Ok(())
+}
+
+fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
+    let got = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    config_error(format!("config key {key:?} must be {want}, got {got}"))
+}
+
+pub fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(wrong_type(key, "a string", other)),
+    }
+}
+
+fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(wrong_type(key, "true or false", other)),
+    }
+}
+
+fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(other) => Err(wrong_type(key, "an object", other)),
+    }
+}
+
+fn opt_ipam(obj: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
+    let Some(Value::Object(ipam)) = opt_object(obj, "ipam")? else { return Ok(None) };
+    match opt_string(&ipam, "type").map_err(|_| config_error("config key \"ipam.type\" must be a string"))? {
+        // An empty ipam section (some tools write `"ipam": {}`) means no IPAM.
+        None => Ok(None),
+        Some(t) if t.is_empty() || t.contains('/') => {
+            Err(config_error(format!("config key \"ipam.type\" {t:?} is not a plugin name")))
+        }
+        Some(_) => Ok(Some(ipam)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<NetConf> {
+        NetConf::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn minimal_config() {
+        let c = parse(r#"{"cniVersion":"1.0.0","name":"n","type":"hostdev","device":"eth1","whatever":[1]}"#).unwrap();
+        assert_eq!(c.selector.device.as_deref(), Some("eth1"));
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(c.ipam.is_none() && !c.allow_default_route);
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        for (json, key) in [
+            (r#"{"cniVersion":"1.0.0","name":"n","device":5}"#, "device"),
+            (r#"{"cniVersion":"1.0.0","name":"n","dataDir":[]}"#, "dataDir"),
+            (r#"{"cniVersion":"1.0.0","name":"n","allowDefaultRoute":"yes"}"#, "allowDefaultRoute"),
+            (r#"{"cniVersion":"1.0.0","name":"n","ipam":"static"}"#, "ipam"),
+            (r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":3}}"#, "ipam.type"),
+            (r#"{"cniVersion":"1.0.0","name":7}"#, "name"),
+            (r#"{"cniVersion":1,"name":"n"}"#, "cniVersion"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert_eq!(e.code, 7, "{json}");
+            assert!(e.msg.contains(key), "{} should name {key}", e.msg);
+        }
+    }
+
+    #[test]
+    fn decode_errors_are_code_6() {
+        for bad in ["", "{", "[]", "\"x\"", "{\"a\":1}}"] {
+            assert_eq!(parse(bad).unwrap_err().code, 6, "{bad}");
+        }
+        assert_eq!(NetConf::parse(b"{\"a\":\"\xff\"}").unwrap_err().code, 6);
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        assert_eq!(parse(&format!("{{\"a\":{deep}}}")).unwrap_err().code, 6);
+        assert_eq!(NetConf::parse(&vec![b' '; MAX_STDIN + 1]).unwrap_err().code, 6);
+    }
+
+    #[test]
+    fn version_and_name_are_checked() {
+        assert_eq!(parse(r#"{"cniVersion":"9.9.9","name":"n"}"#).unwrap_err().code, 1);
+        assert_eq!(parse(r#"{"name":"n"}"#).unwrap_err().code, 7);
+        assert_eq!(parse(r#"{"cniVersion":"1.0.0"}"#).unwrap_err().code, 7);
+        assert_eq!(parse(r#"{"cniVersion":"1.0.0","name":"../x"}"#).unwrap_err().code, 7);
+    }
+
+    #[test]
+    fn empty_ipam_means_none() {
+        assert!(parse(r#"{"cniVersion":"1.0.0","name":"n","ipam":{}}"#).unwrap().ipam.is_none());
+        assert!(parse(r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":"static"}}"#).unwrap().ipam.is_some());
+    }
+}

@@ -1,0 +1,201 @@
+//! The CNI_* environment variables, read and validated once.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::error::{Result, env_error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Add,
+    Del,
+    Check,
+    Status,
+    Gc,
+    Version,
+}
+
+impl Command {
+    fn parse(s: &str) -> Result<Command> {
+        Ok(match s {
+            "ADD" => Command::Add,
+            "DEL" => Command::Del,
+            "CHECK" => Command::Check,
+            "STATUS" => Command::Status,
+            "GC" => Command::Gc,
+            "VERSION" => Command::Version,
+            other => return Err(env_error(format!("unknown CNI_COMMAND {other:?}"))),
+        })
+    }
+
+    /// Commands that act on one attachment need its id and interface name.
+    fn needs_attachment(self) -> bool {
+        matches!(self, Command::Add | Command::Del | Command::Check)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub command: Command,
+    pub container_id: String,
+    /// None when CNI_NETNS is unset or empty (allowed for DEL).
+    pub netns: Option<PathBuf>,
+    pub ifname: String,
+    /// CNI_ARGS as key/value pairs, in order.
+    pub args: Vec<(String, String)>,
+    pub path: Vec<PathBuf>,
+}
+
+impl Env {
+    /// Reads the environment through `get`, so tests need not touch the
+    /// process environment. `Ok(None)` means CNI_COMMAND is unset.
+    pub fn read(get: impl Fn(&str) -> Option<OsString>) -> Result<Option<Env>> {
+        let text = |key: &str| -> Result<String> {
+            match get(key) {
+                None => Ok(String::new()),
+                Some(v) => v.into_string().map_err(|_| env_error(format!("{key} is not valid UTF-8"))),
+            }
+        };
+        let command = text("CNI_COMMAND")?;
+        if command.is_empty() {
+            return Ok(None);
+        }
+        let command = Command::parse(&command)?;
+        let mut env = Env {
+            command,
+            container_id: text("CNI_CONTAINERID")?,
+            netns: Some(PathBuf::from(text("CNI_NETNS")?)).filter(|p| !p.as_os_str().is_empty()),
+            ifname: text("CNI_IFNAME")?,
+            args: parse_args(&text("CNI_ARGS")?),
+            path: std::env::split_paths(&text("CNI_PATH")?).filter(|p| !p.as_os_str().is_empty()).collect(),
+        };
+        if command == Command::Version {
+            return Ok(Some(env)); // podman probes VERSION with junk in the other variables
+        }
+        env.validate()?;
+        Ok(Some(env))
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        if !self.command.needs_attachment() {
+            return Ok(());
+        }
+        if self.container_id.is_empty() {
+            return Err(env_error("CNI_CONTAINERID is required"));
+        }
+        check_container_id(&self.container_id)?;
+        check_ifname("CNI_IFNAME", &self.ifname)?;
+        if self.netns.is_none() && self.command != Command::Del {
+            return Err(env_error("CNI_NETNS is required"));
+        }
+        Ok(())
+    }
+
+    /// The value of a CNI_ARGS key, if present.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+fn parse_args(s: &str) -> Vec<(String, String)> {
+    s.split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The spec's container id rule: an alphanumeric, then alphanumerics, `_`, `.`, `-`.
+pub fn check_container_id(id: &str) -> Result<()> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(env_error(format!(
+            "CNI_CONTAINERID {id:?} is invalid: it must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// The kernel's interface name rule (dev_valid_name), checked before any
+/// request: an invalid name would fail only after the device has moved.
+pub fn check_ifname(what: &str, name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > 15 {
+        "it is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "it cannot be '.' or '..'"
+    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        "it cannot contain '/', ':' or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(env_error(format!("{what} {name:?} is not a valid interface name: {why}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Option<Env>> {
+        let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        Env::read(|k| map.get(k).cloned())
+    }
+
+    const ADD: [(&str, &str); 4] =
+        [("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "abc-1.2_3"), ("CNI_NETNS", "/run/netns/x"), ("CNI_IFNAME", "eth0")];
+
+    #[test]
+    fn no_command_is_none() {
+        assert!(read(&[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn add_reads_everything() {
+        let mut vars = ADD.to_vec();
+        vars.push(("CNI_ARGS", "K8S_POD_NAME=p;IgnoreUnknown=1;junk"));
+        vars.push(("CNI_PATH", "/a:/b"));
+        let env = read(&vars).unwrap().unwrap();
+        assert_eq!(env.command, Command::Add);
+        assert_eq!(env.arg("K8S_POD_NAME"), Some("p"));
+        assert_eq!(env.path, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+    }
+
+    #[test]
+    fn version_accepts_junk() {
+        let env = read(&[("CNI_COMMAND", "VERSION"), ("CNI_NETNS", "dummy"), ("CNI_IFNAME", "a/b")]).unwrap();
+        assert_eq!(env.unwrap().command, Command::Version);
+    }
+
+    #[test]
+    fn del_does_not_need_netns() {
+        let vars: Vec<_> = ADD.iter().copied().map(|(k, v)| if k == "CNI_COMMAND" { (k, "DEL") } else { (k, v) }).collect();
+        let without: Vec<_> = vars.into_iter().filter(|(k, _)| *k != "CNI_NETNS").collect();
+        assert!(read(&without).unwrap().unwrap().netns.is_none());
+    }
+
+    #[test]
+    fn missing_or_bad_variables_are_code_4() {
+        let cases: Vec<Vec<(&str, &str)>> = vec![
+            vec![("CNI_COMMAND", "FROB")],
+            ADD.iter().copied().filter(|(k, _)| *k != "CNI_NETNS").collect(),
+            ADD.iter().copied().filter(|(k, _)| *k != "CNI_CONTAINERID").collect(),
+            ADD.iter().copied().filter(|(k, _)| *k != "CNI_IFNAME").collect(),
+            ADD.iter().copied().map(|(k, v)| if k == "CNI_CONTAINERID" { (k, "-bad") } else { (k, v) }).collect(),
+        ];
+        for vars in cases {
+            assert_eq!(read(&vars).unwrap_err().code, 4, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn interface_names_follow_the_kernel() {
+        for good in ["eth0", "a", "net1-x_y.z", "fifteen-chars15"] {
+            check_ifname("n", good).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a:b", "a b", "a\tb", "sixteen-chars-16"] {
+            assert_eq!(check_ifname("n", bad).unwrap_err().code, 4, "{bad:?}");
+        }
+    }
+}

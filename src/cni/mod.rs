@@ -1,0 +1,12 @@
+//! The CNI protocol: environment, config, results, errors. No kernel here.
+
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod result;
+pub mod version;
+
+pub use config::NetConf;
+pub use env::{Command, Env};
+pub use error::{Error, Result, code};
+pub use result::CniResult;

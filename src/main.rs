@@ -1,0 +1,94 @@
+//! hostdev: a CNI plugin that gives a container an existing host network
+//! interface. This file only reads the environment and stdin, runs one
+//! command, and prints its outcome.
+
+mod cmd;
+mod cni;
+mod device;
+mod log;
+mod netlink;
+mod netns;
+mod state;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use cni::{Command, Env, Error, NetConf, code};
+use serde_json::Value;
+
+fn main() -> ExitCode {
+    let env = match Env::read(|k| std::env::var_os(k)) {
+        Ok(Some(env)) => env,
+        Ok(None) => {
+            eprintln!("{}", cmd::version::about());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e, &[]),
+    };
+    let stdin = match read_stdin() {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(&e, &[]),
+    };
+    match run(&env, &stdin) {
+        Ok(Some(out)) => print(&out),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, &stdin),
+    }
+}
+
+/// Runs the command; Some(json) is what goes to stdout.
+fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
+    if env.command == Command::Version {
+        return Ok(Some(cmd::version::version(stdin)));
+    }
+    let conf = NetConf::parse(stdin)?;
+    init_log(env, &conf);
+    match env.command {
+        Command::Add => cmd::add::add(env, &conf).map(|r| Some(r.to_json(&conf.version_text, conf.cni_version))),
+        Command::Del => cmd::del::del(env, &conf).map(|()| None),
+        Command::Check | Command::Status | Command::Gc => {
+            Err(Error::new(code::UNSUPPORTED_FIELD, format!("{:?} is not implemented yet", env.command)))
+        }
+        Command::Version => unreachable!("handled above"),
+    }
+}
+
+fn init_log(env: &Env, conf: &NetConf) {
+    let level = conf.log_level.as_deref().and_then(log::Level::parse).unwrap_or(log::Level::Warn);
+    let prefix = format!("{:?} {} {}", env.command, env.container_id, env.ifname);
+    log::init(level, conf.log_file.as_deref(), prefix);
+}
+
+/// Reads stdin, refusing more than the config size limit.
+fn read_stdin() -> cni::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let limit = cni::config::MAX_STDIN as u64 + 1;
+    std::io::stdin()
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::new(code::IO_FAILURE, format!("cannot read the network config from stdin: {e}")))?;
+    Ok(buf)
+}
+
+fn print(v: &Value) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut text = serde_json::to_vec(v).expect("JSON values always serialise");
+    text.push(b'\n');
+    match out.write_all(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Prints the spec's error object, in the config's version when it has a
+/// usable one, and exits non-zero.
+fn fail(e: &Error, stdin: &[u8]) -> ExitCode {
+    let version = cni::config::parse_object(stdin)
+        .ok()
+        .and_then(|o| cni::config::version_text(&o).ok().flatten())
+        .filter(|v| cni::version::SUPPORTED.contains(&v.as_str()))
+        .unwrap_or_else(|| cni::version::SUPPORTED[cni::version::SUPPORTED.len() - 1].to_string());
+    log::log(log::Level::Error, format_args!("{e}"));
+    print(&e.to_json(&version));
+    ExitCode::FAILURE
+}

@@ -1,0 +1,196 @@
+//! Links: read them as plain structs, move, rename and configure them.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_route::RouteNetlinkMessage as Rt;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use super::socket::{NlResult, Socket};
+
+/// What hostdev needs to know about a network interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perm_mac: Option<String>,
+    pub mtu: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub altnames: Vec<String>,
+    pub up: bool,
+    #[serde(skip)]
+    pub loopback: bool,
+    #[serde(skip)]
+    pub netns_immutable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// Changes to apply to a link in one request; None leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct LinkChange {
+    pub name: Option<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    /// Some("") removes the alias.
+    pub alias: Option<String>,
+    pub up: Option<bool>,
+}
+
+impl Socket {
+    /// The link called `name` (or with that altname), if it exists.
+    pub fn link_by_name(&mut self, name: &str) -> NlResult<Option<Link>> {
+        let mut msg = link_request(0);
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.get_link(msg)
+    }
+
+    pub fn link_by_index(&mut self, index: u32) -> NlResult<Option<Link>> {
+        self.get_link(link_request(index))
+    }
+
+    pub fn links(&mut self) -> NlResult<Vec<Link>> {
+        let replies = self.dump(Rt::GetLink(link_request(0)))?;
+        Ok(replies.into_iter().filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from(&m)) } else { None }).collect())
+    }
+
+    fn get_link(&mut self, msg: LinkMessage) -> NlResult<Option<Link>> {
+        match self.get(Rt::GetLink(msg)) {
+            Ok(Rt::NewLink(m)) => Ok(Some(Link::from(&m))),
+            Ok(_) => Ok(None),
+            Err(e) if e.is(Errno::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves link `index` into the namespace `target` and names it `name`
+    /// there, in one RTM_NEWLINK. The kernel does this in two steps (move,
+    /// then rename): on error the caller must look where the link ended up.
+    pub fn move_link(&mut self, index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<()> {
+        Self::check_name(name)?;
+        let mut msg = link_request(index);
+        msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.ack(Rt::NewLink(msg))
+    }
+
+    pub fn set_link(&mut self, index: u32, change: &LinkChange) -> NlResult<()> {
+        self.ack(set_link_request(index, change).0)
+    }
+
+    /// Adds altnames the link lost (the kernel drops clashing ones when it
+    /// returns a device from a dying namespace).
+    pub fn add_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut msg = link_request(index);
+        msg.attributes.push(LinkAttribute::PropList(names.iter().cloned().map(Prop::AltIfName).collect()));
+        self.ack(Rt::NewLinkProp(msg))
+    }
+
+    fn check_name(name: &str) -> NlResult<()> {
+        if name.is_empty() || name.len() > 15 {
+            return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
+        }
+        Ok(())
+    }
+}
+
+/// The RTM_NEWLINK request (with its extra flags) that applies `change`
+/// to an existing link, for batching.
+pub fn set_link_request(index: u32, change: &LinkChange) -> (Rt, u16) {
+    let mut msg = link_request(index);
+    if let Some(name) = &change.name {
+        msg.attributes.push(LinkAttribute::IfName(name.clone()));
+    }
+    if let Some(mac) = change.mac.as_deref().and_then(parse_mac) {
+        msg.attributes.push(LinkAttribute::Address(mac));
+    }
+    if let Some(mtu) = change.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(alias) = &change.alias {
+        msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
+    }
+    if let Some(up) = change.up {
+        msg.header.change_mask = LinkFlags::Up;
+        msg.header.flags = if up { LinkFlags::Up } else { LinkFlags::empty() };
+    }
+    (Rt::NewLink(msg), 0)
+}
+
+fn link_request(index: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    // Statistics are large and never needed here.
+    msg.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    msg
+}
+
+impl From<&LinkMessage> for Link {
+    fn from(m: &LinkMessage) -> Link {
+        let mut link = Link {
+            index: m.header.index,
+            up: m.header.flags.contains(LinkFlags::Up),
+            loopback: m.header.flags.contains(LinkFlags::Loopback),
+            ..Link::default()
+        };
+        for attr in &m.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => link.name = n.clone(),
+                LinkAttribute::Address(a) => link.mac = format_mac(a),
+                LinkAttribute::PermAddress(a) if a.iter().any(|b| *b != 0) => link.perm_mac = Some(format_mac(a)),
+                LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+                LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a.clone()),
+                LinkAttribute::PropList(props) => link.altnames.extend(props.iter().filter_map(|p| match p {
+                    Prop::AltIfName(n) => Some(n.clone()),
+                    _ => None,
+                })),
+                LinkAttribute::NetnsImmutable(b) => link.netns_immutable = *b,
+                LinkAttribute::LinkInfo(infos) => link.kind = kind_of(infos),
+                _ => {}
+            }
+        }
+        link
+    }
+}
+
+fn kind_of(infos: &[LinkInfo]) -> Option<String> {
+    infos.iter().find_map(|i| match i {
+        LinkInfo::Kind(InfoKind::Other(k)) => Some(k.clone()),
+        LinkInfo::Kind(k) => Some(k.to_string()),
+        _ => None,
+    })
+}
+
+pub fn format_mac(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+pub fn parse_mac(s: &str) -> Option<Vec<u8>> {
+    let bytes: Option<Vec<u8>> = s.split(':').map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2)).collect();
+    bytes.filter(|b| !b.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_round_trip() {
+        let mac = [0x02, 0xab, 0, 1, 0xff, 0x10];
+        assert_eq!(format_mac(&mac), "02:ab:00:01:ff:10");
+        assert_eq!(parse_mac("02:ab:00:01:ff:10").unwrap(), mac);
+        assert_eq!(parse_mac("02:AB:00:01:FF:10").unwrap(), mac);
+        for bad in ["", "1:2", "zz:00", "0203"] {
+            assert!(parse_mac(bad).is_none() || bad == "0203" && parse_mac(bad).is_none(), "{bad}");
+        }
+    }
+}

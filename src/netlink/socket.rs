@@ -1,0 +1,204 @@
+//! A blocking rtnetlink socket: one request at a time, or a pipelined batch.
+//!
+//! A plain blocking socket is all a short-lived, single-threaded plugin
+//! needs; it keeps every kernel request visible as one function call.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket as RawSocket, SocketAddr, protocols::NETLINK_ROUTE};
+use nix::sched::{CloneFlags, setns};
+
+use super::error::NlError;
+
+type Message = NetlinkMessage<RouteNetlinkMessage>;
+pub type NlResult<T> = Result<T, NlError>;
+
+const RECV_BUF: usize = 64 * 1024;
+/// Bytes of requests sent in one write; the kernel refuses writes larger
+/// than the socket's send buffer.
+const BATCH_BYTES: usize = 32 * 1024;
+/// Requests sent before waiting for their answers, so that error replies
+/// can never overflow the receive buffer.
+const BATCH_MESSAGES: usize = 128;
+const DUMP_ATTEMPTS: usize = 10;
+
+pub struct Socket {
+    raw: RawSocket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Socket {
+    /// A socket in the calling thread's network namespace.
+    pub fn open() -> NlResult<Socket> {
+        let mut raw = RawSocket::new(NETLINK_ROUTE).map_err(NlError::io("open netlink socket"))?;
+        raw.bind_auto().map_err(NlError::io("bind netlink socket"))?;
+        raw.connect(&SocketAddr::new(0, 0)).map_err(NlError::io("connect netlink socket"))?;
+        // Extended ACKs carry the kernel's reason; strict checking makes
+        // the kernel filter dumps by the index we ask for.
+        let _ = raw.set_ext_ack(true);
+        let _ = raw.set_cap_ack(true);
+        let _ = raw.set_netlink_get_strict_chk(true);
+        Ok(Socket { raw, seq: 0, buf: vec![0; RECV_BUF] })
+    }
+
+    /// A socket bound to the namespace `ns`. A netlink socket stays in the
+    /// namespace it was created in, so it is made on a short-lived thread
+    /// that joined `ns`; the caller's thread never changes namespace.
+    pub fn open_in(ns: BorrowedFd<'_>) -> NlResult<Socket> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
+                    Socket::open()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(NlError::other("namespace thread panicked")))
+        })
+    }
+
+    /// Sends one request and waits for its acknowledgement.
+    pub fn ack(&mut self, msg: RouteNetlinkMessage) -> NlResult<()> {
+        let mut errors = self.batch(vec![(msg, 0)])?;
+        errors.pop().map_or(Ok(()), |(_, e)| Err(e))
+    }
+
+    /// Sends one request that the kernel answers with one message.
+    pub fn get(&mut self, msg: RouteNetlinkMessage) -> NlResult<RouteNetlinkMessage> {
+        let seq = self.send(&[(msg, 0)], NLM_F_REQUEST, false)?;
+        let mut reply = None;
+        self.receive(seq, |m| {
+            if let NetlinkPayload::InnerMessage(inner) = m.payload {
+                reply = Some(inner);
+            }
+            true
+        })?;
+        reply.ok_or_else(|| NlError::other("the kernel sent no reply"))
+    }
+
+    /// Dumps a table, retrying when the kernel says the dump was
+    /// interrupted by a concurrent change.
+    pub fn dump(&mut self, msg: RouteNetlinkMessage) -> NlResult<Vec<RouteNetlinkMessage>> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let seq = self.send(&[(msg.clone(), 0)], NLM_F_REQUEST | NLM_F_DUMP, false)?;
+            let (mut items, mut interrupted) = (Vec::new(), false);
+            self.receive(seq, |m| {
+                interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+                match m.payload {
+                    NetlinkPayload::InnerMessage(inner) => items.push(inner),
+                    NetlinkPayload::Done(_) => return true,
+                    _ => {}
+                }
+                false
+            })?;
+            if !interrupted {
+                return Ok(items);
+            }
+        }
+        Err(NlError::other("dump kept being interrupted by concurrent changes"))
+    }
+
+    /// Sends `msgs` (each with its extra flags, such as NLM_F_CREATE)
+    /// pipelined and returns the failures with their position.
+    /// Only the last request of each window asks for an ACK: successes
+    /// produce no reply, errors arrive with their sequence number, and the
+    /// last ACK (or error) tells that the whole window was processed.
+    pub fn batch(&mut self, msgs: Vec<(RouteNetlinkMessage, u16)>) -> NlResult<Vec<(usize, NlError)>> {
+        let mut failures = Vec::new();
+        let mut done = 0;
+        while done < msgs.len() {
+            let window = window_len(&msgs[done..]);
+            let first = self.send(&msgs[done..done + window], NLM_F_REQUEST, true)?;
+            let last = first.wrapping_add(window as u32 - 1);
+            let mut acked = false;
+            self.receive_any(|m| {
+                let pos = m.header.sequence_number.wrapping_sub(first) as usize;
+                if let (NetlinkPayload::Error(e), true) = (&m.payload, pos < window) {
+                    if let Some(err) = NlError::from_reply(e, m.header.flags) {
+                        failures.push((done + pos, err));
+                    }
+                    acked |= m.header.sequence_number == last;
+                }
+                acked
+            })?;
+            done += window;
+        }
+        Ok(failures)
+    }
+
+    /// Writes requests with consecutive sequence numbers in one send; with
+    /// `ack_last` the last one asks for an ACK. Returns the first number.
+    fn send(&mut self, msgs: &[(RouteNetlinkMessage, u16)], flags: u16, ack_last: bool) -> NlResult<u32> {
+        let first = self.seq.wrapping_add(1);
+        let mut out = Vec::with_capacity(msgs.len() * 64);
+        for (i, (inner, extra)) in msgs.iter().enumerate() {
+            self.seq = self.seq.wrapping_add(1);
+            let mut header = NetlinkHeader::default();
+            header.flags = flags | extra | if ack_last && i + 1 == msgs.len() { NLM_F_ACK } else { 0 };
+            header.sequence_number = self.seq;
+            let mut m = Message::new(header, NetlinkPayload::from(inner.clone()));
+            m.finalize();
+            let start = out.len();
+            out.resize(start + m.buffer_len(), 0);
+            m.serialize(&mut out[start..]);
+        }
+        self.raw.send(&out, 0).map_err(NlError::io("send netlink request"))?;
+        Ok(first)
+    }
+
+    /// Reads replies to the request `seq` until `f` says it has seen the
+    /// last one; an error reply ends the wait with that error.
+    fn receive(&mut self, seq: u32, mut f: impl FnMut(Message) -> bool) -> NlResult<()> {
+        let mut failure = None;
+        self.receive_any(|m| {
+            if m.header.sequence_number != seq {
+                return false;
+            }
+            if let NetlinkPayload::Error(e) = &m.payload {
+                failure = NlError::from_reply(e, m.header.flags);
+                return true;
+            }
+            f(m)
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn receive_any(&mut self, mut f: impl FnMut(Message) -> bool) -> NlResult<()> {
+        loop {
+            let n = self.raw.recv(&mut &mut self.buf[..], 0).map_err(NlError::io("receive netlink reply"))?;
+            let mut off = 0;
+            while off < n {
+                let m = Message::deserialize(&self.buf[off..n])
+                    .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))?;
+                off += (m.header.length as usize).max(16).next_multiple_of(4);
+                if f(m) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// How many of `msgs` go out before waiting for answers.
+fn window_len(msgs: &[(RouteNetlinkMessage, u16)]) -> usize {
+    use netlink_packet_core::Emitable;
+    let mut bytes = 0;
+    for (i, (m, _)) in msgs.iter().enumerate().take(BATCH_MESSAGES) {
+        bytes += m.buffer_len() + 16;
+        if bytes > BATCH_BYTES && i > 0 {
+            return i;
+        }
+    }
+    msgs.len().min(BATCH_MESSAGES)
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the raw fd lives as long as `self.raw`.
+        unsafe { BorrowedFd::borrow_raw(self.raw.as_raw_fd()) }
+    }
+}

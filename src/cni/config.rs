@@ -16,7 +16,17 @@ pub const DEFAULT_DATA_DIR: &str = "/run/cni/hostdev";
 /// `device.rs`, so new selectors have one place to go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
+    /// An interface name or altname.
     pub device: Option<String>,
+    /// The current MAC, or the permanent MAC when the current one changed.
+    pub hwaddr: Option<String>,
+    /// An absolute path under /sys/devices/ whose `net/` holds the interface.
+    pub kernelpath: Option<String>,
+    /// A PCI address such as 0000:03:00.1.
+    pub pci_bus_id: Option<String>,
+    /// `runtimeConfig.deviceID` from a device plugin: a PCI address or an
+    /// auxiliary-bus device such as mlx5_core.sf.4. Overrides `pci_bus_id`.
+    pub device_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +73,13 @@ impl NetConf {
         let cni_version = Version::parse(&version_text)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
-        let selector = Selector { device: opt_string(&obj, "device")? };
+        let selector = Selector {
+            device: opt_string(&obj, "device")?,
+            hwaddr: opt_string(&obj, "hwaddr")?,
+            kernelpath: opt_string(&obj, "kernelpath")?,
+            pci_bus_id: opt_string(&obj, "pciBusID")?,
+            device_id: runtime_device_id(&obj)?,
+        };
         Ok(NetConf {
             cni_version,
             version_text,
@@ -132,6 +148,14 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
         None | Some(Value::Null) => Ok(None),
         Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
         Some(other) => Err(wrong_type(key, "an object", other)),
+    }
+}
+
+fn runtime_device_id(obj: &Map<String, Value>) -> Result<Option<String>> {
+    match obj.get("runtimeConfig") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(rc)) => opt_string(rc, "deviceID").map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
+        Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
 }
 

@@ -46,9 +46,9 @@ fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     match env.command {
         Command::Add => cmd::add::add(env, &conf).map(|r| Some(r.to_json(&conf.version_text, conf.cni_version))),
         Command::Del => cmd::del::del(env, &conf).map(|()| None),
-        Command::Check | Command::Status | Command::Gc => {
-            Err(Error::new(code::UNSUPPORTED_FIELD, format!("{:?} is not implemented yet", env.command)))
-        }
+        Command::Check => cmd::check::check(env, &conf).map(|()| None),
+        Command::Status => cmd::status::status(env, &conf).map(|()| None),
+        Command::Gc => cmd::gc::gc(env, &conf).map(|()| None),
         Command::Version => unreachable!("handled above"),
     }
 }

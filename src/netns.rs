@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::libc;
 
@@ -15,7 +15,6 @@ nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
 #[derive(Debug)]
 pub struct Netns {
     file: File,
-    pub path: PathBuf,
 }
 
 impl Netns {
@@ -26,7 +25,7 @@ impl Netns {
         let file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
         // SAFETY: the ioctl takes no argument and only reads the fd.
         match unsafe { ns_get_nstype(file.as_raw_fd()) } {
-            Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { file, path: path.to_path_buf() }),
+            Ok(t) if t == libc::CLONE_NEWNET => Ok(Netns { file }),
             Ok(_) => Err(bad("it is a namespace, but not a network namespace".into())),
             Err(_) => Err(bad("it is not a namespace".into())),
         }

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -187,12 +187,15 @@ impl Store {
         Ok(out)
     }
 
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Whether the directory is private, as records reveal the host's layout.
+    #[cfg(test)]
     pub fn is_private(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
         fs::metadata(&self.dir).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
     }
 }

@@ -5,14 +5,16 @@ use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 
-use crate::cmd::home::bring_home;
+use crate::cmd::home::{self, bring_home};
 use crate::cmd::{Host, kernel_error};
 use crate::cni::result::{Interface, IpConfig};
+use crate::cni::error::config_error;
+use crate::cni::ipam::Ipam;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::device;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
-use crate::netlink::{Addr, Link, LinkChange, Socket};
+use crate::netlink::{Addr, Link, LinkChange, Socket, route};
 use crate::netns::Netns;
 use crate::state::{Key, Phase, Record, Store};
 use crate::{info, warn};
@@ -25,8 +27,10 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     if ctr_ns.same_as(&host.ns) {
         return Err(Error::new(code::BAD_NETNS, format!("CNI_NETNS {} is the host's own network namespace", netns_path.display())));
     }
+    home::unpark_all(&mut host, &store);
     let link = find_device(&mut host, conf, &store)?;
     device::check_movable(&link)?;
+    guard_default_route(&mut host.sock, &link, conf.allow_default_route)?;
     let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     let mut ctr = Socket::open_in(ctr_ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
     check_container(&mut ctr, &env.ifname, &link)?;
@@ -40,23 +44,34 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     claim(&store, &rec)?;
 
     info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
+    let ipam = Ipam::of(env, conf);
+    let mut ipam_added = false;
     let attached = host
         .sock
         .move_link(rec.host.index, ctr_ns.as_fd(), &env.ifname)
         .map_err(|e| move_error(e, &rec, &env.ifname))
-        .and_then(|()| configure(&mut ctr, &env.ifname, &rec.addrs, &mut result));
-    match attached {
-        Ok(index) => {
+        .and_then(|()| configure(&mut ctr, &env.ifname, &rec.addrs, &mut result))
+        .and_then(|index| {
+            if let Some(ipam) = &ipam {
+                let got = ipam.add()?;
+                ipam_added = true;
+                apply_ipam(&mut ctr, index, &env.ifname, got, &mut result)?;
+            }
+            result.check_expressible(conf.cni_version)?;
             rec.container_index = Some(index);
             rec.phase = Phase::Attached;
-            store.save(&rec)?;
-            Ok(result)
+            store.save(&rec)
+        });
+    if let Err(e) = attached {
+        if let (Some(ipam), true) = (&ipam, ipam_added) {
+            if let Err(e) = ipam.call("DEL") {
+                warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
+            }
         }
-        Err(e) => {
-            roll_back(&mut host, &mut ctr, &store, &rec);
-            Err(e)
-        }
+        roll_back(&mut host, &mut ctr, &store, &rec);
+        return Err(e);
     }
+    Ok(result)
 }
 
 /// The selected host device; when it is missing because another attachment
@@ -76,6 +91,25 @@ fn find_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Link> {
             None => e,
         }
     })
+}
+
+/// Moving the interface that carries the host's default route would cut
+/// the node off its network: refused unless the config allows it.
+fn guard_default_route(sock: &mut Socket, link: &Link, allowed: bool) -> Result<()> {
+    if allowed {
+        return Ok(());
+    }
+    let routes = sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
+    if let Some(default) = routes.iter().find(|r| r.is_default() && r.oif == Some(link.index)) {
+        return Err(Error::new(
+            code::DEFAULT_ROUTE,
+            format!(
+                "device {:?} carries the host's default route ({}, table {}); moving it would cut the host off the network. Set \"allowDefaultRoute\": true to do it anyway",
+                link.name, default.dst, default.table
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses, before anything changes, what the kernel would refuse only
@@ -147,6 +181,27 @@ fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniRes
     Ok(link.index)
 }
 
+/// Applies what IPAM handed out to our interface, and adds it to the result.
+fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result: &mut CniResult) -> Result<()> {
+    let addrs: Vec<Addr> = got.ips.iter().map(|ip| Addr::plain(ip.address)).collect();
+    let mut requests = add_requests(index, ifname, &addrs);
+    requests.extend(route::add_requests(index, &got.routes));
+    if let Some((pos, e)) = ctr.batch(requests).map_err(kernel_error("apply the IPAM result"))?.into_iter().next() {
+        let what = match addrs.get(pos) {
+            Some(a) => format!("add IPAM address {} to {ifname}", a.address),
+            None => format!("add IPAM route {}", got.routes[pos - addrs.len()].dst),
+        };
+        return Err(kernel_error(&what)(e));
+    }
+    let ours = result.interfaces.len() - 1;
+    result.ips.extend(got.ips.into_iter().map(|ip| IpConfig { interface: Some(ours), ..ip }));
+    result.routes.extend(got.routes);
+    if !got.dns.is_empty() {
+        result.dns = got.dns;
+    }
+    Ok(())
+}
+
 /// The ADD result: chained onto prevResult when there is one.
 fn build_result(env: &Env, conf: &NetConf, link: &Link, addrs: &[Addr]) -> Result<CniResult> {
     let mut result = match &conf.prev_result {
@@ -161,6 +216,9 @@ fn build_result(env: &Env, conf: &NetConf, link: &Link, addrs: &[Addr]) -> Resul
         sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
     });
     result.ips.extend(addrs.iter().map(|a| IpConfig { address: a.address, gateway: None, interface: Some(index) }));
+    if let Some(dns) = &conf.dns {
+        result.dns = serde_json::from_value(dns.clone()).map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;
+    }
     Ok(result)
 }
 

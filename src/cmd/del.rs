@@ -4,7 +4,8 @@
 use std::os::fd::AsFd;
 
 use crate::cmd::Host;
-use crate::cmd::home::{Outcome, bring_home};
+use crate::cmd::home::{self, Outcome, bring_home};
+use crate::cni::ipam::Ipam;
 use crate::cni::{Env, NetConf, Result};
 use crate::netlink::Socket;
 use crate::netns::Netns;
@@ -12,13 +13,23 @@ use crate::state::{Key, Phase, Record, Store};
 use crate::{info, warn};
 
 pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
+    let homecoming = bring_back(env, conf);
+    // The IPAM allocation is released whatever happened above, even with
+    // no namespace at all (upstream host-device leaks it there).
+    let released = Ipam::of(env, conf).map_or(Ok(()), |ipam| ipam.call("DEL"));
+    homecoming.and(released)
+}
+
+fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     let store = Store::open(&conf.data_dir)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
-    let Some(rec) = store.load(&key)? else {
+    let rec = store.load(&key)?;
+    let mut host = Host::open()?;
+    home::unpark_all(&mut host, &store);
+    let Some(rec) = rec else {
         info!("no record for {}/{}: nothing to do", key.container_id, key.ifname);
         return Ok(());
     };
-    let mut host = Host::open()?;
     let mut ctr = container_socket(env, &host);
     finish(&mut host, ctr.as_mut(), &store, rec)
 }

@@ -12,7 +12,7 @@ use crate::cni::Result;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
 use crate::netlink::{Link, LinkChange, Socket};
-use crate::state::Record;
+use crate::state::{Phase, Record, Store};
 use crate::{debug, info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,4 +164,23 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
         warn!("cannot give {name} back its altnames {lost:?}: {e}");
     }
     Ok(())
+}
+
+/// Gives parked interfaces their own names back where those are free now.
+/// Called by every command that can; failures only warn.
+pub fn unpark_all(host: &mut Host, store: &Store) {
+    let Ok(records) = store.list() else { return };
+    for rec in records.into_iter().filter_map(|(_, r)| r.ok()).filter(|r| r.phase == Phase::Parked) {
+        let free = host.sock.link_by_name(&rec.host.name).is_ok_and(|l| l.is_none());
+        if !free {
+            continue;
+        }
+        match bring_home(host, None, &rec) {
+            Ok(Outcome::Home) => {
+                let _ = store.remove(&rec.key());
+            }
+            Ok(_) => {}
+            Err(e) => warn!("cannot unpark {}: {e}", rec.host.name),
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! The commands: each is the list of steps it takes.
 
 pub mod add;
+pub mod check;
 pub mod del;
+pub mod gc;
 pub mod home;
+pub mod status;
 pub mod version;
 
 use crate::cni::{Error, code};

@@ -97,10 +97,6 @@ impl NetConf {
         })
     }
 
-    /// `runtimeConfig.<key>`, if the runtime sent it.
-    pub fn runtime_config(&self, key: &str) -> Option<&Value> {
-        self.object.get("runtimeConfig")?.get(key)
-    }
 }
 
 /// The spec's network name rule; it also keeps record file names tame.

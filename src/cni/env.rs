@@ -41,8 +41,6 @@ pub struct Env {
     /// None when CNI_NETNS is unset or empty (allowed for DEL).
     pub netns: Option<PathBuf>,
     pub ifname: String,
-    /// CNI_ARGS as key/value pairs, in order.
-    pub args: Vec<(String, String)>,
     pub path: Vec<PathBuf>,
 }
 
@@ -66,7 +64,6 @@ impl Env {
             container_id: text("CNI_CONTAINERID")?,
             netns: Some(PathBuf::from(text("CNI_NETNS")?)).filter(|p| !p.as_os_str().is_empty()),
             ifname: text("CNI_IFNAME")?,
-            args: parse_args(&text("CNI_ARGS")?),
             path: std::env::split_paths(&text("CNI_PATH")?).filter(|p| !p.as_os_str().is_empty()).collect(),
         };
         if command == Command::Version {
@@ -90,18 +87,6 @@ impl Env {
         }
         Ok(())
     }
-
-    /// The value of a CNI_ARGS key, if present.
-    pub fn arg(&self, key: &str) -> Option<&str> {
-        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-}
-
-fn parse_args(s: &str) -> Vec<(String, String)> {
-    s.split(';')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// The spec's container id rule: an alphanumeric, then alphanumerics, `_`, `.`, `-`.
@@ -154,11 +139,9 @@ mod tests {
     #[test]
     fn add_reads_everything() {
         let mut vars = ADD.to_vec();
-        vars.push(("CNI_ARGS", "K8S_POD_NAME=p;IgnoreUnknown=1;junk"));
         vars.push(("CNI_PATH", "/a:/b"));
         let env = read(&vars).unwrap().unwrap();
         assert_eq!(env.command, Command::Add);
-        assert_eq!(env.arg("K8S_POD_NAME"), Some("p"));
         assert_eq!(env.path, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
     }
 

@@ -8,12 +8,10 @@ use std::fmt;
 /// listed in the README.
 pub mod code {
     pub const INCOMPATIBLE_VERSION: u32 = 1;
-    pub const UNSUPPORTED_FIELD: u32 = 2;
     pub const INVALID_ENV: u32 = 4;
     pub const IO_FAILURE: u32 = 5;
     pub const DECODE: u32 = 6;
     pub const INVALID_CONFIG: u32 = 7;
-    pub const TRY_AGAIN_LATER: u32 = 11;
     pub const NOT_READY: u32 = 50;
     pub const LIMITED_CONNECTIVITY: u32 = 51;
     pub const KERNEL: u32 = 100;

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod ipam;
 pub mod result;
 pub mod version;
 

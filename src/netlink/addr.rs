@@ -40,13 +40,30 @@ impl Socket {
     /// The permanent global-scope addresses of link `index`, in the
     /// kernel's order (so primaries come back before their secondaries).
     pub fn addrs(&mut self, index: u32) -> NlResult<Vec<Addr>> {
+        Ok(self.address_messages(index)?.iter().filter_map(Addr::from_message).collect())
+    }
+
+    /// Every address of link `index`, whatever its scope or lifetime.
+    pub fn all_addrs(&mut self, index: u32) -> NlResult<Vec<IpNetwork>> {
+        let local = |m: &AddressMessage| {
+            let ip = m.attributes.iter().fold(None, |found, a| match a {
+                AddressAttribute::Local(ip) => Some(*ip),
+                AddressAttribute::Address(ip) => found.or(Some(*ip)),
+                _ => found,
+            })?;
+            IpNetwork::new(ip, m.header.prefix_len).ok()
+        };
+        Ok(self.address_messages(index)?.iter().filter_map(local).collect())
+    }
+
+    fn address_messages(&mut self, index: u32) -> NlResult<Vec<AddressMessage>> {
         let mut req = AddressMessage::default();
         req.header.index = index;
         let replies = self.dump(Rt::GetAddress(req))?;
         Ok(replies
-            .iter()
+            .into_iter()
             .filter_map(|r| match r {
-                Rt::NewAddress(m) if m.header.index == index => Addr::from_message(m),
+                Rt::NewAddress(m) if m.header.index == index => Some(m),
                 _ => None,
             })
             .collect())
@@ -60,6 +77,11 @@ pub fn add_requests(index: u32, ifname: &str, addrs: &[Addr]) -> Vec<(Rt, u16)> 
 }
 
 impl Addr {
+    /// An address with nothing but its prefix (as IPAM hands them out).
+    pub fn plain(address: IpNetwork) -> Addr {
+        Addr { address, peer: None, broadcast: None, label: None, flags: 0, metric: None }
+    }
+
     fn from_message(m: &AddressMessage) -> Option<Addr> {
         if m.header.scope != AddressScope::Universe {
             return None;

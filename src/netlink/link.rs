@@ -80,10 +80,6 @@ impl Socket {
         self.ack(Rt::NewLink(msg))
     }
 
-    pub fn set_link(&mut self, index: u32, change: &LinkChange) -> NlResult<()> {
-        self.ack(set_link_request(index, change).0)
-    }
-
     /// Adds altnames the link lost (the kernel drops clashing ones when it
     /// returns a device from a dying namespace).
     pub fn add_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {

@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod error;
 pub mod link;
+pub mod route;
 pub mod socket;
 
 pub use addr::Addr;

@@ -1,0 +1,71 @@
+//! GC: every attachment of this network the runtime no longer knows is
+//! cleaned up as DEL would, including interfaces whose container is gone.
+//! Keeps going past errors and reports them together; forwards GC to IPAM.
+
+use std::os::fd::AsFd;
+
+use serde_json::Value;
+
+use crate::cmd::{Host, del, home};
+use crate::cni::ipam::Ipam;
+use crate::cni::version::V1_1_0;
+use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
+use crate::netlink::Socket;
+use crate::netns::Netns;
+use crate::state::{Record, Store};
+use crate::info;
+
+pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
+    conf.cni_version.require(V1_1_0, "GC")?;
+    let valid = valid_attachments(conf)?;
+    let store = Store::open(&conf.data_dir)?;
+    let mut host = Host::open()?;
+    home::unpark_all(&mut host, &store);
+    let mut errors = Vec::new();
+    for (_, rec) in store.list()? {
+        match rec {
+            Err(e) => errors.push(e.msg),
+            Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
+            Ok(rec) => {
+                info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
+                let mut ctr = container_socket(&rec);
+                if let Err(e) = del::finish(&mut host, ctr.as_mut(), &store, rec) {
+                    errors.push(e.msg);
+                }
+            }
+        }
+    }
+    if let Some(ipam) = Ipam::of(env, conf) {
+        if let Err(e) = ipam.call("GC") {
+            errors.push(e.msg);
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(code::KERNEL, format!("GC left {} problem(s): {}", errors.len(), errors.join("; "))))
+}
+
+/// The (container id, interface) pairs the runtime still uses: from
+/// `cni.dev/valid-attachments`, and the older `cni.dev/attachments`.
+fn valid_attachments(conf: &NetConf) -> Result<Vec<(String, String)>> {
+    let mut valid = Vec::new();
+    for key in ["cni.dev/valid-attachments", "cni.dev/attachments"] {
+        let Some(list) = conf.object.get(key).filter(|v| !v.is_null()) else { continue };
+        let list = list.as_array().ok_or_else(|| config_error(format!("config key {key:?} must be an array")))?;
+        for item in list {
+            let field = |k: &str| item.get(k).and_then(Value::as_str).map(String::from);
+            match (field("containerID"), field("ifname")) {
+                (Some(id), Some(ifname)) => valid.push((id, ifname)),
+                _ => return Err(config_error(format!("config key {key:?} holds an entry without containerID and ifname: {item}"))),
+            }
+        }
+    }
+    Ok(valid)
+}
+
+/// The recorded container namespace's socket, if that namespace still exists.
+fn container_socket(rec: &Record) -> Option<Socket> {
+    let ns = Netns::open(rec.netns.as_deref()?).ok()?;
+    Socket::open_in(ns.as_fd()).ok()
+}

@@ -1,0 +1,123 @@
+//! Routes: add the ones IPAM hands out, and read a namespace's routes for
+//! CHECK and for the default-route guard.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage as Rt;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol, RouteScope, RouteType,
+};
+
+use super::socket::{NlResult, Socket};
+use crate::cni::result::Route;
+
+/// A route as read from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub dst: IpNetwork,
+    pub gw: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub table: u32,
+}
+
+impl Socket {
+    /// Every unicast route of the namespace, in all tables; only those
+    /// through link `oif` when given (the kernel filters, so a node with
+    /// many routes costs little).
+    pub fn routes(&mut self, oif: Option<u32>) -> NlResult<Vec<RouteEntry>> {
+        let mut all = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            req.attributes.extend(oif.map(RouteAttribute::Oif));
+            for reply in self.dump(Rt::GetRoute(req))? {
+                if let Rt::NewRoute(m) = reply {
+                    all.extend(RouteEntry::from_message(&m));
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// Requests that add `routes` through link `index`, replacing equal ones.
+pub fn add_requests(index: u32, routes: &[Route]) -> Vec<(Rt, u16)> {
+    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
+}
+
+fn to_message(index: u32, r: &Route) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = if r.dst.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    m.header.destination_prefix_length = r.dst.prefix();
+    m.header.protocol = RouteProtocol::Boot;
+    m.header.kind = RouteType::Unicast;
+    m.header.scope = match (r.scope, r.gw) {
+        (Some(s), _) => RouteScope::from(s),
+        (None, Some(_)) => RouteScope::Universe,
+        (None, None) => RouteScope::Link,
+    };
+    let table = r.table.unwrap_or(u32::from(RouteHeader::RT_TABLE_MAIN));
+    m.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    m.attributes.push(RouteAttribute::Table(table));
+    m.attributes.push(RouteAttribute::Destination(RouteAddress::from(r.dst.network())));
+    if let Some(gw) = r.gw {
+        m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+    }
+    m.attributes.push(RouteAttribute::Oif(index));
+    if let Some(p) = r.priority {
+        m.attributes.push(RouteAttribute::Priority(p));
+    }
+    let metrics: Vec<RouteMetric> =
+        [r.mtu.map(RouteMetric::Mtu), r.advmss.map(RouteMetric::Advmss)].into_iter().flatten().collect();
+    if !metrics.is_empty() {
+        m.attributes.push(RouteAttribute::Metrics(metrics));
+    }
+    m
+}
+
+impl RouteEntry {
+    fn from_message(m: &RouteMessage) -> Option<RouteEntry> {
+        if m.header.kind != RouteType::Unicast {
+            return None;
+        }
+        let mut entry = RouteEntry {
+            dst: IpNetwork::new(unspecified(m.header.address_family)?, 0).ok()?,
+            gw: None,
+            oif: None,
+            table: u32::from(m.header.table),
+        };
+        for attr in &m.attributes {
+            match attr {
+                RouteAttribute::Destination(a) => entry.dst = IpNetwork::new(ip_of(a)?, m.header.destination_prefix_length).ok()?,
+                RouteAttribute::Gateway(a) => entry.gw = ip_of(a),
+                RouteAttribute::Oif(i) => entry.oif = Some(*i),
+                RouteAttribute::Table(t) => entry.table = *t,
+                _ => {}
+            }
+        }
+        Some(entry)
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.dst.prefix() == 0
+    }
+}
+
+fn unspecified(family: AddressFamily) -> Option<IpAddr> {
+    match family {
+        AddressFamily::Inet => Some(IpAddr::from([0u8; 4])),
+        AddressFamily::Inet6 => Some(IpAddr::from([0u8; 16])),
+        _ => None,
+    }
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
+        RouteAddress::Inet6(ip) => Some(IpAddr::V6(*ip)),
+        _ => None,
+    }
+}

@@ -2,18 +2,12 @@
 //! interface. This file only reads the environment and stdin, runs one
 //! command, and prints its outcome.
 
-mod cmd;
-mod cni;
-mod device;
-mod log;
-mod netlink;
-mod netns;
-mod state;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use cni::{Command, Env, Error, NetConf, code};
+use hostdev::cni::{self, Command, Env, Error, NetConf, code};
+use hostdev::{cmd, log};
 use serde_json::Value;
 
 fn main() -> ExitCode {

@@ -11,7 +11,7 @@ use crate::cni::result::{Interface, IpConfig};
 use crate::cni::error::config_error;
 use crate::cni::ipam::Ipam;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
-use crate::device;
+use crate::{device, failpoint};
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
 use crate::netlink::{Addr, Link, LinkChange, Socket, route};
@@ -42,6 +42,7 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let mut rec = Record::new(&key, Some(netns_path.to_path_buf()), link, addrs);
     claim(&store, &rec)?;
+    failpoint::hit("add-after-record");
 
     info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
     let ipam = Ipam::of(env, conf);
@@ -50,13 +51,18 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
         .sock
         .move_link(rec.host.index, ctr_ns.as_fd(), &env.ifname)
         .map_err(|e| move_error(e, &rec, &env.ifname))
-        .and_then(|()| configure(&mut ctr, &env.ifname, &rec.addrs, &mut result))
+        .and_then(|()| {
+            failpoint::hit("add-after-move");
+            configure(&mut ctr, &env.ifname, &rec.addrs, &mut result)
+        })
         .and_then(|index| {
+            failpoint::hit("add-after-addresses");
             if let Some(ipam) = &ipam {
                 let got = ipam.add()?;
                 ipam_added = true;
                 apply_ipam(&mut ctr, index, &env.ifname, got, &mut result)?;
             }
+            failpoint::hit("add-after-ipam");
             result.check_expressible(conf.cni_version)?;
             rec.container_index = Some(index);
             rec.phase = Phase::Attached;

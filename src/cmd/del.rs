@@ -8,6 +8,7 @@ use crate::cmd::home::{self, Outcome, bring_home};
 use crate::cni::ipam::Ipam;
 use crate::cni::{Env, NetConf, Result};
 use crate::netlink::Socket;
+use crate::failpoint;
 use crate::netns::Netns;
 use crate::state::{Key, Phase, Record, Store};
 use crate::{info, warn};
@@ -56,6 +57,7 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec:
         rec.phase = Phase::Removing;
         store.save(&rec)?;
     }
+    failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
         Outcome::Home | Outcome::Gone => store.remove(&rec.key()),
         Outcome::Parked(name) => {

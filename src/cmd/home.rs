@@ -12,6 +12,7 @@ use crate::cni::Result;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
 use crate::netlink::{Link, LinkChange, Socket};
+use crate::failpoint;
 use crate::state::{Phase, Record, Store};
 use crate::{debug, info, warn};
 
@@ -40,6 +41,7 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
     };
     let name = rename_on_host(&mut host.sock, &link, rec)?;
     restore(&mut host.sock, &link, &name, rec)?;
+    failpoint::hit("del-after-restore");
     if name == rec.host.name {
         info!("interface {} is home", name);
         Ok(Outcome::Home)
@@ -77,6 +79,7 @@ fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Res
         if let Some((_, e)) = ctr.batch(vec![down, rename]).map_err(kernel_error("rename in the container"))?.pop() {
             debug!("rename to {name} inside the container failed ({e}); renaming during the move");
         }
+        failpoint::hit("del-after-rename");
     }
     debug!("moving index {} from the container to the host as {name}", link.index);
     if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
@@ -84,6 +87,7 @@ fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Res
         // `find_on_host` looks for it wherever it went.
         warn!("moving {} home as {name} failed: {e}", link.name);
     }
+    failpoint::hit("del-after-move");
     Ok(name)
 }
 

@@ -1,0 +1,12 @@
+//! hostdev: a CNI plugin that gives a container an existing host network
+//! interface. The binary (`main.rs`) is a thin shell over these modules;
+//! they are a library so that tests and fuzz targets can reach the parsers.
+
+pub mod cmd;
+pub mod cni;
+pub mod device;
+pub mod failpoint;
+pub mod log;
+pub mod netlink;
+pub mod netns;
+pub mod state;

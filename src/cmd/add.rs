@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 
-use crate::cmd::home::{self, bring_home};
+use crate::cmd::home::{self, Outcome, bring_home};
 use crate::cmd::{Host, kernel_error};
 use crate::cni::result::{Interface, IpConfig};
 use crate::cni::error::config_error;
@@ -232,9 +232,10 @@ fn build_result(env: &Env, conf: &NetConf, link: &Link, addrs: &[Addr]) -> Resul
 /// was, and the record goes only once it is home.
 fn roll_back(host: &mut Host, ctr: &mut Socket, store: &Store, rec: &Record) {
     match bring_home(host, Some(ctr), rec) {
-        Ok(_) => {
+        Ok(Outcome::Home | Outcome::Gone) => {
             let _ = store.remove(&rec.key());
         }
+        Ok(outcome) => warn!("rollback of {} ended {outcome:?}; the record stays for DEL", rec.host.name),
         Err(e) => warn!("rollback of {} failed, the record stays for DEL: {e}", rec.host.name),
     }
 }

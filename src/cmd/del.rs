@@ -2,6 +2,7 @@
 //! idempotent: no record, no namespace, no interface are all success.
 
 use std::os::fd::AsFd;
+use std::path::Path;
 
 use crate::cmd::Host;
 use crate::cmd::home::{self, Outcome, bring_home};
@@ -31,14 +32,17 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
         info!("no record for {}/{}: nothing to do", key.container_id, key.ifname);
         return Ok(());
     };
-    let mut ctr = container_socket(env, &host);
+    // containerd sends DEL with an empty CNI_NETNS on a second stop; the
+    // namespace ADD used may still hold the interface.
+    let path = env.netns.as_deref().or(rec.netns.as_deref());
+    let mut ctr = path.and_then(|p| container_socket(p, &host));
     finish(&mut host, ctr.as_mut(), &store, rec)
 }
 
 /// The container's socket, when its namespace still exists and is not the
 /// host's own.
-fn container_socket(env: &Env, host: &Host) -> Option<Socket> {
-    let ns = match Netns::open(env.netns.as_deref()?) {
+pub fn container_socket(path: &Path, host: &Host) -> Option<Socket> {
+    let ns = match Netns::open(path) {
         Ok(ns) => ns,
         Err(e) => {
             info!("container namespace unusable, looking on the host only: {}", e.msg);
@@ -60,6 +64,7 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec:
     failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
         Outcome::Home | Outcome::Gone => store.remove(&rec.key()),
+        Outcome::Missing => Ok(()),
         Outcome::Parked(name) => {
             rec.phase = Phase::Parked;
             rec.parked_as = Some(name);

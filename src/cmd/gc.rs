@@ -2,17 +2,13 @@
 //! cleaned up as DEL would, including interfaces whose container is gone.
 //! Keeps going past errors and reports them together; forwards GC to IPAM.
 
-use std::os::fd::AsFd;
-
 use serde_json::Value;
 
 use crate::cmd::{Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
-use crate::netlink::Socket;
-use crate::netns::Netns;
-use crate::state::{Record, Store};
+use crate::state::Store;
 use crate::info;
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
@@ -28,7 +24,7 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
             Ok(rec) => {
                 info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
-                let mut ctr = container_socket(&rec);
+                let mut ctr = rec.netns.as_deref().and_then(|p| del::container_socket(p, &host));
                 if let Err(e) = del::finish(&mut host, ctr.as_mut(), &store, rec) {
                     errors.push(e.msg);
                 }
@@ -64,8 +60,3 @@ fn valid_attachments(conf: &NetConf) -> Result<Vec<(String, String)>> {
     Ok(valid)
 }
 
-/// The recorded container namespace's socket, if that namespace still exists.
-fn container_socket(rec: &Record) -> Option<Socket> {
-    let ns = Netns::open(rec.netns.as_deref()?).ok()?;
-    Socket::open_in(ns.as_fd()).ok()
-}

@@ -4,6 +4,7 @@
 //! died), moves it under its own name, and restores what it had.
 
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -24,7 +25,15 @@ pub enum Outcome {
     Parked(String),
     /// Nowhere: a virtual device the kernel destroyed with its namespace.
     Gone,
+    /// A physical device that is nowhere yet: the kernel returns it from a
+    /// dying namespace asynchronously. The record must stay for GC.
+    Missing,
 }
+
+/// How long to wait for a physical device on its way back from a dying
+/// namespace, and how often to look.
+const RETURN_WAIT: Duration = Duration::from_secs(2);
+const RETURN_POLL: Duration = Duration::from_millis(50);
 
 /// Brings `rec`'s interface home. `ctr` is the container side when its
 /// namespace still exists.
@@ -35,9 +44,13 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
             moved_as = Some(move_out(host, ctr, &link, rec)?);
         }
     }
-    let Some(link) = find_on_host(&mut host.sock, rec, moved_as.as_deref()).map_err(kernel_error("look for the interface on the host"))? else {
-        warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
-        return Ok(Outcome::Gone);
+    let Some(link) = find_or_await(&mut host.sock, rec, moved_as.as_deref())? else {
+        if is_virtual(rec) {
+            warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
+            return Ok(Outcome::Gone);
+        }
+        warn!("interface {} ({}) is in no namespace hostdev can see yet; its record stays for GC", rec.host.name, rec.host.mac);
+        return Ok(Outcome::Missing);
     };
     let name = rename_on_host(&mut host.sock, &link, rec)?;
     restore(&mut host.sock, &link, &name, rec)?;
@@ -109,6 +122,25 @@ fn find_in_container(sock: &mut Socket, rec: &Record) -> crate::netlink::NlResul
         }
     }
     Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
+}
+
+/// Virtual devices (veth, macvlan, tap, ...) report a link kind; physical
+/// NICs do not. Only virtual ones die with a namespace.
+fn is_virtual(rec: &Record) -> bool {
+    rec.host.kind.is_some()
+}
+
+/// Finds the interface on the host; a physical one that is not there yet
+/// may be on its way back from a dying namespace, so it is given a moment.
+fn find_or_await(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> Result<Option<Link>> {
+    let deadline = Instant::now() + RETURN_WAIT;
+    loop {
+        let found = find_on_host(sock, rec, moved_as).map_err(kernel_error("look for the interface on the host"))?;
+        if found.is_some() || is_virtual(rec) || Instant::now() >= deadline {
+            return Ok(found);
+        }
+        std::thread::sleep(RETURN_POLL);
+    }
 }
 
 /// Finds the interface on the host: under the name it was just moved as,

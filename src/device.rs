@@ -1,25 +1,117 @@
 //! Finding the host interface the config names. All selection lives here.
+//!
+//! Selectors, in upstream host-device's order of precedence: `device` (a
+//! name or altname), `hwaddr` (the current MAC, or the permanent one when
+//! the current one was changed), `kernelpath` (a directory under
+//! /sys/devices/ whose `net/` names the interface), `pciBusID` (a PCI
+//! function), and `runtimeConfig.deviceID` (a PCI function or an auxiliary
+//! device, from a device plugin; it replaces `pciBusID`). Unlike upstream we
+//! never guess: every configured selector is resolved, they must all name
+//! the same device, and a selector that fits several interfaces is an error
+//! that lists them.
 
-use crate::cni::config::Selector;
-use crate::cni::{Error, Result, code, error::config_error};
-use crate::netlink::{Link, Socket};
+use std::path::{Path, PathBuf};
 
 use crate::cmd::kernel_error;
+use crate::cni::config::Selector;
+use crate::cni::{Error, Result, code, error::config_error};
+use crate::info;
+use crate::netlink::link::{format_mac, parse_mac};
+use crate::netlink::{Link, Socket};
+use crate::sysfs::{self, DeviceNet, Sysfs};
 
-/// The host interface `sel` names, looked up in the host namespace.
-pub fn find(sock: &mut Socket, sel: &Selector) -> Result<Link> {
-    let name = sel.device.as_deref().ok_or_else(|| config_error("no device selected: set config key \"device\""))?;
-    if name.is_empty() {
-        return Err(config_error("config key \"device\" is empty"));
-    }
-    sock.link_by_name(name)
-        .map_err(kernel_error(&format!("look up device {name:?}")))?
-        .ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace")))
+/// Longest name the kernel takes in IFLA_IFNAME; longer altnames must be
+/// looked up another way.
+const IFNAME_MAX: usize = 15;
+/// Longest altname (ALTIFNAMSIZ - 1).
+const ALTNAME_MAX: usize = 127;
+
+/// What the selectors name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selected {
+    /// A network interface in the host namespace.
+    Netdev(Link),
+    /// A PCI function (or auxiliary device) bound to a userspace driver
+    /// such as vfio-pci (DPDK): it has no network interface to move.
+    /// `id` is the PCI address or auxiliary device name as sysfs spells it.
+    Userspace { id: String, driver: String },
 }
 
-/// A short description of what `sel` asks for, for messages.
+impl Selected {
+    fn same_as(&self, other: &Selected) -> bool {
+        match (self, other) {
+            (Selected::Netdev(a), Selected::Netdev(b)) => a.index == b.index,
+            (Selected::Userspace { id: a, .. }, Selected::Userspace { id: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Selected::Netdev(l) => l.name.clone(),
+            Selected::Userspace { id, driver } => format!("{id} (bound to userspace driver {driver})"),
+        }
+    }
+}
+
+/// The host interface `sel` names, looked up in the host namespace. A
+/// device bound to a userspace driver is code 101 here; callers that can
+/// handle one use `select`.
+pub fn find(sock: &mut Socket, sel: &Selector) -> Result<Link> {
+    match select(sock, sel)? {
+        Selected::Netdev(link) => Ok(link),
+        Selected::Userspace { id, driver } => Err(Error::new(
+            code::DEVICE_NOT_FOUND,
+            format!("device {id} is bound to userspace driver {driver} (a DPDK-style device): it has no network interface to move"),
+        )),
+    }
+}
+
+/// What `sel` names in the host namespace, with sysfs at "/sys" (or, in a
+/// `test-hooks` build, HOSTDEV_SYSFS_ROOT).
+pub fn select(sock: &mut Socket, sel: &Selector) -> Result<Selected> {
+    select_in(sock, sel, &Sysfs::from_env())
+}
+
+/// `select` with an explicit sysfs tree.
+///
+/// Errors: code 7 for a malformed selector, a selector that fits several
+/// interfaces, or selectors that name different devices; code 101 when a
+/// selector names nothing. All are raised before anything changes.
+pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs) -> Result<Selected> {
+    let wants = plan(sel, sysfs)?;
+    let mut picks = Vec::with_capacity(wants.len());
+    for want in &wants {
+        let found = resolve(sock, sysfs, want)?;
+        picks.push((want.describe(), found));
+    }
+    agree(picks)
+}
+
+/// A short description of what `sel` asks for, for messages: the device
+/// name when `device` is set (callers compare it with recorded names), else
+/// the first configured selector as `key "value"`.
 pub fn describe(sel: &Selector) -> String {
-    sel.device.clone().unwrap_or_default()
+    if let Some(name) = &sel.device {
+        return name.clone();
+    }
+    let keyed = [
+        ("hwaddr", &sel.hwaddr),
+        ("kernelpath", &sel.kernelpath),
+        ("runtimeConfig.deviceID", &sel.device_id),
+        ("pciBusID", &sel.pci_bus_id),
+    ];
+    keyed.iter().find_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v:?}"))).unwrap_or_default()
+}
+
+/// True when `sel` could name `link` by what a record keeps of it: its name
+/// or altnames, its MAC or permanent MAC. Sysfs selectors cannot be checked
+/// against a record (the device's sysfs entry follows it into the
+/// container), so they never match here.
+pub fn names(sel: &Selector, link: &Link) -> bool {
+    let by_name = sel.device.as_ref().is_some_and(|n| !n.is_empty() && (link.name == *n || link.altnames.contains(n)));
+    let by_mac = sel.hwaddr.as_deref().and_then(normal_mac).is_some_and(|m| !mac_matches(std::slice::from_ref(link), &m).is_empty());
+    by_name || by_mac
 }
 
 /// Devices the kernel refuses to move (loopback, bridges, ...) are refused
@@ -33,4 +125,432 @@ pub fn check_movable(link: &Link) -> Result<()> {
         return Ok(());
     };
     Err(Error::new(code::DEVICE_IMMOVABLE, format!("device {:?} cannot be moved to a container: {why}", link.name)))
+}
+
+/// One configured selector, checked, before any lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Want {
+    Name(String),
+    /// Lowercase, colon-separated.
+    Mac { value: String, mac: String },
+    KernelPath { value: String, dir: PathBuf },
+    Pci { key: &'static str, addr: String },
+    Aux { id: String },
+}
+
+impl Want {
+    /// The selector as the user wrote it, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Want::Name(n) => format!("device {n:?}"),
+            Want::Mac { value, .. } => format!("hwaddr {value:?}"),
+            Want::KernelPath { value, .. } => format!("kernelpath {value:?}"),
+            Want::Pci { key, addr } => format!("{key} {addr:?}"),
+            Want::Aux { id } => format!("runtimeConfig.deviceID {id:?}"),
+        }
+    }
+}
+
+/// The configured selectors in order of precedence, each checked (code 7
+/// when malformed). `runtimeConfig.deviceID` replaces `pciBusID`.
+fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
+    let mut wants = Vec::new();
+    if let Some(name) = given("device", &sel.device)? {
+        if name.len() > ALTNAME_MAX || name.contains(['/', '\0']) || name.chars().any(char::is_whitespace) {
+            return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
+        }
+        wants.push(Want::Name(name.to_string()));
+    }
+    if let Some(value) = given("hwaddr", &sel.hwaddr)? {
+        let mac = normal_mac(value)
+            .ok_or_else(|| config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01")))?;
+        wants.push(Want::Mac { value: value.to_string(), mac });
+    }
+    if let Some(value) = given("kernelpath", &sel.kernelpath)? {
+        let dir = sysfs.kernel_path(value).map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
+        wants.push(Want::KernelPath { value: value.to_string(), dir });
+    }
+    match (given("runtimeConfig.deviceID", &sel.device_id)?, &sel.pci_bus_id) {
+        (Some(id), pci) => {
+            if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
+                info!("runtimeConfig.deviceID {id:?} replaces pciBusID {pci:?}");
+            }
+            if let Some(addr) = sysfs::pci_address(id) {
+                wants.push(Want::Pci { key: "runtimeConfig.deviceID", addr });
+            } else if sysfs::is_entry_name(id) {
+                wants.push(Want::Aux { id: id.to_string() });
+            } else {
+                return Err(config_error(format!(
+                    "runtimeConfig.deviceID {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name"
+                )));
+            }
+        }
+        (None, pci) => {
+            if let Some(value) = given("pciBusID", pci)? {
+                let addr = sysfs::pci_address(value)
+                    .ok_or_else(|| config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1")))?;
+                wants.push(Want::Pci { key: "pciBusID", addr });
+            }
+        }
+    }
+    if wants.is_empty() {
+        return Err(config_error(
+            "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
+        ));
+    }
+    Ok(wants)
+}
+
+/// A configured key's value; an empty string is a mistake, not "unset".
+fn given<'a>(key: &str, value: &'a Option<String>) -> Result<Option<&'a str>> {
+    match value.as_deref() {
+        Some("") => Err(config_error(format!("config key {key:?} is empty"))),
+        v => Ok(v),
+    }
+}
+
+/// A MAC as `Link::mac` spells it; None when malformed or all zeros.
+fn normal_mac(s: &str) -> Option<String> {
+    parse_mac(s).filter(|b| b.iter().any(|x| *x != 0)).map(|b| format_mac(&b))
+}
+
+fn resolve(sock: &mut Socket, sysfs: &Sysfs, want: &Want) -> Result<Selected> {
+    let by = want.describe();
+    match want {
+        Want::Name(name) => by_name(sock, name).map(Selected::Netdev),
+        Want::Mac { mac, .. } => {
+            let links = sock.links().map_err(kernel_error("list the host's interfaces"))?;
+            by_mac(&links, mac, &by).map(|l| Selected::Netdev(l.clone()))
+        }
+        Want::KernelPath { dir, .. } => from_sysfs(sock, dir, &format!("device {}", kernel_path_text(sysfs, dir)), &by),
+        Want::Pci { addr, .. } => from_sysfs(sock, &sysfs.pci_device(addr), &format!("PCI device {addr}"), &by),
+        Want::Aux { id } => from_sysfs(sock, &sysfs.aux_device(id), &format!("auxiliary device {id}"), &by),
+    }
+}
+
+/// A kernel path as the user knows it (under /sys, whatever the root).
+fn kernel_path_text(sysfs: &Sysfs, dir: &Path) -> String {
+    match dir.strip_prefix(sysfs.root()) {
+        Ok(rel) => Path::new("/sys").join(rel).display().to_string(),
+        Err(_) => dir.display().to_string(),
+    }
+}
+
+/// The interface with this name or altname.
+fn by_name(sock: &mut Socket, name: &str) -> Result<Link> {
+    let found = if name.len() > IFNAME_MAX {
+        // IFLA_IFNAME refuses long names; only an altname can be this long.
+        let links = sock.links().map_err(kernel_error(&format!("look up device {name:?}")))?;
+        links.into_iter().find(|l| l.name == name || l.altnames.iter().any(|a| a == name))
+    } else {
+        sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?
+    };
+    found.ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace")))
+}
+
+/// The one link `mac` names among `links`.
+fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
+    let found = mac_matches(links, mac);
+    match found.as_slice() {
+        [] => Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by} matches no interface in the host network namespace"))),
+        [(link, _)] => Ok(link),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|(l, perm)| if *perm { format!("{} (permanent MAC; current {})", l.name, l.mac) } else { format!("{} (current MAC)", l.name) })
+                .collect();
+            Err(config_error(format!(
+                "{by} is ambiguous: it matches {} interfaces: {}; select one with \"device\"",
+                many.len(),
+                list.join(", ")
+            )))
+        }
+    }
+}
+
+/// The links whose current MAC is `mac`, and those whose permanent MAC is
+/// `mac` but whose current one was changed; `true` marks the latter.
+fn mac_matches<'a>(links: &'a [Link], mac: &str) -> Vec<(&'a Link, bool)> {
+    links
+        .iter()
+        .filter_map(|l| {
+            if l.mac == mac {
+                Some((l, false))
+            } else if l.perm_mac.as_deref() == Some(mac) {
+                Some((l, true))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// What device directory `dir` (`what`, e.g. "PCI device 0000:03:00.1")
+/// offers: its one interface, or a userspace binding.
+fn from_sysfs(sock: &mut Socket, dir: &Path, what: &str, by: &str) -> Result<Selected> {
+    let net = sysfs_facts(dir, what, by)?;
+    match net {
+        Facts::Netdev(name) => {
+            let link = sock.link_by_name(&name).map_err(kernel_error(&format!("look up {name:?}")))?;
+            link.map(Selected::Netdev).ok_or_else(|| {
+                Error::new(
+                    code::DEVICE_NOT_FOUND,
+                    format!("{by}: {what} names interface {name:?} in sysfs, but the host network namespace has no such interface"),
+                )
+            })
+        }
+        Facts::Userspace { id, driver } => Ok(Selected::Userspace { id, driver }),
+    }
+}
+
+/// What sysfs says about a device directory, before any netlink lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Facts {
+    Netdev(String),
+    Userspace { id: String, driver: String },
+}
+
+fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
+    let net = sysfs::device_net(dir).map_err(|e| Error::new(code::IO_FAILURE, format!("{by}: cannot read {}: {e}", dir.display())))?;
+    let (names, driver) = match net {
+        DeviceNet::Missing => {
+            return Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by}: no such {what} ({} does not exist)", dir.display())));
+        }
+        DeviceNet::Netdevs { names, driver } => (names, driver),
+    };
+    match (names.as_slice(), driver) {
+        ([name], _) => Ok(Facts::Netdev(name.clone())),
+        ([], Some(driver)) if sysfs::is_userspace_driver(&driver) => {
+            let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok(Facts::Userspace { id, driver })
+        }
+        ([], driver) => {
+            let driver = match driver {
+                Some(d) => format!("bound to driver {d}; is its interface in another network namespace?"),
+                None => "bound to no driver".to_string(),
+            };
+            Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by}: {what} has no network interface in the host network namespace ({driver})")))
+        }
+        (many, _) => Err(config_error(format!(
+            "{by} is ambiguous: {what} has {} network interfaces: {}; select one with \"device\"",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
+/// The one device every selector names; code 7 when they disagree.
+fn agree(picks: Vec<(String, Selected)>) -> Result<Selected> {
+    let Some((_, first)) = picks.first() else {
+        return Err(config_error("no device selected"));
+    };
+    if picks.iter().all(|(_, p)| p.same_as(first)) {
+        return Ok(first.clone());
+    }
+    let list: Vec<String> = picks.iter().map(|(by, p)| format!("{by} selects {}", p.describe())).collect();
+    Err(config_error(format!("the configured selectors name different devices: {}", list.join("; "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, mac: &str, perm: Option<&str>) -> Link {
+        Link { index, name: name.into(), mac: mac.into(), perm_mac: perm.map(str::to_string), ..Link::default() }
+    }
+
+    fn sel() -> Selector {
+        Selector::default()
+    }
+
+    #[test]
+    fn hwaddr_matches_current_then_permanent_mac() {
+        let links = [
+            link(1, "lo", "00:00:00:00:00:00", None),
+            // A NIC whose MAC was changed: its permanent MAC still selects it.
+            link(2, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01")),
+            link(3, "eth2", "52:54:00:00:00:02", Some("52:54:00:00:00:02")),
+        ];
+        assert_eq!(by_mac(&links, "52:54:00:00:00:01", "hwaddr").unwrap().name, "eth1");
+        assert_eq!(by_mac(&links, "02:00:00:00:00:99", "hwaddr").unwrap().name, "eth1");
+        assert_eq!(by_mac(&links, "52:54:00:00:00:02", "hwaddr").unwrap().name, "eth2");
+        let e = by_mac(&links, "52:54:00:00:00:03", "hwaddr \"x\"").unwrap_err();
+        assert_eq!(e.code, code::DEVICE_NOT_FOUND);
+        assert!(e.msg.contains("hwaddr \"x\""), "{}", e.msg);
+    }
+
+    #[test]
+    fn hwaddr_shared_is_ambiguous() {
+        // Two current MACs alike, and a current MAC taken from another
+        // interface's permanent one: both are ambiguous, never a guess.
+        let links = [
+            link(2, "a", "02:00:00:00:00:01", None),
+            link(3, "b", "02:00:00:00:00:01", None),
+            link(4, "c", "02:00:00:00:00:09", Some("52:54:00:00:00:01")),
+            link(5, "d", "52:54:00:00:00:01", Some("52:54:00:00:00:05")),
+        ];
+        for (mac, names) in [("02:00:00:00:00:01", ["a (current MAC)", "b (current MAC)"]), ("52:54:00:00:00:01", ["c (permanent MAC; current 02:00:00:00:00:09)", "d (current MAC)"])] {
+            let e = by_mac(&links, mac, "hwaddr").unwrap_err();
+            assert_eq!(e.code, code::INVALID_CONFIG);
+            for n in names {
+                assert!(e.msg.contains(n), "{} should list {n}", e.msg);
+            }
+        }
+    }
+
+    #[test]
+    fn names_checks_records() {
+        let l = Link { altnames: vec!["long-alt".into()], ..link(7, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01")) };
+        assert!(names(&Selector { device: Some("eth1".into()), ..sel() }, &l));
+        assert!(names(&Selector { device: Some("long-alt".into()), ..sel() }, &l));
+        assert!(names(&Selector { hwaddr: Some("52:54:00:00:00:01".into()), ..sel() }, &l));
+        assert!(names(&Selector { hwaddr: Some("02:00:00:00:00:99".into()), ..sel() }, &l));
+        assert!(!names(&Selector { hwaddr: Some("02:00:00:00:00:98".into()), ..sel() }, &l));
+        assert!(!names(&Selector { pci_bus_id: Some("0000:03:00.1".into()), ..sel() }, &l));
+    }
+
+    #[test]
+    fn macs_are_normalised() {
+        assert_eq!(normal_mac("02:AB:00:01:FF:10").as_deref(), Some("02:ab:00:01:ff:10"));
+        for bad in ["", "00:00:00:00:00:00", "02-ab-00-01-ff-10", "2:ab:0:1:ff:10", "zz:00:00:00:00:00"] {
+            assert!(normal_mac(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plan_checks_values_and_order() {
+        let sysfs = Sysfs::new("/nonexistent-sysfs");
+        let err = |s: Selector| plan(&s, &sysfs).unwrap_err();
+        assert_eq!(err(sel()).code, 7);
+        for (s, key) in [
+            (Selector { device: Some("".into()), ..sel() }, "device"),
+            (Selector { device: Some("a/b".into()), ..sel() }, "device"),
+            (Selector { hwaddr: Some("nope".into()), ..sel() }, "hwaddr"),
+            (Selector { kernelpath: Some("/sys/class/net/eth0".into()), ..sel() }, "kernelpath"),
+            (Selector { kernelpath: Some("/sys/devices/../bus/pci".into()), ..sel() }, "kernelpath"),
+            (Selector { kernelpath: Some("sys/devices/x".into()), ..sel() }, "kernelpath"),
+            (Selector { pci_bus_id: Some("03:00.1".into()), ..sel() }, "pciBusID"),
+            (Selector { device_id: Some("../x".into()), ..sel() }, "deviceID"),
+            (Selector { device_id: Some("".into()), ..sel() }, "deviceID"),
+        ] {
+            let e = err(s);
+            assert_eq!(e.code, 7, "{}", e.msg);
+            assert!(e.msg.contains(key), "{} should name {key}", e.msg);
+        }
+        let all = Selector {
+            device: Some("h1".into()),
+            hwaddr: Some("02:AA:00:00:00:01".into()),
+            kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.1".into()),
+            pci_bus_id: Some("not even checked".into()),
+            device_id: Some("MLX5_core.sf.4".into()),
+        };
+        assert_eq!(
+            plan(&all, &sysfs).unwrap(),
+            vec![
+                Want::Name("h1".into()),
+                Want::Mac { value: "02:AA:00:00:00:01".into(), mac: "02:aa:00:00:00:01".into() },
+                Want::KernelPath {
+                    value: "/sys/devices/pci0000:00/0000:03:00.1".into(),
+                    dir: PathBuf::from("/nonexistent-sysfs/devices/pci0000:00/0000:03:00.1")
+                },
+                Want::Aux { id: "MLX5_core.sf.4".into() },
+            ]
+        );
+        let pci = plan(&Selector { pci_bus_id: Some("0000:03:00.1".into()), device_id: Some("0000:AF:00.2".into()), ..sel() }, &sysfs).unwrap();
+        assert_eq!(pci, vec![Want::Pci { key: "runtimeConfig.deviceID", addr: "0000:af:00.2".into() }]);
+    }
+
+    #[test]
+    fn selectors_must_agree() {
+        let a = Selected::Netdev(link(2, "a", "02:00:00:00:00:01", None));
+        let b = Selected::Netdev(link(3, "b", "02:00:00:00:00:02", None));
+        let u = Selected::Userspace { id: "0000:03:00.1".into(), driver: "vfio-pci".into() };
+        assert_eq!(agree(vec![("device \"a\"".into(), a.clone()), ("hwaddr \"x\"".into(), a.clone())]).unwrap(), a);
+        assert_eq!(agree(vec![("kernelpath".into(), u.clone()), ("pciBusID".into(), u.clone())]).unwrap(), u);
+        for picks in [vec![a.clone(), b.clone()], vec![a.clone(), u.clone()], vec![a.clone(), a.clone(), b.clone()]] {
+            let named: Vec<(String, Selected)> = picks.into_iter().enumerate().map(|(i, p)| (format!("sel{i}"), p)).collect();
+            let e = agree(named).unwrap_err();
+            assert_eq!(e.code, 7);
+            assert!(e.msg.contains("sel0 selects a") && e.msg.contains("sel1 selects"), "{}", e.msg);
+        }
+    }
+
+    /// A fake sysfs tree in a temp dir, removed on drop.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(tag: &str) -> Tree {
+            let dir = std::env::temp_dir().join(format!("hostdev-device-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Tree(dir)
+        }
+        fn dir(&self, rel: &str) -> PathBuf {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        }
+        fn driver(&self, rel: &str, driver: &str) {
+            std::os::unix::fs::symlink(format!("../../../../bus/pci/drivers/{driver}"), self.dir(rel).join("driver")).unwrap();
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn sysfs_facts_cover_every_case() {
+        let t = Tree::new("facts");
+        let s = Sysfs::new(&t.0);
+        t.dir("bus/pci/devices/0000:03:00.1/net/h1");
+        t.dir("bus/pci/devices/0000:03:00.2/net/a");
+        t.dir("bus/pci/devices/0000:03:00.2/net/b");
+        t.dir("bus/pci/devices/0000:00:04.0/virtio3/net/v1");
+        t.driver("bus/pci/devices/0000:03:00.3", "vfio-pci");
+        t.driver("bus/pci/devices/0000:03:00.4", "igb_uio");
+        t.driver("bus/pci/devices/0000:03:00.5", "ixgbevf");
+        t.dir("bus/pci/devices/0000:03:00.6");
+        t.dir("bus/auxiliary/devices/mlx5_core.sf.4/net/sf4");
+        let facts = |dir: PathBuf| sysfs_facts(&dir, "the device", "sel");
+        let pci = |a: &str| facts(s.pci_device(a));
+        assert_eq!(pci("0000:03:00.1").unwrap(), Facts::Netdev("h1".into()));
+        assert_eq!(pci("0000:00:04.0").unwrap(), Facts::Netdev("v1".into()));
+        assert_eq!(facts(s.aux_device("mlx5_core.sf.4")).unwrap(), Facts::Netdev("sf4".into()));
+        assert_eq!(pci("0000:03:00.3").unwrap(), Facts::Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() });
+        assert_eq!(pci("0000:03:00.4").unwrap(), Facts::Userspace { id: "0000:03:00.4".into(), driver: "igb_uio".into() });
+        let e = pci("0000:03:00.2").unwrap_err();
+        assert_eq!(e.code, 7);
+        assert!(e.msg.contains("a, b"), "{}", e.msg);
+        for (addr, says) in [("0000:03:00.5", "ixgbevf"), ("0000:03:00.6", "no driver"), ("0000:09:00.0", "does not exist")] {
+            let e = pci(addr).unwrap_err();
+            assert_eq!(e.code, code::DEVICE_NOT_FOUND, "{addr}");
+            assert!(e.msg.contains(says) && e.msg.starts_with("sel: "), "{}", e.msg);
+        }
+    }
+
+    /// `select` returns the userspace binding without touching netlink
+    /// (the socket is opened in this process's namespace but never used).
+    #[test]
+    fn select_returns_userspace_devices() {
+        let t = Tree::new("select");
+        let s = Sysfs::new(&t.0);
+        t.driver("bus/pci/devices/0000:03:00.3", "vfio-pci");
+        t.driver("devices/pci0000:00/0000:03:00.3", "vfio-pci");
+        t.driver("bus/auxiliary/devices/x.sf.1", "uio_pci_generic");
+        let Ok(mut sock) = Socket::open() else { return };
+        let want = Selected::Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() };
+        let by_pci = Selector { pci_bus_id: Some("0000:03:00.3".into()), ..sel() };
+        assert_eq!(select_in(&mut sock, &by_pci, &s).unwrap(), want);
+        let by_id = Selector { device_id: Some("0000:03:00.3".into()), pci_bus_id: Some("0000:99:00.0".into()), ..sel() };
+        assert_eq!(select_in(&mut sock, &by_id, &s).unwrap(), want);
+        let both = Selector { kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.3".into()), ..by_pci.clone() };
+        assert_eq!(select_in(&mut sock, &both, &s).unwrap(), want);
+        let aux = Selector { device_id: Some("x.sf.1".into()), ..sel() };
+        assert_eq!(select_in(&mut sock, &aux, &s).unwrap(), Selected::Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() });
+        let other = Selector { device_id: Some("x.sf.1".into()), kernelpath: both.kernelpath.clone(), ..sel() };
+        assert_eq!(select_in(&mut sock, &other, &s).unwrap_err().code, 7);
+    }
 }

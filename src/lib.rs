@@ -10,3 +10,4 @@ pub mod log;
 pub mod netlink;
 pub mod netns;
 pub mod state;
+pub mod sysfs;

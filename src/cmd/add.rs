@@ -87,12 +87,11 @@ fn find_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Link> {
         if e.code != code::DEVICE_NOT_FOUND {
             return e;
         }
-        let wanted = device::describe(&conf.selector);
-        let holder = store.list().ok().into_iter().flatten().filter_map(|(_, r)| r.ok()).find(|r| r.host.name == wanted);
+        let holder = store.list().ok().into_iter().flatten().filter_map(|(_, r)| r.ok()).find(|r| device::names(&conf.selector, &r.host));
         match holder {
             Some(r) => Error::new(
                 code::DEVICE_BUSY,
-                format!("device {wanted:?} is attached to container {} as {} (network {})", r.container_id, r.ifname, r.network),
+                format!("device {:?} is attached to container {} as {} (network {})", r.host.name, r.container_id, r.ifname, r.network),
             ),
             None => e,
         }

@@ -30,6 +30,13 @@ pub enum Outcome {
     Missing,
 }
 
+/// What was just moved out of the container: the name it was sent home
+/// under, and its MAC there (the container may have changed it).
+struct Moved {
+    name: String,
+    mac: String,
+}
+
 /// How long to wait for a physical device on its way back from a dying
 /// namespace, and how often to look.
 const RETURN_WAIT: Duration = Duration::from_secs(2);
@@ -38,13 +45,14 @@ const RETURN_POLL: Duration = Duration::from_millis(50);
 /// Brings `rec`'s interface home. `ctr` is the container side when its
 /// namespace still exists.
 pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Result<Outcome> {
-    let mut moved_as = None;
+    let mut moved = None;
     if let Some(ctr) = ctr {
         if let Some(link) = find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))? {
-            moved_as = Some(move_out(host, ctr, &link, rec)?);
+            let name = move_out(host, ctr, &link, rec)?;
+            moved = Some(Moved { name, mac: link.mac });
         }
     }
-    let Some(link) = find_or_await(&mut host.sock, rec, moved_as.as_deref())? else {
+    let Some(link) = find_or_await(&mut host.sock, rec, moved.as_ref())? else {
         if is_virtual(rec) {
             warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
             return Ok(Outcome::Gone);
@@ -64,12 +72,13 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
     }
 }
 
-/// The name to come home under: its own when free, else the parking name.
-fn home_name(sock: &mut Socket, rec: &Record) -> Result<String> {
+/// The name to come home under: its own when free (or held by `ours`, the
+/// host index of the interface itself), else the parking name.
+fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
     let own = &rec.host.name;
     let taken = sock.link_by_name(own).map_err(kernel_error("look up the original name on the host"))?;
     Ok(match taken {
-        Some(other) if !rec.claims(&other) => parking_name(rec),
+        Some(other) if Some(other.index) != ours && !rec.claims(&other) => parking_name(rec),
         _ => own.clone(),
     })
 }
@@ -83,7 +92,7 @@ pub fn parking_name(rec: &Record) -> String {
 /// that name is free in the container, the rename happens there first, so
 /// the host never sees the container-side name even for an instant.
 fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
-    let name = home_name(&mut host.sock, rec)?;
+    let name = home_name(&mut host.sock, rec, None)?;
     if link.name != name && ctr.link_by_name(&name).map_err(kernel_error("look up names in the container"))?.is_none() {
         // Renaming an UP interface is refused on some kernels; the move
         // closes it anyway, so take it down with the same batch.
@@ -104,22 +113,16 @@ fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Res
     Ok(name)
 }
 
-/// Finds the interface in the container: by its recorded index, by the
-/// container-side name, then by identity among all links.
+/// Finds the interface in the container: by its recorded index (indices
+/// are not reused within a namespace, and the container may have changed
+/// both its name and its MAC), by the container-side name, then by identity
+/// among all links.
 fn find_in_container(sock: &mut Socket, rec: &Record) -> crate::netlink::NlResult<Option<Link>> {
-    if let Some(index) = rec.container_index {
-        if let Some(link) = sock.link_by_index(index)? {
-            // A chained plugin may have changed the MAC; the index and the
-            // container-side name together still identify it.
-            if rec.claims(&link) || link.name == rec.ifname {
-                return Ok(Some(link));
-            }
-        }
+    if let Some(link) = rec.container_index.map(|i| sock.link_by_index(i)).transpose()?.flatten() {
+        return Ok(Some(link));
     }
-    if let Some(link) = sock.link_by_name(&rec.ifname)? {
-        if rec.claims(&link) {
-            return Ok(Some(link));
-        }
+    if let Some(link) = sock.link_by_name(&rec.ifname)?.filter(|l| rec.claims(l)) {
+        return Ok(Some(link));
     }
     Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
 }
@@ -132,10 +135,10 @@ fn is_virtual(rec: &Record) -> bool {
 
 /// Finds the interface on the host; a physical one that is not there yet
 /// may be on its way back from a dying namespace, so it is given a moment.
-fn find_or_await(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> Result<Option<Link>> {
+fn find_or_await(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> Result<Option<Link>> {
     let deadline = Instant::now() + RETURN_WAIT;
     loop {
-        let found = find_on_host(sock, rec, moved_as).map_err(kernel_error("look for the interface on the host"))?;
+        let found = find_on_host(sock, rec, moved).map_err(kernel_error("look for the interface on the host"))?;
         if found.is_some() || is_virtual(rec) || Instant::now() >= deadline {
             return Ok(found);
         }
@@ -143,11 +146,12 @@ fn find_or_await(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> Res
     }
 }
 
-/// Finds the interface on the host: under the name it was just moved as,
-/// by its original index, then by identity among all links.
-fn find_on_host(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> crate::netlink::NlResult<Option<Link>> {
-    if let Some(name) = moved_as {
-        if let Some(link) = sock.link_by_name(name)?.filter(|l| rec.claims(l)) {
+/// Finds the interface on the host: under the name it was just moved as
+/// (with the MAC it had in the container), by its original index, then by
+/// identity among all links.
+fn find_on_host(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> crate::netlink::NlResult<Option<Link>> {
+    if let Some(moved) = moved {
+        if let Some(link) = sock.link_by_name(&moved.name)?.filter(|l| rec.claims(l) || l.mac == moved.mac) {
             return Ok(Some(link));
         }
     }
@@ -160,7 +164,7 @@ fn find_on_host(sock: &mut Socket, rec: &Record, moved_as: Option<&str>) -> crat
 /// Gives a link on the host its own name, or the parking name when its own
 /// is taken. Returns the name it now has.
 fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
-    let want = home_name(sock, rec)?;
+    let want = home_name(sock, rec, Some(link.index))?;
     if link.name == want {
         return Ok(want);
     }

@@ -4,10 +4,13 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
+use netlink_packet_core::DefaultNla;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use super::socket::{NlResult, Socket};
+
+const IFLA_ALT_IFNAME: u16 = 53;
 
 /// What hostdev needs to know about a network interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +50,14 @@ impl Socket {
     /// The link called `name` (or with that altname), if it exists.
     pub fn link_by_name(&mut self, name: &str) -> NlResult<Option<Link>> {
         let mut msg = link_request(0);
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        if name.len() <= 15 {
+            msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        } else {
+            // Altnames run up to 127 bytes; IFLA_IFNAME refuses them.
+            let mut bytes = name.as_bytes().to_vec();
+            bytes.push(0);
+            msg.attributes.push(LinkAttribute::Other(DefaultNla::new(IFLA_ALT_IFNAME, bytes)));
+        }
         self.get_link(msg)
     }
 

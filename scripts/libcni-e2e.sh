@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# End-to-end test of hostdev through libcni, the library containerd, podman's
+# CNI backend and cnitool share (result cache, prevResult on CHECK and DEL,
+# reordered config keys). As root, on Debian 12:
+#
+#     bash scripts/libcni-e2e.sh
+#
+# It installs what it needs from Debian (golang-go, golang-github-appc-cni-dev,
+# containernetworking-plugins for the static IPAM, iproute2, jq), builds hostdev
+# (release; or set HOSTDEV=/path/to/hostdev to skip the build) and the driver in
+# tests/libcni/ into a temporary directory, makes two throwaway namespaces (a
+# "host" with a veth h1 carrying 10.77.0.2/24 and fd00:77::2/64, and a
+# container) and runs the driver inside the host namespace. Nothing outside
+# those namespaces and the temporary directory is touched; all of it is removed
+# on exit, pass or fail. Prints PASS/FAIL per step; exits 1 if any step failed.
+#
+# Debian's libcni (1.1.2) has no GCNetworkList/GetStatusNetworkList and no 1.1.0
+# result type: the conflist is cniVersion 1.0.0, and the gc/status steps use
+# the driver's re-creation of libcni 1.2's plugin GC/STATUS call (see
+# tests/libcni/main.go).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian package -> a probe that succeeds when what we need from it is there.
+declare -A NEEDED_PACKAGES=(
+    [iproute2]='command -v ip'
+    [jq]='command -v jq'
+    [containernetworking-plugins]='test -x /usr/lib/cni/static'
+    [golang-go]='command -v go'
+    [golang-github-appc-cni-dev]='test -f /usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go'
+)
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+install_packages() {
+    local pkg missing=()
+    for pkg in "${!NEEDED_PACKAGES[@]}"; do
+        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get update -q >/dev/null &&
+          apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } ||
+        die "apt-get install ${missing[*]} failed"
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root: the test creates network namespaces"
+install_packages
+
+# ---- the throwaway world -------------------------------------------------
+TMP=$(mktemp -d /tmp/hostdev-libcni-e2e.XXXXXX)
+HOST=hde2e-host-$$-$RANDOM
+CTR=hde2e-ctr-$$-$RANDOM
+cleanup() {
+    ip netns del "$CTR" 2>/dev/null
+    ip netns del "$HOST" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BIN=$TMP/bin            # hostdev alone; /usr/lib/cni supplies static
+DATA=$TMP/data          # hostdev's dataDir
+CACHE=$TMP/cache        # libcni's result cache
+mkdir -p "$BIN" "$TMP/gopath"
+export CNI_PATH=$BIN:/usr/lib/cni
+
+echo "==> building"
+if [[ -n ${HOSTDEV:-} ]]; then
+    cp "$HOSTDEV" "$BIN/hostdev" || die "cannot copy HOSTDEV=$HOSTDEV"
+else
+    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null || die "cargo not found (or set HOSTDEV=/path/to/hostdev)"
+    (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+    cp "$REPO/target/release/hostdev" "$BIN/hostdev"
+fi
+# GOPATH mode against Debian's libcni source: no modules, no network.
+(cd "$REPO/tests/libcni" &&
+    GO111MODULE=off GOPATH=$TMP/gopath:/usr/share/gocode GOPROXY=off GOFLAGS='' \
+    GOCACHE=$TMP/gocache go build -o "$TMP/driver" .) || die "building the libcni driver failed"
+
+ip netns add "$HOST" || die "ip netns add $HOST"
+ip netns add "$CTR" || die "ip netns add $CTR"
+NETNS=/run/netns/$CTR
+{
+    ip -n "$HOST" link set lo up &&
+    ip -n "$HOST" link add h1 type veth peer name h1p &&
+    ip -n "$HOST" link set h1 mtu 1400 &&
+    ip -n "$HOST" addr add 10.77.0.2/24 dev h1 &&
+    ip -n "$HOST" addr add fd00:77::2/64 dev h1 nodad &&
+    ip -n "$HOST" link set h1p up &&
+    ip -n "$HOST" link set h1 up
+} || die "building the host namespace failed"
+
+conflist() { # FILE DEVICE
+    jq -n --arg dev "$2" --arg dir "$DATA" '{
+        cniVersion: "1.0.0", name: "e2e",
+        plugins: [{type: "hostdev", device: $dev, dataDir: $dir,
+                   ipam: {type: "static", addresses: [{address: "192.0.2.10/24"}]}}]}' >"$1"
+}
+CONF=$TMP/e2e.conflist
+conflist "$CONF" h1
+conflist "$TMP/missing.conflist" h1-missing
+
+# ---- helpers ---------------------------------------------------------------
+FAILED=()
+pass() { printf 'PASS  %s\n' "$1"; }
+fail() { # STEP DETAIL...
+    local step=$1
+    shift
+    printf 'FAIL  %s\n' "$step"
+    printf '      %s\n' "$@"
+    FAILED+=("$step")
+}
+
+# driver ARGS...: the driver inside the host namespace; stdout in $TMP/out,
+# stderr (libcni and hostdev's logs) in $TMP/err.
+driver() {
+    ip netns exec "$HOST" timeout 60 "$TMP/driver" -cache-dir "$CACHE" "$@" \
+        >"$TMP/out" 2>"$TMP/err"
+}
+err_text() { tr '\n' ' ' <"$TMP/err" | cut -c1-400; }
+
+# snapshot NS DEV: name, MAC, MTU, admin state, global addresses.
+snapshot() {
+    ip -n "$1" -j addr show dev "$2" 2>/dev/null | jq -r '.[0] |
+        "name \(.ifname) mac \(.address) mtu \(.mtu) up \(.flags | index("UP") != null) addrs " +
+        ([.addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"] | sort | join(","))'
+}
+addrs() { # NS DEV: global addresses, sorted, comma-separated
+    ip -n "$1" -j addr show dev "$2" 2>/dev/null |
+        jq -r '[.[0].addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"] | sort | join(",")'
+}
+has_link() { ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
+record() { printf '%s/e2e+%s+eth0.json\n' "$DATA" "$1"; }
+cached() { printf '%s/results/e2e-%s-eth0\n' "$CACHE" "$1"; }
+files() { find "$@" -type f 2>/dev/null | tr '\n' ' '; }
+
+# expect_home STEP: h1 is back in the host namespace exactly as it was.
+expect_home() {
+    local now
+    now=$(snapshot "$HOST" h1)
+    if [[ $now == "$BEFORE" ]] && ! has_link "$CTR" eth0; then
+        pass "$1"
+    else
+        fail "$1" "before: $BEFORE" "after:  ${now:-<h1 missing>}" \
+            "container eth0 present: $(has_link "$CTR" eth0 && echo yes || echo no)"
+    fi
+}
+
+BEFORE=$(snapshot "$HOST" h1)
+BEFORE_MAC=$(ip -n "$HOST" -j link show dev h1 | jq -r '.[0].address')
+echo "==> host h1: $BEFORE"
+echo "==> running (host $HOST, container $CTR)"
+CID=e2e-$$-a
+WANT_CTR=10.77.0.2/24,192.0.2.10/24,fd00:77::2/64
+
+# ---- ADD ------------------------------------------------------------------
+if driver add "$CONF" "$NETNS" "$CID" eth0; then
+    pass "add: exit 0"
+else
+    fail "add: exit 0" "$(err_text)"
+fi
+if jq -e --arg ns "$NETNS" '
+        ([.interfaces[] | select(.name == "eth0" and .sandbox == $ns)] | length == 1) and
+        ([.ips[] | select(.interface == 0) | .address] | sort == ["10.77.0.2/24", "192.0.2.10/24", "fd00:77::2/64"])' \
+        "$TMP/out" >/dev/null 2>&1; then
+    pass "add: result has eth0 (sandbox $NETNS) with 10.77.0.2/24, 192.0.2.10/24, fd00:77::2/64"
+else
+    fail "add: result has eth0 with 10.77.0.2/24, 192.0.2.10/24, fd00:77::2/64" "$(tr -d '\n ' <"$TMP/out" | cut -c1-400)"
+fi
+got=$(addrs "$CTR" eth0)
+if [[ $got == "$WANT_CTR" ]] && ! has_link "$HOST" h1; then
+    pass "add: container eth0 has $got; h1 gone from host"
+else
+    fail "add: container eth0 has $WANT_CTR; h1 gone from host" \
+        "container eth0: ${got:-<missing>}" "h1 still in host: $(has_link "$HOST" h1 && echo yes || echo no)"
+fi
+if [[ -f $(record "$CID") && -f $(cached "$CID") ]]; then
+    pass "add: hostdev record and libcni cache entry written"
+else
+    fail "add: hostdev record and libcni cache entry written" "files: $(files "$DATA" "$CACHE")"
+fi
+
+# ---- CHECK ----------------------------------------------------------------
+if driver check "$CONF" "$NETNS" "$CID" eth0; then
+    pass "check: exit 0"
+else
+    fail "check: exit 0" "$(err_text)"
+fi
+ip -n "$CTR" addr del 192.0.2.10/24 dev eth0
+if driver check "$CONF" "$NETNS" "$CID" eth0; then
+    fail "check after deleting 192.0.2.10 in the container: fails" "it succeeded"
+else
+    pass "check after deleting 192.0.2.10 in the container: fails"
+    if grep -q '192\.0\.2\.10' "$TMP/err"; then
+        pass "check: the error names 192.0.2.10"
+    else
+        fail "check: the error names 192.0.2.10" "$(err_text)"
+    fi
+fi
+ip -n "$CTR" addr add 192.0.2.10/24 dev eth0
+if driver check "$CONF" "$NETNS" "$CID" eth0; then
+    pass "check after re-adding 192.0.2.10: exit 0"
+else
+    fail "check after re-adding 192.0.2.10: exit 0" "$(err_text)"
+fi
+
+# ---- DEL ------------------------------------------------------------------
+if driver del "$CONF" "$NETNS" "$CID" eth0; then
+    pass "del: exit 0"
+else
+    fail "del: exit 0" "$(err_text)"
+fi
+expect_home "del: h1 home with its name, MAC, MTU, addresses, up"
+if [[ ! -e $(record "$CID") && ! -e $(cached "$CID") ]]; then
+    pass "del: hostdev record and libcni cache entry removed"
+else
+    fail "del: hostdev record and libcni cache entry removed" "files: $(files "$DATA" "$CACHE")"
+fi
+if driver del "$CONF" "$NETNS" "$CID" eth0; then
+    pass "del again: exit 0 (idempotent)"
+else
+    fail "del again: exit 0 (idempotent)" "$(err_text)"
+fi
+expect_home "del again: h1 unchanged"
+
+# ---- STATUS (libcni 1.2's plugin call, re-created by the driver) -----------
+if driver status "$CONF"; then
+    pass "status: exit 0 with h1 on the host"
+else
+    fail "status: exit 0 with h1 on the host" "$(err_text)"
+fi
+if driver status "$TMP/missing.conflist"; then
+    fail "status: fails with code 50 for a missing device" "it succeeded"
+elif grep -q 'CNI error code 50' "$TMP/err"; then
+    pass "status: fails with code 50 for a missing device"
+else
+    fail "status: fails with code 50 for a missing device" "$(err_text)"
+fi
+
+# ---- GC (libcni 1.2's plugin call, re-created by the driver) --------------
+CID2=e2e-$$-b
+if driver add "$CONF" "$NETNS" "$CID2" eth0 && [[ $(addrs "$CTR" eth0) == "$WANT_CTR" ]]; then
+    pass "gc: add of a second attachment"
+else
+    fail "gc: add of a second attachment" "$(err_text)" "container eth0: $(addrs "$CTR" eth0)"
+fi
+if driver status "$CONF"; then
+    pass "status: exit 0 with h1 attached"
+else
+    fail "status: exit 0 with h1 attached" "$(err_text)"
+fi
+if driver gc "$CONF" "$CID2/eth0" && has_link "$CTR" eth0 && [[ -f $(record "$CID2") ]]; then
+    pass "gc with the attachment valid: exit 0, h1 stays in the container"
+else
+    fail "gc with the attachment valid: exit 0, h1 stays in the container" "$(err_text)" \
+        "container eth0 present: $(has_link "$CTR" eth0 && echo yes || echo no)"
+fi
+if driver gc "$CONF"; then
+    pass "gc with no valid attachments: exit 0"
+else
+    fail "gc with no valid attachments: exit 0" "$(err_text)"
+fi
+expect_home "gc: h1 home with its name, MAC, MTU, addresses, up"
+if [[ ! -e $(record "$CID2") ]]; then
+    pass "gc: hostdev record removed"
+else
+    fail "gc: hostdev record removed" "files: $(files "$DATA")"
+fi
+# The runtime still has the attachment in its cache and sends DEL later.
+if driver del "$CONF" "$NETNS" "$CID2" eth0 && [[ ! -e $(cached "$CID2") ]]; then
+    pass "del after gc: exit 0, libcni cache entry removed"
+else
+    fail "del after gc: exit 0, libcni cache entry removed" "$(err_text)"
+fi
+expect_home "del after gc: h1 unchanged"
+
+# ---- DEL after the container changed eth0's MAC ----------------------------
+# A container (or a chained plugin such as tuning) may change the MAC; DEL
+# promises to restore it. LIBCNI_E2E_MAC_CHANGE=0 skips these steps.
+if [[ ${LIBCNI_E2E_MAC_CHANGE:-1} == 1 ]]; then
+    for how in mac mac+rename; do
+        cid=e2e-$$-${how/+/-}
+        driver add "$CONF" "$NETNS" "$cid" eth0 || fail "$how: add" "$(err_text)"
+        ip -n "$CTR" link set eth0 address 02:00:00:00:00:01
+        if [[ $how == mac+rename ]]; then
+            ip -n "$CTR" link set eth0 down && ip -n "$CTR" link set eth0 name renamed0 &&
+                ip -n "$CTR" link set renamed0 up
+        fi
+        if driver del "$CONF" "$NETNS" "$cid" eth0; then
+            pass "$how changed in the container, del: exit 0"
+        else
+            fail "$how changed in the container, del: exit 0" "$(err_text)"
+        fi
+        expect_home "$how changed in the container, del: h1 home as it was"
+        if has_link "$CTR" renamed0; then
+            fail "$how changed in the container, del: nothing left in the container" \
+                "renamed0 is still there; hostdev records: $(files "$DATA")"
+        fi
+        # Put h1 back as it was for the next round, whatever happened.
+        if ! [[ $(snapshot "$HOST" h1) == "$BEFORE" ]]; then
+            ip -n "$CTR" link set renamed0 down 2>/dev/null
+            ip -n "$CTR" link set renamed0 netns "$HOST" name h1 2>/dev/null
+            ip -n "$HOST" link set h1 address "$BEFORE_MAC" 2>/dev/null
+            ip -n "$HOST" addr replace 10.77.0.2/24 dev h1 2>/dev/null
+            ip -n "$HOST" addr replace fd00:77::2/64 dev h1 nodad 2>/dev/null
+            ip -n "$HOST" link set h1 up 2>/dev/null
+        fi
+    done
+fi
+
+# ---- verdict --------------------------------------------------------------
+if ((${#FAILED[@]})); then
+    printf '\nFAILED: %d step(s)\n' "${#FAILED[@]}"
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
+printf '\nALL PASSED (%ss)\n' "$SECONDS"

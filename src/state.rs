@@ -136,6 +136,17 @@ impl Store {
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))
     }
 
+    /// Takes the lock of one attachment, held while DEL or GC works on it
+    /// so that two of them never race on the same record. Other attachments
+    /// are not held up.
+    pub fn lock_key(&self, key: &Key) -> Result<KeyLock> {
+        let path = self.dir.join(format!(".{}.lock", key.file_name()));
+        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
+        let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(KeyLock { _lock: lock, path })
+    }
+
     pub fn load(&self, key: &Key) -> Result<Option<Record>> {
         let path = self.dir.join(key.file_name());
         match fs::read(&path) {
@@ -148,7 +159,9 @@ impl Store {
     /// Writes `rec` atomically: a private temporary file, synced, renamed.
     pub fn save(&self, rec: &Record) -> Result<()> {
         let path = self.dir.join(rec.key().file_name());
-        let tmp = self.dir.join(format!(".{}.tmp", rec.key().file_name()));
+        // A temporary name of its own per process: concurrent writers of the
+        // same record must not share (and truncate) one file.
+        let tmp = self.dir.join(format!(".{}.{}.tmp", rec.key().file_name(), std::process::id()));
         let fail = |e: std::io::Error| state_error(format!("cannot write record {}: {e}", path.display()));
         let mut text = serde_json::to_vec_pretty(rec).expect("records always serialise");
         text.push(b'\n');
@@ -197,6 +210,20 @@ impl Store {
     pub fn is_private(&self) -> bool {
         use std::os::unix::fs::PermissionsExt;
         fs::metadata(&self.dir).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
+    }
+}
+
+/// An attachment's lock. Its file is removed when the lock is dropped: a
+/// waiter that then gets the lock on the removed file finds no record, and
+/// only ever acts on a record it loaded under the lock.
+pub struct KeyLock {
+    _lock: Flock<File>,
+    path: PathBuf,
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
     }
 }
 

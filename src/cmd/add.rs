@@ -35,13 +35,13 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let mut ctr = Socket::open_in(ctr_ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
     check_container(&mut ctr, &env.ifname, &link)?;
 
-    let mut result = build_result(env, conf, &link, &addrs)?;
     if conf.ipam.is_none() {
-        result.check_expressible(conf.cni_version)?;
+        build_result(env, conf, &link, &addrs)?.check_expressible(conf.cni_version)?;
     }
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let mut rec = Record::new(&key, Some(netns_path.to_path_buf()), link, addrs);
-    claim(&store, &rec)?;
+    claim(&store, &mut host.sock, &mut rec)?;
+    let mut result = build_result(env, conf, &rec.host, &rec.addrs)?;
     failpoint::hit("add-after-record");
 
     info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
@@ -136,8 +136,10 @@ fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
 }
 
 /// Writes the record, unless another attachment already claims the device.
-/// The lock covers only this check-and-write, not the move.
-fn claim(store: &Store, rec: &Record) -> Result<()> {
+/// The lock covers only this check-and-write, not the move. The snapshot is
+/// taken again under the lock: a DEL that was still restoring the device
+/// when it was first read has finished (it drops its record only then).
+fn claim(store: &Store, sock: &mut Socket, rec: &mut Record) -> Result<()> {
     let _lock = store.lock()?;
     if store.load(&rec.key())?.is_some() {
         return Err(Error::new(
@@ -155,6 +157,13 @@ fn claim(store: &Store, rec: &Record) -> Result<()> {
             }
         }
     }
+    let name = rec.host.name.clone();
+    let now = sock.link_by_index(rec.host.index).map_err(kernel_error(&format!("read {name} again")))?;
+    match now.filter(|l| l.name == name && rec.claims(l)) {
+        Some(link) => rec.host = link,
+        None => return Err(Error::new(code::DEVICE_BUSY, format!("device {name:?} changed while being attached; try again"))),
+    }
+    rec.addrs = sock.addrs(rec.host.index).map_err(kernel_error(&format!("read the addresses of {name} again")))?;
     store.save(rec)
 }
 

@@ -25,6 +25,7 @@ pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
 fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     let store = Store::open(&conf.data_dir)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let _lock = store.lock_key(&key)?;
     let rec = store.load(&key)?;
     let mut host = Host::open()?;
     home::unpark_all(&mut host, &store);

@@ -8,7 +8,7 @@ use crate::cmd::{Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
-use crate::state::Store;
+use crate::state::{Key, Store};
 use crate::info;
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
@@ -20,26 +20,38 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     let mut errors = Vec::new();
     for (_, rec) in store.list()? {
         match rec {
-            Err(e) => errors.push(e.msg),
+            Err(e) => errors.push(e),
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
             Ok(rec) => {
-                info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
-                let mut ctr = rec.netns.as_deref().and_then(|p| del::container_socket(p, &host));
-                if let Err(e) = del::finish(&mut host, ctr.as_mut(), &store, rec) {
-                    errors.push(e.msg);
+                if let Err(e) = collect(&mut host, &store, &rec.key()) {
+                    errors.push(e);
                 }
             }
         }
     }
     if let Some(ipam) = Ipam::of(env, conf) {
         if let Err(e) = ipam.call("GC") {
-            errors.push(e.msg);
+            errors.push(e);
         }
     }
-    if errors.is_empty() {
-        return Ok(());
+    match errors.as_slice() {
+        [] => Ok(()),
+        [first, ..] => {
+            // One kind of problem keeps its own code; a mix is reported as 100.
+            let code = if errors.iter().all(|e| e.code == first.code) { first.code } else { code::KERNEL };
+            let msgs: Vec<&str> = errors.iter().map(|e| e.msg.as_str()).collect();
+            Err(Error::new(code, format!("GC left {} problem(s): {}", errors.len(), msgs.join("; "))))
+        }
     }
-    Err(Error::new(code::KERNEL, format!("GC left {} problem(s): {}", errors.len(), errors.join("; "))))
+}
+
+/// Cleans up one stale attachment as DEL would, under its lock.
+fn collect(host: &mut Host, store: &Store, key: &Key) -> Result<()> {
+    let _lock = store.lock_key(key)?;
+    let Some(rec) = store.load(key)? else { return Ok(()) };
+    info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
+    let mut ctr = rec.netns.as_deref().and_then(|p| del::container_socket(p, host));
+    del::finish(host, ctr.as_mut(), store, rec)
 }
 
 /// The (container id, interface) pairs the runtime still uses: from

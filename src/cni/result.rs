@@ -83,6 +83,8 @@ impl CniResult {
     /// Reads a result of any version (a prevResult or an IPAM answer).
     pub fn from_json(v: &Value) -> Result<CniResult> {
         let bad = |e: serde_json::Error| Error::new(code::DECODE, format!("cannot decode CNI result: {e}"));
+        // Go runtimes write absent lists and fields as null.
+        let v = &without_nulls(v.clone());
         if v.get("ip4").is_some() || v.get("ip6").is_some() {
             return from_legacy(v).map_err(bad);
         }
@@ -143,6 +145,20 @@ impl CniResult {
         }
         v
     }
+}
+
+fn without_nulls(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(o) => {
+            o.retain(|_, x| !x.is_null());
+            for x in o.values_mut() {
+                *x = without_nulls(x.take());
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| *x = without_nulls(x.take())),
+        _ => {}
+    }
+    v
 }
 
 fn strip_1_1_fields(v: &mut Value) {
@@ -241,6 +257,14 @@ mod tests {
     fn legacy_needs_an_address() {
         assert_eq!(CniResult::default().check_expressible(v("0.1.0")).unwrap_err().code, 1);
         CniResult::default().check_expressible(v("0.3.0")).unwrap();
+    }
+
+    #[test]
+    fn reads_nulls_as_absent() {
+        let j = json!({"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":null}],"ips":null,"routes":null,"dns":null});
+        let r = CniResult::from_json(&j).unwrap();
+        assert_eq!(r.interfaces[0].name, "eth0");
+        assert!(r.ips.is_empty());
     }
 
     #[test]

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The hostdev benchmark, as root:
+#     bash scripts/bench.sh            # full run, 15 repetitions (about 3 minutes)
+#     bash scripts/bench.sh -n 5       # fewer repetitions
+#     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
+#
+# It builds the release binary and measures, in ONE run and interleaved
+# (round-robin over the variants at every repetition, so that machine noise
+# hits them all alike), one ADD+DEL cycle of:
+#   1. hostdev, an interface with 4 addresses (2 IPv4, 2 IPv6 nodad);
+#   2. the kernel floor for the same work: iproute2 sending the same netlink
+#      requests with one `ip -batch -` per namespace and direction;
+#   3. Debian's reference /usr/lib/cni/host-device (does less: no addresses);
+#   4. upstream HEAD's shape (temporary namespace, two moves each way) done
+#      with `ip -batch`;
+#   5. hostdev against the floor with 256, 1024 and 4096 addresses;
+#   6. 32 interfaces into 32 namespaces: all ADDs at once then all DELs at
+#      once, against 32 serial cycles;
+# plus peak RSS and CPU of one ADD and one DEL. It prints median/min/max and
+# the ratios against the targets, each marked PASS or MISS.
+#
+# Exit status: 0 when everything ran (a MISS is reported, not fatal), 1 when
+# something failed to run, 2 on bad usage.
+#
+# Every variant runs in namespaces of its own (named hdbench-<pid>-*), with
+# veth interfaces created inside them; nothing in the root namespace is
+# touched. All of it is removed on exit, even on failure or Ctrl-C.
+# The driver is scripts/bench.py; see its header for how timing is done.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$HD_REPO"
+
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+
+REPS=
+SMOKE=
+while (($#)); do
+    case $1 in
+        --smoke) SMOKE=1 ;;
+        -n)
+            [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n needs a positive number" >&2; exit 2; }
+            REPS=$2
+            shift
+            ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ -n $REPS ]] || REPS=$([[ -n $SMOKE ]] && echo 2 || echo 15)
+
+[[ $(id -u) -eq 0 ]] || { echo "bench.sh: run as root (it creates network namespaces)" >&2; exit 1; }
+
+PREFIX=hdbench-$$
+WORK=
+cleanup() {
+    local ns
+    # The driver removes its namespaces itself; this is the safety net for a
+    # crash or a signal. Only names with our own prefix (our PID) are touched.
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        if [[ $ns == "$PREFIX"-* ]]; then ip netns del "$ns" 2>/dev/null || true; fi
+    done
+    if [[ -n $WORK ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Tools: iproute2, python3, Debian's plugins (the reference host-device) and
+# GNU time (peak RSS). Install only what is missing.
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+[[ -x /usr/lib/cni/host-device ]] || missing+=(containernetworking-plugins)
+[[ -x /usr/bin/time ]] || missing+=(time)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Prefer the system interpreter: it is what a fresh Debian machine has.
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=$(command -v python3)
+
+if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+echo "building: cargo build --release" >&2
+cargo build --release --quiet
+BIN=$HD_REPO/target/release/hostdev
+[[ -x $BIN ]] || { echo "bench.sh: no binary at $BIN" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/hdbench.XXXXXX)
+DEBIAN_VERSION=$(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo unknown)
+
+args=(--prefix "$PREFIX" --work "$WORK" --bin "$BIN" --debian /usr/lib/cni/host-device
+      --debian-version "$DEBIAN_VERSION" -n "$REPS")
+if [[ -n $SMOKE ]]; then args+=(--smoke); fi
+"$PYTHON" "$HD_REPO/scripts/bench.py" "${args[@]}"

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The one command that runs the whole hostdev suite, on a fresh Debian 12
+# machine, as root:   bash scripts/test.sh
+#
+# Each step is a small function; main() lists them. To add one, write a
+# function and add one line to main(): `step "Title" fn` for setup that must
+# succeed, `check "Title" fn` for a test suite (a failing check does not stop
+# the later ones; the run fails at the end and lists what failed).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$HD_REPO"
+
+# Debian package -> a probe that succeeds when what we need from it is there.
+declare -A NEEDED_PACKAGES=(
+    [iproute2]='command -v ip'
+    [containernetworking-plugins]='test -x /usr/lib/cni/static -a -x /usr/lib/cni/host-local -a -x /usr/lib/cni/host-device'
+    [bats]='command -v bats'
+    [jq]='command -v jq'
+    [perl]='command -v prove'
+    [python3-yaml]='/usr/bin/python3 -c "import yaml"'
+    [time]='test -x /usr/bin/time'
+)
+
+# step TITLE FUNCTION: a setup step; the run stops if it fails.
+CURRENT_STEP=
+step() {
+    local title=$1 start=$SECONDS
+    shift
+    hd_header "$title"
+    CURRENT_STEP=$title
+    "$@"
+    CURRENT_STEP=
+    printf '    (%s: ok, %ss)\n' "$title" "$((SECONDS - start))"
+}
+trap 'rc=$?; if ((rc)) && [[ -n $CURRENT_STEP ]]; then
+        hd_header "FAILED in step \"$CURRENT_STEP\" (exit $rc): stopping"; fi' EXIT
+
+# check TITLE FUNCTION: a test step; on failure the run goes on to the next
+# step and fails at the end, so one run shows every broken suite.
+# (Run as a background subshell and waited for: inside `if` or `||`, bash
+# would silently switch off `set -e` for the whole function.)
+FAILED_CHECKS=()
+check() {
+    local title=$1 start=$SECONDS rc=0
+    shift
+    hd_header "$title"
+    ("$@") &
+    wait $! || rc=$?
+    if ((rc == 0)); then
+        printf '    (%s: ok, %ss)\n' "$title" "$((SECONDS - start))"
+    else
+        printf '    (%s: FAILED with exit %s, %ss)\n' "$title" "$rc" "$((SECONDS - start))"
+        FAILED_CHECKS+=("$title")
+    fi
+}
+
+# summary: the verdict of the whole run.
+summary() {
+    if ((${#FAILED_CHECKS[@]} == 0)); then
+        hd_header "All steps passed"
+        return 0
+    fi
+    hd_header "FAILED: ${#FAILED_CHECKS[@]} step(s)"
+    printf '    - %s\n' "${FAILED_CHECKS[@]}"
+    return 1
+}
+
+preflight() {
+    [[ $(id -u) -eq 0 ]] || hd_die "run as root: the suite creates network namespaces"
+    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null || hd_die "cargo not found (install a Rust toolchain with rustup)"
+    cargo --version
+    uname -r
+}
+
+install_packages() {
+    local pkg missing=()
+    for pkg in "${!NEEDED_PACKAGES[@]}"; do
+        # The probe, not dpkg -s, decides: a removed package whose config
+        # files remain still passes dpkg -s.
+        eval "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "all present: ${!NEEDED_PACKAGES[*]}"
+        return
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build_debug() { cargo build; }
+build_release() { cargo build --release; }
+# test-hooks compiles the fail points the crash tests need into the binary.
+cargo_tests() {
+    PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --no-fail-fast --features test-hooks -- --test-threads="${HD_TEST_THREADS:-4}"
+}
+conf_files() {
+    local f
+    for f in conf/*.conflist conf/k8s/*.conflist; do jq -e .plugins "$f" >/dev/null || { echo "bad JSON: $f"; return 1; }; done
+    for f in conf/k8s/*.yaml; do
+        /usr/bin/python3 -c 'import sys, yaml; docs = list(yaml.safe_load_all(open(sys.argv[1]))); assert docs and all(d.get("kind") for d in docs)' "$f" || { echo "bad YAML: $f"; return 1; }
+        if grep -q 'kind: NetworkAttachmentDefinition' "$f"; then
+            /usr/bin/python3 -c 'import sys, yaml, json; json.loads(yaml.safe_load(open(sys.argv[1]))["spec"]["config"])' "$f" || { echo "bad NAD config: $f"; return 1; }
+        fi
+    done
+    echo "all conflists, manifests and embedded configs parse"
+}
+libcni_e2e() { HOSTDEV=$HD_REPO/target/release/hostdev bash scripts/libcni-e2e.sh; }
+bench_smoke() { bash scripts/bench.sh --smoke; }
+
+bats_suite() {
+    # prove only picks up *.t from a directory unless told the extension;
+    # --failures --comments shows why a test failed, not just that it did.
+    HOSTDEV=${HOSTDEV:-$HD_REPO/target/release/hostdev} \
+        prove --failures --comments --exec 'bats --tap' --ext .bats tests/bats/
+}
+
+# The suite must leave no namespace behind and never touch the root
+# namespace's links. Snapshot before, compare after.
+snapshot_machine() {
+    { ip netns list | awk '{print "netns " $1}'; ip -br link | awk '{print "link  " $1}'; } | sort
+}
+record_machine() { MACHINE_BEFORE=$(snapshot_machine); echo "recorded namespaces and root links"; }
+check_machine() {
+    local after
+    after=$(snapshot_machine)
+    if [[ $after != "$MACHINE_BEFORE" ]]; then
+        echo "the suite changed the machine (< before, > after):"
+        diff <(echo "$MACHINE_BEFORE") <(echo "$after") || true
+        return 1
+    fi
+    echo "no namespace left behind, root links untouched"
+}
+
+main() {
+    step "Preflight" preflight
+    step "Debian packages" install_packages
+    step "Record machine state" record_machine
+    step "cargo build (debug)" build_debug
+    step "cargo build --release" build_release
+    check "cargo test" cargo_tests
+    check "bats suite (tests/bats)" bats_suite
+    check "config files parse (conf/)" conf_files
+    check "libcni end to end" libcni_e2e
+    check "benchmark smoke run" bench_smoke
+    check "Leak check" check_machine
+    summary
+}
+
+main "$@"

@@ -1,0 +1,271 @@
+//! Spec-level tests: every CNI version's result shape with static IPAM,
+//! CHECK, STATUS, GC, IPAM rollback, DEL without netns, chained ADD.
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const ALL_VERSIONS: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+fn static_ipam() -> Value {
+    json!({"type":"static",
+        "addresses":[{"address":"192.0.2.10/24","gateway":"192.0.2.1"}],
+        "routes":[{"dst":"198.51.100.0/24","gw":"192.0.2.1"}]})
+}
+
+fn conf(w: &World, version: &str, device: &str, ipam: Value) -> Value {
+    json!({"cniVersion":version,"name":"n","type":"hostdev","device":device,
+        "dataDir":w.data_dir(),"ipam":ipam})
+}
+
+fn ctr_has_addr(w: &World, ifname: &str, addr: &str) -> bool {
+    link(&w.ctr.name, ifname).map_or(false, |l| l.addrs.contains(addr))
+}
+
+fn ctr_has_route(w: &World, dst: &str) -> bool {
+    ip(&w.ctr.name, &["route", "show"]).contains(dst)
+}
+
+fn assert_home(w: &World, dev: &str) {
+    let l = link(&w.host.name, dev).unwrap_or_else(|| panic!("{dev} not home"));
+    assert!(l.addrs.contains("10.1.2.3/24"), "{dev} lost its address: {l:?}");
+}
+
+#[test]
+fn add_static_ipam_every_version() {
+    for v in ALL_VERSIONS {
+        let w = World::new();
+        w.host_veth("h1", true);
+        let c = conf(&w, v, "h1", static_ipam());
+        let out = w.run(&w.env("ADD", "eth0"), &c.to_string());
+        out.assert_ok();
+        let r = &out.json;
+        assert_eq!(r["cniVersion"], v, "{out:#?}");
+        match v {
+            "0.1.0" | "0.2.0" => {
+                assert!(r["ip4"]["ip"].is_string(), "{v}: {out:#?}");
+                assert!(r.get("interfaces").is_none(), "{v}: {out:#?}");
+                assert!(r.get("ips").is_none(), "{v}: {out:#?}");
+            }
+            _ => {
+                let ips = r["ips"].as_array().unwrap_or_else(|| panic!("{v}: {out:#?}"));
+                let ipc = ips
+                    .iter()
+                    .find(|i| i["address"] == "192.0.2.10/24")
+                    .unwrap_or_else(|| panic!("{v} no 192.0.2.10: {out:#?}"));
+                if v.starts_with("0.") {
+                    assert_eq!(ipc["version"], "4", "{v}: {out:#?}");
+                } else {
+                    assert!(ipc.get("version").is_none(), "{v}: {out:#?}");
+                }
+                let i0 = &r["interfaces"][0];
+                assert_eq!(i0["name"], "eth0", "{v}: {out:#?}");
+                if v == "1.1.0" {
+                    assert!(i0["mtu"].is_u64(), "{v}: {out:#?}");
+                }
+            }
+        }
+        assert!(ctr_has_addr(&w, "eth0", "192.0.2.10/24"), "{v}: address missing");
+        assert!(ctr_has_route(&w, "198.51.100.0/24"), "{v}: route missing");
+        w.run(&w.env("DEL", "eth0"), &c.to_string()).assert_ok();
+        assert_home(&w, "h1");
+    }
+}
+
+/// World with h1 attached (static IPAM, 1.0.0); returns the ADD result.
+fn attached(w: &World) -> Value {
+    w.host_veth("h1", true);
+    let c = conf(w, "1.0.0", "h1", static_ipam());
+    let out = w.run(&w.env("ADD", "eth0"), &c.to_string());
+    out.assert_ok();
+    out.json.clone()
+}
+
+fn check_conf(w: &World, prev: &Value, version: &str) -> String {
+    let mut c = conf(w, version, "h1", static_ipam());
+    c["prevResult"] = prev.clone();
+    c.to_string()
+}
+
+#[test]
+fn check_success() {
+    let w = World::new();
+    let prev = attached(&w);
+    w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "1.0.0")).assert_ok();
+}
+
+#[test]
+fn check_address_removed() {
+    let w = World::new();
+    let prev = attached(&w);
+    ip(&w.ctr.name, &["addr", "del", "192.0.2.10/24", "dev", "eth0"]);
+    let out = w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "1.0.0"));
+    out.assert_err(108);
+    assert!(out.json["msg"].as_str().unwrap().contains("192.0.2.10"), "{out:#?}");
+}
+
+#[test]
+fn check_route_removed() {
+    let w = World::new();
+    let prev = attached(&w);
+    ip(&w.ctr.name, &["route", "del", "198.51.100.0/24"]);
+    w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "1.0.0")).assert_err(108);
+}
+
+#[test]
+fn check_interface_down() {
+    let w = World::new();
+    let prev = attached(&w);
+    ip(&w.ctr.name, &["link", "set", "eth0", "down"]);
+    w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "1.0.0")).assert_err(108);
+}
+
+#[test]
+fn check_mac_changed() {
+    let w = World::new();
+    let prev = attached(&w);
+    ip(&w.ctr.name, &["link", "set", "eth0", "address", "02:11:22:33:44:55"]);
+    w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "1.0.0")).assert_err(108);
+}
+
+#[test]
+fn check_without_prev_result() {
+    let w = World::new();
+    attached(&w);
+    let c = conf(&w, "1.0.0", "h1", static_ipam()).to_string();
+    w.run(&w.env("CHECK", "eth0"), &c).assert_err(7);
+}
+
+#[test]
+fn check_old_version() {
+    let w = World::new();
+    let prev = attached(&w);
+    w.run(&w.env("CHECK", "eth0"), &check_conf(&w, &prev, "0.3.1")).assert_err(1);
+}
+
+#[test]
+fn status() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let c = conf(&w, "1.1.0", "h1", static_ipam()).to_string();
+    w.run(&w.env("STATUS", "eth0"), &c).assert_ok();
+    let c = conf(&w, "1.1.0", "nope0", static_ipam()).to_string();
+    w.run(&w.env("STATUS", "eth0"), &c).assert_err(50);
+    let c = conf(&w, "1.1.0", "h1", json!({"type":"nonexistent"})).to_string();
+    w.run(&w.env("STATUS", "eth0"), &c).assert_err(50);
+}
+
+#[test]
+fn gc_collects_stale_attachment() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.host_veth("h2", true);
+    let ctr_b = Netns::new(format!("{}-ctrb", w.id));
+    let id_b = format!("{}-b", w.id);
+    let ca = conf(&w, "1.1.0", "h1", static_ipam()).to_string();
+    w.run(&w.env("ADD", "eth0"), &ca).assert_ok();
+    let mut env_b = w.env("ADD", "eth0");
+    env_b.insert("CNI_CONTAINERID", id_b.clone());
+    env_b.insert("CNI_NETNS", ctr_b.path());
+    let cb = conf(&w, "1.1.0", "h2", static_ipam()).to_string();
+    w.run(&env_b, &cb).assert_ok();
+    assert!(link(&ctr_b.name, "eth0").is_some());
+
+    let mut gc = conf(&w, "1.1.0", "h1", static_ipam());
+    gc.as_object_mut().unwrap().remove("device");
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": w.id, "ifname": "eth0"}]);
+    let mut env = w.env("GC", "");
+    env.remove("CNI_CONTAINERID");
+    env.remove("CNI_NETNS");
+    env.remove("CNI_IFNAME");
+    w.run(&env, &gc.to_string()).assert_ok();
+    assert_home(&w, "h2");
+    assert!(link(&ctr_b.name, "eth0").is_none(), "B still has eth0");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "A lost eth0");
+    assert!(link(&w.host.name, "h1").is_none(), "h1 came home");
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(files_under(&p));
+            } else {
+                v.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn ipam_failure_rolls_back() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let c = conf(&w, "1.0.0", "h1", json!({"type":"static","addresses":[{"address":"not-an-ip"}]}));
+    let out = w.run(&w.env("ADD", "eth0"), &c.to_string());
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(out.json["code"].is_u64(), "{out:#?}");
+    assert_home(&w, "h1");
+    assert!(link(&w.ctr.name, "eth0").is_none());
+    let recs = files_under(std::path::Path::new(&w.data_dir()));
+    assert!(
+        recs.iter().all(|f| !f.ends_with(".json")) || recs.is_empty(),
+        "records left: {recs:?}"
+    );
+    assert!(recs.iter().all(|f| f.ends_with(".lock")), "records left: {recs:?}");
+}
+
+#[test]
+fn del_without_netns_releases_host_local() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let hl = w.tmp.join("hl");
+    let c = conf(&w, "1.0.0", "h1", json!({"type":"host-local","dataDir":hl,
+        "ranges":[[{"subnet":"10.55.0.0/24"}]]}));
+    w.run(&w.env("ADD", "eth0"), &c.to_string()).assert_ok();
+    let dir = hl.join("n");
+    let reserved = |d: &std::path::Path| {
+        files_under(d).into_iter().any(|f| {
+            std::path::Path::new(&f)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("10.55.0.")
+        })
+    };
+    assert!(reserved(&dir), "no reservation: {:?}", files_under(&dir));
+    let mut env = w.env("DEL", "eth0");
+    env.insert("CNI_NETNS", String::new());
+    w.run(&env, &c.to_string()).assert_ok();
+    assert!(!reserved(&dir), "reservation left: {:?}", files_under(&dir));
+}
+
+#[test]
+fn chained_add_keeps_prev_result() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let mut c = conf(&w, "1.0.0", "h1", static_ipam());
+    c["prevResult"] = json!({"cniVersion":"1.0.0","interfaces":[{"name":"other0"}],
+        "ips":[{"address":"10.9.9.9/24","interface":0}]});
+    let out = w.run(&w.env("ADD", "eth0"), &c.to_string());
+    out.assert_ok();
+    let r = &out.json;
+    assert_eq!(r["interfaces"][0]["name"], "other0", "{out:#?}");
+    assert_eq!(r["interfaces"][1]["name"], "eth0", "{out:#?}");
+    let ips = r["ips"].as_array().expect("ips");
+    assert!(
+        ips.iter().any(|i| i["address"] == "10.9.9.9/24" && i["interface"] == 0),
+        "{out:#?}"
+    );
+    assert!(
+        ips.iter().any(|i| i["address"] == "192.0.2.10/24" && i["interface"] == 1),
+        "{out:#?}"
+    );
+    assert!(
+        ips.iter().filter(|i| i["address"] != "10.9.9.9/24").all(|i| i["interface"] == 1),
+        "{out:#?}"
+    );
+}

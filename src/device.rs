@@ -33,15 +33,22 @@ pub enum Selected {
     Netdev(Link),
     /// A PCI function (or auxiliary device) bound to a userspace driver
     /// such as vfio-pci (DPDK): it has no network interface to move.
-    /// `id` is the PCI address or auxiliary device name as sysfs spells it.
-    Userspace { id: String, driver: String },
+    Userspace(Userspace),
+}
+
+/// A device bound to a userspace driver. `id` is the PCI address or
+/// auxiliary device name as sysfs spells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Userspace {
+    pub id: String,
+    pub driver: String,
 }
 
 impl Selected {
     fn same_as(&self, other: &Selected) -> bool {
         match (self, other) {
             (Selected::Netdev(a), Selected::Netdev(b)) => a.index == b.index,
-            (Selected::Userspace { id: a, .. }, Selected::Userspace { id: b, .. }) => a == b,
+            (Selected::Userspace(a), Selected::Userspace(b)) => a.id == b.id,
             _ => false,
         }
     }
@@ -49,7 +56,7 @@ impl Selected {
     fn describe(&self) -> String {
         match self {
             Selected::Netdev(l) => l.name.clone(),
-            Selected::Userspace { id, driver } => format!("{id} (bound to userspace driver {driver})"),
+            Selected::Userspace(Userspace { id, driver }) => format!("{id} (bound to userspace driver {driver})"),
         }
     }
 }
@@ -60,7 +67,7 @@ impl Selected {
 pub fn find(sock: &mut Socket, sel: &Selector) -> Result<Link> {
     match select(sock, sel)? {
         Selected::Netdev(link) => Ok(link),
-        Selected::Userspace { id, driver } => Err(Error::new(
+        Selected::Userspace(Userspace { id, driver }) => Err(Error::new(
             code::DEVICE_NOT_FOUND,
             format!("device {id} is bound to userspace driver {driver} (a DPDK-style device): it has no network interface to move"),
         )),
@@ -299,7 +306,7 @@ fn from_sysfs(sock: &mut Socket, dir: &Path, what: &str, by: &str) -> Result<Sel
                 )
             })
         }
-        Facts::Userspace { id, driver } => Ok(Selected::Userspace { id, driver }),
+        Facts::Userspace { id, driver } => Ok(Selected::Userspace(Userspace { id, driver })),
     }
 }
 
@@ -464,7 +471,7 @@ mod tests {
     fn selectors_must_agree() {
         let a = Selected::Netdev(link(2, "a", "02:00:00:00:00:01", None));
         let b = Selected::Netdev(link(3, "b", "02:00:00:00:00:02", None));
-        let u = Selected::Userspace { id: "0000:03:00.1".into(), driver: "vfio-pci".into() };
+        let u = Selected::Userspace(Userspace { id: "0000:03:00.1".into(), driver: "vfio-pci".into() });
         assert_eq!(agree(vec![("device \"a\"".into(), a.clone()), ("hwaddr \"x\"".into(), a.clone())]).unwrap(), a);
         assert_eq!(agree(vec![("kernelpath".into(), u.clone()), ("pciBusID".into(), u.clone())]).unwrap(), u);
         for picks in [vec![a.clone(), b.clone()], vec![a.clone(), u.clone()], vec![a.clone(), a.clone(), b.clone()]] {
@@ -541,7 +548,7 @@ mod tests {
         t.driver("devices/pci0000:00/0000:03:00.3", "vfio-pci");
         t.driver("bus/auxiliary/devices/x.sf.1", "uio_pci_generic");
         let Ok(mut sock) = Socket::open() else { return };
-        let want = Selected::Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() };
+        let want = Selected::Userspace(Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() });
         let by_pci = Selector { pci_bus_id: Some("0000:03:00.3".into()), ..sel() };
         assert_eq!(select_in(&mut sock, &by_pci, &s).unwrap(), want);
         let by_id = Selector { device_id: Some("0000:03:00.3".into()), pci_bus_id: Some("0000:99:00.0".into()), ..sel() };
@@ -549,7 +556,7 @@ mod tests {
         let both = Selector { kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.3".into()), ..by_pci.clone() };
         assert_eq!(select_in(&mut sock, &both, &s).unwrap(), want);
         let aux = Selector { device_id: Some("x.sf.1".into()), ..sel() };
-        assert_eq!(select_in(&mut sock, &aux, &s).unwrap(), Selected::Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() });
+        assert_eq!(select_in(&mut sock, &aux, &s).unwrap(), Selected::Userspace(Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() }));
         let other = Selector { device_id: Some("x.sf.1".into()), kernelpath: both.kernelpath.clone(), ..sel() };
         assert_eq!(select_in(&mut sock, &other, &s).unwrap_err().code, 7);
     }

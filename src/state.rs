@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cni::{Error, Result, code};
 use crate::netlink::{Addr, Link};
+pub use crate::device::Userspace;
 
 const FORMAT: u32 = 1;
 
@@ -48,6 +49,9 @@ pub struct Record {
     pub container_index: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_as: Option<String>,
+    /// Set for a device bound to a userspace driver: nothing was moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userspace: Option<Userspace>,
 }
 
 impl Record {
@@ -63,7 +67,13 @@ impl Record {
             addrs,
             container_index: None,
             parked_as: None,
+            userspace: None,
         }
+    }
+
+    /// The record of a userspace-bound device: no interface, no snapshot.
+    pub fn userspace(key: &Key, netns: Option<PathBuf>, device: Userspace) -> Record {
+        Record { userspace: Some(device), ..Record::new(key, netns, Link::default(), Vec::new()) }
     }
 
     pub fn key(&self) -> Key {

@@ -421,23 +421,52 @@ fn device_id_overrides_pci_bus_id() {
 
 // ------------------------------------------------------------------- DPDK
 
-/// A function bound to a userspace driver has no interface. `select`
-/// reports it as `Selected::Userspace` (unit-tested in src/device.rs); ADD
-/// does not handle that yet and refuses it cleanly, naming the driver.
+/// A function bound to a userspace driver (DPDK) has no interface: ADD
+/// moves nothing, still runs IPAM, and reports the device by its PCI id;
+/// CHECK and DEL agree; DEL still works after the device left sysfs.
 #[test]
 #[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
-fn userspace_bound_device_is_refused_cleanly() {
+fn userspace_bound_device_gets_ipam_only() {
     let w = World::new();
     let sys = FakeSys::new(&w);
     w.host_veth("h1", true);
-    sys.pci("0000:03:00.3", &[]);
+    let pci = "0000:03:00.3";
+    sys.pci(pci, &[]);
     sys.bind("devices/pci0000:00/0000:03:00.3", "vfio-pci");
-    let said = ["0000:03:00.3", "bound to userspace driver vfio-pci"];
-    refused(&w, Some(&sys), json!({"pciBusID": "0000:03:00.3"}), 101, &said);
-    refused(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "0000:03:00.3"}}), 101, &said);
-    refused(&w, Some(&sys), json!({"kernelpath": "/sys/devices/pci0000:00/0000:03:00.3"}), 101, &said);
+    let ipam = json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]});
+    let selectors = [
+        json!({"pciBusID": pci, "ipam": ipam}),
+        json!({"runtimeConfig": {"deviceID": pci}, "ipam": ipam}),
+        json!({"kernelpath": "/sys/devices/pci0000:00/0000:03:00.3", "ipam": ipam}),
+    ];
+    for (i, sel) in selectors.iter().enumerate() {
+        let (host_before, ctr_before) = (links(&w.host.name), links(&w.ctr.name));
+        let mut sel = sel.clone();
+        sel["cniVersion"] = json!("1.1.0");
+        let out = run_sel(&w, Some(&sys), "ADD", &sel);
+        out.assert_ok();
+        assert_eq!(out.json["interfaces"][0]["name"], "eth0", "{out:#?}");
+        assert_eq!(out.json["interfaces"][0]["pciID"], pci, "{out:#?}");
+        assert_eq!(out.json["ips"][0]["address"], "192.0.2.10/24", "{out:#?}");
+        assert_eq!(out.json["ips"][0]["interface"], 0, "{out:#?}");
+        assert_eq!(links(&w.host.name), host_before, "ADD of a DPDK device changed the host");
+        assert_eq!(links(&w.ctr.name), ctr_before, "ADD of a DPDK device changed the container");
+        let mut check = sel.clone();
+        check["prevResult"] = out.json.clone();
+        run_sel(&w, Some(&sys), "CHECK", &check).assert_ok();
+        if i == selectors.len() - 1 {
+            // The device was unbound or removed since ADD: the record is enough.
+            std::fs::remove_dir_all(sys.root.join("devices/pci0000:00/0000:03:00.3")).unwrap();
+            let _ = std::fs::remove_file(sys.root.join("bus/pci/devices/0000:03:00.3"));
+        }
+        run_sel(&w, Some(&sys), "DEL", &sel).assert_ok();
+        let left: Vec<_> = std::fs::read_dir(w.data_dir()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).collect();
+        assert!(left.is_empty(), "records left after DEL: {left:?}");
+    }
     // Naming a netdev as well is a conflict, not a choice.
-    refused(&w, Some(&sys), json!({"device": "h1", "pciBusID": "0000:03:00.3"}), 7, &["selects h1", "vfio-pci"]);
+    sys.pci(pci, &[]);
+    sys.bind("devices/pci0000:00/0000:03:00.3", "vfio-pci");
+    refused(&w, Some(&sys), json!({"device": "h1", "pciBusID": pci}), 7, &["selects h1", "vfio-pci"]);
 }
 
 /// A shipped binary (no `test-hooks`) reads the real /sys whatever the

@@ -16,7 +16,8 @@ use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
 use crate::netlink::{Addr, Link, LinkChange, Socket, route};
 use crate::netns::Netns;
-use crate::state::{Key, Phase, Record, Store};
+use crate::device::Selected;
+use crate::state::{Key, Phase, Record, Store, Userspace};
 use crate::{info, warn};
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
@@ -28,20 +29,13 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
         return Err(Error::new(code::BAD_NETNS, format!("CNI_NETNS {} is the host's own network namespace", netns_path.display())));
     }
     home::unpark_all(&mut host, &store);
-    let link = find_device(&mut host, conf, &store)?;
-    device::check_movable(&link)?;
-    guard_default_route(&mut host.sock, &link, conf.allow_default_route)?;
-    let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     let mut ctr = Socket::open_in(ctr_ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
-    check_container(&mut ctr, &env.ifname, &link)?;
-
-    if conf.ipam.is_none() {
-        build_result(env, conf, &link, &addrs)?.check_expressible(conf.cni_version)?;
-    }
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
-    let mut rec = Record::new(&key, Some(netns_path.to_path_buf()), link, addrs);
-    claim(&store, &mut host.sock, &mut rec)?;
-    let mut result = build_result(env, conf, &rec.host, &rec.addrs)?;
+    let mut rec = claim(&store, &mut host, &mut ctr, env, conf, key)?;
+    if let Some(device) = rec.userspace.clone() {
+        return add_userspace(env, conf, &store, rec, device);
+    }
+    let mut result = build_result(conf, netdev_interface(env, &rec.host), &rec.addrs)?;
     failpoint::hit("add-after-record");
 
     info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
@@ -80,10 +74,10 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     Ok(result)
 }
 
-/// The selected host device; when it is missing because another attachment
-/// holds it, says so.
-fn find_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Link> {
-    device::find(&mut host.sock, &conf.selector).map_err(|e| {
+/// What the selectors name; when nothing is found because another
+/// attachment holds the device, says so.
+fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selected> {
+    device::select(&mut host.sock, &conf.selector).map_err(|e| {
         if e.code != code::DEVICE_NOT_FOUND {
             return e;
         }
@@ -119,7 +113,7 @@ fn guard_default_route(sock: &mut Socket, link: &Link, allowed: bool) -> Result<
 
 /// Refuses, before anything changes, what the kernel would refuse only
 /// after moving the device: a taken CNI_IFNAME, or a clash with one of the
-/// device's altnames. All lookups go out in one batch.
+/// device's altnames.
 fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
     if ctr.link_by_name(ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?.is_some() {
         return Err(Error::new(code::NAME_CLASH, format!("CNI_IFNAME {ifname:?} already exists in the container")));
@@ -135,36 +129,80 @@ fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
     Ok(())
 }
 
-/// Writes the record, unless another attachment already claims the device.
-/// The lock covers only this check-and-write, not the move. The snapshot is
-/// taken again under the lock: a DEL that was still restoring the device
-/// when it was first read has finished (it drops its record only then).
-fn claim(store: &Store, sock: &mut Socket, rec: &mut Record) -> Result<()> {
+/// Under the store's lock: selects the device, checks that no other
+/// attachment holds it, snapshots it, checks that the container can take
+/// it, and writes the record. The lock is released before anything moves.
+fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &NetConf, key: Key) -> Result<Record> {
     let _lock = store.lock()?;
-    if store.load(&rec.key())?.is_some() {
+    if store.load(&key)?.is_some() {
         return Err(Error::new(
             code::DEVICE_BUSY,
-            format!("container {} already has an attachment {} on network {}; DEL it first", rec.container_id, rec.ifname, rec.network),
+            format!("container {} already has an attachment {} on network {}; DEL it first", key.container_id, key.ifname, key.network),
         ));
     }
-    for (_, other) in store.list()? {
-        if let Ok(other) = other {
-            if other.host.index == rec.host.index && other.claims(&rec.host) {
-                return Err(Error::new(
-                    code::DEVICE_BUSY,
-                    format!("device {:?} is already being attached to container {} as {}", rec.host.name, other.container_id, other.ifname),
-                ));
-            }
+    let netns = env.netns.clone();
+    let rec = match select_device(host, conf, store)? {
+        Selected::Userspace(device) => {
+            check_unclaimed(store, &device.id, |r| r.userspace.as_ref().is_some_and(|u| u.id == device.id))?;
+            Record::userspace(&key, netns, device)
         }
+        Selected::Netdev(found) => {
+            let holds = |r: &Record| r.userspace.is_none() && r.host.index == found.index && (r.host.name == found.name || r.claims(&found));
+            check_unclaimed(store, &found.name, holds)?;
+            // Snapshot only now: a DEL still restoring the device holds its
+            // record until the restore is complete, and was refused above.
+            let name = &found.name;
+            let link = host.sock.link_by_index(found.index).map_err(kernel_error(&format!("read {name}")))?;
+            let link = link.ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached")))?;
+            device::check_movable(&link)?;
+            guard_default_route(&mut host.sock, &link, conf.allow_default_route)?;
+            let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+            check_container(ctr, &env.ifname, &link)?;
+            if conf.ipam.is_none() {
+                build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
+            }
+            Record::new(&key, netns, link, addrs)
+        }
+    };
+    store.save(&rec)?;
+    Ok(rec)
+}
+
+/// Fails when another record already holds the device `what`.
+fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -> Result<()> {
+    match store.list()?.into_iter().filter_map(|(_, r)| r.ok()).find(|r| holds(r)) {
+        Some(other) => Err(Error::new(
+            code::DEVICE_BUSY,
+            format!("device {what:?} is already attached to container {} as {} (network {})", other.container_id, other.ifname, other.network),
+        )),
+        None => Ok(()),
     }
-    let name = rec.host.name.clone();
-    let now = sock.link_by_index(rec.host.index).map_err(kernel_error(&format!("read {name} again")))?;
-    match now.filter(|l| l.name == name && rec.claims(l)) {
-        Some(link) => rec.host = link,
-        None => return Err(Error::new(code::DEVICE_BUSY, format!("device {name:?} changed while being attached; try again"))),
+}
+
+/// A device bound to a userspace driver (DPDK) has no network interface:
+/// nothing moves, IPAM still runs, and the result names the device by its
+/// PCI or auxiliary id, as upstream host-device reports it.
+fn add_userspace(env: &Env, conf: &NetConf, store: &Store, mut rec: Record, device: Userspace) -> Result<CniResult> {
+    info!("device {} is bound to {}: nothing to move", device.id, device.driver);
+    let iface = Interface { name: env.ifname.clone(), sandbox: env.netns.as_ref().map(|p| p.display().to_string()), pci_id: Some(device.id), ..Interface::default() };
+    let ipam = Ipam::of(env, conf);
+    let outcome = build_result(conf, iface, &[]).and_then(|mut result| {
+        if let Some(ipam) = &ipam {
+            merge_ipam(&mut result, ipam.add()?);
+        }
+        result.check_expressible(conf.cni_version).map(|()| result)
+    });
+    let saved = outcome.and_then(|result| {
+        rec.phase = Phase::Attached;
+        store.save(&rec).map(|()| result)
+    });
+    if saved.is_err() {
+        if let Some(ipam) = &ipam {
+            let _ = ipam.call("DEL");
+        }
+        let _ = store.remove(&rec.key());
     }
-    rec.addrs = sock.addrs(rec.host.index).map_err(kernel_error(&format!("read the addresses of {name} again")))?;
-    store.save(rec)
+    saved
 }
 
 fn move_error(e: crate::netlink::NlError, rec: &Record, ifname: &str) -> Error {
@@ -207,28 +245,41 @@ fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result
         };
         return Err(kernel_error(&what)(e));
     }
+    merge_ipam(result, got);
+    Ok(())
+}
+
+/// Adds IPAM's answer to the result, its addresses on our interface (the
+/// last one).
+fn merge_ipam(result: &mut CniResult, got: CniResult) {
     let ours = result.interfaces.len() - 1;
     result.ips.extend(got.ips.into_iter().map(|ip| IpConfig { interface: Some(ours), ..ip }));
     result.routes.extend(got.routes);
     if !got.dns.is_empty() {
         result.dns = got.dns;
     }
-    Ok(())
 }
 
-/// The ADD result: chained onto prevResult when there is one.
-fn build_result(env: &Env, conf: &NetConf, link: &Link, addrs: &[Addr]) -> Result<CniResult> {
+/// Our interface as the result reports it.
+fn netdev_interface(env: &Env, link: &Link) -> Interface {
+    Interface {
+        name: env.ifname.clone(),
+        mac: link.mac.clone(),
+        mtu: Some(link.mtu),
+        sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
+        pci_id: None,
+    }
+}
+
+/// The ADD result: chained onto prevResult when there is one, with `iface`
+/// appended and `addrs` on it.
+fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniResult> {
     let mut result = match &conf.prev_result {
         Some(prev) => CniResult::from_json(prev)?,
         None => CniResult::default(),
     };
     let index = result.interfaces.len();
-    result.interfaces.push(Interface {
-        name: env.ifname.clone(),
-        mac: link.mac.clone(),
-        mtu: Some(link.mtu),
-        sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
-    });
+    result.interfaces.push(iface);
     result.ips.extend(addrs.iter().map(|a| IpConfig { address: a.address, gateway: None, interface: Some(index) }));
     if let Some(dns) = &conf.dns {
         result.dns = serde_json::from_value(dns.clone()).map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;

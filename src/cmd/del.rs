@@ -58,6 +58,9 @@ pub fn container_socket(path: &Path, host: &Host) -> Option<Socket> {
 
 /// Brings `rec`'s interface home and updates the record to match.
 pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec: Record) -> Result<()> {
+    if rec.userspace.is_some() {
+        return store.remove(&rec.key()); // nothing was moved
+    }
     if rec.phase != Phase::Parked {
         rec.phase = Phase::Removing;
         store.save(&rec)?;

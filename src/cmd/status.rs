@@ -19,7 +19,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     let mut host = Host::open().map_err(|e| not_ready(e.msg))?;
     home::unpark_all(&mut host, &store);
     let attached = records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::names(&conf.selector, &r.host));
-    if let Err(e) = device::find(&mut host.sock, &conf.selector) {
+    if let Err(e) = device::select(&mut host.sock, &conf.selector) {
         if !(e.code == code::DEVICE_NOT_FOUND && attached) {
             return Err(not_ready(e.msg));
         }

@@ -19,6 +19,9 @@ pub struct Interface {
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// 1.1.0: the PCI address of a device without a netdev (DPDK).
+    #[serde(rename = "pciID", default, skip_serializing_if = "Option::is_none")]
+    pub pci_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,7 +166,10 @@ fn without_nulls(mut v: Value) -> Value {
 
 fn strip_1_1_fields(v: &mut Value) {
     for iface in v["interfaces"].as_array_mut().into_iter().flatten() {
-        iface.as_object_mut().map(|o| o.remove("mtu"));
+        if let Some(o) = iface.as_object_mut() {
+            o.remove("mtu");
+            o.remove("pciID");
+        }
     }
     for route in v["routes"].as_array_mut().into_iter().flatten() {
         if let Some(o) = route.as_object_mut() {
@@ -206,7 +212,7 @@ mod tests {
 
     fn sample() -> CniResult {
         CniResult {
-            interfaces: vec![Interface { name: "eth0".into(), mac: "aa:bb:cc:dd:ee:ff".into(), mtu: Some(1400), sandbox: Some("/run/netns/x".into()) }],
+            interfaces: vec![Interface { name: "eth0".into(), mac: "aa:bb:cc:dd:ee:ff".into(), mtu: Some(1400), sandbox: Some("/run/netns/x".into()), pci_id: None }],
             ips: vec![
                 IpConfig { address: "10.1.0.2/24".parse().unwrap(), gateway: Some("10.1.0.1".parse().unwrap()), interface: Some(0) },
                 IpConfig { address: "fd00::2/64".parse().unwrap(), gateway: None, interface: Some(0) },

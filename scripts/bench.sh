@@ -90,7 +90,7 @@ if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
 fi
 echo "building: cargo build --release" >&2
 cargo build --release --quiet
-BIN=$HD_REPO/target/release/hostdev
+BIN=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev
 [[ -x $BIN ]] || { echo "bench.sh: no binary at $BIN" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/hdbench.XXXXXX)

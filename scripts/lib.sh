@@ -39,7 +39,7 @@ hd_print_cmd() {
 hd_die() { printf 'error: %s\n' "$*" >&2; return 1; }
 
 # hd_bin: the plugin binary under test ($HOSTDEV, else the release build).
-hd_bin() { printf '%s\n' "${HOSTDEV:-$HD_REPO/target/release/hostdev}"; }
+hd_bin() { printf '%s\n' "${HOSTDEV:-$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev}"; }
 
 # hd_unique PREFIX: a namespace name nobody else uses.
 hd_unique() { printf '%s-%s-%s\n' "$1" "$$" "$RANDOM"; }

@@ -77,7 +77,7 @@ else
     fi
     command -v cargo >/dev/null || die "cargo not found (or set HOSTDEV=/path/to/hostdev)"
     (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-    cp "$REPO/target/release/hostdev" "$BIN/hostdev"
+    cp "$REPO/target/x86_64-unknown-linux-gnu/release/hostdev" "$BIN/hostdev"
 fi
 # GOPATH mode against Debian's libcni source: no modules, no network.
 (cd "$REPO/tests/libcni" &&

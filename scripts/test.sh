@@ -111,13 +111,13 @@ conf_files() {
     done
     echo "all conflists, manifests and embedded configs parse"
 }
-libcni_e2e() { HOSTDEV=$HD_REPO/target/release/hostdev bash scripts/libcni-e2e.sh; }
+libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev bash scripts/libcni-e2e.sh; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
 
 bats_suite() {
     # prove only picks up *.t from a directory unless told the extension;
     # --failures --comments shows why a test failed, not just that it did.
-    HOSTDEV=${HOSTDEV:-$HD_REPO/target/release/hostdev} \
+    HOSTDEV=${HOSTDEV:-$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev} \
         prove --failures --comments --exec 'bats --tap' --ext .bats tests/bats/
 }
 

@@ -11,7 +11,7 @@ pub const ALL: &[&str] = &[
     "add-after-addresses",
     "add-after-ipam",
     "del-after-record",
-    "del-after-rename",
+    "del-before-move",
     "del-after-move",
     "del-after-restore",
 ];

@@ -166,7 +166,10 @@ impl Store {
         }
     }
 
-    /// Writes `rec` atomically: a private temporary file, synced, renamed.
+    /// Writes `rec` atomically: a private temporary file, renamed. Not
+    /// fsync'd: a record matters only while the kernel state it describes
+    /// exists, and that does not survive the power loss fsync guards
+    /// against; a killed process leaves the page cache intact.
     pub fn save(&self, rec: &Record) -> Result<()> {
         let path = self.dir.join(rec.key().file_name());
         // A temporary name of its own per process: concurrent writers of the
@@ -176,7 +179,7 @@ impl Store {
         let mut text = serde_json::to_vec_pretty(rec).expect("records always serialise");
         text.push(b'\n');
         let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).map_err(fail)?;
-        f.write_all(&text).and_then(|_| f.sync_data()).map_err(fail)?;
+        f.write_all(&text).map_err(fail)?;
         fs::rename(&tmp, &path).map_err(fail)
     }
 

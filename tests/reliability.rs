@@ -286,11 +286,11 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
             assert_eq!(phase, "removing");
             assert!(in_ctr.is_some() && on_host.is_none());
         }
-        "del-after-rename" => {
+        "del-before-move" => {
             assert_eq!(phase, "removing");
             assert!(
-                link(&w.ctr.name, "h1").is_some(),
-                "renamed to h1 inside the container first"
+                link(&w.ctr.name, "eth0").is_some() && on_host.is_none(),
+                "found in the container, not yet moved"
             );
         }
         "del-after-move" => {
@@ -358,7 +358,7 @@ fail_point_tests! {
     crash_add_after_addresses_then_del: "add-after-addresses", Del, true;
     crash_add_after_ipam_then_del: "add-after-ipam", Del, true;
     crash_del_after_record_then_del: "del-after-record", Del, true;
-    crash_del_after_rename_then_del: "del-after-rename", Del, true;
+    crash_del_before_move_then_del: "del-before-move", Del, true;
     crash_del_after_move_then_del: "del-after-move", Del, true;
     crash_del_after_restore_then_del: "del-after-restore", Del, true;
 
@@ -367,7 +367,7 @@ fail_point_tests! {
     crash_add_after_addresses_then_gc: "add-after-addresses", Gc, true;
     crash_add_after_ipam_then_gc: "add-after-ipam", Gc, true;
     crash_del_after_record_then_gc: "del-after-record", Gc, true;
-    crash_del_after_rename_then_gc: "del-after-rename", Gc, true;
+    crash_del_before_move_then_gc: "del-before-move", Gc, true;
     crash_del_after_move_then_gc: "del-after-move", Gc, true;
     crash_del_after_restore_then_gc: "del-after-restore", Gc, true;
 
@@ -375,7 +375,7 @@ fail_point_tests! {
     crash_add_after_move_down_then_del: "add-after-move", Del, false;
     crash_add_after_addresses_down_then_del: "add-after-addresses", Del, false;
     crash_del_after_move_down_then_del: "del-after-move", Del, false;
-    crash_del_after_rename_down_then_gc: "del-after-rename", Gc, false;
+    crash_del_before_move_down_then_gc: "del-before-move", Gc, false;
 }
 
 /// GC leaves alone an attachment the runtime still lists, even one whose
@@ -1000,7 +1000,7 @@ fn crash_in_add_then_crash_in_recovering_del() {
     let cfg = w.config("1.0.0", "h1");
     for (command, point) in [
         ("ADD", "add-after-addresses"),
-        ("DEL", "del-after-rename"),
+        ("DEL", "del-before-move"),
         ("DEL", "del-after-move"),
     ] {
         let mut env = w.env(command, "eth0");

@@ -29,7 +29,7 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
         return Err(Error::new(code::BAD_NETNS, format!("CNI_NETNS {} is the host's own network namespace", netns_path.display())));
     }
     home::unpark_all(&mut host, &store);
-    let mut ctr = Socket::open_in(ctr_ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
+    let mut ctr = Socket::open_in(ctr_ns.as_fd(), host.ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let mut rec = claim(&store, &mut host, &mut ctr, env, conf, key)?;
     if let Some(device) = rec.userspace.clone() {

@@ -22,7 +22,8 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     // A userspace-bound device has no interface to look at; IPAM still answers.
     if rec.userspace.is_none() {
         let ns = Netns::open(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
-        let mut ctr = Socket::open_in(ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
+        let home = Netns::current()?;
+        let mut ctr = Socket::open_in(ns.as_fd(), home.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
         check_interface(&mut ctr, env, &prev)?;
     }
     if let Some(ipam) = Ipam::of(env, conf) {

@@ -53,7 +53,7 @@ pub fn container_socket(path: &Path, host: &Host) -> Option<Socket> {
     if ns.same_as(&host.ns) {
         return None;
     }
-    Socket::open_in(ns.as_fd()).map_err(|e| warn!("cannot open a socket in the container: {e}")).ok()
+    Socket::open_in(ns.as_fd(), host.ns.as_fd()).map_err(|e| warn!("cannot open a socket in the container: {e}")).ok()
 }
 
 /// Brings `rec`'s interface home and updates the record to match.

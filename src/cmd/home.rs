@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use crate::cmd::{Host, kernel_error};
 use crate::cni::Result;
 use crate::netlink::addr::add_requests;
-use crate::netlink::link::set_link_request;
+use crate::netlink::link::{move_request, set_link_request};
 use crate::netlink::{Link, LinkChange, Socket};
 use crate::failpoint;
 use crate::state::{Phase, Record, Store};
@@ -88,26 +88,26 @@ pub fn parking_name(rec: &Record) -> String {
     format!("hdpark{}", rec.host.index)
 }
 
-/// Moves `link` from the container to the host under its home name. When
-/// that name is free in the container, the rename happens there first, so
-/// the host never sees the container-side name even for an instant.
+/// Moves `link` from the container to the host under its home name. It is
+/// first renamed to that name inside the container (taken down, as some
+/// kernels refuse to rename an UP link; the move closes it anyway), so the
+/// host never sees the container-side name even for an instant. All three
+/// requests go out in one write; if the rename fails (the name is taken in
+/// the container) the move still renames, during the move.
 fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
     let name = home_name(&mut host.sock, rec, None)?;
-    if link.name != name && ctr.link_by_name(&name).map_err(kernel_error("look up names in the container"))?.is_none() {
-        // Renaming an UP interface is refused on some kernels; the move
-        // closes it anyway, so take it down with the same batch.
-        let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
-        let rename = set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
-        if let Some((_, e)) = ctr.batch(vec![down, rename]).map_err(kernel_error("rename in the container"))?.pop() {
-            debug!("rename to {name} inside the container failed ({e}); renaming during the move");
-        }
-        failpoint::hit("del-after-rename");
-    }
+    failpoint::hit("del-before-move");
+    let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
+    let rename = set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
+    let go = move_request(link.index, host.ns.as_fd(), &name).map_err(kernel_error("move home"))?;
     debug!("moving index {} from the container to the host as {name}", link.index);
-    if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
-        // The kernel may have moved it under its old name before failing:
-        // `find_on_host` looks for it wherever it went.
-        warn!("moving {} home as {name} failed: {e}", link.name);
+    for (pos, e) in ctr.batch(vec![down, rename, go]).map_err(kernel_error("move the interface home"))? {
+        match pos {
+            // The kernel may have moved it under its old name before failing:
+            // `find_on_host` looks for it wherever it went.
+            2 => warn!("moving {} home as {name} failed: {e}", link.name),
+            _ => debug!("preparing {} inside the container failed ({e}); renaming during the move", link.name),
+        }
     }
     failpoint::hit("del-after-move");
     Ok(name)

@@ -83,11 +83,7 @@ impl Socket {
     /// there, in one RTM_NEWLINK. The kernel does this in two steps (move,
     /// then rename): on error the caller must look where the link ended up.
     pub fn move_link(&mut self, index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<()> {
-        Self::check_name(name)?;
-        let mut msg = link_request(index);
-        msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        self.ack(Rt::NewLink(msg))
+        self.ack(move_request(index, target, name)?.0)
     }
 
     /// Adds altnames the link lost (the kernel drops clashing ones when it
@@ -100,13 +96,17 @@ impl Socket {
         msg.attributes.push(LinkAttribute::PropList(names.iter().cloned().map(Prop::AltIfName).collect()));
         self.ack(Rt::NewLinkProp(msg))
     }
+}
 
-    fn check_name(name: &str) -> NlResult<()> {
-        if name.is_empty() || name.len() > 15 {
-            return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
-        }
-        Ok(())
+/// The one RTM_NEWLINK that moves link `index` into `target` as `name`.
+pub fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt, u16)> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
     }
+    let mut msg = link_request(index);
+    msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    Ok((Rt::NewLink(msg), 0))
 }
 
 /// The RTM_NEWLINK request (with its extra flags) that applies `change`

@@ -47,18 +47,20 @@ impl Socket {
     }
 
     /// A socket bound to the namespace `ns`. A netlink socket stays in the
-    /// namespace it was created in, so it is made on a short-lived thread
-    /// that joined `ns`; the caller's thread never changes namespace.
-    pub fn open_in(ns: BorrowedFd<'_>) -> NlResult<Socket> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
-                    Socket::open()
-                })
-                .join()
-                .unwrap_or_else(|_| Err(NlError::other("namespace thread panicked")))
-        })
+    /// namespace it was created in, so this thread joins `ns`, opens it, and
+    /// returns to `home` at once. The plugin is single-threaded and owns
+    /// its thread; this avoids a thread (its start-up, stack and malloc
+    /// arena) on every call. Failing to return would leave later requests
+    /// in the wrong namespace, so that aborts the process: nothing has
+    /// changed yet when sockets are opened, and records cover the rest.
+    pub fn open_in(ns: BorrowedFd<'_>, home: BorrowedFd<'_>) -> NlResult<Socket> {
+        setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
+        let sock = Socket::open();
+        if let Err(e) = setns(home, CloneFlags::CLONE_NEWNET) {
+            eprintln!("hostdev: cannot return to the host network namespace: {e}");
+            std::process::abort();
+        }
+        sock
     }
 
     /// Sends one request and waits for its acknowledgement.

@@ -151,10 +151,30 @@ impl Store {
     /// are not held up.
     pub fn lock_key(&self, key: &Key) -> Result<KeyLock> {
         let path = self.dir.join(format!(".{}.lock", key.file_name()));
-        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
-        let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(KeyLock { _lock: lock, path })
+        loop {
+            let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
+            let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
+            let lock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))?;
+            // The holder before us removes the file as it lets go: a lock on
+            // a removed file excludes nobody, so take the current one.
+            if same_file(&lock, &path) {
+                return Ok(KeyLock { _lock: lock, path });
+            }
+        }
+    }
+
+    /// Notes that some record is parked (see `cmd::home::unpark_all`).
+    pub fn mark_parked(&self) {
+        let path = self.dir.join(".parked");
+        if let Err(e) = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path) {
+            crate::warn!("cannot write {}: {e}; parked interfaces wait for the next DEL or GC", path.display());
+        }
+    }
+
+    /// Removes the parked marker; true if it was there.
+    pub fn take_parked_mark(&self) -> bool {
+        fs::remove_file(self.dir.join(".parked")).is_ok()
     }
 
     pub fn load(&self, key: &Key) -> Result<Option<Record>> {
@@ -237,6 +257,14 @@ pub struct KeyLock {
 impl Drop for KeyLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -25,10 +25,12 @@ pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
 fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     let store = Store::open(&conf.data_dir)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let mut host = Host::open()?;
+    // Before taking this attachment's lock: unparking takes the locks of
+    // the parked records, which may include this one.
+    home::unpark_all(&mut host, &store);
     let _lock = store.lock_key(&key)?;
     let rec = store.load(&key)?;
-    let mut host = Host::open()?;
-    home::unpark_all(&mut host, &store);
     let Some(rec) = rec else {
         info!("no record for {}/{}: nothing to do", key.container_id, key.ifname);
         return Ok(());
@@ -72,7 +74,9 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec:
         Outcome::Parked(name) => {
             rec.phase = Phase::Parked;
             rec.parked_as = Some(name);
-            store.save(&rec)
+            store.save(&rec)?;
+            store.mark_parked(); // after the record, so a sweep never misses it
+            Ok(())
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::netlink::addr::add_requests;
 use crate::netlink::link::{move_request, set_link_request};
 use crate::netlink::{Link, LinkChange, Socket};
 use crate::failpoint;
-use crate::state::{Phase, Record, Store};
+use crate::state::{Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,20 +207,40 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
 }
 
 /// Gives parked interfaces their own names back where those are free now.
-/// Called by every command that can; failures only warn.
+/// Called by every command that can; failures only warn. A marker file says
+/// whether any record is parked, so the common case costs one unlink.
 pub fn unpark_all(host: &mut Host, store: &Store) {
-    let Ok(records) = store.list() else { return };
-    for rec in records.into_iter().filter_map(|(_, r)| r.ok()).filter(|r| r.phase == Phase::Parked) {
-        let free = host.sock.link_by_name(&rec.host.name).is_ok_and(|l| l.is_none());
-        if !free {
-            continue;
+    if !store.take_parked_mark() {
+        return;
+    }
+    let mut still_parked = false;
+    for (_, rec) in store.list().unwrap_or_default() {
+        let Ok(rec) = rec else { continue };
+        if rec.phase == Phase::Parked {
+            still_parked |= !unpark(host, store, &rec.key());
         }
-        match bring_home(host, None, &rec) {
-            Ok(Outcome::Home) => {
-                let _ = store.remove(&rec.key());
-            }
-            Ok(_) => {}
-            Err(e) => warn!("cannot unpark {}: {e}", rec.host.name),
+    }
+    if still_parked {
+        store.mark_parked();
+    }
+}
+
+/// Unparks one record under its lock; false while it must stay parked.
+fn unpark(host: &mut Host, store: &Store, key: &Key) -> bool {
+    let Ok(_lock) = store.lock_key(key) else { return false };
+    let Ok(Some(rec)) = store.load(key) else { return true };
+    if rec.phase != Phase::Parked {
+        return true;
+    }
+    if !host.sock.link_by_name(&rec.host.name).is_ok_and(|l| l.is_none()) {
+        return false;
+    }
+    match bring_home(host, None, &rec) {
+        Ok(Outcome::Home) => store.remove(key).is_ok(),
+        Ok(_) => false,
+        Err(e) => {
+            warn!("cannot unpark {}: {e}", rec.host.name);
+            false
         }
     }
 }

@@ -28,18 +28,11 @@ impl Socket {
     /// through link `oif` when given (the kernel filters, so a node with
     /// many routes costs little).
     pub fn routes(&mut self, oif: Option<u32>) -> NlResult<Vec<RouteEntry>> {
-        let mut all = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut req = RouteMessage::default();
-            req.header.address_family = family;
-            req.attributes.extend(oif.map(RouteAttribute::Oif));
-            for reply in self.dump(Rt::GetRoute(req))? {
-                if let Rt::NewRoute(m) = reply {
-                    all.extend(RouteEntry::from_message(&m));
-                }
-            }
-        }
-        Ok(all)
+        // AF_UNSPEC: one dump answers for IPv4 and IPv6 alike.
+        let mut req = RouteMessage::default();
+        req.attributes.extend(oif.map(RouteAttribute::Oif));
+        let replies = self.dump(Rt::GetRoute(req))?;
+        Ok(replies.iter().filter_map(|r| if let Rt::NewRoute(m) = r { RouteEntry::from_message(m) } else { None }).collect())
     }
 }
 

@@ -269,3 +269,75 @@ fn chained_add_keeps_prev_result() {
         "{out:#?}"
     );
 }
+
+/// A CNI_PATH holding tests/fixtures/reserving-ipam as IPAM type
+/// "reserving" (a 1.1 IPAM with GC and STATUS), plus Debian's plugins.
+fn reserving_world(w: &World) -> (String, Value) {
+    let bin = w.tmp.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reserving-ipam");
+    std::fs::copy(fixture, bin.join("reserving")).unwrap();
+    let path = format!("{}:/usr/lib/cni", bin.display());
+    let ipam = json!({"type": "reserving", "dataDir": w.tmp.join("res").display().to_string(), "address": "192.0.2.20/24"});
+    (path, ipam)
+}
+
+fn reservations(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = files_under(&w.tmp.join("res")).into_iter().map(|f| f.rsplit('/').next().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// GC is forwarded to IPAM with the valid attachments: the stale one's
+/// reservation disappears, the valid one's stays.
+#[test]
+fn gc_is_forwarded_to_ipam() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.host_veth("h2", true);
+    let (path, ipam) = reserving_world(&w);
+    let ctr_b = Netns::new(format!("{}-ctrb", w.id));
+    let id_b = format!("{}-b", w.id);
+    let mut env_a = w.env("ADD", "eth0");
+    env_a.insert("CNI_PATH", path.clone());
+    let out = w.run(&env_a, &conf(&w, "1.1.0", "h1", ipam.clone()).to_string());
+    out.assert_ok();
+    assert!(out.json["ips"].as_array().unwrap().iter().any(|i| i["address"] == "192.0.2.20/24"), "{out:#?}");
+    let mut env_b = env_a.clone();
+    env_b.insert("CNI_CONTAINERID", id_b.clone());
+    env_b.insert("CNI_NETNS", ctr_b.path());
+    w.run(&env_b, &conf(&w, "1.1.0", "h2", ipam.clone()).to_string()).assert_ok();
+    let mut both = vec![format!("{}-eth0", w.id), format!("{id_b}-eth0")];
+    both.sort();
+    assert_eq!(reservations(&w), both);
+
+    let mut gc = conf(&w, "1.1.0", "h1", ipam);
+    gc.as_object_mut().unwrap().remove("device");
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": w.id, "ifname": "eth0"}]);
+    let mut env = w.env("GC", "");
+    env.insert("CNI_PATH", path);
+    for k in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"] {
+        env.remove(k);
+    }
+    w.run(&env, &gc.to_string()).assert_ok();
+    assert_eq!(reservations(&w), vec![format!("{}-eth0", w.id)], "B's reservation must be gone, A's kept");
+    assert_home(&w, "h2");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "A lost eth0");
+}
+
+/// STATUS asks IPAM: not ready there is not ready here.
+#[test]
+fn status_is_forwarded_to_ipam() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let (path, ipam) = reserving_world(&w);
+    let c = conf(&w, "1.1.0", "h1", ipam).to_string();
+    let mut env = w.env("STATUS", "eth0");
+    env.insert("CNI_PATH", path);
+    w.run(&env, &c).assert_ok();
+    std::fs::create_dir_all(w.tmp.join("res")).unwrap();
+    std::fs::write(w.tmp.join("res/not-ready"), b"").unwrap();
+    let out = w.run(&env, &c);
+    out.assert_err(50);
+    assert!(out.json["msg"].as_str().unwrap_or("").contains("not-ready"), "{out:#?}");
+}

@@ -69,7 +69,9 @@ pub fn find(sock: &mut Socket, sel: &Selector) -> Result<Link> {
         Selected::Netdev(link) => Ok(link),
         Selected::Userspace(Userspace { id, driver }) => Err(Error::new(
             code::DEVICE_NOT_FOUND,
-            format!("device {id} is bound to userspace driver {driver} (a DPDK-style device): it has no network interface to move"),
+            format!(
+                "device {id} is bound to userspace driver {driver} (a DPDK-style device): it has no network interface to move"
+            ),
         )),
     }
 }
@@ -117,7 +119,11 @@ pub fn describe(sel: &Selector) -> String {
 /// container), so they never match here.
 pub fn names(sel: &Selector, link: &Link) -> bool {
     let by_name = sel.device.as_ref().is_some_and(|n| !n.is_empty() && (link.name == *n || link.altnames.contains(n)));
-    let by_mac = sel.hwaddr.as_deref().and_then(normal_mac).is_some_and(|m| !mac_matches(std::slice::from_ref(link), &m).is_empty());
+    let by_mac = sel
+        .hwaddr
+        .as_deref()
+        .and_then(normal_mac)
+        .is_some_and(|m| !mac_matches(std::slice::from_ref(link), &m).is_empty());
     by_name || by_mac
 }
 
@@ -139,10 +145,21 @@ pub fn check_movable(link: &Link) -> Result<()> {
 enum Want {
     Name(String),
     /// Lowercase, colon-separated.
-    Mac { value: String, mac: String },
-    KernelPath { value: String, dir: PathBuf },
-    Pci { key: &'static str, addr: String },
-    Aux { id: String },
+    Mac {
+        value: String,
+        mac: String,
+    },
+    KernelPath {
+        value: String,
+        dir: PathBuf,
+    },
+    Pci {
+        key: &'static str,
+        addr: String,
+    },
+    Aux {
+        id: String,
+    },
 }
 
 impl Want {
@@ -169,12 +186,15 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
         wants.push(Want::Name(name.to_string()));
     }
     if let Some(value) = given("hwaddr", &sel.hwaddr)? {
-        let mac = normal_mac(value)
-            .ok_or_else(|| config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01")))?;
+        let mac = normal_mac(value).ok_or_else(|| {
+            config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
+        })?;
         wants.push(Want::Mac { value: value.to_string(), mac });
     }
     if let Some(value) = given("kernelpath", &sel.kernelpath)? {
-        let dir = sysfs.kernel_path(value).map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
+        let dir = sysfs
+            .kernel_path(value)
+            .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
         wants.push(Want::KernelPath { value: value.to_string(), dir });
     }
     match (given("runtimeConfig.deviceID", &sel.device_id)?, &sel.pci_bus_id) {
@@ -194,8 +214,9 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
         }
         (None, pci) => {
             if let Some(value) = given("pciBusID", pci)? {
-                let addr = sysfs::pci_address(value)
-                    .ok_or_else(|| config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1")))?;
+                let addr = sysfs::pci_address(value).ok_or_else(|| {
+                    config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
+                })?;
                 wants.push(Want::Pci { key: "pciBusID", addr });
             }
         }
@@ -252,19 +273,29 @@ fn by_name(sock: &mut Socket, name: &str) -> Result<Link> {
     } else {
         sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?
     };
-    found.ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace")))
+    found.ok_or_else(|| {
+        Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace"))
+    })
 }
 
 /// The one link `mac` names among `links`.
 fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
     let found = mac_matches(links, mac);
     match found.as_slice() {
-        [] => Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by} matches no interface in the host network namespace"))),
+        [] => {
+            Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by} matches no interface in the host network namespace")))
+        }
         [(link, _)] => Ok(link),
         many => {
             let list: Vec<String> = many
                 .iter()
-                .map(|(l, perm)| if *perm { format!("{} (permanent MAC; current {})", l.name, l.mac) } else { format!("{} (current MAC)", l.name) })
+                .map(|(l, perm)| {
+                    if *perm {
+                        format!("{} (permanent MAC; current {})", l.name, l.mac)
+                    } else {
+                        format!("{} (current MAC)", l.name)
+                    }
+                })
                 .collect();
             Err(config_error(format!(
                 "{by} is ambiguous: it matches {} interfaces: {}; select one with \"device\"",
@@ -318,10 +349,14 @@ enum Facts {
 }
 
 fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
-    let net = sysfs::device_net(dir).map_err(|e| Error::new(code::IO_FAILURE, format!("{by}: cannot read {}: {e}", dir.display())))?;
+    let net = sysfs::device_net(dir)
+        .map_err(|e| Error::new(code::IO_FAILURE, format!("{by}: cannot read {}: {e}", dir.display())))?;
     let (names, driver) = match net {
         DeviceNet::Missing => {
-            return Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by}: no such {what} ({} does not exist)", dir.display())));
+            return Err(Error::new(
+                code::DEVICE_NOT_FOUND,
+                format!("{by}: no such {what} ({} does not exist)", dir.display()),
+            ));
         }
         DeviceNet::Netdevs { names, driver } => (names, driver),
     };
@@ -336,7 +371,10 @@ fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
                 Some(d) => format!("bound to driver {d}; is its interface in another network namespace?"),
                 None => "bound to no driver".to_string(),
             };
-            Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by}: {what} has no network interface in the host network namespace ({driver})")))
+            Err(Error::new(
+                code::DEVICE_NOT_FOUND,
+                format!("{by}: {what} has no network interface in the host network namespace ({driver})"),
+            ))
         }
         (many, _) => Err(config_error(format!(
             "{by} is ambiguous: {what} has {} network interfaces: {}; select one with \"device\"",
@@ -396,7 +434,10 @@ mod tests {
             link(4, "c", "02:00:00:00:00:09", Some("52:54:00:00:00:01")),
             link(5, "d", "52:54:00:00:00:01", Some("52:54:00:00:00:05")),
         ];
-        for (mac, names) in [("02:00:00:00:00:01", ["a (current MAC)", "b (current MAC)"]), ("52:54:00:00:00:01", ["c (permanent MAC; current 02:00:00:00:00:09)", "d (current MAC)"])] {
+        for (mac, names) in [
+            ("02:00:00:00:00:01", ["a (current MAC)", "b (current MAC)"]),
+            ("52:54:00:00:00:01", ["c (permanent MAC; current 02:00:00:00:00:09)", "d (current MAC)"]),
+        ] {
             let e = by_mac(&links, mac, "hwaddr").unwrap_err();
             assert_eq!(e.code, code::INVALID_CONFIG);
             for n in names {
@@ -407,7 +448,10 @@ mod tests {
 
     #[test]
     fn names_checks_records() {
-        let l = Link { altnames: vec!["long-alt".into()], ..link(7, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01")) };
+        let l = Link {
+            altnames: vec!["long-alt".into()],
+            ..link(7, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01"))
+        };
         assert!(names(&Selector { device: Some("eth1".into()), ..sel() }, &l));
         assert!(names(&Selector { device: Some("long-alt".into()), ..sel() }, &l));
         assert!(names(&Selector { hwaddr: Some("52:54:00:00:00:01".into()), ..sel() }, &l));
@@ -463,7 +507,11 @@ mod tests {
                 Want::Aux { id: "MLX5_core.sf.4".into() },
             ]
         );
-        let pci = plan(&Selector { pci_bus_id: Some("0000:03:00.1".into()), device_id: Some("0000:AF:00.2".into()), ..sel() }, &sysfs).unwrap();
+        let pci = plan(
+            &Selector { pci_bus_id: Some("0000:03:00.1".into()), device_id: Some("0000:AF:00.2".into()), ..sel() },
+            &sysfs,
+        )
+        .unwrap();
         assert_eq!(pci, vec![Want::Pci { key: "runtimeConfig.deviceID", addr: "0000:af:00.2".into() }]);
     }
 
@@ -475,7 +523,8 @@ mod tests {
         assert_eq!(agree(vec![("device \"a\"".into(), a.clone()), ("hwaddr \"x\"".into(), a.clone())]).unwrap(), a);
         assert_eq!(agree(vec![("kernelpath".into(), u.clone()), ("pciBusID".into(), u.clone())]).unwrap(), u);
         for picks in [vec![a.clone(), b.clone()], vec![a.clone(), u.clone()], vec![a.clone(), a.clone(), b.clone()]] {
-            let named: Vec<(String, Selected)> = picks.into_iter().enumerate().map(|(i, p)| (format!("sel{i}"), p)).collect();
+            let named: Vec<(String, Selected)> =
+                picks.into_iter().enumerate().map(|(i, p)| (format!("sel{i}"), p)).collect();
             let e = agree(named).unwrap_err();
             assert_eq!(e.code, 7);
             assert!(e.msg.contains("sel0 selects a") && e.msg.contains("sel1 selects"), "{}", e.msg);
@@ -498,7 +547,8 @@ mod tests {
             p
         }
         fn driver(&self, rel: &str, driver: &str) {
-            std::os::unix::fs::symlink(format!("../../../../bus/pci/drivers/{driver}"), self.dir(rel).join("driver")).unwrap();
+            std::os::unix::fs::symlink(format!("../../../../bus/pci/drivers/{driver}"), self.dir(rel).join("driver"))
+                .unwrap();
         }
     }
 
@@ -526,12 +576,20 @@ mod tests {
         assert_eq!(pci("0000:03:00.1").unwrap(), Facts::Netdev("h1".into()));
         assert_eq!(pci("0000:00:04.0").unwrap(), Facts::Netdev("v1".into()));
         assert_eq!(facts(s.aux_device("mlx5_core.sf.4")).unwrap(), Facts::Netdev("sf4".into()));
-        assert_eq!(pci("0000:03:00.3").unwrap(), Facts::Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() });
-        assert_eq!(pci("0000:03:00.4").unwrap(), Facts::Userspace { id: "0000:03:00.4".into(), driver: "igb_uio".into() });
+        assert_eq!(
+            pci("0000:03:00.3").unwrap(),
+            Facts::Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() }
+        );
+        assert_eq!(
+            pci("0000:03:00.4").unwrap(),
+            Facts::Userspace { id: "0000:03:00.4".into(), driver: "igb_uio".into() }
+        );
         let e = pci("0000:03:00.2").unwrap_err();
         assert_eq!(e.code, 7);
         assert!(e.msg.contains("a, b"), "{}", e.msg);
-        for (addr, says) in [("0000:03:00.5", "ixgbevf"), ("0000:03:00.6", "no driver"), ("0000:09:00.0", "does not exist")] {
+        for (addr, says) in
+            [("0000:03:00.5", "ixgbevf"), ("0000:03:00.6", "no driver"), ("0000:09:00.0", "does not exist")]
+        {
             let e = pci(addr).unwrap_err();
             assert_eq!(e.code, code::DEVICE_NOT_FOUND, "{addr}");
             assert!(e.msg.contains(says) && e.msg.starts_with("sel: "), "{}", e.msg);
@@ -551,12 +609,16 @@ mod tests {
         let want = Selected::Userspace(Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() });
         let by_pci = Selector { pci_bus_id: Some("0000:03:00.3".into()), ..sel() };
         assert_eq!(select_in(&mut sock, &by_pci, &s).unwrap(), want);
-        let by_id = Selector { device_id: Some("0000:03:00.3".into()), pci_bus_id: Some("0000:99:00.0".into()), ..sel() };
+        let by_id =
+            Selector { device_id: Some("0000:03:00.3".into()), pci_bus_id: Some("0000:99:00.0".into()), ..sel() };
         assert_eq!(select_in(&mut sock, &by_id, &s).unwrap(), want);
         let both = Selector { kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.3".into()), ..by_pci.clone() };
         assert_eq!(select_in(&mut sock, &both, &s).unwrap(), want);
         let aux = Selector { device_id: Some("x.sf.1".into()), ..sel() };
-        assert_eq!(select_in(&mut sock, &aux, &s).unwrap(), Selected::Userspace(Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() }));
+        assert_eq!(
+            select_in(&mut sock, &aux, &s).unwrap(),
+            Selected::Userspace(Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() })
+        );
         let other = Selector { device_id: Some("x.sf.1".into()), kernelpath: both.kernelpath.clone(), ..sel() };
         assert_eq!(select_in(&mut sock, &other, &s).unwrap_err().code, 7);
     }

@@ -2,7 +2,6 @@
 //! interface. This file only reads the environment and stdin, runs one
 //! command, and prints its outcome.
 
-
 use std::io::{Read, Write};
 use std::process::ExitCode;
 

@@ -11,8 +11,8 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::cni::{Error, Result, code};
-use crate::netlink::{Addr, Link};
 pub use crate::device::Userspace;
+use crate::netlink::{Addr, Link};
 
 const FORMAT: u32 = 1;
 
@@ -109,7 +109,13 @@ impl Key {
 
 fn escape(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -125,7 +131,10 @@ impl Store {
     /// Opens (and creates, private to root) the data directory.
     pub fn open(dir: &Path) -> Result<Store> {
         if !dir.is_absolute() {
-            return Err(Error::new(code::INVALID_CONFIG, format!("config key \"dataDir\" {} must be an absolute path", dir.display())));
+            return Err(Error::new(
+                code::INVALID_CONFIG,
+                format!("config key \"dataDir\" {} must be an absolute path", dir.display()),
+            ));
         }
         if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
             return Err(state_error(format!("dataDir {}: cannot create it: {e}", dir.display())));
@@ -143,7 +152,8 @@ impl Store {
         let path = self.dir.join(".lock");
         let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
         let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))
     }
 
     /// Takes the lock of one attachment, held while DEL or GC works on it
@@ -215,7 +225,8 @@ impl Store {
 
     /// Every record in the store; unreadable ones are reported, not skipped.
     pub fn list(&self) -> Result<Vec<(PathBuf, Result<Record>)>> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| state_error(format!("cannot list dataDir {}: {e}", self.dir.display())))?;
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| state_error(format!("cannot list dataDir {}: {e}", self.dir.display())))?;
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
@@ -269,8 +280,8 @@ fn same_file(file: &File, path: &Path) -> bool {
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
-    let rec: Record = serde_json::from_slice(bytes)
-        .map_err(|e| state_error(format!("record {} is corrupt: {e}", path.display())))?;
+    let rec: Record =
+        serde_json::from_slice(bytes).map_err(|e| state_error(format!("record {} is corrupt: {e}", path.display())))?;
     if rec.format != FORMAT {
         return Err(state_error(format!("record {} has unknown format {}", path.display(), rec.format)));
     }
@@ -302,7 +313,12 @@ mod tests {
     fn save_load_list_remove() {
         let store = temp_store("slr");
         assert!(store.is_private());
-        let rec = Record::new(&key("eth0"), None, Link { name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() }, vec![]);
+        let rec = Record::new(
+            &key("eth0"),
+            None,
+            Link { name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() },
+            vec![],
+        );
         store.save(&rec).unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap(), Some(rec.clone()));
         assert_eq!(store.list().unwrap().len(), 1);

@@ -155,8 +155,13 @@ pub fn pci_address(s: &str) -> Option<String> {
     let (domain, rest) = s.split_once(':')?;
     let (bus, rest) = rest.split_once(':')?;
     let (dev, func) = rest.split_once('.')?;
-    let hex = |p: &str, min: usize, max: usize| (min..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_hexdigit());
-    let ok = hex(domain, 4, 8) && hex(bus, 2, 2) && hex(dev, 2, 2) && func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
+    let hex =
+        |p: &str, min: usize, max: usize| (min..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let ok = hex(domain, 4, 8)
+        && hex(bus, 2, 2)
+        && hex(dev, 2, 2)
+        && func.len() == 1
+        && matches!(func.as_bytes()[0], b'0'..=b'7');
     ok.then(|| s.to_ascii_lowercase())
 }
 
@@ -182,7 +187,10 @@ mod tests {
     fn kernelpath_must_stay_under_sys_devices() {
         let ok = |v: &str| devices_relative(v).unwrap();
         assert_eq!(ok("/sys/devices/pci0000:00/0000:03:00.1"), PathBuf::from("pci0000:00/0000:03:00.1"));
-        assert_eq!(ok("/sys/devices/pci0000:00/../pci0000:00/./0000:03:00.1/"), PathBuf::from("pci0000:00/0000:03:00.1"));
+        assert_eq!(
+            ok("/sys/devices/pci0000:00/../pci0000:00/./0000:03:00.1/"),
+            PathBuf::from("pci0000:00/0000:03:00.1")
+        );
         assert_eq!(ok("//sys//devices/x"), PathBuf::from("x"));
         for bad in [
             "sys/devices/x",
@@ -209,7 +217,10 @@ mod tests {
         std::fs::create_dir_all(root.join("bus/pci/drivers/vfio-pci")).unwrap();
         symlink("../../../bus/pci/drivers/vfio-pci", root.join("devices/pci0000:00/0000:03:00.1/driver")).unwrap();
         let s = Sysfs::new(&root);
-        assert_eq!(s.kernel_path("/sys/devices/pci0000:00/0000:03:00.1").unwrap(), root.join("devices/pci0000:00/0000:03:00.1"));
+        assert_eq!(
+            s.kernel_path("/sys/devices/pci0000:00/0000:03:00.1").unwrap(),
+            root.join("devices/pci0000:00/0000:03:00.1")
+        );
         let e = s.kernel_path("/sys/devices/pci0000:00/0000:03:00.1/driver").unwrap_err();
         assert!(e.contains("outside"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
@@ -220,7 +231,16 @@ mod tests {
         assert_eq!(pci_address("0000:03:00.1").as_deref(), Some("0000:03:00.1"));
         assert_eq!(pci_address("0000:AF:1f.7").as_deref(), Some("0000:af:1f.7"));
         assert_eq!(pci_address("10000:01:00.0").as_deref(), Some("10000:01:00.0"));
-        for bad in ["", "03:00.1", "0000:03:00.8", "0000:03:00", "0000:3:00.1", "0000:03:00.1/..", "../0000:03:00.1", "mlx5_core.sf.4"] {
+        for bad in [
+            "",
+            "03:00.1",
+            "0000:03:00.8",
+            "0000:03:00",
+            "0000:3:00.1",
+            "0000:03:00.1/..",
+            "../0000:03:00.1",
+            "mlx5_core.sf.4",
+        ] {
             assert!(pci_address(bad).is_none(), "{bad:?} accepted");
         }
     }

@@ -21,9 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const MAX_STDIN: usize = 1 << 20;
-const SUPPORTED: [&str; 7] = [
-    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
-];
+const SUPPORTED: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
 type Env = BTreeMap<&'static str, OsString>;
 type EnvFn = Box<dyn Fn(&World, &mut Env)>;
@@ -105,9 +103,7 @@ impl Case {
     /// The base config, edited.
     fn conf(mut self, edit: impl Fn(&World, &mut Map<String, Value>) + 'static) -> Case {
         self.stdin = Box::new(move |w| {
-            let Value::Object(mut m) = base_config(w) else {
-                unreachable!()
-            };
+            let Value::Object(mut m) = base_config(w) else { unreachable!() };
             edit(w, &mut m);
             Value::Object(m).to_string().into_bytes()
         });
@@ -150,16 +146,13 @@ fn record_path(w: &World) -> PathBuf {
 /// Puts a record for this world's attachment (network testnet, the
 /// world's container id, eth0) in the dataDir, with these bytes.
 fn put_record(w: &World, bytes: &[u8]) {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(w.data_dir())
-        .unwrap();
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(w.data_dir()).unwrap();
     std::fs::write(record_path(w), bytes).unwrap();
     std::fs::set_permissions(record_path(w), std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-const CORRUPT: &[u8] = b"{\"format\":1,\"network\":\"testnet\",\"phase\":\"attached\",\"host\":{\"name\":\"h1\"\n\xff garbage";
+const CORRUPT: &[u8] =
+    b"{\"format\":1,\"network\":\"testnet\",\"phase\":\"attached\",\"host\":{\"name\":\"h1\"\n\xff garbage";
 
 /// Every file under `dir` with its bytes (symlinks as their target),
 /// except the store's lock file, which is not a record.
@@ -174,10 +167,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         if ft.is_dir() {
             out.extend(tree(&p));
         } else if ft.is_symlink() {
-            out.insert(
-                p.clone(),
-                std::fs::read_link(&p).unwrap().into_os_string().into_vec(),
-            );
+            out.insert(p.clone(), std::fs::read_link(&p).unwrap().into_os_string().into_vec());
         } else if e.file_name() != ".lock" {
             out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
         }
@@ -237,11 +227,7 @@ fn check(case: &Case) -> Result<(), String> {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     let files = tree(&w.tmp);
-    let mut env: Env = w
-        .env("ADD", "eth0")
-        .into_iter()
-        .map(|(k, v)| (k, OsString::from(v)))
-        .collect();
+    let mut env: Env = w.env("ADD", "eth0").into_iter().map(|(k, v)| (k, OsString::from(v))).collect();
     for f in &case.env {
         f(&w, &mut env);
     }
@@ -288,34 +274,19 @@ fn check(case: &Case) -> Result<(), String> {
     }
     let host_now = link_names(&w.host.name);
     if host_now != host_names {
-        problems.push(format!(
-            "host links changed: {host_now:?}, were {host_names:?}"
-        ));
+        problems.push(format!("host links changed: {host_now:?}, were {host_names:?}"));
     }
     let ctr_now = link_names(&w.ctr.name);
     if ctr_now != ctr_names {
-        problems.push(format!(
-            "container links changed: {ctr_now:?}, were {ctr_names:?}"
-        ));
+        problems.push(format!("container links changed: {ctr_now:?}, were {ctr_names:?}"));
     }
     let files_now = tree(&w.tmp);
     if files_now != files {
-        let added: Vec<_> = files_now
-            .keys()
-            .filter(|k| !files.contains_key(*k))
-            .collect();
-        let removed: Vec<_> = files
-            .keys()
-            .filter(|k| !files_now.contains_key(*k))
-            .collect();
-        let changed: Vec<_> = files
-            .iter()
-            .filter(|(k, v)| files_now.get(*k).is_some_and(|n| n != *v))
-            .map(|(k, _)| k)
-            .collect();
-        problems.push(format!(
-            "files changed: added {added:?}, removed {removed:?}, modified {changed:?}"
-        ));
+        let added: Vec<_> = files_now.keys().filter(|k| !files.contains_key(*k)).collect();
+        let removed: Vec<_> = files.keys().filter(|k| !files_now.contains_key(*k)).collect();
+        let changed: Vec<_> =
+            files.iter().filter(|(k, v)| files_now.get(*k).is_some_and(|n| n != *v)).map(|(k, _)| k).collect();
+        problems.push(format!("files changed: added {added:?}, removed {removed:?}, modified {changed:?}"));
     }
     if problems.is_empty() {
         Ok(())
@@ -345,74 +316,34 @@ fn run_table(cases: Vec<Case>) {
 
 fn env_cases() -> Vec<Case> {
     vec![
-        case("unknown CNI_COMMAND", 4)
-            .command("FROB")
-            .mentions(&["CNI_COMMAND", "FROB"]),
-        case("lower-case CNI_COMMAND", 4)
-            .command("add")
-            .mentions(&["CNI_COMMAND"]),
-        case("non-UTF-8 CNI_COMMAND", 4)
-            .set_bytes("CNI_COMMAND", b"AD\xffD")
-            .mentions(&["CNI_COMMAND"]),
-        case("missing CNI_CONTAINERID", 4)
-            .unset("CNI_CONTAINERID")
-            .mentions(&["CNI_CONTAINERID"]),
-        case("empty CNI_CONTAINERID", 4)
-            .set("CNI_CONTAINERID", "")
-            .mentions(&["CNI_CONTAINERID"]),
-        case("CNI_CONTAINERID with '/'", 4)
-            .set("CNI_CONTAINERID", "abc/def")
-            .mentions(&["CNI_CONTAINERID", "abc/def"]),
-        case("CNI_CONTAINERID ../x", 4)
-            .set("CNI_CONTAINERID", "../x")
-            .mentions(&["CNI_CONTAINERID"]),
-        case("CNI_CONTAINERID starting with '-'", 4)
-            .set("CNI_CONTAINERID", "-rf")
-            .mentions(&["CNI_CONTAINERID"]),
-        case("non-UTF-8 CNI_CONTAINERID", 4)
-            .set_bytes("CNI_CONTAINERID", b"ctr\xfe1")
-            .mentions(&["CNI_CONTAINERID"]),
-        case("missing CNI_IFNAME", 4)
-            .unset("CNI_IFNAME")
-            .mentions(&["CNI_IFNAME"]),
-        case("CNI_IFNAME with '/'", 4)
-            .set("CNI_IFNAME", "eth/0")
-            .mentions(&["CNI_IFNAME", "eth/0"]),
-        case("CNI_IFNAME ..", 4)
-            .set("CNI_IFNAME", "..")
-            .mentions(&["CNI_IFNAME"]),
-        case("CNI_IFNAME with ':'", 4)
-            .set("CNI_IFNAME", "eth0:1")
-            .mentions(&["CNI_IFNAME"]),
-        case("CNI_IFNAME with a space", 4)
-            .set("CNI_IFNAME", "eth 0")
-            .mentions(&["CNI_IFNAME"]),
+        case("unknown CNI_COMMAND", 4).command("FROB").mentions(&["CNI_COMMAND", "FROB"]),
+        case("lower-case CNI_COMMAND", 4).command("add").mentions(&["CNI_COMMAND"]),
+        case("non-UTF-8 CNI_COMMAND", 4).set_bytes("CNI_COMMAND", b"AD\xffD").mentions(&["CNI_COMMAND"]),
+        case("missing CNI_CONTAINERID", 4).unset("CNI_CONTAINERID").mentions(&["CNI_CONTAINERID"]),
+        case("empty CNI_CONTAINERID", 4).set("CNI_CONTAINERID", "").mentions(&["CNI_CONTAINERID"]),
+        case("CNI_CONTAINERID with '/'", 4).set("CNI_CONTAINERID", "abc/def").mentions(&["CNI_CONTAINERID", "abc/def"]),
+        case("CNI_CONTAINERID ../x", 4).set("CNI_CONTAINERID", "../x").mentions(&["CNI_CONTAINERID"]),
+        case("CNI_CONTAINERID starting with '-'", 4).set("CNI_CONTAINERID", "-rf").mentions(&["CNI_CONTAINERID"]),
+        case("non-UTF-8 CNI_CONTAINERID", 4).set_bytes("CNI_CONTAINERID", b"ctr\xfe1").mentions(&["CNI_CONTAINERID"]),
+        case("missing CNI_IFNAME", 4).unset("CNI_IFNAME").mentions(&["CNI_IFNAME"]),
+        case("CNI_IFNAME with '/'", 4).set("CNI_IFNAME", "eth/0").mentions(&["CNI_IFNAME", "eth/0"]),
+        case("CNI_IFNAME ..", 4).set("CNI_IFNAME", "..").mentions(&["CNI_IFNAME"]),
+        case("CNI_IFNAME with ':'", 4).set("CNI_IFNAME", "eth0:1").mentions(&["CNI_IFNAME"]),
+        case("CNI_IFNAME with a space", 4).set("CNI_IFNAME", "eth 0").mentions(&["CNI_IFNAME"]),
         case("CNI_IFNAME too long (16 bytes)", 4)
             .set("CNI_IFNAME", "abcdefghijklmnop")
             .mentions(&["CNI_IFNAME", "abcdefghijklmnop"]),
-        case("non-UTF-8 CNI_IFNAME", 4)
-            .set_bytes("CNI_IFNAME", b"eth\xff0")
-            .mentions(&["CNI_IFNAME"]),
-        case("DEL with CNI_IFNAME with '/'", 4)
-            .command("DEL")
-            .set("CNI_IFNAME", "../../x")
-            .mentions(&["CNI_IFNAME"]),
+        case("non-UTF-8 CNI_IFNAME", 4).set_bytes("CNI_IFNAME", b"eth\xff0").mentions(&["CNI_IFNAME"]),
+        case("DEL with CNI_IFNAME with '/'", 4).command("DEL").set("CNI_IFNAME", "../../x").mentions(&["CNI_IFNAME"]),
         case("CHECK with a missing CNI_CONTAINERID", 4)
             .command("CHECK")
             .unset("CNI_CONTAINERID")
             .mentions(&["CNI_CONTAINERID"]),
-        case("missing CNI_NETNS for ADD", 4)
-            .unset("CNI_NETNS")
-            .mentions(&["CNI_NETNS"]),
-        case("non-UTF-8 CNI_NETNS", 4)
-            .set_bytes("CNI_NETNS", b"/run/netns/\xff")
-            .mentions(&["CNI_NETNS"]),
+        case("missing CNI_NETNS for ADD", 4).unset("CNI_NETNS").mentions(&["CNI_NETNS"]),
+        case("non-UTF-8 CNI_NETNS", 4).set_bytes("CNI_NETNS", b"/run/netns/\xff").mentions(&["CNI_NETNS"]),
         case("IPAM with no CNI_PATH (after the move: rolled back)", 4)
             .unset("CNI_PATH")
-            .key(
-                "ipam",
-                json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]}),
-            )
+            .key("ipam", json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]}))
             .mentions(&["CNI_PATH"]),
     ]
 }
@@ -429,8 +360,7 @@ fn decode_cases() -> Vec<Case> {
             let s = base_config(w).to_string();
             s.as_bytes()[..s.len() / 2].to_vec()
         }),
-        case("trailing garbage after the object", 6)
-            .raw(|w| format!("{} x", base_config(w)).into_bytes()),
+        case("trailing garbage after the object", 6).raw(|w| format!("{} x", base_config(w)).into_bytes()),
         case("non-UTF-8 stdin", 6)
             .raw(|w| {
                 let mut v = base_config(w).to_string().into_bytes();
@@ -455,71 +385,31 @@ fn decode_cases() -> Vec<Case> {
             .mentions(&["1048576"]),
         case("nesting 200 levels deep", 6).raw(|w| {
             let s = base_config(w).to_string();
-            format!(
-                "{}, \"deep\": {}{}}}",
-                &s[..s.len() - 1],
-                "[".repeat(200),
-                "]".repeat(200)
-            )
-            .into_bytes()
+            format!("{}, \"deep\": {}{}}}", &s[..s.len() - 1], "[".repeat(200), "]".repeat(200)).into_bytes()
         }),
         case("objects nested 200 levels deep", 6).raw(|w| {
             let s = base_config(w).to_string();
-            format!(
-                "{}, \"deep\": {}1{}}}",
-                &s[..s.len() - 1],
-                "{\"a\":".repeat(200),
-                "}".repeat(200)
-            )
-            .into_bytes()
+            format!("{}, \"deep\": {}1{}}}", &s[..s.len() - 1], "{\"a\":".repeat(200), "}".repeat(200)).into_bytes()
         }),
     ]
 }
 
 fn config_cases() -> Vec<Case> {
     vec![
-        case("unknown cniVersion", 1)
-            .key("cniVersion", json!("9.9.9"))
-            .mentions(&["9.9.9"]),
-        case("missing cniVersion", 7)
-            .key("cniVersion", Value::Null)
-            .mentions(&["cniVersion"]),
-        case("cniVersion a number", 7)
-            .key("cniVersion", json!(1.0))
-            .mentions(&["cniVersion"]),
-        case("missing name", 7)
-            .key("name", Value::Null)
-            .mentions(&["name"]),
-        case("name a number", 7)
-            .key("name", json!(7))
-            .mentions(&["name"]),
-        case("network name ../x", 7)
-            .key("name", json!("../x"))
-            .mentions(&["name", "../x"]),
-        case("network name with '/'", 7)
-            .key("name", json!("a/b"))
-            .mentions(&["name", "a/b"]),
-        case("network name empty", 7)
-            .key("name", json!(""))
-            .mentions(&["name"]),
-        case("device a number", 7)
-            .key("device", json!(5))
-            .mentions(&["device"]),
-        case("device an object", 7)
-            .key("device", json!({"name": "h1"}))
-            .mentions(&["device"]),
-        case("device empty", 7)
-            .key("device", json!(""))
-            .mentions(&["device"]),
-        case("no device selected", 7)
-            .key("device", Value::Null)
-            .mentions(&["device"]),
-        case("dataDir an array", 7)
-            .key("dataDir", json!([]))
-            .mentions(&["dataDir"]),
-        case("dataDir a number", 7)
-            .key("dataDir", json!(700))
-            .mentions(&["dataDir"]),
+        case("unknown cniVersion", 1).key("cniVersion", json!("9.9.9")).mentions(&["9.9.9"]),
+        case("missing cniVersion", 7).key("cniVersion", Value::Null).mentions(&["cniVersion"]),
+        case("cniVersion a number", 7).key("cniVersion", json!(1.0)).mentions(&["cniVersion"]),
+        case("missing name", 7).key("name", Value::Null).mentions(&["name"]),
+        case("name a number", 7).key("name", json!(7)).mentions(&["name"]),
+        case("network name ../x", 7).key("name", json!("../x")).mentions(&["name", "../x"]),
+        case("network name with '/'", 7).key("name", json!("a/b")).mentions(&["name", "a/b"]),
+        case("network name empty", 7).key("name", json!("")).mentions(&["name"]),
+        case("device a number", 7).key("device", json!(5)).mentions(&["device"]),
+        case("device an object", 7).key("device", json!({"name": "h1"})).mentions(&["device"]),
+        case("device empty", 7).key("device", json!("")).mentions(&["device"]),
+        case("no device selected", 7).key("device", Value::Null).mentions(&["device"]),
+        case("dataDir an array", 7).key("dataDir", json!([])).mentions(&["dataDir"]),
+        case("dataDir a number", 7).key("dataDir", json!(700)).mentions(&["dataDir"]),
         case("dataDir relative", 7)
             .key("dataDir", json!("hostdev-relative-datadir"))
             .mentions(&["dataDir", "hostdev-relative-datadir"]),
@@ -535,39 +425,17 @@ fn config_cases() -> Vec<Case> {
                 m.insert("dataDir".into(), json!(tmp(w, "datadir-file/sub")));
             })
             .mentions(&["datadir-file"]),
-        case("ipam a string", 7)
-            .key("ipam", json!("static"))
-            .mentions(&["ipam"]),
-        case("ipam.type a number", 7)
-            .key("ipam", json!({"type": 3}))
-            .mentions(&["ipam.type"]),
-        case("ipam.type a path", 7)
-            .key("ipam", json!({"type": "../../bin/sh"}))
-            .mentions(&["ipam.type"]),
-        case("allowDefaultRoute a string", 7)
-            .key("allowDefaultRoute", json!("yes"))
-            .mentions(&["allowDefaultRoute"]),
-        case("allowDefaultRoute a number", 7)
-            .key("allowDefaultRoute", json!(1))
-            .mentions(&["allowDefaultRoute"]),
-        case("dns a string", 7)
-            .key("dns", json!("192.0.2.53"))
-            .mentions(&["dns"]),
-        case("dns.nameservers a string", 7)
-            .key("dns", json!({"nameservers": "192.0.2.53"}))
-            .mentions(&["dns"]),
-        case("prevResult an array", 7)
-            .key("prevResult", json!([]))
-            .mentions(&["prevResult"]),
-        case("runtimeConfig a string", 7)
-            .key("runtimeConfig", json!("x"))
-            .mentions(&["runtimeConfig"]),
-        case("logLevel a number", 7)
-            .key("logLevel", json!(3))
-            .mentions(&["logLevel"]),
-        case("logFile a boolean", 7)
-            .key("logFile", json!(true))
-            .mentions(&["logFile"]),
+        case("ipam a string", 7).key("ipam", json!("static")).mentions(&["ipam"]),
+        case("ipam.type a number", 7).key("ipam", json!({"type": 3})).mentions(&["ipam.type"]),
+        case("ipam.type a path", 7).key("ipam", json!({"type": "../../bin/sh"})).mentions(&["ipam.type"]),
+        case("allowDefaultRoute a string", 7).key("allowDefaultRoute", json!("yes")).mentions(&["allowDefaultRoute"]),
+        case("allowDefaultRoute a number", 7).key("allowDefaultRoute", json!(1)).mentions(&["allowDefaultRoute"]),
+        case("dns a string", 7).key("dns", json!("192.0.2.53")).mentions(&["dns"]),
+        case("dns.nameservers a string", 7).key("dns", json!({"nameservers": "192.0.2.53"})).mentions(&["dns"]),
+        case("prevResult an array", 7).key("prevResult", json!([])).mentions(&["prevResult"]),
+        case("runtimeConfig a string", 7).key("runtimeConfig", json!("x")).mentions(&["runtimeConfig"]),
+        case("logLevel a number", 7).key("logLevel", json!(3)).mentions(&["logLevel"]),
+        case("logFile a boolean", 7).key("logFile", json!(true)).mentions(&["logFile"]),
     ]
 }
 
@@ -612,7 +480,9 @@ fn state_cases() -> Vec<Case> {
             .command("DEL")
             .setup(|w| put_record(w, CORRUPT))
             .mentions(&["corrupt"]),
-        case("ADD with a corrupt record for the same attachment", 106).setup(|w| put_record(w, CORRUPT)).mentions(&["corrupt"]),
+        case("ADD with a corrupt record for the same attachment", 106)
+            .setup(|w| put_record(w, CORRUPT))
+            .mentions(&["corrupt"]),
         case("DEL with a record of an unknown format", 106)
             .command("DEL")
             .setup(|w| {
@@ -676,18 +546,14 @@ fn command_cases() -> Vec<Case> {
 
 fn device_cases() -> Vec<Case> {
     vec![
-        case("device lo", 104)
-            .key("device", json!("lo"))
-            .mentions(&["lo"]),
+        case("device lo", 104).key("device", json!("lo")).mentions(&["lo"]),
         case("device a bridge", 104)
             .setup(|w| {
                 ip(&w.host.name, &["link", "add", "hdbr0", "type", "bridge"]);
             })
             .key("device", json!("hdbr0"))
             .mentions(&["hdbr0"]),
-        case("unknown device", 101)
-            .key("device", json!("nosuchdev0"))
-            .mentions(&["nosuchdev0"]),
+        case("unknown device", 101).key("device", json!("nosuchdev0")).mentions(&["nosuchdev0"]),
         case("CNI_IFNAME already in the container", 103)
             .setup(|w| {
                 w.ctr_veth("eth0");
@@ -701,14 +567,11 @@ fn device_cases() -> Vec<Case> {
         case("IPAM type missing from CNI_PATH (rolled back)", 109)
             .key("ipam", json!({"type": "hostdev-no-such-ipam"}))
             .mentions(&["hostdev-no-such-ipam"]),
-        case(
-            "IPAM plugin that is a directory on CNI_PATH (rolled back)",
-            109,
-        )
-        .setup(|w| std::fs::create_dir_all(tmp(w, "cni-bin/dir-ipam")).unwrap())
-        .set_with("CNI_PATH", |w| tmp(w, "cni-bin"))
-        .key("ipam", json!({"type": "dir-ipam"}))
-        .mentions(&["dir-ipam"]),
+        case("IPAM plugin that is a directory on CNI_PATH (rolled back)", 109)
+            .setup(|w| std::fs::create_dir_all(tmp(w, "cni-bin/dir-ipam")).unwrap())
+            .set_with("CNI_PATH", |w| tmp(w, "cni-bin"))
+            .key("ipam", json!({"type": "dir-ipam"}))
+            .mentions(&["dir-ipam"]),
         case("IPAM plugin that prints garbage (rolled back)", 109)
             .setup(|w| {
                 std::fs::create_dir_all(tmp(w, "cni-bin")).unwrap();
@@ -749,10 +612,7 @@ fn undecodable_stdin() {
 #[test]
 fn bad_config() {
     run_table(config_cases());
-    assert!(
-        !Path::new("hostdev-relative-datadir").exists(),
-        "a relative dataDir was created in the cwd"
-    );
+    assert!(!Path::new("hostdev-relative-datadir").exists(), "a relative dataDir was created in the cwd");
 }
 
 #[test]
@@ -783,11 +643,7 @@ fn stdin_of_exactly_1_mib_is_accepted() {
     let before = w.host_veth("h1", true);
     let mut stdin = base_config(&w).to_string().into_bytes();
     stdin.resize(MAX_STDIN, b' ');
-    let env: Env = w
-        .env("DEL", "eth0")
-        .into_iter()
-        .map(|(k, v)| (k, OsString::from(v)))
-        .collect();
+    let env: Env = w.env("DEL", "eth0").into_iter().map(|(k, v)| (k, OsString::from(v))).collect();
     let (status, out) = run_raw(&w, &env, &stdin);
     assert!(status.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));

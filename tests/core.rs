@@ -29,11 +29,7 @@ fn round_trip(up: bool) {
     let out = w.del("h1", "eth0");
     out.assert_ok();
     assert_eq!(out.stdout.trim(), "", "DEL prints nothing");
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before),
-        "host link after DEL"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "host link after DEL");
     assert_eq!(link_names(&w.ctr.name), ctr_before, "container after DEL");
 }
 
@@ -94,11 +90,7 @@ fn ifname_taken_in_container_fails_103_and_del_is_harmless() {
     let ctr_before = links(&w.ctr.name);
 
     w.add("h1", "eth0").assert_err(103);
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before.clone()),
-        "host after failed ADD"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "host after failed ADD");
     assert_eq!(links(&w.ctr.name), ctr_before, "container after failed ADD");
 
     // Runtimes call DEL after a failed ADD: it must succeed and must not
@@ -117,11 +109,7 @@ fn altname_clash_in_container_fails_103() {
     let ctr_before = links(&w.ctr.name);
 
     w.add("h1", "eth0").assert_err(103);
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before.clone()),
-        "host after failed ADD"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "host after failed ADD");
     assert_eq!(links(&w.ctr.name), ctr_before, "container after failed ADD");
 
     w.del("h1", "eth0").assert_ok();
@@ -143,11 +131,7 @@ fn host_name_already_used_in_container() {
     assert_eq!(inside.mac, before.mac);
     assert_eq!(inside.addrs, before.addrs);
     let own = ctr_before.iter().find(|l| l.name == "h1").unwrap();
-    assert_eq!(
-        link(&w.ctr.name, "h1").as_ref(),
-        Some(own),
-        "container's own h1"
-    );
+    assert_eq!(link(&w.ctr.name, "h1").as_ref(), Some(own), "container's own h1");
     assert!(link(&w.host.name, "h1").is_none());
 
     w.del("h1", "eth0").assert_ok();
@@ -205,10 +189,7 @@ fn del_with_empty_netns_succeeds_and_strands_nothing() {
     // the interface at home, intact (it must not be stranded in the container
     // with its record gone).
     w.del("h1", "eth0").assert_ok();
-    assert!(
-        link(&w.ctr.name, "eth0").is_none(),
-        "eth0 stranded in container, record gone"
-    );
+    assert!(link(&w.ctr.name, "eth0").is_none(), "eth0 stranded in container, record gone");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
 }
 
@@ -221,10 +202,7 @@ fn del_without_netns_var_succeeds() {
     env.remove("CNI_NETNS");
     w.run(&env, &w.config("1.0.0", "h1")).assert_ok();
     w.del("h1", "eth0").assert_ok();
-    assert!(
-        link(&w.ctr.name, "eth0").is_none(),
-        "eth0 stranded in container, record gone"
-    );
+    assert!(link(&w.ctr.name, "eth0").is_none(), "eth0 stranded in container, record gone");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
 }
 
@@ -267,25 +245,9 @@ fn bridge_device_fails_104() {
     let w = World::new();
     let h = &w.host.name;
     ip(h, &["link", "add", "br0", "type", "bridge"]);
-    ip(
-        h,
-        &[
-            "link",
-            "set",
-            "dev",
-            "br0",
-            "mtu",
-            "1400",
-            "alias",
-            "test bridge",
-            "up",
-        ],
-    );
+    ip(h, &["link", "set", "dev", "br0", "mtu", "1400", "alias", "test bridge", "up"]);
     ip(h, &["addr", "add", "10.9.9.1/24", "dev", "br0"]);
-    ip(
-        h,
-        &["addr", "add", "2001:db8:9::1/64", "dev", "br0", "nodad"],
-    );
+    ip(h, &["addr", "add", "2001:db8:9::1/64", "dev", "br0", "nodad"]);
     let before = link(h, "br0").unwrap();
     let ctr_before = links(&w.ctr.name);
 
@@ -329,11 +291,7 @@ fn netns_not_a_network_namespace_fails_105() {
         let out = w.run(&env, &w.config("1.0.0", "h1"));
         assert_eq!(out.json["code"], 105, "CNI_NETNS={path}: {out:#?}");
         out.assert_err(105);
-        assert_eq!(
-            link(&w.host.name, "h1"),
-            Some(before.clone()),
-            "CNI_NETNS={path}"
-        );
+        assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "CNI_NETNS={path}");
     }
 }
 
@@ -351,10 +309,7 @@ fn second_add_of_attached_device_fails_and_its_del_is_harmless() {
     env.insert("CNI_CONTAINERID", format!("{}-b", w.id));
     env.insert("CNI_NETNS", ctr2.path());
     let out = w.run(&env, &w.config("1.0.0", "h1"));
-    assert!(
-        matches!(out.json["code"].as_u64(), Some(101 | 102)),
-        "second ADD of an attached device: {out:#?}"
-    );
+    assert!(matches!(out.json["code"].as_u64(), Some(101 | 102)), "second ADD of an attached device: {out:#?}");
     assert_ne!(out.code, 0);
 
     // DEL for the failed container must not take the device from the first.
@@ -383,32 +338,18 @@ fn concurrent_adds_of_one_device_one_wins() {
         let b = s.spawn(|| w.run(&env_b, &cfg));
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert!(
-        (a.code == 0) != (b.code == 0),
-        "exactly one ADD must win: {a:#?} {b:#?}"
-    );
+    assert!((a.code == 0) != (b.code == 0), "exactly one ADD must win: {a:#?} {b:#?}");
     let a_won = a.code == 0;
     let loser = if a_won { &b } else { &a };
-    assert!(
-        matches!(loser.json["code"].as_u64(), Some(101 | 102)),
-        "loser: {loser:#?}"
-    );
-    let (mut win_env, mut lose_env) = if a_won {
-        (env_a, env_b)
-    } else {
-        (env_b, env_a)
-    };
+    assert!(matches!(loser.json["code"].as_u64(), Some(101 | 102)), "loser: {loser:#?}");
+    let (mut win_env, mut lose_env) = if a_won { (env_a, env_b) } else { (env_b, env_a) };
     let win_ns = if a_won { &w.ctr.name } else { &ctr2.name };
     let inside = link(win_ns, "eth0").expect("eth0 in the winner's namespace");
     assert_eq!(inside.addrs, before.addrs);
 
     lose_env.insert("CNI_COMMAND", "DEL".into());
     w.run(&lose_env, &cfg).assert_ok();
-    assert_eq!(
-        link(win_ns, "eth0"),
-        Some(inside),
-        "loser's DEL took the device"
-    );
+    assert_eq!(link(win_ns, "eth0"), Some(inside), "loser's DEL took the device");
 
     win_env.insert("CNI_COMMAND", "DEL".into());
     w.run(&win_env, &cfg).assert_ok();
@@ -505,16 +446,8 @@ fn bad_interface_names_fail_4() {
         let out = w.add("h1", name);
         assert_eq!(out.json["code"], 4, "CNI_IFNAME={name:?}: {out:#?}");
         out.assert_err(4);
-        assert_eq!(
-            link(&w.host.name, "h1"),
-            Some(before.clone()),
-            "CNI_IFNAME={name:?}"
-        );
-        assert_eq!(
-            link_names(&w.ctr.name),
-            ["lo".to_string()].into(),
-            "{name:?}"
-        );
+        assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "CNI_IFNAME={name:?}");
+        assert_eq!(link_names(&w.ctr.name), ["lo".to_string()].into(), "{name:?}");
     }
     // 15 bytes is the longest valid name.
     let out = w.add("h1", "abcdefghijklmno");
@@ -544,10 +477,7 @@ fn device_of_wrong_type_fails_7() {
     let out = w.run(&w.env("ADD", "eth0"), &cfg.to_string());
     out.assert_err(7);
     let text = format!("{} {}", out.json["msg"], out.json["details"]);
-    assert!(
-        text.contains("device"),
-        "error should name the key: {out:#?}"
-    );
+    assert!(text.contains("device"), "error should name the key: {out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.ctr.name), ["lo".to_string()].into());
 }

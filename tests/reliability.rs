@@ -93,10 +93,7 @@ fn env_for(command: &str, id: &str, netns: &str, ifname: &str) -> BTreeMap<&'sta
 
 /// GC as a runtime sends it: no attachment variables.
 fn run_gc(w: &World, device: &str) -> Out {
-    let env = BTreeMap::from([
-        ("CNI_COMMAND", "GC".to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ]);
+    let env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
     let (_, out) = run(&w.host.name, &env, &gc_conf(w, device));
     out
 }
@@ -111,8 +108,8 @@ fn records(w: &World) -> Vec<(String, Value)> {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
         .map(|e| {
             let text = std::fs::read(e.path()).unwrap();
-            let v = serde_json::from_slice(&text)
-                .unwrap_or_else(|err| panic!("record {:?} unreadable: {err}", e.path()));
+            let v =
+                serde_json::from_slice(&text).unwrap_or_else(|err| panic!("record {:?} unreadable: {err}", e.path()));
             (e.file_name().to_string_lossy().into_owned(), v)
         })
         .collect();
@@ -127,17 +124,10 @@ fn only_record(w: &World, container_id: &str, ifname: &str) -> Value {
     assert_eq!(recs.len(), 1, "expected exactly one record: {recs:#?}");
     let (name, rec) = recs.into_iter().next().unwrap();
     assert_eq!(name, format!("testnet+{container_id}+{ifname}.json"));
-    let dir_mode = std::fs::metadata(w.data_dir())
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let dir_mode = std::fs::metadata(w.data_dir()).unwrap().permissions().mode() & 0o777;
     assert_eq!(dir_mode, 0o700, "dataDir mode {dir_mode:o}");
-    let file_mode = std::fs::metadata(std::path::Path::new(&w.data_dir()).join(&name))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let file_mode =
+        std::fs::metadata(std::path::Path::new(&w.data_dir()).join(&name)).unwrap().permissions().mode() & 0o777;
     assert_eq!(file_mode, 0o600, "record mode {file_mode:o}");
     rec
 }
@@ -155,18 +145,9 @@ fn ip_batch(ns: &str, lines: &[String]) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.join("\n").as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip -batch in {ns}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ip -batch in {ns}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
@@ -179,35 +160,13 @@ fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
 
 /// Asserts `h1` is home exactly as it was, the namespaces hold what they
 /// held, and no record is left.
-fn assert_home(
-    w: &World,
-    before: &Link,
-    host_names: &BTreeSet<String>,
-    ctr_names: &BTreeSet<String>,
-    what: &str,
-) {
-    assert_eq!(
-        link(&w.host.name, &before.name).as_ref(),
-        Some(before),
-        "{what}: host interface not restored"
-    );
-    assert_eq!(
-        &link_names(&w.host.name),
-        host_names,
-        "{what}: host namespace links"
-    );
+fn assert_home(w: &World, before: &Link, host_names: &BTreeSet<String>, ctr_names: &BTreeSet<String>, what: &str) {
+    assert_eq!(link(&w.host.name, &before.name).as_ref(), Some(before), "{what}: host interface not restored");
+    assert_eq!(&link_names(&w.host.name), host_names, "{what}: host namespace links");
     if std::path::Path::new(&w.ctr.path()).exists() {
-        assert_eq!(
-            &link_names(&w.ctr.name),
-            ctr_names,
-            "{what}: container namespace links"
-        );
+        assert_eq!(&link_names(&w.ctr.name), ctr_names, "{what}: container namespace links");
     }
-    assert!(
-        records(w).is_empty(),
-        "{what}: records left: {:#?}",
-        records(w)
-    );
+    assert!(records(w).is_empty(), "{what}: records left: {:#?}", records(w));
 }
 
 // ---------------------------------------------------- crashes at fail points
@@ -226,29 +185,15 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
     let before = w.host_veth("h1", up);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let extra = if point == "add-after-ipam" {
-        static_ipam()
-    } else {
-        json!({})
-    };
+    let extra = if point == "add-after-ipam" { static_ipam() } else { json!({}) };
     let cfg = conf(&w, "1.0.0", "h1", extra);
-    let mut crash_env = w.env(
-        if point.starts_with("add") {
-            "ADD"
-        } else {
-            "DEL"
-        },
-        "eth0",
-    );
+    let mut crash_env = w.env(if point.starts_with("add") { "ADD" } else { "DEL" }, "eth0");
     crash_env.insert("HOSTDEV_FAILPOINT", point.to_string());
 
     if point.starts_with("del") {
         let (_, out) = run(&w.host.name, &w.env("ADD", "eth0"), &cfg);
         out.assert_ok();
-        assert!(
-            link(&w.ctr.name, "eth0").is_some(),
-            "clean ADD did not attach: {out:#?}"
-        );
+        assert!(link(&w.ctr.name, "eth0").is_some(), "clean ADD did not attach: {out:#?}");
     }
     let (st, out) = run(&w.host.name, &crash_env, &cfg);
     assert_killed(&st, &out, point);
@@ -265,10 +210,7 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
         }
         "add-after-move" => {
             assert_eq!(phase, "adding");
-            assert!(
-                on_host.is_none() && in_ctr.is_some(),
-                "moved, not configured: {in_ctr:?}"
-            );
+            assert!(on_host.is_none() && in_ctr.is_some(), "moved, not configured: {in_ctr:?}");
         }
         "add-after-addresses" => {
             assert_eq!(phase, "adding");
@@ -277,10 +219,7 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
         "add-after-ipam" => {
             assert_eq!(phase, "adding");
             let inside = in_ctr.expect("eth0 in container");
-            assert!(
-                inside.addrs.contains("192.0.2.10/24"),
-                "IPAM address not applied: {inside:?}"
-            );
+            assert!(inside.addrs.contains("192.0.2.10/24"), "IPAM address not applied: {inside:?}");
         }
         "del-after-record" => {
             assert_eq!(phase, "removing");
@@ -288,10 +227,7 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
         }
         "del-before-move" => {
             assert_eq!(phase, "removing");
-            assert!(
-                link(&w.ctr.name, "eth0").is_some() && on_host.is_none(),
-                "found in the container, not yet moved"
-            );
+            assert!(link(&w.ctr.name, "eth0").is_some() && on_host.is_none(), "found in the container, not yet moved");
         }
         "del-after-move" => {
             assert_eq!(phase, "removing");
@@ -299,11 +235,7 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
         }
         "del-after-restore" => {
             assert_eq!(phase, "removing");
-            assert_eq!(
-                on_host.as_ref(),
-                Some(&before),
-                "restored, record not yet dropped"
-            );
+            assert_eq!(on_host.as_ref(), Some(&before), "restored, record not yet dropped");
         }
         other => panic!("unknown fail point {other}"),
     }
@@ -312,33 +244,18 @@ fn crash_and_recover(point: &str, recover: Recover, up: bool) {
     match recover {
         Recover::Del => {
             let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &cfg);
-            assert!(
-                st.success(),
-                "DEL after a crash at {point} failed: {out:#?}"
-            );
+            assert!(st.success(), "DEL after a crash at {point} failed: {out:#?}");
         }
         Recover::Gc => {
             run_gc(&w, "h1").assert_ok();
         }
     }
-    assert_home(
-        &w,
-        &before,
-        &host_names,
-        &ctr_names,
-        &format!("{recover:?} after crash at {point}"),
-    );
+    assert_home(&w, &before, &host_names, &ctr_names, &format!("{recover:?} after crash at {point}"));
 
     // And a second DEL is harmless.
     let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &cfg);
     assert!(st.success(), "second DEL after {point}: {out:#?}");
-    assert_home(
-        &w,
-        &before,
-        &host_names,
-        &ctr_names,
-        &format!("second DEL after {point}"),
-    );
+    assert_home(&w, &before, &host_names, &ctr_names, &format!("second DEL after {point}"));
 }
 
 macro_rules! fail_point_tests {
@@ -387,31 +304,14 @@ fn gc_spares_valid_attachments() {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     w.attach("h1", "eth0");
-    let env = BTreeMap::from([
-        ("CNI_COMMAND", "GC".to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ]);
-    let keep = conf(
-        &w,
-        "1.1.0",
-        "h1",
-        json!({"cni.dev/valid-attachments": [{"containerID": w.id, "ifname": "eth0"}]}),
-    );
+    let env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+    let keep = conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": w.id, "ifname": "eth0"}]}));
     let (_, out) = run(&w.host.name, &env, &keep);
     out.assert_ok();
-    assert!(
-        link(&w.ctr.name, "eth0").is_some(),
-        "GC took a valid attachment"
-    );
+    assert!(link(&w.ctr.name, "eth0").is_some(), "GC took a valid attachment");
     assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "attached");
     run_gc(&w, "h1").assert_ok();
-    assert_home(
-        &w,
-        &before,
-        &host_names,
-        &ctr_names,
-        "GC of a stale attachment",
-    );
+    assert_home(&w, &before, &host_names, &ctr_names, "GC of a stale attachment");
 }
 
 // ---------------------------------------------- container namespace teardown
@@ -432,12 +332,7 @@ fn teardown_physical(returned: Returned, recover: Recover) {
     let mut w = World::new();
     let before = w.host_veth("h1", true);
     if returned == Returned::DevName {
-        ip(
-            &w.host.name,
-            &[
-                "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
-            ],
-        );
+        ip(&w.host.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
     }
     let host_names = link_names(&w.host.name);
     let squatter = link(&w.host.name, "eth0");
@@ -445,22 +340,12 @@ fn teardown_physical(returned: Returned, recover: Recover) {
 
     match returned {
         Returned::SameName => ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]),
-        Returned::DevName => ip(
-            &w.ctr.name,
-            &["link", "set", "eth0", "netns", &w.host.name, "name", "dev7"],
-        ),
+        Returned::DevName => ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name, "name", "dev7"]),
     };
-    let back_as = if returned == Returned::SameName {
-        "eth0"
-    } else {
-        "dev7"
-    };
+    let back_as = if returned == Returned::SameName { "eth0" } else { "dev7" };
     let back = link(&w.host.name, back_as).expect("returned to the host");
     assert_eq!(back.mac, before.mac);
-    assert!(
-        !back.up && back.addrs.is_empty(),
-        "the kernel returns it down and bare: {back:?}"
-    );
+    assert!(!back.up && back.addrs.is_empty(), "the kernel returns it down and bare: {back:?}");
     let ctr = w.ctr.name.clone();
     let netns_path = w.ctr.path();
     // Delete the container namespace (the World's Drop copes).
@@ -469,32 +354,16 @@ fn teardown_physical(returned: Returned, recover: Recover) {
 
     match recover {
         Recover::Del => {
-            let (st, out) = run(
-                &w.host.name,
-                &env_for("DEL", &w.id, &netns_path, "eth0"),
-                &w.config("1.0.0", "h1"),
-            );
+            let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
             assert!(st.success(), "DEL after teardown failed: {out:#?}");
         }
         Recover::Gc => {
             run_gc(&w, "h1").assert_ok();
         }
     }
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before),
-        "{ctr}: h1 not restored after {recover:?}"
-    );
-    assert_eq!(
-        link_names(&w.host.name),
-        host_names,
-        "host links after {recover:?}"
-    );
-    assert_eq!(
-        link(&w.host.name, "eth0"),
-        squatter,
-        "the host's own eth0 (if any) untouched"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{ctr}: h1 not restored after {recover:?}");
+    assert_eq!(link_names(&w.host.name), host_names, "host links after {recover:?}");
+    assert_eq!(link(&w.host.name, "eth0"), squatter, "the host's own eth0 (if any) untouched");
     assert!(records(&w).is_empty(), "records left: {:#?}", records(&w));
 }
 
@@ -528,39 +397,21 @@ fn teardown_virtual(recover: Recover) {
     let netns_path = w.ctr.path();
     w.ctr.delete();
     // The veth and its peer in the host die with the namespace, asynchronously.
-    assert!(
-        wait_until(10, || link(&w.host.name, "h1p").is_none()),
-        "peer h1p survived its namespace"
-    );
+    assert!(wait_until(10, || link(&w.host.name, "h1p").is_none()), "peer h1p survived its namespace");
     match recover {
         Recover::Del => {
-            let (st, out) = run(
-                &w.host.name,
-                &env_for("DEL", &w.id, &netns_path, "eth0"),
-                &w.config("1.0.0", "h1"),
-            );
+            let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
             assert!(st.success(), "DEL after the veth died: {out:#?}");
         }
         Recover::Gc => {
             run_gc(&w, "h1").assert_ok();
         }
     }
-    assert!(
-        records(&w).is_empty(),
-        "record kept for a destroyed device: {:#?}",
-        records(&w)
-    );
-    let expected: BTreeSet<String> = host_names
-        .into_iter()
-        .filter(|n| n != "h1" && n != "h1p")
-        .collect();
+    assert!(records(&w).is_empty(), "record kept for a destroyed device: {:#?}", records(&w));
+    let expected: BTreeSet<String> = host_names.into_iter().filter(|n| n != "h1" && n != "h1p").collect();
     assert_eq!(link_names(&w.host.name), expected);
     // Idempotent.
-    let (st, out) = run(
-        &w.host.name,
-        &env_for("DEL", &w.id, &netns_path, "eth0"),
-        &w.config("1.0.0", "h1"),
-    );
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
     assert!(st.success(), "second DEL: {out:#?}");
 }
 
@@ -597,34 +448,16 @@ fn parked(unpark: Unpark) {
     let ctr_names = link_names(&w.ctr.name);
     w.attach("h1", "eth0");
 
-    ip(
-        &w.host.name,
-        &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"],
-    );
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
     let squatter = link(&w.host.name, "h1").unwrap();
     let out = w.del("h1", "eth0");
     out.assert_ok();
 
     let parked_name = format!("hdpark{index}");
-    let parked = link(&w.host.name, &parked_name).unwrap_or_else(|| {
-        panic!(
-            "not parked as {parked_name}: {:?}",
-            link_names(&w.host.name)
-        )
-    });
-    assert_eq!(
-        parked,
-        Link {
-            name: parked_name.clone(),
-            ..before.clone()
-        },
-        "parked interface not restored"
-    );
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(squatter),
-        "the squatter was touched"
-    );
+    let parked = link(&w.host.name, &parked_name)
+        .unwrap_or_else(|| panic!("not parked as {parked_name}: {:?}", link_names(&w.host.name)));
+    assert_eq!(parked, Link { name: parked_name.clone(), ..before.clone() }, "parked interface not restored");
+    assert_eq!(link(&w.host.name, "h1"), Some(squatter), "the squatter was touched");
     assert_eq!(link_names(&w.ctr.name), ctr_names, "container after DEL");
     let rec = only_record(&w, &w.id, "eth0");
     assert_eq!(rec["phase"], "parked", "{rec:#}");
@@ -638,44 +471,24 @@ fn parked(unpark: Unpark) {
     ip(&w.host.name, &["link", "del", "h1"]);
     match unpark {
         Unpark::Status => {
-            let env = BTreeMap::from([
-                ("CNI_COMMAND", "STATUS".to_string()),
-                ("CNI_PATH", "/usr/lib/cni".to_string()),
-            ]);
+            let env = BTreeMap::from([("CNI_COMMAND", "STATUS".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
             let (st, out) = run(&w.host.name, &env, &conf(&w, "1.1.0", "h1", json!({})));
             assert!(st.success(), "STATUS: {out:#?}");
         }
         Unpark::DelOther => {
-            let (st, out) = run(
-                &w.host.name,
-                &env_for("DEL", "other-ctr", &w.ctr.path(), "net9"),
-                &w.config("1.0.0", "h1"),
-            );
+            let (st, out) =
+                run(&w.host.name, &env_for("DEL", "other-ctr", &w.ctr.path(), "net9"), &w.config("1.0.0", "h1"));
             assert!(st.success(), "DEL of another attachment: {out:#?}");
         }
         Unpark::AddOther => {
-            let (st, out) = run(
-                &w.host.name,
-                &w.env("ADD", "net1"),
-                &w.config("1.0.0", "h2"),
-            );
+            let (st, out) = run(&w.host.name, &w.env("ADD", "net1"), &w.config("1.0.0", "h2"));
             assert!(st.success(), "ADD of another device: {out:#?}");
             assert!(link(&w.ctr.name, "net1").is_some());
-            let (st, out) = run(
-                &w.host.name,
-                &w.env("DEL", "net1"),
-                &w.config("1.0.0", "h2"),
-            );
+            let (st, out) = run(&w.host.name, &w.env("DEL", "net1"), &w.config("1.0.0", "h2"));
             assert!(st.success(), "DEL of the other device: {out:#?}");
         }
     }
-    assert_home(
-        &w,
-        &before,
-        &host_names,
-        &ctr_names,
-        &format!("unparked by {unpark:?}"),
-    );
+    assert_home(&w, &before, &host_names, &ctr_names, &format!("unparked by {unpark:?}"));
     assert!(link(&w.host.name, &parked_name).is_none());
 }
 
@@ -707,30 +520,14 @@ fn two_adds_race_for_one_device() {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     let cfg = w.config("1.0.0", "h1");
-    let sides = [
-        ("racer-a", w.ctr.path(), w.ctr.name.clone()),
-        ("racer-b", other.path(), other.name.clone()),
-    ];
+    let sides = [("racer-a", w.ctr.path(), w.ctr.name.clone()), ("racer-b", other.path(), other.name.clone())];
 
     for round in 0..6 {
         // Alternate who is launched first.
-        let order: Vec<usize> = if round % 2 == 0 {
-            vec![0, 1]
-        } else {
-            vec![1, 0]
-        };
+        let order: Vec<usize> = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
         let children: Vec<(usize, Child)> = order
             .iter()
-            .map(|&i| {
-                (
-                    i,
-                    spawn(
-                        &w.host.name,
-                        &env_for("ADD", sides[i].0, &sides[i].1, "eth0"),
-                        &cfg,
-                    ),
-                )
-            })
+            .map(|&i| (i, spawn(&w.host.name, &env_for("ADD", sides[i].0, &sides[i].1, "eth0"), &cfg)))
             .collect();
         let mut results: Vec<(usize, ExitStatus, Out)> = children
             .into_iter()
@@ -741,70 +538,29 @@ fn two_adds_race_for_one_device() {
             .collect();
         results.sort_by_key(|r| r.0);
 
-        let winners: Vec<usize> = results
-            .iter()
-            .filter(|r| r.1.success())
-            .map(|r| r.0)
-            .collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "round {round}: exactly one ADD must win: {results:#?}"
-        );
+        let winners: Vec<usize> = results.iter().filter(|r| r.1.success()).map(|r| r.0).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one ADD must win: {results:#?}");
         let (win, lose) = (winners[0], 1 - winners[0]);
         let loser = &results[lose].2;
-        assert!(
-            results[lose].1.code().is_some(),
-            "round {round}: the loser died: {loser:#?}"
-        );
+        assert!(results[lose].1.code().is_some(), "round {round}: the loser died: {loser:#?}");
         let code = loser.json["code"].as_u64();
-        assert!(
-            matches!(code, Some(101) | Some(102)),
-            "round {round}: loser should get 101 or 102: {loser:#?}"
-        );
-        assert!(
-            !loser.json["msg"].as_str().unwrap_or("").is_empty(),
-            "{loser:#?}"
-        );
+        assert!(matches!(code, Some(101) | Some(102)), "round {round}: loser should get 101 or 102: {loser:#?}");
+        assert!(!loser.json["msg"].as_str().unwrap_or("").is_empty(), "{loser:#?}");
 
         let inside = link(&sides[win].2, "eth0").expect("winner's container has eth0");
         assert_eq!(inside.mac, before.mac);
         assert_eq!(inside.addrs, before.addrs);
-        assert!(
-            link(&sides[lose].2, "eth0").is_none(),
-            "round {round}: loser's container has an eth0"
-        );
-        assert!(
-            link(&w.host.name, "h1").is_none(),
-            "round {round}: h1 still on the host"
-        );
+        assert!(link(&sides[lose].2, "eth0").is_none(), "round {round}: loser's container has an eth0");
+        assert!(link(&w.host.name, "h1").is_none(), "round {round}: h1 still on the host");
         assert_eq!(only_record(&w, sides[win].0, "eth0")["phase"], "attached");
 
         // Both DELs succeed (the loser's finds nothing to do), loser first.
         for i in [lose, win] {
-            let (st, out) = run(
-                &w.host.name,
-                &env_for("DEL", sides[i].0, &sides[i].1, "eth0"),
-                &cfg,
-            );
-            assert!(
-                st.success(),
-                "round {round}: DEL of {}: {out:#?}",
-                sides[i].0
-            );
+            let (st, out) = run(&w.host.name, &env_for("DEL", sides[i].0, &sides[i].1, "eth0"), &cfg);
+            assert!(st.success(), "round {round}: DEL of {}: {out:#?}", sides[i].0);
         }
-        assert_home(
-            &w,
-            &before,
-            &host_names,
-            &ctr_names,
-            &format!("round {round}"),
-        );
-        assert_eq!(
-            link_names(&other.name),
-            ctr_names,
-            "round {round}: second container"
-        );
+        assert_home(&w, &before, &host_names, &ctr_names, &format!("round {round}"));
+        assert_eq!(link_names(&other.name), ctr_names, "round {round}: second container");
     }
 }
 
@@ -813,17 +569,12 @@ fn two_adds_race_for_one_device() {
 fn thirty_two_concurrent_adds_and_dels() {
     const N: usize = 32;
     let w = World::new();
-    let ctrs: Vec<Netns> = (0..N)
-        .map(|i| Netns::new(format!("{}-c{i}", w.id)))
-        .collect();
+    let ctrs: Vec<Netns> = (0..N).map(|i| Netns::new(format!("{}-c{i}", w.id))).collect();
     let mut lines = Vec::new();
     for i in 0..N {
         let h = format!("h{i}");
         lines.push(format!("link add {h} type veth peer name {h}p"));
-        lines.push(format!(
-            "link set dev {h} mtu {} alias \"dev number {i}\"",
-            1300 + i
-        ));
+        lines.push(format!("link set dev {h} mtu {} alias \"dev number {i}\"", 1300 + i));
         lines.push(format!("link set dev {h}p up"));
         if i % 4 != 3 {
             lines.push(format!("link set dev {h} up"));
@@ -832,46 +583,33 @@ fn thirty_two_concurrent_adds_and_dels() {
         lines.push(format!("addr add 2001:db8:3:{i:x}::1/64 dev {h} nodad"));
     }
     ip_batch(&w.host.name, &lines);
-    let before: Vec<Link> = (0..N)
-        .map(|i| link(&w.host.name, &format!("h{i}")).unwrap())
-        .collect();
+    let before: Vec<Link> = (0..N).map(|i| link(&w.host.name, &format!("h{i}")).unwrap()).collect();
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&ctrs[0].name);
     let id = |i: usize| format!("{}-{i}", w.id);
 
     let children: Vec<Child> = (0..N)
         .map(|i| {
-            spawn(
-                &w.host.name,
-                &env_for("ADD", &id(i), &ctrs[i].path(), "eth0"),
-                &w.config("1.0.0", &format!("h{i}")),
-            )
+            spawn(&w.host.name, &env_for("ADD", &id(i), &ctrs[i].path(), "eth0"), &w.config("1.0.0", &format!("h{i}")))
         })
         .collect();
     let results: Vec<(ExitStatus, Out)> = children.into_iter().map(finish).collect();
     for (i, (st, out)) in results.iter().enumerate() {
         assert!(st.success(), "ADD h{i}: {out:#?}");
-        let inside =
-            link(&ctrs[i].name, "eth0").unwrap_or_else(|| panic!("h{i} not in its container"));
+        let inside = link(&ctrs[i].name, "eth0").unwrap_or_else(|| panic!("h{i} not in its container"));
         assert_eq!(inside.mac, before[i].mac, "h{i}");
         assert_eq!(inside.mtu, before[i].mtu, "h{i}");
         assert_eq!(inside.addrs, before[i].addrs, "h{i}");
     }
     assert_eq!(records(&w).len(), N);
     assert!(
-        link_names(&w.host.name)
-            .iter()
-            .all(|n| !n.starts_with('h') || n.ends_with('p')),
+        link_names(&w.host.name).iter().all(|n| !n.starts_with('h') || n.ends_with('p')),
         "devices left on the host"
     );
 
     let children: Vec<Child> = (0..N)
         .map(|i| {
-            spawn(
-                &w.host.name,
-                &env_for("DEL", &id(i), &ctrs[i].path(), "eth0"),
-                &w.config("1.0.0", &format!("h{i}")),
-            )
+            spawn(&w.host.name, &env_for("DEL", &id(i), &ctrs[i].path(), "eth0"), &w.config("1.0.0", &format!("h{i}")))
         })
         .collect();
     let results: Vec<(ExitStatus, Out)> = children.into_iter().map(finish).collect();
@@ -879,11 +617,7 @@ fn thirty_two_concurrent_adds_and_dels() {
         assert!(st.success(), "DEL h{i}: {out:#?}");
     }
     for i in 0..N {
-        assert_eq!(
-            link(&w.host.name, &format!("h{i}")).as_ref(),
-            Some(&before[i]),
-            "h{i} not home intact"
-        );
+        assert_eq!(link(&w.host.name, &format!("h{i}")).as_ref(), Some(&before[i]), "h{i} not home intact");
         assert_eq!(link_names(&ctrs[i].name), ctr_names, "container {i}");
     }
     assert_eq!(link_names(&w.host.name), host_names);
@@ -895,48 +629,25 @@ fn thirty_two_concurrent_adds_and_dels() {
 fn default_route_guard(v6: bool) {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    let (family, gw) = if v6 {
-        ("-6", "2001:db8:1::1")
-    } else {
-        ("-4", "10.1.2.1")
-    };
-    ip(
-        &w.host.name,
-        &[family, "route", "add", "default", "via", gw, "dev", "h1"],
-    );
+    let (family, gw) = if v6 { ("-6", "2001:db8:1::1") } else { ("-4", "10.1.2.1") };
+    ip(&w.host.name, &[family, "route", "add", "default", "via", gw, "dev", "h1"]);
     let routes = ip(&w.host.name, &[family, "route", "show", "default"]);
     assert!(routes.contains(gw), "{routes}");
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
 
-    let (_, out) = run(
-        &w.host.name,
-        &w.env("ADD", "eth0"),
-        &w.config("1.0.0", "h1"),
-    );
+    let (_, out) = run(&w.host.name, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"));
     out.assert_err(107);
     let msg = out.json["msg"].as_str().unwrap();
     assert!(
         msg.contains("h1") && msg.contains("allowDefaultRoute"),
         "message should name the device and the way out: {msg}"
     );
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before.clone()),
-        "h1 changed by a refused ADD"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "h1 changed by a refused ADD");
     assert_eq!(link_names(&w.host.name), host_names);
     assert_eq!(link_names(&w.ctr.name), ctr_names);
-    assert_eq!(
-        ip(&w.host.name, &[family, "route", "show", "default"]),
-        routes,
-        "the default route changed"
-    );
-    assert!(
-        records(&w).is_empty(),
-        "a refused ADD left a record: {:#?}",
-        records(&w)
-    );
+    assert_eq!(ip(&w.host.name, &[family, "route", "show", "default"]), routes, "the default route changed");
+    assert!(records(&w).is_empty(), "a refused ADD left a record: {:#?}", records(&w));
     // The refused ADD is followed by DEL, as runtimes do: harmless.
     w.del("h1", "eth0").assert_ok();
     assert_eq!(link(&w.host.name, "h1"), Some(before.clone()));
@@ -948,11 +659,7 @@ fn default_route_guard(v6: bool) {
     assert_eq!(inside.addrs, before.addrs);
     let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &allowed);
     assert!(st.success(), "{out:#?}");
-    assert_eq!(
-        link(&w.host.name, "h1"),
-        Some(before),
-        "h1 after ADD/DEL with allowDefaultRoute"
-    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 after ADD/DEL with allowDefaultRoute");
     assert!(records(&w).is_empty());
 }
 
@@ -971,17 +678,11 @@ fn default_route_guard_ipv6() {
 fn default_route_on_another_device_is_no_obstacle() {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    ip(
-        &w.host.name,
-        &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"],
-    );
+    ip(&w.host.name, &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
     ip(&w.host.name, &["link", "set", "up0", "up"]);
     ip(&w.host.name, &["link", "set", "up0p", "up"]);
     ip(&w.host.name, &["addr", "add", "10.9.0.2/24", "dev", "up0"]);
-    ip(
-        &w.host.name,
-        &["route", "add", "default", "via", "10.9.0.1", "dev", "up0"],
-    );
+    ip(&w.host.name, &["route", "add", "default", "via", "10.9.0.1", "dev", "up0"]);
     w.attach("h1", "eth0");
     w.del("h1", "eth0").assert_ok();
     assert_eq!(link(&w.host.name, "h1"), Some(before));
@@ -998,11 +699,7 @@ fn crash_in_add_then_crash_in_recovering_del() {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     let cfg = w.config("1.0.0", "h1");
-    for (command, point) in [
-        ("ADD", "add-after-addresses"),
-        ("DEL", "del-before-move"),
-        ("DEL", "del-after-move"),
-    ] {
+    for (command, point) in [("ADD", "add-after-addresses"), ("DEL", "del-before-move"), ("DEL", "del-after-move")] {
         let mut env = w.env(command, "eth0");
         env.insert("HOSTDEV_FAILPOINT", point.to_string());
         let (st, out) = run(&w.host.name, &env, &cfg);
@@ -1027,11 +724,7 @@ fn crash_after_move_then_container_dies_then_del() {
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]);
     let netns_path = w.ctr.path();
     w.ctr.delete();
-    let (st, out) = run(
-        &w.host.name,
-        &env_for("DEL", &w.id, &netns_path, "eth0"),
-        &w.config("1.0.0", "h1"),
-    );
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
     assert!(st.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.host.name), host_names);
@@ -1053,48 +746,21 @@ fn stale_record_blocks_other_containers_until_gc() {
     assert_killed(&st, &out, "add-after-record");
     assert_eq!(link(&w.host.name, "h1").as_ref(), Some(&before));
 
-    let (_, out) = run(
-        &w.host.name,
-        &env_for("ADD", "second", &other.path(), "eth0"),
-        &cfg,
-    );
+    let (_, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &cfg);
     out.assert_err(102);
     assert!(out.json["msg"].as_str().unwrap().contains("h1"), "{out:#?}");
-    assert_eq!(
-        link(&w.host.name, "h1").as_ref(),
-        Some(&before),
-        "a refused ADD moved h1"
-    );
+    assert_eq!(link(&w.host.name, "h1").as_ref(), Some(&before), "a refused ADD moved h1");
     assert!(link(&other.name, "eth0").is_none());
 
-    let keep = conf(
-        &w,
-        "1.1.0",
-        "h1",
-        json!({"cni.dev/valid-attachments": [{"containerID": "second", "ifname": "eth0"}]}),
-    );
-    let gc_env = BTreeMap::from([
-        ("CNI_COMMAND", "GC".to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ]);
+    let keep =
+        conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": "second", "ifname": "eth0"}]}));
+    let gc_env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
     let (st, out) = run(&w.host.name, &gc_env, &keep);
     assert!(st.success(), "{out:#?}");
-    assert!(
-        records(&w).is_empty(),
-        "GC kept the stale record: {:#?}",
-        records(&w)
-    );
-    let (st, out) = run(
-        &w.host.name,
-        &env_for("ADD", "second", &other.path(), "eth0"),
-        &cfg,
-    );
+    assert!(records(&w).is_empty(), "GC kept the stale record: {:#?}", records(&w));
+    let (st, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &cfg);
     assert!(st.success(), "ADD after GC: {out:#?}");
-    let (st, out) = run(
-        &w.host.name,
-        &env_for("DEL", "second", &other.path(), "eth0"),
-        &cfg,
-    );
+    let (st, out) = run(&w.host.name, &env_for("DEL", "second", &other.path(), "eth0"), &cfg);
     assert!(st.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.host.name), host_names);
@@ -1124,18 +790,9 @@ fn two_dels_of_one_attachment_race() {
             link_names(&w.host.name)
         );
         for (st, out) in &results {
-            assert!(
-                st.success(),
-                "round {round}: a concurrent DEL failed: {out:#?}\n{state}"
-            );
+            assert!(st.success(), "round {round}: a concurrent DEL failed: {out:#?}\n{state}");
         }
-        assert_home(
-            &w,
-            &before,
-            &host_names,
-            &ctr_names,
-            &format!("round {round}"),
-        );
+        assert_home(&w, &before, &host_names, &ctr_names, &format!("round {round}"));
     }
 }
 
@@ -1157,11 +814,7 @@ fn del_and_add_of_one_device_race() {
         w.attach("h1", "eth0");
         let a = spawn(&w.host.name, &w.env("DEL", "eth0"), &cfg);
         std::thread::sleep(std::time::Duration::from_micros(round * 750));
-        let b = spawn(
-            &w.host.name,
-            &env_for("ADD", "b-side", &other.path(), "eth0"),
-            &cfg,
-        );
+        let b = spawn(&w.host.name, &env_for("ADD", "b-side", &other.path(), "eth0"), &cfg);
         let (sta, outa) = finish(a);
         let (stb, outb) = finish(b);
         assert!(sta.success(), "round {round}: A's DEL: {outa:#?}");
@@ -1174,11 +827,7 @@ fn del_and_add_of_one_device_race() {
                 && snapshot["host"]["alias"] == before.alias.as_str()
                 && snapshot["addrs"].as_array().map(Vec::len) == Some(before.addrs.len());
             if !snap_ok || inside.addrs != before.addrs || inside.mtu != before.mtu {
-                let (st, out) = run(
-                    &w.host.name,
-                    &env_for("DEL", "b-side", &other.path(), "eth0"),
-                    &cfg,
-                );
+                let (st, out) = run(&w.host.name, &env_for("DEL", "b-side", &other.path(), "eth0"), &cfg);
                 panic!(
                     "round {round} (B started {}us after A): B's ADD won with a half-restored h1.\n\
                      in B's container: {inside:?}\nB's record: {snapshot:#}\n\
@@ -1193,24 +842,11 @@ fn del_and_add_of_one_device_race() {
             *outcomes.entry("B refused").or_insert(0) += 1;
             assert!(stb.code().is_some(), "round {round}: B died: {outb:#?}");
             let code = outb.json["code"].as_u64();
-            assert!(
-                matches!(code, Some(101) | Some(102)),
-                "round {round}: B should get 101 or 102: {outb:#?}"
-            );
+            assert!(matches!(code, Some(101) | Some(102)), "round {round}: B should get 101 or 102: {outb:#?}");
         }
-        let (st, out) = run(
-            &w.host.name,
-            &env_for("DEL", "b-side", &other.path(), "eth0"),
-            &cfg,
-        );
+        let (st, out) = run(&w.host.name, &env_for("DEL", "b-side", &other.path(), "eth0"), &cfg);
         assert!(st.success(), "round {round}: B's DEL: {out:#?}");
-        assert_home(
-            &w,
-            &before,
-            &host_names,
-            &ctr_names,
-            &format!("round {round} ({outcomes:?})"),
-        );
+        assert_home(&w, &before, &host_names, &ctr_names, &format!("round {round} ({outcomes:?})"));
         assert_eq!(link_names(&other.name), ctr_names);
     }
     eprintln!("del_and_add_of_one_device_race: {outcomes:?}");
@@ -1224,37 +860,17 @@ fn gc_and_del_of_one_attachment_race() {
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let gc_env = BTreeMap::from([
-        ("CNI_COMMAND", "GC".to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ]);
+    let gc_env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
     for round in 0..15 {
         w.attach("h1", "eth0");
-        let del = spawn(
-            &w.host.name,
-            &w.env("DEL", "eth0"),
-            &w.config("1.0.0", "h1"),
-        );
+        let del = spawn(&w.host.name, &w.env("DEL", "eth0"), &w.config("1.0.0", "h1"));
         let gc = spawn(&w.host.name, &gc_env, &gc_conf(&w, "h1"));
         let results = [("DEL", finish(del)), ("GC", finish(gc))];
-        let state = format!(
-            "h1 now: {:?}\nbefore: {before:?}\nrecords: {:#?}",
-            link(&w.host.name, "h1"),
-            records(&w)
-        );
+        let state = format!("h1 now: {:?}\nbefore: {before:?}\nrecords: {:#?}", link(&w.host.name, "h1"), records(&w));
         for (what, (st, out)) in &results {
-            assert!(
-                st.success(),
-                "round {round}: {what} failed: {out:#?}\n{state}"
-            );
+            assert!(st.success(), "round {round}: {what} failed: {out:#?}\n{state}");
         }
-        assert_home(
-            &w,
-            &before,
-            &host_names,
-            &ctr_names,
-            &format!("round {round}"),
-        );
+        assert_home(&w, &before, &host_names, &ctr_names, &format!("round {round}"));
     }
 }
 
@@ -1271,24 +887,14 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]);
     let netns_path = w.ctr.path();
     w.ctr.delete();
-    ip(
-        &w.host.name,
-        &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"],
-    );
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
 
-    let (st, out) = run(
-        &w.host.name,
-        &env_for("DEL", &w.id, &netns_path, "eth0"),
-        &w.config("1.0.0", "h1"),
-    );
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
     assert!(st.success(), "{out:#?}");
     let parked_name = format!("hdpark{index}");
     assert_eq!(
         link(&w.host.name, &parked_name),
-        Some(Link {
-            name: parked_name.clone(),
-            ..before.clone()
-        }),
+        Some(Link { name: parked_name.clone(), ..before.clone() }),
         "host links: {:?}",
         link_names(&w.host.name)
     );
@@ -1296,10 +902,7 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
     assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
 
     ip(&w.host.name, &["link", "del", "h1"]);
-    let env = BTreeMap::from([
-        ("CNI_COMMAND", "STATUS".to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ]);
+    let env = BTreeMap::from([("CNI_COMMAND", "STATUS".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
     let (st, out) = run(&w.host.name, &env, &conf(&w, "1.1.0", "h1", json!({})));
     assert!(st.success(), "STATUS: {out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));

@@ -60,7 +60,8 @@ impl FakeSys {
     fn bind(&self, dev: &str, driver: &str) {
         self.mkdir(&format!("bus/pci/drivers/{driver}"));
         let depth = dev.split('/').count();
-        symlink(format!("{}bus/pci/drivers/{driver}", "../".repeat(depth)), self.root.join(dev).join("driver")).unwrap();
+        symlink(format!("{}bus/pci/drivers/{driver}", "../".repeat(depth)), self.root.join(dev).join("driver"))
+            .unwrap();
     }
 }
 
@@ -238,7 +239,13 @@ fn device_and_hwaddr_must_name_the_same_interface() {
     w.host_veth("h1", true);
     veth(&w, "h2");
     let mac2 = mac_of(&w, "h2");
-    refused(&w, None, json!({"device": "h1", "hwaddr": mac2}), 7, &["different devices", "device \"h1\" selects h1", "selects h2"]);
+    refused(
+        &w,
+        None,
+        json!({"device": "h1", "hwaddr": mac2}),
+        7,
+        &["different devices", "device \"h1\" selects h1", "selects h2"],
+    );
     // hwaddr naming nothing is not overridden by a device that exists.
     refused(&w, None, json!({"device": "h1", "hwaddr": "02:5e:1e:c7:00:0a"}), 101, &["hwaddr"]);
     let mac1 = mac_of(&w, "h1");
@@ -253,10 +260,21 @@ fn sysfs_selectors_must_agree_with_device() {
     w.host_veth("h1", true);
     veth(&w, "h2");
     let kpath = sys.pci("0000:03:00.1", &["h1"]);
-    refused(&w, Some(&sys), json!({"device": "h2", "pciBusID": "0000:03:00.1"}), 7, &["device \"h2\" selects h2", "pciBusID \"0000:03:00.1\" selects h1"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"device": "h2", "pciBusID": "0000:03:00.1"}),
+        7,
+        &["device \"h2\" selects h2", "pciBusID \"0000:03:00.1\" selects h1"],
+    );
     refused(&w, Some(&sys), json!({"device": "h2", "kernelpath": kpath}), 7, &["selects h2", "selects h1"]);
     let mac1 = mac_of(&w, "h1");
-    round_trip(&w, Some(&sys), json!({"device": "h1", "hwaddr": mac1, "kernelpath": kpath, "pciBusID": "0000:03:00.1"}), "h1");
+    round_trip(
+        &w,
+        Some(&sys),
+        json!({"device": "h1", "hwaddr": mac1, "kernelpath": kpath, "pciBusID": "0000:03:00.1"}),
+        "h1",
+    );
 }
 
 // -------------------------------------------------------------- kernelpath
@@ -306,7 +324,13 @@ fn kernelpath_without_interface_is_not_found() {
     let sys = FakeSys::new(&w);
     w.host_veth("h1", true);
     sys.mkdir("devices/platform/foo");
-    refused(&w, Some(&sys), json!({"kernelpath": "/sys/devices/platform/foo"}), 101, &["/sys/devices/platform/foo", "no network interface"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"kernelpath": "/sys/devices/platform/foo"}),
+        101,
+        &["/sys/devices/platform/foo", "no network interface"],
+    );
     refused(&w, Some(&sys), json!({"kernelpath": "/sys/devices/platform/bar"}), 101, &["/sys/devices/platform/bar"]);
 }
 
@@ -360,7 +384,13 @@ fn pci_function_with_two_netdevs_is_ambiguous() {
     let kpath = sys.pci("0000:03:00.1", &["h1", "h2"]);
     refused(&w, Some(&sys), json!({"pciBusID": "0000:03:00.1"}), 7, &["ambiguous", "0000:03:00.1", "h1, h2"]);
     refused(&w, Some(&sys), json!({"kernelpath": kpath}), 7, &["ambiguous", "h1, h2"]);
-    refused(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "0000:03:00.1"}}), 7, &["runtimeConfig.deviceID", "h1, h2"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"runtimeConfig": {"deviceID": "0000:03:00.1"}}),
+        7,
+        &["runtimeConfig.deviceID", "h1, h2"],
+    );
 }
 
 #[test]
@@ -398,7 +428,13 @@ fn device_id_pci_and_auxiliary() {
     sys.netdevs("bus/auxiliary/devices/mlx5_core.sf.4", &["sf4"]);
     round_trip(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "0000:03:00.1"}}), "h1");
     round_trip(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "mlx5_core.sf.4"}}), "sf4");
-    refused(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "mlx5_core.sf.5"}}), 101, &["mlx5_core.sf.5", "auxiliary"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"runtimeConfig": {"deviceID": "mlx5_core.sf.5"}}),
+        101,
+        &["mlx5_core.sf.5", "auxiliary"],
+    );
     refused(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "../../x"}}), 7, &["deviceID"]);
 }
 
@@ -413,10 +449,21 @@ fn device_id_overrides_pci_bus_id() {
     veth(&w, "h2");
     sys.pci("0000:03:00.1", &["h1"]);
     sys.pci("0000:03:00.2", &["h2"]);
-    round_trip(&w, Some(&sys), json!({"pciBusID": "0000:03:00.2", "runtimeConfig": {"deviceID": "0000:03:00.1"}}), "h1");
+    round_trip(
+        &w,
+        Some(&sys),
+        json!({"pciBusID": "0000:03:00.2", "runtimeConfig": {"deviceID": "0000:03:00.1"}}),
+        "h1",
+    );
     round_trip(&w, Some(&sys), json!({"pciBusID": "", "runtimeConfig": {"deviceID": "0000:03:00.2"}}), "h2");
     // But it must agree with the other selectors.
-    refused(&w, Some(&sys), json!({"device": "h1", "runtimeConfig": {"deviceID": "0000:03:00.2"}}), 7, &["selects h1", "selects h2"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"device": "h1", "runtimeConfig": {"deviceID": "0000:03:00.2"}}),
+        7,
+        &["selects h1", "selects h2"],
+    );
 }
 
 // ------------------------------------------------------------------- DPDK
@@ -460,7 +507,11 @@ fn userspace_bound_device_gets_ipam_only() {
             let _ = std::fs::remove_file(sys.root.join("bus/pci/devices/0000:03:00.3"));
         }
         run_sel(&w, Some(&sys), "DEL", &sel).assert_ok();
-        let left: Vec<_> = std::fs::read_dir(w.data_dir()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).collect();
+        let left: Vec<_> = std::fs::read_dir(w.data_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .collect();
         assert!(left.is_empty(), "records left after DEL: {left:?}");
     }
     // Naming a netdev as well is a conflict, not a choice.
@@ -478,5 +529,11 @@ fn sysfs_root_is_not_injectable_without_test_hooks() {
     let sys = FakeSys::new(&w);
     w.host_veth("h1", true);
     sys.pci("0000:fe:1f.7", &["h1"]);
-    refused(&w, Some(&sys), json!({"pciBusID": "0000:fe:1f.7"}), 101, &["0000:fe:1f.7", "/sys/bus/pci/devices/0000:fe:1f.7"]);
+    refused(
+        &w,
+        Some(&sys),
+        json!({"pciBusID": "0000:fe:1f.7"}),
+        101,
+        &["0000:fe:1f.7", "/sys/bus/pci/devices/0000:fe:1f.7"],
+    );
 }

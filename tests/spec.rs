@@ -211,10 +211,7 @@ fn ipam_failure_rolls_back() {
     assert_home(&w, "h1");
     assert!(link(&w.ctr.name, "eth0").is_none());
     let recs = files_under(std::path::Path::new(&w.data_dir()));
-    assert!(
-        recs.iter().all(|f| !f.ends_with(".json")) || recs.is_empty(),
-        "records left: {recs:?}"
-    );
+    assert!(recs.iter().all(|f| !f.ends_with(".json")) || recs.is_empty(), "records left: {recs:?}");
     assert!(recs.iter().all(|f| f.ends_with(".lock")), "records left: {recs:?}");
 }
 
@@ -223,18 +220,19 @@ fn del_without_netns_releases_host_local() {
     let w = World::new();
     w.host_veth("h1", true);
     let hl = w.tmp.join("hl");
-    let c = conf(&w, "1.0.0", "h1", json!({"type":"host-local","dataDir":hl,
-        "ranges":[[{"subnet":"10.55.0.0/24"}]]}));
+    let c = conf(
+        &w,
+        "1.0.0",
+        "h1",
+        json!({"type":"host-local","dataDir":hl,
+        "ranges":[[{"subnet":"10.55.0.0/24"}]]}),
+    );
     w.run(&w.env("ADD", "eth0"), &c.to_string()).assert_ok();
     let dir = hl.join("n");
     let reserved = |d: &std::path::Path| {
-        files_under(d).into_iter().any(|f| {
-            std::path::Path::new(&f)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("10.55.0.")
-        })
+        files_under(d)
+            .into_iter()
+            .any(|f| std::path::Path::new(&f).file_name().unwrap().to_string_lossy().starts_with("10.55.0."))
     };
     assert!(reserved(&dir), "no reservation: {:?}", files_under(&dir));
     let mut env = w.env("DEL", "eth0");
@@ -256,18 +254,9 @@ fn chained_add_keeps_prev_result() {
     assert_eq!(r["interfaces"][0]["name"], "other0", "{out:#?}");
     assert_eq!(r["interfaces"][1]["name"], "eth0", "{out:#?}");
     let ips = r["ips"].as_array().expect("ips");
-    assert!(
-        ips.iter().any(|i| i["address"] == "10.9.9.9/24" && i["interface"] == 0),
-        "{out:#?}"
-    );
-    assert!(
-        ips.iter().any(|i| i["address"] == "192.0.2.10/24" && i["interface"] == 1),
-        "{out:#?}"
-    );
-    assert!(
-        ips.iter().filter(|i| i["address"] != "10.9.9.9/24").all(|i| i["interface"] == 1),
-        "{out:#?}"
-    );
+    assert!(ips.iter().any(|i| i["address"] == "10.9.9.9/24" && i["interface"] == 0), "{out:#?}");
+    assert!(ips.iter().any(|i| i["address"] == "192.0.2.10/24" && i["interface"] == 1), "{out:#?}");
+    assert!(ips.iter().filter(|i| i["address"] != "10.9.9.9/24").all(|i| i["interface"] == 1), "{out:#?}");
 }
 
 /// A CNI_PATH holding tests/fixtures/reserving-ipam as IPAM type
@@ -278,12 +267,14 @@ fn reserving_world(w: &World) -> (String, Value) {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reserving-ipam");
     std::fs::copy(fixture, bin.join("reserving")).unwrap();
     let path = format!("{}:/usr/lib/cni", bin.display());
-    let ipam = json!({"type": "reserving", "dataDir": w.tmp.join("res").display().to_string(), "address": "192.0.2.20/24"});
+    let ipam =
+        json!({"type": "reserving", "dataDir": w.tmp.join("res").display().to_string(), "address": "192.0.2.20/24"});
     (path, ipam)
 }
 
 fn reservations(w: &World) -> Vec<String> {
-    let mut v: Vec<String> = files_under(&w.tmp.join("res")).into_iter().map(|f| f.rsplit('/').next().unwrap().to_string()).collect();
+    let mut v: Vec<String> =
+        files_under(&w.tmp.join("res")).into_iter().map(|f| f.rsplit('/').next().unwrap().to_string()).collect();
     v.sort();
     v
 }

@@ -7,17 +7,17 @@ use nix::errno::Errno;
 
 use crate::cmd::home::{self, Outcome, bring_home};
 use crate::cmd::{Host, kernel_error};
-use crate::cni::result::{Interface, IpConfig};
 use crate::cni::error::config_error;
 use crate::cni::ipam::Ipam;
+use crate::cni::result::{Interface, IpConfig};
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
-use crate::{device, failpoint};
+use crate::device::Selected;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
 use crate::netlink::{Addr, Link, LinkChange, Socket, route};
 use crate::netns::Netns;
-use crate::device::Selected;
 use crate::state::{Key, Phase, Record, Store, Userspace};
+use crate::{device, failpoint};
 use crate::{info, warn};
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
@@ -26,10 +26,14 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let ctr_ns = Netns::open(netns_path)?;
     let mut host = Host::open()?;
     if ctr_ns.same_as(&host.ns) {
-        return Err(Error::new(code::BAD_NETNS, format!("CNI_NETNS {} is the host's own network namespace", netns_path.display())));
+        return Err(Error::new(
+            code::BAD_NETNS,
+            format!("CNI_NETNS {} is the host's own network namespace", netns_path.display()),
+        ));
     }
     home::unpark_all(&mut host, &store);
-    let mut ctr = Socket::open_in(ctr_ns.as_fd(), host.ns.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
+    let mut ctr = Socket::open_in(ctr_ns.as_fd(), host.ns.as_fd())
+        .map_err(kernel_error("open a netlink socket in the container"))?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let mut rec = claim(&store, &mut host, &mut ctr, env, conf, key)?;
     if let Some(device) = rec.userspace.clone() {
@@ -81,11 +85,20 @@ fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selec
         if e.code != code::DEVICE_NOT_FOUND {
             return e;
         }
-        let holder = store.list().ok().into_iter().flatten().filter_map(|(_, r)| r.ok()).find(|r| device::names(&conf.selector, &r.host));
+        let holder = store
+            .list()
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, r)| r.ok())
+            .find(|r| device::names(&conf.selector, &r.host));
         match holder {
             Some(r) => Error::new(
                 code::DEVICE_BUSY,
-                format!("device {:?} is attached to container {} as {} (network {})", r.host.name, r.container_id, r.ifname, r.network),
+                format!(
+                    "device {:?} is attached to container {} as {} (network {})",
+                    r.host.name, r.container_id, r.ifname, r.network
+                ),
             ),
             None => e,
         }
@@ -122,7 +135,10 @@ fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
         if ctr.link_by_name(alt).map_err(kernel_error("look up altnames in the container"))?.is_some() {
             return Err(Error::new(
                 code::NAME_CLASH,
-                format!("device {:?} has altname {alt:?}, and an interface with that name exists in the container", link.name),
+                format!(
+                    "device {:?} has altname {alt:?}, and an interface with that name exists in the container",
+                    link.name
+                ),
             ));
         }
     }
@@ -137,7 +153,10 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
     if store.load(&key)?.is_some() {
         return Err(Error::new(
             code::DEVICE_BUSY,
-            format!("container {} already has an attachment {} on network {}; DEL it first", key.container_id, key.ifname, key.network),
+            format!(
+                "container {} already has an attachment {} on network {}; DEL it first",
+                key.container_id, key.ifname, key.network
+            ),
         ));
     }
     let netns = env.netns.clone();
@@ -147,16 +166,21 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
             Record::userspace(&key, netns, device)
         }
         Selected::Netdev(found) => {
-            let holds = |r: &Record| r.userspace.is_none() && r.host.index == found.index && (r.host.name == found.name || r.claims(&found));
+            let holds = |r: &Record| {
+                r.userspace.is_none() && r.host.index == found.index && (r.host.name == found.name || r.claims(&found))
+            };
             check_unclaimed(store, &found.name, holds)?;
             // Snapshot only now: a DEL still restoring the device holds its
             // record until the restore is complete, and was refused above.
             let name = &found.name;
             let link = host.sock.link_by_index(found.index).map_err(kernel_error(&format!("read {name}")))?;
-            let link = link.ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached")))?;
+            let link = link.ok_or_else(|| {
+                Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
+            })?;
             device::check_movable(&link)?;
             guard_default_route(&mut host.sock, &link, conf.allow_default_route)?;
-            let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+            let addrs =
+                host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
             check_container(ctr, &env.ifname, &link)?;
             if conf.ipam.is_none() {
                 build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
@@ -173,7 +197,10 @@ fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -
     match store.list()?.into_iter().filter_map(|(_, r)| r.ok()).find(|r| holds(r)) {
         Some(other) => Err(Error::new(
             code::DEVICE_BUSY,
-            format!("device {what:?} is already attached to container {} as {} (network {})", other.container_id, other.ifname, other.network),
+            format!(
+                "device {what:?} is already attached to container {} as {} (network {})",
+                other.container_id, other.ifname, other.network
+            ),
         )),
         None => Ok(()),
     }
@@ -184,7 +211,12 @@ fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -
 /// PCI or auxiliary id, as upstream host-device reports it.
 fn add_userspace(env: &Env, conf: &NetConf, store: &Store, mut rec: Record, device: Userspace) -> Result<CniResult> {
     info!("device {} is bound to {}: nothing to move", device.id, device.driver);
-    let iface = Interface { name: env.ifname.clone(), sandbox: env.netns.as_ref().map(|p| p.display().to_string()), pci_id: Some(device.id), ..Interface::default() };
+    let iface = Interface {
+        name: env.ifname.clone(),
+        sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
+        pci_id: Some(device.id),
+        ..Interface::default()
+    };
     let ipam = Ipam::of(env, conf);
     let outcome = build_result(conf, iface, &[]).and_then(|mut result| {
         if let Some(ipam) = &ipam {
@@ -206,17 +238,22 @@ fn add_userspace(env: &Env, conf: &NetConf, store: &Store, mut rec: Record, devi
 }
 
 fn move_error(e: crate::netlink::NlError, rec: &Record, ifname: &str) -> Error {
-    let code = if e.is(Errno::EEXIST) { code::NAME_CLASH } else if e.is(Errno::EINVAL) { code::DEVICE_IMMOVABLE } else { code::KERNEL };
+    let code = if e.is(Errno::EEXIST) {
+        code::NAME_CLASH
+    } else if e.is(Errno::EINVAL) {
+        code::DEVICE_IMMOVABLE
+    } else {
+        code::KERNEL
+    };
     Error::new(code, e.during(format!("move {} into the container as {ifname}", rec.host.name)).to_string())
 }
 
 /// Inside the container: re-add the addresses and bring the link up, in
 /// one batch. Returns the link's index there.
 fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniResult) -> Result<u32> {
-    let link = ctr
-        .link_by_name(ifname)
-        .map_err(kernel_error("look up the moved interface"))?
-        .ok_or_else(|| Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move")))?;
+    let link = ctr.link_by_name(ifname).map_err(kernel_error("look up the moved interface"))?.ok_or_else(|| {
+        Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move"))
+    })?;
     let mut requests = add_requests(link.index, ifname, addrs);
     requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
     for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
@@ -282,7 +319,8 @@ fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniR
     result.interfaces.push(iface);
     result.ips.extend(addrs.iter().map(|a| IpConfig { address: a.address, gateway: None, interface: Some(index) }));
     if let Some(dns) = &conf.dns {
-        result.dns = serde_json::from_value(dns.clone()).map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;
+        result.dns = serde_json::from_value(dns.clone())
+            .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;
     }
     Ok(result)
 }

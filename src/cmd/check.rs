@@ -13,17 +13,23 @@ use crate::state::{Key, Store};
 
 pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V0_4_0, "CHECK")?;
-    let prev = conf.prev_result.as_ref().ok_or_else(|| Error::new(code::INVALID_CONFIG, "CHECK needs prevResult in the config"))?;
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .ok_or_else(|| Error::new(code::INVALID_CONFIG, "CHECK needs prevResult in the config"))?;
     let prev = CniResult::from_json(prev)?;
     let store = Store::open(&conf.data_dir)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let rec = store.load(&key)?;
-    let rec = rec.ok_or_else(|| failed(format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name)))?;
+    let rec = rec.ok_or_else(|| {
+        failed(format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name))
+    })?;
     // A userspace-bound device has no interface to look at; IPAM still answers.
     if rec.userspace.is_none() {
         let ns = Netns::open(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
         let home = Netns::current()?;
-        let mut ctr = Socket::open_in(ns.as_fd(), home.as_fd()).map_err(kernel_error("open a netlink socket in the container"))?;
+        let mut ctr = Socket::open_in(ns.as_fd(), home.as_fd())
+            .map_err(kernel_error("open a netlink socket in the container"))?;
         check_interface(&mut ctr, env, &prev)?;
     }
     if let Some(ipam) = Ipam::of(env, conf) {

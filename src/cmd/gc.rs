@@ -8,8 +8,8 @@ use crate::cmd::{Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
-use crate::state::{Key, Store};
 use crate::info;
+use crate::state::{Key, Store};
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "GC")?;
@@ -65,10 +65,13 @@ fn valid_attachments(conf: &NetConf) -> Result<Vec<(String, String)>> {
             let field = |k: &str| item.get(k).and_then(Value::as_str).map(String::from);
             match (field("containerID"), field("ifname")) {
                 (Some(id), Some(ifname)) => valid.push((id, ifname)),
-                _ => return Err(config_error(format!("config key {key:?} holds an entry without containerID and ifname: {item}"))),
+                _ => {
+                    return Err(config_error(format!(
+                        "config key {key:?} holds an entry without containerID and ifname: {item}"
+                    )));
+                }
             }
         }
     }
     Ok(valid)
 }
-

@@ -10,10 +10,10 @@ use nix::errno::Errno;
 
 use crate::cmd::{Host, kernel_error};
 use crate::cni::Result;
+use crate::failpoint;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::{move_request, set_link_request};
 use crate::netlink::{Link, LinkChange, Socket};
-use crate::failpoint;
 use crate::state::{Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
@@ -47,7 +47,9 @@ const RETURN_POLL: Duration = Duration::from_millis(50);
 pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Result<Outcome> {
     let mut moved = None;
     if let Some(ctr) = ctr {
-        if let Some(link) = find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))? {
+        if let Some(link) =
+            find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))?
+        {
             let name = move_out(host, ctr, &link, rec)?;
             moved = Some(Moved { name, mac: link.mac });
         }
@@ -57,7 +59,10 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
             warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
             return Ok(Outcome::Gone);
         }
-        warn!("interface {} ({}) is in no namespace hostdev can see yet; its record stays for GC", rec.host.name, rec.host.mac);
+        warn!(
+            "interface {} ({}) is in no namespace hostdev can see yet; its record stays for GC",
+            rec.host.name, rec.host.mac
+        );
         return Ok(Outcome::Missing);
     };
     let name = rename_on_host(&mut host.sock, &link, rec)?;

@@ -14,7 +14,10 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     let store = Store::open(&conf.data_dir).map_err(|e| not_ready(format!("data directory unusable: {}", e.msg)))?;
     let records = store.list().map_err(|e| not_ready(e.msg))?;
     if let Some((_, Err(e))) = records.iter().find(|(_, r)| r.is_err()) {
-        return Err(Error::new(code::LIMITED_CONNECTIVITY, format!("an existing attachment cannot be managed: {}", e.msg)));
+        return Err(Error::new(
+            code::LIMITED_CONNECTIVITY,
+            format!("an existing attachment cannot be managed: {}", e.msg),
+        ));
     }
     let mut host = Host::open().map_err(|e| not_ready(e.msg))?;
     home::unpark_all(&mut host, &store);

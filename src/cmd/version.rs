@@ -8,7 +8,8 @@ use crate::cni::version::SUPPORTED;
 
 pub fn version(stdin: &[u8]) -> Value {
     let asked = parse_object(stdin).ok().and_then(|o| version_text(&o).ok().flatten());
-    let echoed = asked.filter(|v| SUPPORTED.contains(&v.as_str())).unwrap_or_else(|| SUPPORTED[SUPPORTED.len() - 1].to_string());
+    let echoed =
+        asked.filter(|v| SUPPORTED.contains(&v.as_str())).unwrap_or_else(|| SUPPORTED[SUPPORTED.len() - 1].to_string());
     json!({"cniVersion": echoed, "supportedVersions": SUPPORTED})
 }
 

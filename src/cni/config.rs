@@ -53,7 +53,8 @@ pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>> {
     if raw.len() > MAX_STDIN {
         return Err(Error::new(code::DECODE, format!("network config on stdin is larger than {MAX_STDIN} bytes")));
     }
-    let text = std::str::from_utf8(raw).map_err(|e| Error::new(code::DECODE, format!("network config is not UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(raw).map_err(|e| Error::new(code::DECODE, format!("network config is not UTF-8: {e}")))?;
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::new(code::DECODE, "network config must be a JSON object")),
@@ -96,7 +97,6 @@ impl NetConf {
             object: obj,
         })
     }
-
 }
 
 /// The spec's network name rule; it also keeps record file names tame.
@@ -150,7 +150,8 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
 fn runtime_device_id(obj: &Map<String, Value>) -> Result<Option<String>> {
     match obj.get("runtimeConfig") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(rc)) => opt_string(rc, "deviceID").map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
+        Some(Value::Object(rc)) => opt_string(rc, "deviceID")
+            .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
         Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
 }

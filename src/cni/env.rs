@@ -128,8 +128,12 @@ mod tests {
         Env::read(|k| map.get(k).cloned())
     }
 
-    const ADD: [(&str, &str); 4] =
-        [("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "abc-1.2_3"), ("CNI_NETNS", "/run/netns/x"), ("CNI_IFNAME", "eth0")];
+    const ADD: [(&str, &str); 4] = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "abc-1.2_3"),
+        ("CNI_NETNS", "/run/netns/x"),
+        ("CNI_IFNAME", "eth0"),
+    ];
 
     #[test]
     fn no_command_is_none() {
@@ -153,7 +157,8 @@ mod tests {
 
     #[test]
     fn del_does_not_need_netns() {
-        let vars: Vec<_> = ADD.iter().copied().map(|(k, v)| if k == "CNI_COMMAND" { (k, "DEL") } else { (k, v) }).collect();
+        let vars: Vec<_> =
+            ADD.iter().copied().map(|(k, v)| if k == "CNI_COMMAND" { (k, "DEL") } else { (k, v) }).collect();
         let without: Vec<_> = vars.into_iter().filter(|(k, _)| *k != "CNI_NETNS").collect();
         assert!(read(&without).unwrap().unwrap().netns.is_none());
     }

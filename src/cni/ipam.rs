@@ -27,9 +27,11 @@ impl<'a> Ipam<'a> {
 
     pub fn add(&self) -> Result<CniResult> {
         let out = self.exec("ADD")?;
-        let value: Value = serde_json::from_slice(&out)
-            .map_err(|e| Error::new(code::IPAM, format!("IPAM plugin {} printed a result that is not JSON: {e}", self.plugin)))?;
-        CniResult::from_json(&value).map_err(|e| Error::new(code::IPAM, format!("IPAM plugin {}: {}", self.plugin, e.msg)))
+        let value: Value = serde_json::from_slice(&out).map_err(|e| {
+            Error::new(code::IPAM, format!("IPAM plugin {} printed a result that is not JSON: {e}", self.plugin))
+        })?;
+        CniResult::from_json(&value)
+            .map_err(|e| Error::new(code::IPAM, format!("IPAM plugin {}: {}", self.plugin, e.msg)))
     }
 
     /// DEL, CHECK, STATUS and GC print nothing on success. STATUS and GC
@@ -87,7 +89,8 @@ impl<'a> Ipam<'a> {
     /// through, as the spec asks, naming the plugin.
     fn run(&self, command: &str, stdin: &[u8]) -> Result<Vec<u8>> {
         let path = self.find()?;
-        let fail = |e: std::io::Error| Error::new(code::IPAM, format!("cannot run IPAM plugin {}: {e}", path.display()));
+        let fail =
+            |e: std::io::Error| Error::new(code::IPAM, format!("cannot run IPAM plugin {}: {e}", path.display()));
         let mut child = Process::new(&path)
             .env("CNI_COMMAND", command)
             .stdin(Stdio::piped())
@@ -110,7 +113,9 @@ impl<'a> Ipam<'a> {
         let reported: Option<Value> = serde_json::from_slice(stdout).ok();
         let field = |k: &str| reported.as_ref().and_then(|v| v.get(k)).cloned();
         let code = field("code").and_then(|c| c.as_u64()).map_or(code::IPAM, |c| c as u32);
-        let msg = field("msg").and_then(|m| m.as_str().map(String::from)).unwrap_or_else(|| String::from_utf8_lossy(stdout).trim().to_string());
+        let msg = field("msg")
+            .and_then(|m| m.as_str().map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(stdout).trim().to_string());
         let details = field("details").and_then(|m| m.as_str().map(String::from)).unwrap_or_default();
         Error::new(code, format!("IPAM plugin {} {command} failed: {msg}", self.plugin)).with_details(details)
     }

@@ -99,7 +99,9 @@ impl CniResult {
         if version.is_legacy() && self.ips.is_empty() {
             return Err(Error::new(
                 code::INCOMPATIBLE_VERSION,
-                format!("a cniVersion {version} result needs an IP address, and there is none: add addresses to the device, configure ipam, or use cniVersion 0.3.0 or later"),
+                format!(
+                    "a cniVersion {version} result needs an IP address, and there is none: add addresses to the device, configure ipam, or use cniVersion 0.3.0 or later"
+                ),
             ));
         }
         Ok(())
@@ -116,7 +118,8 @@ impl CniResult {
             strip_1_1_fields(&mut v);
         }
         if version < V1_0_0 {
-            for ip in v["ips"].as_array_mut().into_iter().flatten() {
+            // get_mut, not v["ips"]: indexing would add a null "ips".
+            for ip in v.get_mut("ips").and_then(Value::as_array_mut).into_iter().flatten() {
                 let family = if ip["address"].as_str().is_some_and(|a| a.contains(':')) { "6" } else { "4" };
                 ip["version"] = family.into();
             }
@@ -165,13 +168,13 @@ fn without_nulls(mut v: Value) -> Value {
 }
 
 fn strip_1_1_fields(v: &mut Value) {
-    for iface in v["interfaces"].as_array_mut().into_iter().flatten() {
+    for iface in v.get_mut("interfaces").and_then(Value::as_array_mut).into_iter().flatten() {
         if let Some(o) = iface.as_object_mut() {
             o.remove("mtu");
             o.remove("pciID");
         }
     }
-    for route in v["routes"].as_array_mut().into_iter().flatten() {
+    for route in v.get_mut("routes").and_then(Value::as_array_mut).into_iter().flatten() {
         if let Some(o) = route.as_object_mut() {
             o.retain(|k, _| k == "dst" || k == "gw");
         }
@@ -212,12 +215,30 @@ mod tests {
 
     fn sample() -> CniResult {
         CniResult {
-            interfaces: vec![Interface { name: "eth0".into(), mac: "aa:bb:cc:dd:ee:ff".into(), mtu: Some(1400), sandbox: Some("/run/netns/x".into()), pci_id: None }],
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                mac: "aa:bb:cc:dd:ee:ff".into(),
+                mtu: Some(1400),
+                sandbox: Some("/run/netns/x".into()),
+                pci_id: None,
+            }],
             ips: vec![
-                IpConfig { address: "10.1.0.2/24".parse().unwrap(), gateway: Some("10.1.0.1".parse().unwrap()), interface: Some(0) },
+                IpConfig {
+                    address: "10.1.0.2/24".parse().unwrap(),
+                    gateway: Some("10.1.0.1".parse().unwrap()),
+                    interface: Some(0),
+                },
                 IpConfig { address: "fd00::2/64".parse().unwrap(), gateway: None, interface: Some(0) },
             ],
-            routes: vec![Route { dst: "0.0.0.0/0".parse().unwrap(), gw: Some("10.1.0.1".parse().unwrap()), mtu: Some(1300), advmss: None, priority: None, table: None, scope: None }],
+            routes: vec![Route {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                gw: Some("10.1.0.1".parse().unwrap()),
+                mtu: Some(1300),
+                advmss: None,
+                priority: None,
+                table: None,
+                scope: None,
+            }],
             dns: Dns { nameservers: vec!["10.1.0.53".into()], ..Dns::default() },
         }
     }
@@ -260,6 +281,18 @@ mod tests {
     }
 
     #[test]
+    fn absent_lists_stay_absent() {
+        let r = CniResult {
+            interfaces: vec![Interface { name: "eth0".into(), ..Interface::default() }],
+            ..CniResult::default()
+        };
+        for v in ["0.3.1", "1.0.0", "1.1.0"] {
+            let j = r.to_json(v, Version::parse(v).unwrap());
+            assert!(j.get("routes").is_none() && j.get("ips").is_none(), "{v}: {j}");
+        }
+    }
+
+    #[test]
     fn legacy_needs_an_address() {
         assert_eq!(CniResult::default().check_expressible(v("0.1.0")).unwrap_err().code, 1);
         CniResult::default().check_expressible(v("0.3.0")).unwrap();
@@ -267,7 +300,8 @@ mod tests {
 
     #[test]
     fn reads_nulls_as_absent() {
-        let j = json!({"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":null}],"ips":null,"routes":null,"dns":null});
+        let j =
+            json!({"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":null}],"ips":null,"routes":null,"dns":null});
         let r = CniResult::from_json(&j).unwrap();
         assert_eq!(r.interfaces[0].name, "eth0");
         assert!(r.ips.is_empty());

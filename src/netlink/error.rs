@@ -36,7 +36,11 @@ impl NlError {
         if code == 0 {
             return None;
         }
-        Some(NlError { context: String::new(), errno: Some(Errno::from_raw(-code)), kernel_msg: ext_ack_text(&e.header, flags) })
+        Some(NlError {
+            context: String::new(),
+            errno: Some(Errno::from_raw(-code)),
+            kernel_msg: ext_ack_text(&e.header, flags),
+        })
     }
 
     pub fn is(&self, errno: Errno) -> bool {
@@ -57,11 +61,8 @@ fn ext_ack_text(rest: &[u8], flags: u16) -> Option<String> {
     if flags & NLM_F_ACK_TLVS == 0 || rest.len() < NLMSG_HDRLEN {
         return None;
     }
-    let mut off = if flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN
-    } else {
-        u32::from_ne_bytes(rest[0..4].try_into().ok()?) as usize
-    };
+    let mut off =
+        if flags & NLM_F_CAPPED != 0 { NLMSG_HDRLEN } else { u32::from_ne_bytes(rest[0..4].try_into().ok()?) as usize };
     while off + 4 <= rest.len() {
         let len = u16::from_ne_bytes([rest[off], rest[off + 1]]) as usize;
         let kind = u16::from_ne_bytes([rest[off + 2], rest[off + 3]]) & 0x3fff;

@@ -2,9 +2,9 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
-use netlink_packet_core::DefaultNla;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +67,10 @@ impl Socket {
 
     pub fn links(&mut self) -> NlResult<Vec<Link>> {
         let replies = self.dump(Rt::GetLink(link_request(0)))?;
-        Ok(replies.into_iter().filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from(&m)) } else { None }).collect())
+        Ok(replies
+            .into_iter()
+            .filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from(&m)) } else { None })
+            .collect())
     }
 
     fn get_link(&mut self, msg: LinkMessage) -> NlResult<Option<Link>> {
@@ -181,7 +184,8 @@ pub fn format_mac(bytes: &[u8]) -> String {
 }
 
 pub fn parse_mac(s: &str) -> Option<Vec<u8>> {
-    let bytes: Option<Vec<u8>> = s.split(':').map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2)).collect();
+    let bytes: Option<Vec<u8>> =
+        s.split(':').map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2)).collect();
     bytes.filter(|b| !b.is_empty())
 }
 

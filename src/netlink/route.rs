@@ -32,7 +32,10 @@ impl Socket {
         let mut req = RouteMessage::default();
         req.attributes.extend(oif.map(RouteAttribute::Oif));
         let replies = self.dump(Rt::GetRoute(req))?;
-        Ok(replies.iter().filter_map(|r| if let Rt::NewRoute(m) = r { RouteEntry::from_message(m) } else { None }).collect())
+        Ok(replies
+            .iter()
+            .filter_map(|r| if let Rt::NewRoute(m) = r { RouteEntry::from_message(m) } else { None })
+            .collect())
     }
 }
 
@@ -84,7 +87,9 @@ impl RouteEntry {
         };
         for attr in &m.attributes {
             match attr {
-                RouteAttribute::Destination(a) => entry.dst = IpNetwork::new(ip_of(a)?, m.header.destination_prefix_length).ok()?,
+                RouteAttribute::Destination(a) => {
+                    entry.dst = IpNetwork::new(ip_of(a)?, m.header.destination_prefix_length).ok()?
+                }
                 RouteAttribute::Gateway(a) => entry.gw = ip_of(a),
                 RouteAttribute::Oif(i) => entry.oif = Some(*i),
                 RouteAttribute::Table(t) => entry.table = *t,

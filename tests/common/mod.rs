@@ -23,18 +23,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `ip -n NS ARGS...`, panics with stderr on failure, returns stdout.
 pub fn ip(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .arg("-n")
-        .arg(ns)
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip -n {ns} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("ip").arg("-n").arg(ns).args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip -n {ns} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -46,15 +36,9 @@ pub struct Netns {
 
 impl Netns {
     pub fn new(name: String) -> Netns {
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
+        let st = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
         assert!(st.success(), "ip netns add {name}");
-        Netns {
-            name,
-            deleted: false,
-        }
+        Netns { name, deleted: false }
     }
 
     pub fn path(&self) -> String {
@@ -65,9 +49,7 @@ impl Netns {
     pub fn delete(&mut self) {
         if !self.deleted {
             self.deleted = true;
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.name])
-                .status();
+            let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
         }
     }
 }
@@ -95,19 +77,9 @@ impl Out {
 
     /// Asserts a CNI error with this code, in the spec's JSON shape.
     pub fn assert_err(&self, code: u64) -> &Out {
-        assert_ne!(
-            self.code, 0,
-            "plugin should fail with code {code}: {self:#?}"
-        );
-        assert_eq!(
-            self.json["code"].as_u64(),
-            Some(code),
-            "wrong error: {self:#?}"
-        );
-        assert!(
-            self.json["cniVersion"].is_string(),
-            "no cniVersion: {self:#?}"
-        );
+        assert_ne!(self.code, 0, "plugin should fail with code {code}: {self:#?}");
+        assert_eq!(self.json["code"].as_u64(), Some(code), "wrong error: {self:#?}");
+        assert!(self.json["cniVersion"].is_string(), "no cniVersion: {self:#?}");
         let msg = self.json["msg"].as_str().unwrap_or("");
         assert!(!msg.is_empty(), "no msg: {self:#?}");
         self
@@ -152,12 +124,7 @@ impl World {
         let id = format!("hdt-{}-{}", std::process::id(), n);
         let tmp = std::env::temp_dir().join(&id);
         std::fs::create_dir_all(&tmp).unwrap();
-        World {
-            ctr: Netns::new(format!("{id}-ctr")),
-            host: Netns::new(format!("{id}-host")),
-            id,
-            tmp,
-        }
+        World { ctr: Netns::new(format!("{id}-ctr")), host: Netns::new(format!("{id}-host")), id, tmp }
     }
 
     pub fn data_dir(&self) -> String {
@@ -183,10 +150,7 @@ impl World {
             ("CNI_NETNS", self.ctr.path()),
             ("CNI_IFNAME", ifname.to_string()),
             ("CNI_PATH", "/usr/lib/cni".to_string()),
-            (
-                "CNI_ARGS",
-                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=hdt".to_string(),
-            ),
+            ("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=hdt".to_string()),
         ])
     }
 
@@ -207,14 +171,8 @@ impl World {
     pub fn attach(&self, device: &str, ifname: &str) -> Out {
         let out = self.add(device, ifname);
         out.assert_ok();
-        assert!(
-            link(&self.ctr.name, ifname).is_some(),
-            "{ifname} not in container: {out:#?}"
-        );
-        assert!(
-            link(&self.host.name, device).is_none(),
-            "{device} still on the host"
-        );
+        assert!(link(&self.ctr.name, ifname).is_some(), "{ifname} not in container: {out:#?}");
+        assert!(link(&self.host.name, device).is_none(), "{device} still on the host");
         out
     }
 
@@ -228,27 +186,10 @@ impl World {
     pub fn host_veth(&self, name: &str, up: bool) -> Link {
         let ns = &self.host.name;
         let peer = format!("{name}p");
-        ip(
-            ns,
-            &["link", "add", name, "type", "veth", "peer", "name", &peer],
-        );
+        ip(ns, &["link", "add", name, "type", "veth", "peer", "name", &peer]);
         let alias = format!("hostdev test {name}");
-        ip(
-            ns,
-            &["link", "set", "dev", name, "mtu", "1400", "alias", &alias],
-        );
-        ip(
-            ns,
-            &[
-                "link",
-                "property",
-                "add",
-                "dev",
-                name,
-                "altname",
-                &format!("{name}-alt"),
-            ],
-        );
+        ip(ns, &["link", "set", "dev", name, "mtu", "1400", "alias", &alias]);
+        ip(ns, &["link", "property", "add", "dev", name, "altname", &format!("{name}-alt")]);
         if up {
             // Addresses are added after the link is up: IPv6 must survive.
             ip(ns, &["link", "set", "dev", &peer, "up"]);
@@ -256,29 +197,14 @@ impl World {
         }
         ip(ns, &["addr", "add", "10.1.2.3/24", "dev", name]);
         ip(ns, &["addr", "add", "10.1.3.3/28", "dev", name]);
-        ip(
-            ns,
-            &["addr", "add", "2001:db8:1::3/64", "dev", name, "nodad"],
-        );
+        ip(ns, &["addr", "add", "2001:db8:1::3/64", "dev", name, "nodad"]);
         link(ns, name).expect("host veth")
     }
 
     /// A veth pair `name` / `<name>p`, both in the container namespace.
     pub fn ctr_veth(&self, name: &str) -> Link {
         let ns = &self.ctr.name;
-        ip(
-            ns,
-            &[
-                "link",
-                "add",
-                name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &format!("{name}p"),
-            ],
-        );
+        ip(ns, &["link", "add", name, "type", "veth", "peer", "name", &format!("{name}p")]);
         link(ns, name).expect("container veth")
     }
 }
@@ -329,13 +255,8 @@ pub fn links(ns: &str) -> Vec<Link> {
                 .map(|i| norm_addr(&format!("{}/{}", s(&i["local"]), i["prefixlen"])))
                 .collect();
             let flags = x["flags"].as_array().cloned().unwrap_or_default();
-            let mut altnames: Vec<String> = x["altnames"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(s)
-                .collect();
+            let mut altnames: Vec<String> =
+                x["altnames"].as_array().cloned().unwrap_or_default().iter().map(s).collect();
             altnames.sort();
             Link {
                 name: s(&x["ifname"]),
@@ -381,18 +302,12 @@ pub fn check_add_result(out: &Out, version: &str, ifname: &str, netns: &str, hos
     assert_eq!(ifs.len(), 1, "result: {out:#?}");
     let i = &ifs[0];
     assert_eq!(i["name"], ifname, "result: {out:#?}");
-    assert_eq!(
-        i["mac"].as_str().map(str::to_lowercase).as_deref(),
-        Some(host.mac.as_str())
-    );
+    assert_eq!(i["mac"].as_str().map(str::to_lowercase).as_deref(), Some(host.mac.as_str()));
     assert_eq!(i["sandbox"], netns, "result: {out:#?}");
     if version == "1.1.0" {
         assert_eq!(i["mtu"].as_u64(), Some(host.mtu), "1.1.0 mtu: {out:#?}");
     } else {
-        assert!(
-            i.get("mtu").is_none(),
-            "{version} has no mtu field: {out:#?}"
-        );
+        assert!(i.get("mtu").is_none(), "{version} has no mtu field: {out:#?}");
     }
     let ips = r["ips"].as_array().expect("ips");
     let mut got = BTreeSet::new();
@@ -401,16 +316,9 @@ pub fn check_add_result(out: &Out, version: &str, ifname: &str, netns: &str, hos
         assert_eq!(ipc["interface"], 0, "ips[].interface: {out:#?}");
         let v6 = addr.contains(':');
         if version.starts_with("0.") {
-            assert_eq!(
-                ipc["version"],
-                if v6 { "6" } else { "4" },
-                "{version} ips[].version"
-            );
+            assert_eq!(ipc["version"], if v6 { "6" } else { "4" }, "{version} ips[].version");
         } else {
-            assert!(
-                ipc.get("version").is_none(),
-                "{version} ips has no version: {out:#?}"
-            );
+            assert!(ipc.get("version").is_none(), "{version} ips has no version: {out:#?}");
         }
         if !addr.starts_with("fe80:") {
             got.insert(addr);

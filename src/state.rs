@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cni::{Error, Result, code};
 pub use crate::device::Userspace;
+use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link};
 
 const FORMAT: u32 = 1;
@@ -44,6 +45,10 @@ pub struct Record {
     /// The host interface as it was before ADD.
     pub host: Link,
     pub addrs: Vec<Addr>,
+    /// The routes through it that somebody configured (kernel-made prefix
+    /// routes come back with the addresses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteEntry>,
     /// Its index inside the container, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_index: Option<u32>,
@@ -65,6 +70,7 @@ impl Record {
             phase: Phase::Adding,
             host,
             addrs,
+            routes: Vec::new(),
             container_index: None,
             parked_as: None,
             userspace: None,

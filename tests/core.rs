@@ -481,3 +481,34 @@ fn device_of_wrong_type_fails_7() {
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.ctr.name), ["lo".to_string()].into());
 }
+
+/// Routes somebody configured through the device (a default route, a
+/// static route, an IPv6 route with a metric) are back on the host after
+/// DEL; the kernel's own prefix routes come back with the addresses.
+#[test]
+fn routes_through_the_device_come_home() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let h = &w.host.name;
+    ip(h, &["route", "add", "default", "via", "10.1.2.1", "dev", "h1"]);
+    ip(h, &["route", "add", "198.51.100.0/24", "via", "10.1.2.1", "dev", "h1", "metric", "50"]);
+    ip(h, &["-6", "route", "add", "2001:db8:99::/48", "via", "2001:db8:1::1", "dev", "h1", "metric", "7"]);
+    let routes = |ns: &str| {
+        let mut v: Vec<String> = ["-4", "-6"]
+            .iter()
+            .flat_map(|f| ip(ns, &[f, "route", "show", "dev", "h1"]).lines().map(String::from).collect::<Vec<_>>())
+            .filter(|l| !l.starts_with("fe80") && !l.starts_with("multicast"))
+            .map(|l| l.split_whitespace().filter(|t| *t != "linkdown").collect::<Vec<_>>().join(" "))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = routes(h);
+    assert!(before.iter().any(|r| r.starts_with("default via 10.1.2.1")), "{before:?}");
+    let mut conf: serde_json::Value = serde_json::from_str(&w.config("1.0.0", "h1")).unwrap();
+    conf["allowDefaultRoute"] = serde_json::json!(true);
+    w.run(&w.env("ADD", "eth0"), &conf.to_string()).assert_ok();
+    assert!(link(h, "h1").is_none());
+    w.run(&w.env("DEL", "eth0"), &conf.to_string()).assert_ok();
+    assert_eq!(routes(h), before, "routes through h1 after ADD and DEL");
+}

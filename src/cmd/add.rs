@@ -14,6 +14,7 @@ use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::device::Selected;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::set_link_request;
+use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link, LinkChange, Socket, route};
 use crate::netns::Netns;
 use crate::state::{Key, Phase, Record, Store, Userspace};
@@ -107,12 +108,11 @@ fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selec
 
 /// Moving the interface that carries the host's default route would cut
 /// the node off its network: refused unless the config allows it.
-fn guard_default_route(sock: &mut Socket, link: &Link, allowed: bool) -> Result<()> {
+fn guard_default_route(routes: &[RouteEntry], link: &Link, allowed: bool) -> Result<()> {
     if allowed {
         return Ok(());
     }
-    let routes = sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
-    if let Some(default) = routes.iter().find(|r| r.is_default() && r.oif == Some(link.index)) {
+    if let Some(default) = routes.iter().find(|r| r.is_default()) {
         return Err(Error::new(
             code::DEFAULT_ROUTE,
             format!(
@@ -178,14 +178,18 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
                 Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
             })?;
             device::check_movable(&link)?;
-            guard_default_route(&mut host.sock, &link, conf.allow_default_route)?;
+            // The routes through it: for the guard, and to put back on DEL.
+            let routes = host.sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
+            guard_default_route(&routes, &link, conf.allow_default_route)?;
             let addrs =
                 host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
             check_container(ctr, &env.ifname, &link)?;
             if conf.ipam.is_none() {
                 build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
             }
-            Record::new(&key, netns, link, addrs)
+            let mut rec = Record::new(&key, netns, link, addrs);
+            rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
+            rec
         }
     };
     store.save(&rec)?;

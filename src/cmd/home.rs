@@ -13,7 +13,7 @@ use crate::cni::Result;
 use crate::failpoint;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::{move_request, set_link_request};
-use crate::netlink::{Link, LinkChange, Socket};
+use crate::netlink::{Link, LinkChange, Socket, route};
 use crate::state::{Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
@@ -185,8 +185,9 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     }
 }
 
-/// Gives `link` back MTU, MAC, alias, altnames, addresses and admin state,
-/// in one pipelined batch.
+/// Gives `link` back MTU, MAC, alias, altnames, addresses, admin state and
+/// its routes, in one pipelined batch. A route that cannot come back (its
+/// gateway is gone, say) is a warning, not a failed DEL.
 fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
     let was = &rec.host;
     let change = LinkChange {
@@ -200,9 +201,13 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     if was.up {
         requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
     }
-    let failures = sock.batch(requests).map_err(kernel_error("restore the interface on the host"))?;
-    if let Some((_, e)) = failures.into_iter().next() {
-        return Err(kernel_error(&format!("restore {name} on the host"))(e));
+    let first_route = requests.len();
+    requests.extend(route::restore_requests(link.index, &rec.routes));
+    for (pos, e) in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
+        match pos.checked_sub(first_route).and_then(|i| rec.routes.get(i)) {
+            Some(r) => warn!("cannot put route {} back on {name}: {e}", r.dst),
+            None => return Err(kernel_error(&format!("restore {name} on the host"))(e)),
+        }
     }
     let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {

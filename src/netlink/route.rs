@@ -1,5 +1,6 @@
-//! Routes: add the ones IPAM hands out, and read a namespace's routes for
-//! CHECK and for the default-route guard.
+//! Routes: add the ones IPAM hands out, read a namespace's routes (for
+//! CHECK, the default-route guard and the host snapshot), and put a host
+//! interface's routes back when it comes home.
 
 use std::net::IpAddr;
 
@@ -11,17 +12,31 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol, RouteScope, RouteType,
 };
 
+use serde::{Deserialize, Serialize};
+
 use super::socket::{NlResult, Socket};
 use crate::cni::result::Route;
 
 /// A route as read from the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
     pub dst: IpNetwork,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
+    #[serde(skip)]
     pub oif: Option<u32>,
     pub table: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+    pub scope: u8,
+    pub protocol: u8,
 }
+
+/// Routes the kernel makes by itself (prefix routes, router advertisements)
+/// come back on their own; the others are worth keeping.
+const RTPROT_KERNEL: u8 = 2;
+const RTPROT_RA: u8 = 9;
+const RT_TABLE_LOCAL: u32 = 255;
 
 impl Socket {
     /// Every unicast route of the namespace, in all tables; only those
@@ -41,14 +56,25 @@ impl Socket {
 
 /// Requests that add `routes` through link `index`, replacing equal ones.
 pub fn add_requests(index: u32, routes: &[Route]) -> Vec<(Rt, u16)> {
-    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
+    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r, RouteProtocol::Boot)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
 }
 
-fn to_message(index: u32, r: &Route) -> RouteMessage {
+/// Requests that put saved routes back through link `index`.
+pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<(Rt, u16)> {
+    routes
+        .iter()
+        .map(|e| {
+            let r = Route { dst: e.dst, gw: e.gw, mtu: None, advmss: None, priority: e.metric, table: Some(e.table), scope: Some(e.scope) };
+            (Rt::NewRoute(to_message(index, &r, RouteProtocol::from(e.protocol))), NLM_F_CREATE | NLM_F_REPLACE)
+        })
+        .collect()
+}
+
+fn to_message(index: u32, r: &Route, protocol: RouteProtocol) -> RouteMessage {
     let mut m = RouteMessage::default();
     m.header.address_family = if r.dst.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
     m.header.destination_prefix_length = r.dst.prefix();
-    m.header.protocol = RouteProtocol::Boot;
+    m.header.protocol = protocol;
     m.header.kind = RouteType::Unicast;
     m.header.scope = match (r.scope, r.gw) {
         (Some(s), _) => RouteScope::from(s),
@@ -84,6 +110,9 @@ impl RouteEntry {
             gw: None,
             oif: None,
             table: u32::from(m.header.table),
+            metric: None,
+            scope: u8::from(m.header.scope),
+            protocol: u8::from(m.header.protocol),
         };
         for attr in &m.attributes {
             match attr {
@@ -93,6 +122,7 @@ impl RouteEntry {
                 RouteAttribute::Gateway(a) => entry.gw = ip_of(a),
                 RouteAttribute::Oif(i) => entry.oif = Some(*i),
                 RouteAttribute::Table(t) => entry.table = *t,
+                RouteAttribute::Priority(p) => entry.metric = Some(*p),
                 _ => {}
             }
         }
@@ -101,6 +131,12 @@ impl RouteEntry {
 
     pub fn is_default(&self) -> bool {
         self.dst.prefix() == 0
+    }
+
+    /// Whether DEL should put this route back: one somebody configured,
+    /// not one the kernel derives from an address or a router.
+    pub fn worth_keeping(&self) -> bool {
+        self.protocol != RTPROT_KERNEL && self.protocol != RTPROT_RA && self.table != RT_TABLE_LOCAL
     }
 }
 

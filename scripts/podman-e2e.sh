@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# End-to-end test of hostdev under podman (4.3, CNI backend). As root, on
+# Debian 12:
+#
+#     bash scripts/podman-e2e.sh
+#
+# It installs what it needs from Debian (podman, runc, busybox-static,
+# containernetworking-plugins, iproute2, jq), builds hostdev (release; or set
+# HOSTDEV=/path/to/hostdev to skip the build), and runs podman with a private
+# configuration in a temporary directory: its own containers.conf
+# (CONTAINERS_CONF: CNI backend, runc, cgroupfs, file events and locks, rlimits
+# within this machine's hard limits), storage.conf (CONTAINERS_STORAGE_CONF:
+# vfs, private graphroot/runroot), registries.conf, runc state directory,
+# network config directory and cgroup parent. The image is built without any
+# registry: `podman import` of a tarball holding busybox-static.
+#
+# The "host device" is one end of a veth pair made in the root namespace with
+# unique names (hdpXXXX and hdpXXXXp), carrying 10.89.N.2/24, fd00:89::2/64 and
+# MTU 1400. That pair and its two connected routes are the only change to the
+# root namespace; nothing else on the machine is touched, no traffic leaves the
+# pair. The steps:
+#
+#   podman run -d --network hdnet-XXXX   the veth is eth0 inside, with its
+#                                        addresses and MAC; gone from the host
+#   podman stop                          home under its own name, as it was
+#   podman start                         inside again
+#   podman rm -f                         home again, as it was
+#
+# Everything (containers, conmon, storage, the veth, cgroups, temporary files)
+# is removed on exit, pass or fail. Prints PASS/FAIL per check; exits 1 if any
+# check failed. Takes well under a minute once the packages are installed.
+set -uo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Debian package -> a probe that succeeds when what we need from it is there.
+declare -A NEEDED_PACKAGES=(
+    [iproute2]='command -v ip'
+    [jq]='command -v jq'
+    [podman]='command -v podman'
+    [runc]='command -v runc'
+    [busybox-static]='test -x /bin/busybox && ! ldd /bin/busybox'
+    [containernetworking-plugins]='test -x /usr/lib/cni/loopback'
+)
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+install_packages() {
+    local pkg missing=()
+    for pkg in "${!NEEDED_PACKAGES[@]}"; do
+        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get update -q >/dev/null &&
+          apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } ||
+        die "apt-get install ${missing[*]} failed"
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root: the test runs rootful podman and makes a veth pair"
+install_packages
+
+# ---- names -------------------------------------------------------------------
+rand4() { od -An -N2 -tx2 /dev/urandom | tr -d ' \n'; }
+for _ in 1 2 3 4 5 6 7 8; do
+    RAND=$(rand4)
+    VETH=hdp$RAND           # the "host device" (7 characters)
+    PEER=hdp${RAND}p        # its peer, stays in the root namespace
+    ip link show dev "$VETH" >/dev/null 2>&1 || ip link show dev "$PEER" >/dev/null 2>&1 || break
+done
+NET=hdnet-$RAND             # the CNI network
+CTR=hdpe2e-$RAND            # the container
+IMAGE=localhost/hostdev-e2e-$RAND:latest
+CGPARENT=/hdpe2e-$RAND      # cgroup parent (cgroupfs), removed on exit
+SUBNET=$((RANDOM % 254 + 1))
+V4=10.89.$SUBNET.2/24
+V6=fd00:89::2/64
+MTU=1400
+
+TMP=$(mktemp -d /tmp/hostdev-podman-e2e.XXXXXX)
+BIN=$TMP/bin                # hostdev; /usr/lib/cni is the second plugin dir
+NETD=$TMP/net.d             # podman's network_config_dir
+DATA=$TMP/data              # hostdev's dataDir
+SANDBOXES=()                # network namespaces podman made for the container
+CONMONS=()                  # conmon processes of the container
+VETH_MADE=0
+CLEANED=0
+
+# Paths podman 4.3 writes outside its configured directories, whatever the
+# configuration says: libcni's result cache (podman removes its entries on stop
+# and rm, not the directories) and containers/image's blob-info cache (written
+# by `podman import`). Those that this run creates are removed on exit.
+SYSTEM_PATHS=(/var/lib/cni /var/lib/cni/results
+    /var/lib/containers /var/lib/containers/cache
+    /var/lib/containers/cache/blob-info-cache-v1.boltdb)
+CREATED_PATHS=()
+for path in "${SYSTEM_PATHS[@]}"; do
+    [[ -e $path ]] || CREATED_PATHS+=("$path")
+done
+
+# ---- cleanup -----------------------------------------------------------------
+# Processes whose command line names our temporary directory: conmon and the
+# `podman container cleanup` it runs. Nothing else on the machine matches.
+our_pids() {
+    local f pid args
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}
+        pid=${pid%/cmdline}
+        mapfile -d '' -t args 2>/dev/null <"$f" || continue
+        [[ " ${args[*]} " == *"$TMP/"* ]] && printf '%s\n' "$pid"
+    done
+}
+
+# conmon_alive: true while one of the container's conmons is still in /proc.
+# conmon daemonizes; PID 1 reaps it a moment after it exits.
+conmon_alive() {
+    local pid
+    for pid in "${CONMONS[@]}"; do [[ -e /proc/$pid ]] && return 0; done
+    return 1
+}
+
+cleanup() {
+    local pid ns id mnt dir i
+    ((CLEANED)) && return 0
+    CLEANED=1
+    if [[ -d $TMP/storage ]]; then
+        pm rm -a -f -t 0 >/dev/null 2>&1
+    fi
+    # Whatever podman left: containers in our runc root, then our processes.
+    if [[ -d $TMP/runc ]]; then
+        for id in $(runc --root "$TMP/runc" list -q 2>/dev/null); do
+            runc --root "$TMP/runc" kill -a "$id" KILL >/dev/null 2>&1
+            runc --root "$TMP/runc" delete -f "$id" >/dev/null 2>&1
+        done
+    fi
+    for pid in $(our_pids); do kill -KILL "$pid" 2>/dev/null; done
+    for ((i = 0; i < 50; i++)); do
+        conmon_alive || break
+        sleep 0.2
+    done
+    # Network namespaces podman made for our container, if it did not remove them.
+    for ns in "${SANDBOXES[@]}"; do
+        [[ -e $ns ]] || continue
+        umount "$ns" 2>/dev/null
+        rm -f "$ns" 2>/dev/null
+    done
+    # Deleting the peer deletes the pair wherever the other end is.
+    if ((VETH_MADE)); then
+        ip link del "$PEER" 2>/dev/null
+        ip link del "$VETH" 2>/dev/null
+    fi
+    # Mounts podman left under the temporary directory (the container's shm).
+    while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null
+    done < <(findmnt -rn -o TARGET 2>/dev/null | grep -F -- "$TMP/" | sort -r)
+    # Our cgroup parent, in every hierarchy (children first).
+    for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do
+        [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
+    rm -rf "$TMP"
+    # System paths this run created, deepest first; rmdir keeps what others put there.
+    for ((i = ${#CREATED_PATHS[@]} - 1; i >= 0; i--)); do
+        if [[ -d ${CREATED_PATHS[i]} ]]; then
+            rmdir "${CREATED_PATHS[i]}" 2>/dev/null
+        else
+            rm -f "${CREATED_PATHS[i]}"
+        fi
+    done
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- private podman configuration -------------------------------------------
+mkdir -p "$BIN" "$NETD" "$DATA" "$TMP/storage" "$TMP/run" "$TMP/libpod" "$TMP/runc" \
+    "$TMP/imgtmp" "$TMP/rootfs/bin"
+
+NOFILE=$(ulimit -Hn)
+[[ $NOFILE == unlimited || $NOFILE -gt 1048576 ]] && NOFILE=1048576
+NPROC=$(ulimit -Hu)
+[[ $NPROC == unlimited || $NPROC -gt 32768 ]] && NPROC=32768
+
+cat >"$TMP/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
+log_driver = "k8s-file"
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$BIN", "/usr/lib/cni"]
+network_config_dir = "$NETD"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "$TMP/libpod"
+static_dir = "$TMP/storage/libpod"
+volume_path = "$TMP/storage/volumes"
+image_copy_tmp_dir = "$TMP/imgtmp"
+EOF
+cat >"$TMP/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+graphroot = "$TMP/storage"
+runroot = "$TMP/run"
+EOF
+printf 'unqualified-search-registries = []\n' >"$TMP/registries.conf"
+export CONTAINERS_CONF=$TMP/containers.conf
+export CONTAINERS_STORAGE_CONF=$TMP/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$TMP/registries.conf
+export TMPDIR=$TMP/imgtmp
+
+# pm ARGS...: podman with every location private. The same flags go into the
+# exit command conmon runs (`podman container cleanup`), so CNI DEL sees them.
+pm() {
+    timeout 120 podman \
+        --root "$TMP/storage" --runroot "$TMP/run" --storage-driver vfs \
+        --tmpdir "$TMP/libpod" --cgroup-manager cgroupfs --events-backend file \
+        --network-config-dir "$NETD" --runtime runc --runtime-flag "root=$TMP/runc" \
+        "$@"
+}
+
+# ---- build -------------------------------------------------------------------
+echo "==> building"
+if [[ -n ${HOSTDEV:-} ]]; then
+    cp "$HOSTDEV" "$BIN/hostdev" || die "cannot copy HOSTDEV=$HOSTDEV"
+else
+    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null || die "cargo not found (or set HOSTDEV=/path/to/hostdev)"
+    # Ask cargo where the binary is: .cargo/config.toml may name a target,
+    # which moves it under target/<triple>/release/.
+    built=$(cd "$HD_REPO" && cargo build --release --quiet --bin hostdev --message-format=json |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "hostdev" and .executable != null)
+               | .executable' | tail -n 1)
+    [[ -n $built && -x $built ]] || die "cargo build --release failed"
+    cp "$built" "$BIN/hostdev" || die "cannot copy $built"
+fi
+
+echo "==> image $IMAGE (podman import of busybox-static, no registry)"
+cp /bin/busybox "$TMP/rootfs/bin/busybox"
+for applet in sh sleep ip cat; do ln -s busybox "$TMP/rootfs/bin/$applet"; done
+tar -C "$TMP/rootfs" -cf "$TMP/rootfs.tar" . || die "tar of the rootfs failed"
+pm import "$TMP/rootfs.tar" "$IMAGE" >"$TMP/out" 2>"$TMP/err" ||
+    die "podman import failed: $(tr '\n' ' ' <"$TMP/err")"
+
+echo "==> veth $VETH (peer $PEER) in the root namespace: $V4, $V6, mtu $MTU"
+ip link add "$VETH" type veth peer name "$PEER" || die "ip link add $VETH failed"
+VETH_MADE=1
+{
+    ip link set "$VETH" mtu "$MTU" &&
+    ip link set "$PEER" mtu "$MTU" &&
+    ip addr add "$V4" dev "$VETH" &&
+    ip addr add "$V6" dev "$VETH" nodad &&
+    ip link set "$PEER" up &&
+    ip link set "$VETH" up
+} || die "configuring $VETH failed"
+
+jq -n --arg net "$NET" --arg dev "$VETH" --arg dir "$DATA" '{
+    cniVersion: "1.0.0", name: $net,
+    plugins: [{type: "hostdev", device: $dev, dataDir: $dir}]}' >"$NETD/$NET.conflist"
+
+# ---- helpers -----------------------------------------------------------------
+FAILED=()
+PASSED=0
+pass() { printf 'PASS  %s\n' "$1"; PASSED=$((PASSED + 1)); }
+fail() { # CHECK DETAIL...
+    local check=$1
+    shift
+    printf 'FAIL  %s\n' "$check"
+    printf '      %s\n' "$@"
+    FAILED+=("$check")
+}
+err_text() { tr '\n' ' ' <"$TMP/err" | cut -c1-600; }
+
+# snapshot: the veth's name, MAC, MTU, admin state and global addresses.
+snapshot() {
+    ip -j addr show dev "$VETH" 2>/dev/null | jq -r '.[0] |
+        "name \(.ifname) mac \(.address) mtu \(.mtu) up \(.flags | index("UP") != null) addrs " +
+        ([.addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"] | sort | join(","))'
+}
+in_root() { ip link show dev "$VETH" >/dev/null 2>&1; }
+records() { find "$DATA" -type f -name "*.json" 2>/dev/null | tr '\n' ' '; }
+
+# wait_for CONDITION-FUNCTION: poll up to 10 s (conmon's cleanup may lag).
+wait_for() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+home_as_before() { [[ $(snapshot) == "$BEFORE" ]]; }
+gone_from_root() { ! in_root; }
+
+# remember_sandbox: note the container's network namespace and conmon.
+remember_sandbox() {
+    local key pid
+    key=$(pm inspect --format '{{.NetworkSettings.SandboxKey}}' "$CTR" 2>/dev/null)
+    [[ -n $key ]] && SANDBOXES+=("$key")
+    pid=$(pm inspect --format '{{.State.ConmonPid}}' "$CTR" 2>/dev/null)
+    [[ $pid =~ ^[1-9][0-9]*$ ]] && CONMONS+=("$pid")
+}
+
+# expect_inside WHEN: eth0 in the container has the veth's addresses and MAC,
+# and the veth is gone from the root namespace.
+expect_inside() {
+    local when=$1 out
+    out=$(pm exec "$CTR" ip addr show eth0 2>&1)
+    if grep -qF "inet $V4 " <<<"$out" && grep -qF "inet6 $V6 " <<<"$out" &&
+        grep -qF "link/ether $MAC " <<<"$out" && grep -qE "mtu $MTU( |$)" <<<"$out" &&
+        grep -qE '<([^>]*,)?UP[,>]' <<<"$out"; then
+        pass "$when: podman exec ip addr show eth0: $V4, $V6, $MAC, mtu $MTU, UP"
+    else
+        fail "$when: podman exec ip addr show eth0: $V4, $V6, $MAC, mtu $MTU, UP" \
+            "${out//$'\n'/ | }"
+    fi
+    if gone_from_root; then
+        pass "$when: $VETH is gone from the root namespace"
+    else
+        fail "$when: $VETH is gone from the root namespace" "root: $(snapshot)"
+    fi
+    local ip
+    ip=$(pm inspect --format "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$CTR" 2>&1)
+    if [[ $ip == "${V4%/*}" ]]; then
+        pass "$when: podman inspect reports IPAddress ${V4%/*} on $NET"
+    else
+        fail "$when: podman inspect reports IPAddress ${V4%/*} on $NET" "got: $ip"
+    fi
+}
+
+# expect_home WHEN: the veth is back in the root namespace exactly as it was,
+# and hostdev kept no record.
+expect_home() {
+    local when=$1
+    if wait_for home_as_before; then
+        pass "$when: $VETH home with its name, MAC, MTU, addresses, up"
+    else
+        fail "$when: $VETH home with its name, MAC, MTU, addresses, up" \
+            "before: $BEFORE" "after:  $(snapshot || true)" \
+            "in the root namespace: $(in_root && echo yes || echo no)"
+    fi
+    if [[ -z $(records) ]]; then
+        pass "$when: no hostdev record left"
+    else
+        fail "$when: no hostdev record left" "files: $(records)"
+    fi
+}
+
+BEFORE=$(snapshot)
+MAC=$(ip -j link show dev "$VETH" | jq -r '.[0].address')
+echo "==> $BEFORE"
+echo "==> running (network $NET, container $CTR)"
+
+# ---- podman run ----------------------------------------------------------------
+if pm run -d --pull never --name "$CTR" --network "$NET" --stop-timeout 2 \
+        --cgroup-parent "$CGPARENT" "$IMAGE" sleep 600 >"$TMP/out" 2>"$TMP/err"; then
+    pass "run: exit 0"
+else
+    fail "run: exit 0" "$(err_text)"
+fi
+remember_sandbox
+state=$(pm inspect --format '{{.State.Status}}' "$CTR" 2>&1)
+if [[ $state == running ]]; then
+    pass "run: the container is running"
+else
+    fail "run: the container is running" "state: $state"
+fi
+expect_inside run
+
+# ---- podman stop ---------------------------------------------------------------
+if pm stop "$CTR" >"$TMP/out" 2>"$TMP/err"; then
+    pass "stop: exit 0"
+else
+    fail "stop: exit 0" "$(err_text)"
+fi
+expect_home stop
+
+# ---- podman start --------------------------------------------------------------
+if pm start "$CTR" >"$TMP/out" 2>"$TMP/err"; then
+    pass "start: exit 0"
+else
+    fail "start: exit 0" "$(err_text)"
+fi
+remember_sandbox
+expect_inside start
+
+# ---- podman rm -f --------------------------------------------------------------
+if pm rm -f "$CTR" >"$TMP/out" 2>"$TMP/err"; then
+    pass "rm -f: exit 0"
+else
+    fail "rm -f: exit 0" "$(err_text)"
+fi
+expect_home "rm -f"
+# Other tests may make namespaces meanwhile: look only at the container's own.
+sandboxes_left() {
+    local ns
+    for ns in "${SANDBOXES[@]}"; do [[ -e $ns ]] && printf '%s ' "$ns"; done
+}
+left=$(sandboxes_left)
+if ((${#SANDBOXES[@]} == 2)) && [[ -z $left ]]; then
+    pass "rm -f: podman removed the container's network namespaces (${#SANDBOXES[@]})"
+else
+    fail "rm -f: podman removed the container's network namespaces" \
+        "seen: ${SANDBOXES[*]:-none}" "left: ${left:-none}"
+fi
+
+# ---- cleanup -------------------------------------------------------------------
+cleanup
+leftovers=()
+ip link show dev "$VETH" >/dev/null 2>&1 && leftovers+=("link $VETH")
+ip link show dev "$PEER" >/dev/null 2>&1 && leftovers+=("link $PEER")
+[[ -e $TMP ]] && leftovers+=("$TMP")
+for pid in $(our_pids); do leftovers+=("process $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"); done
+for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do
+    [[ -d $dir ]] && leftovers+=("cgroup $dir")
+done
+for path in "${CREATED_PATHS[@]}"; do [[ -e $path ]] && leftovers+=("$path"); done
+conmon_alive && hd_note "(conmon ${CONMONS[*]}: exited, not yet reaped by PID 1)"
+left=$(sandboxes_left)
+[[ -n $left ]] && leftovers+=("network namespaces: $left")
+if ((${#leftovers[@]} == 0)); then
+    pass "cleanup: no container, process, veth, cgroup, namespace or file left"
+else
+    fail "cleanup: no container, process, veth, cgroup, namespace or file left" "${leftovers[@]}"
+fi
+
+# ---- verdict -------------------------------------------------------------------
+printf '\n%d passed, %d failed\n' "$PASSED" "${#FAILED[@]}"
+if ((${#FAILED[@]})); then
+    printf '\nFAILED: %d check(s)\n' "${#FAILED[@]}"
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
+printf '\nALL PASSED (%ss)\n' "$SECONDS"

@@ -14,11 +14,17 @@
 # network config directory and cgroup parent. The image is built without any
 # registry: `podman import` of a tarball holding busybox-static.
 #
-# The "host device" is one end of a veth pair made in the root namespace with
-# unique names (hdpXXXX and hdpXXXXp), carrying 10.89.N.2/24, fd00:89::2/64 and
-# MTU 1400. That pair and its two connected routes are the only change to the
-# root namespace; nothing else on the machine is touched, no traffic leaves the
-# pair. The steps:
+# podman runs in a private network namespace that plays the node (nsenter
+# --net, so mounts are shared): the CNI plugins it executes, and the cleanup
+# command conmon runs, are in that namespace too. The "host device" is one end
+# of a veth pair made there (hdpXXXX and hdpXXXXp), carrying 10.89.N.2/24,
+# fd00:89::2/64 and MTU 1400. The root namespace's links, addresses and routes
+# are never touched, and no traffic leaves the pair. Podman 4.3 still writes a few things outside
+# its configuration, all removed on exit: the container's network namespace
+# under /run/netns (podman removes it on stop), libcni's result cache in
+# /var/lib/cni/results, containers/image's blob-info cache in
+# /var/lib/containers/cache (only the paths this run created), and cgroups
+# under a cgroup parent of our own. The steps:
 #
 #   podman run -d --network hdnet-XXXX   the veth is eth0 inside, with its
 #                                        addresses and MAC; gone from the host
@@ -27,8 +33,10 @@
 #   podman rm -f                         home again, as it was
 #
 # Everything (containers, conmon, storage, the veth, cgroups, temporary files)
-# is removed on exit, pass or fail. Prints PASS/FAIL per check; exits 1 if any
-# check failed. Takes well under a minute once the packages are installed.
+# is removed on exit, pass or fail, and the last check says nothing is left.
+# Prints PASS/FAIL per check and "N passed, N failed"; exits 1 if any check
+# failed. Takes about ten seconds once the packages are installed and hostdev
+# is built.
 set -uo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -54,9 +62,11 @@ install_packages() {
     ((${#missing[@]})) || return 0
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-        { apt-get update -q >/dev/null &&
-          apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    # Wait for another apt or dpkg (other test scripts install too) rather than fail.
+    local apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { "${apt[@]}" update >/dev/null &&
+          "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
         die "apt-get install ${missing[*]} failed"
 }
 
@@ -68,9 +78,11 @@ rand4() { od -An -N2 -tx2 /dev/urandom | tr -d ' \n'; }
 for _ in 1 2 3 4 5 6 7 8; do
     RAND=$(rand4)
     VETH=hdp$RAND           # the "host device" (7 characters)
-    PEER=hdp${RAND}p        # its peer, stays in the root namespace
-    ip link show dev "$VETH" >/dev/null 2>&1 || ip link show dev "$PEER" >/dev/null 2>&1 || break
+    PEER=hdp${RAND}p        # its peer, stays in the node namespace
+    ip netns list | grep -q "^hdpnode-$RAND\b" || break
 done
+NODE=                       # the node's network namespace, once made
+nip() { ip -n "$NODE" "$@"; }
 NET=hdnet-$RAND             # the CNI network
 CTR=hdpe2e-$RAND            # the container
 IMAGE=localhost/hostdev-e2e-$RAND:latest
@@ -92,10 +104,11 @@ CLEANED=0
 # Paths podman 4.3 writes outside its configured directories, whatever the
 # configuration says: libcni's result cache (podman removes its entries on stop
 # and rm, not the directories) and containers/image's blob-info cache (written
-# by `podman import`). Those that this run creates are removed on exit.
+# by `podman import`); /run/runc in case runc is ever called without our
+# wrapper. Those that this run creates are removed on exit.
 SYSTEM_PATHS=(/var/lib/cni /var/lib/cni/results
     /var/lib/containers /var/lib/containers/cache
-    /var/lib/containers/cache/blob-info-cache-v1.boltdb)
+    /var/lib/containers/cache/blob-info-cache-v1.boltdb /run/runc)
 CREATED_PATHS=()
 for path in "${SYSTEM_PATHS[@]}"; do
     [[ -e $path ]] || CREATED_PATHS+=("$path")
@@ -149,9 +162,10 @@ cleanup() {
     done
     # Deleting the peer deletes the pair wherever the other end is.
     if ((VETH_MADE)); then
-        ip link del "$PEER" 2>/dev/null
-        ip link del "$VETH" 2>/dev/null
+        nip link del "$PEER" 2>/dev/null
+        nip link del "$VETH" 2>/dev/null
     fi
+    [[ -n $NODE ]] && ip netns del "$NODE" 2>/dev/null
     # Mounts podman left under the temporary directory (the container's shm).
     while read -r mnt; do
         umount -l "$mnt" 2>/dev/null
@@ -161,6 +175,9 @@ cleanup() {
         [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     rm -rf "$TMP"
+    # libcni's cache entries of our network (its name is ours alone), which
+    # podman keeps when a DEL failed.
+    rm -f /var/lib/cni/results/"$NET"-*
     # System paths this run created, deepest first; rmdir keeps what others put there.
     for ((i = ${#CREATED_PATHS[@]} - 1; i >= 0; i--)); do
         if [[ -d ${CREATED_PATHS[i]} ]]; then
@@ -173,10 +190,23 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+ip netns add "hdpnode-$RAND" || die "ip netns add hdpnode-$RAND failed"
+NODE=hdpnode-$RAND
+ip -n "$NODE" link set lo up
 
 # ---- private podman configuration -------------------------------------------
 mkdir -p "$BIN" "$NETD" "$DATA" "$TMP/storage" "$TMP/run" "$TMP/libpod" "$TMP/runc" \
-    "$TMP/imgtmp" "$TMP/rootfs/bin"
+    "$TMP/runtime" "$TMP/imgtmp" "$TMP/rootfs/bin"
+
+# runc with a private state directory. A wrapper rather than podman's
+# --runtime-flag: the exit command conmon runs (`podman container cleanup`,
+# which races `podman stop` to delete the container) gets podman's --root,
+# --runroot and CONTAINERS_CONF, but not its runtime flags.
+RUNC=$(command -v runc) || die "runc not found"
+printf '#!/bin/sh
+exec %s --root %s "$@"
+' "$RUNC" "$TMP/runc" >"$TMP/runtime/runc"
+chmod 0755 "$TMP/runtime/runc"
 
 NOFILE=$(ulimit -Hn)
 [[ $NOFILE == unlimited || $NOFILE -gt 1048576 ]] && NOFILE=1048576
@@ -202,6 +232,9 @@ tmp_dir = "$TMP/libpod"
 static_dir = "$TMP/storage/libpod"
 volume_path = "$TMP/storage/volumes"
 image_copy_tmp_dir = "$TMP/imgtmp"
+
+[engine.runtimes]
+runc = ["$TMP/runtime/runc"]
 EOF
 cat >"$TMP/storage.conf" <<EOF
 [storage]
@@ -215,13 +248,14 @@ export CONTAINERS_STORAGE_CONF=$TMP/storage.conf
 export CONTAINERS_REGISTRIES_CONF=$TMP/registries.conf
 export TMPDIR=$TMP/imgtmp
 
-# pm ARGS...: podman with every location private. The same flags go into the
-# exit command conmon runs (`podman container cleanup`), so CNI DEL sees them.
+# pm ARGS...: podman with every location private (the configuration files say
+# the same; the flags make sure). Podman copies them into the exit command
+# conmon runs (`podman container cleanup`), so its CNI DEL sees them too.
 pm() {
-    timeout 120 podman \
+    timeout 120 nsenter --net="/run/netns/$NODE" podman \
         --root "$TMP/storage" --runroot "$TMP/run" --storage-driver vfs \
         --tmpdir "$TMP/libpod" --cgroup-manager cgroupfs --events-backend file \
-        --network-config-dir "$NETD" --runtime runc --runtime-flag "root=$TMP/runc" \
+        --network-config-dir "$NETD" --runtime runc \
         "$@"
 }
 
@@ -250,16 +284,16 @@ tar -C "$TMP/rootfs" -cf "$TMP/rootfs.tar" . || die "tar of the rootfs failed"
 pm import "$TMP/rootfs.tar" "$IMAGE" >"$TMP/out" 2>"$TMP/err" ||
     die "podman import failed: $(tr '\n' ' ' <"$TMP/err")"
 
-echo "==> veth $VETH (peer $PEER) in the root namespace: $V4, $V6, mtu $MTU"
-ip link add "$VETH" type veth peer name "$PEER" || die "ip link add $VETH failed"
+echo "==> veth $VETH (peer $PEER) in the node namespace: $V4, $V6, mtu $MTU"
+nip link add "$VETH" type veth peer name "$PEER" || die "ip link add $VETH failed"
 VETH_MADE=1
 {
-    ip link set "$VETH" mtu "$MTU" &&
-    ip link set "$PEER" mtu "$MTU" &&
-    ip addr add "$V4" dev "$VETH" &&
-    ip addr add "$V6" dev "$VETH" nodad &&
-    ip link set "$PEER" up &&
-    ip link set "$VETH" up
+    nip link set "$VETH" mtu "$MTU" &&
+    nip link set "$PEER" mtu "$MTU" &&
+    nip addr add "$V4" dev "$VETH" &&
+    nip addr add "$V6" dev "$VETH" nodad &&
+    nip link set "$PEER" up &&
+    nip link set "$VETH" up
 } || die "configuring $VETH failed"
 
 jq -n --arg net "$NET" --arg dev "$VETH" --arg dir "$DATA" '{
@@ -281,12 +315,17 @@ err_text() { tr '\n' ' ' <"$TMP/err" | cut -c1-600; }
 
 # snapshot: the veth's name, MAC, MTU, admin state and global addresses.
 snapshot() {
-    ip -j addr show dev "$VETH" 2>/dev/null | jq -r '.[0] |
+    nip -j addr show dev "$VETH" 2>/dev/null | jq -r '.[0] |
         "name \(.ifname) mac \(.address) mtu \(.mtu) up \(.flags | index("UP") != null) addrs " +
         ([.addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"] | sort | join(","))'
 }
-in_root() { ip link show dev "$VETH" >/dev/null 2>&1; }
-records() { find "$DATA" -type f -name "*.json" 2>/dev/null | tr '\n' ' '; }
+in_root() { nip link show dev "$VETH" >/dev/null 2>&1; }
+# records: hostdev's attachment records and libcni's cached results (kept by
+# podman in /var/lib/cni whatever its configuration) of our network.
+records() {
+    find "$DATA" -type f -name '*.json' 2>/dev/null
+    find /var/lib/cni/results -type f -name "$NET-*" 2>/dev/null
+}
 
 # wait_for CONDITION-FUNCTION: poll up to 10 s (conmon's cleanup may lag).
 wait_for() {
@@ -310,7 +349,7 @@ remember_sandbox() {
 }
 
 # expect_inside WHEN: eth0 in the container has the veth's addresses and MAC,
-# and the veth is gone from the root namespace.
+# and the veth is gone from the node namespace.
 expect_inside() {
     local when=$1 out
     out=$(pm exec "$CTR" ip addr show eth0 2>&1)
@@ -323,20 +362,20 @@ expect_inside() {
             "${out//$'\n'/ | }"
     fi
     if gone_from_root; then
-        pass "$when: $VETH is gone from the root namespace"
+        pass "$when: $VETH is gone from the node namespace"
     else
-        fail "$when: $VETH is gone from the root namespace" "root: $(snapshot)"
+        fail "$when: $VETH is gone from the node namespace" "root: $(snapshot)"
     fi
     local ip
-    ip=$(pm inspect --format "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$CTR" 2>&1)
+    ip=$(pm inspect --format "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$CTR" 2>"$TMP/err")
     if [[ $ip == "${V4%/*}" ]]; then
         pass "$when: podman inspect reports IPAddress ${V4%/*} on $NET"
     else
-        fail "$when: podman inspect reports IPAddress ${V4%/*} on $NET" "got: $ip"
+        fail "$when: podman inspect reports IPAddress ${V4%/*} on $NET" "got: $ip" "$(err_text)"
     fi
 }
 
-# expect_home WHEN: the veth is back in the root namespace exactly as it was,
+# expect_home WHEN: the veth is back in the node namespace exactly as it was,
 # and hostdev kept no record.
 expect_home() {
     local when=$1
@@ -345,19 +384,28 @@ expect_home() {
     else
         fail "$when: $VETH home with its name, MAC, MTU, addresses, up" \
             "before: $BEFORE" "after:  $(snapshot || true)" \
-            "in the root namespace: $(in_root && echo yes || echo no)"
+            "in the node namespace: $(in_root && echo yes || echo no)"
     fi
-    if [[ -z $(records) ]]; then
-        pass "$when: no hostdev record left"
+    local files
+    files=$(records)
+    if [[ -z $files ]]; then
+        pass "$when: no hostdev record or CNI cache entry left"
     else
-        fail "$when: no hostdev record left" "files: $(records)"
+        fail "$when: no hostdev record or CNI cache entry left" "files: ${files//$'\n'/ }"
     fi
 }
 
 BEFORE=$(snapshot)
-MAC=$(ip -j link show dev "$VETH" | jq -r '.[0].address')
+MAC=$(nip -j link show dev "$VETH" | jq -r '.[0].address')
 echo "==> $BEFORE"
 echo "==> running (network $NET, container $CTR)"
+
+backend=$(pm info --format '{{.Host.NetworkBackend}}' 2>"$TMP/err")
+if [[ $backend == cni ]]; then
+    pass "podman info: network backend is cni"
+else
+    fail "podman info: network backend is cni" "got: $backend" "$(err_text)"
+fi
 
 # ---- podman run ----------------------------------------------------------------
 if pm run -d --pull never --name "$CTR" --network "$NET" --stop-timeout 2 \
@@ -367,11 +415,11 @@ else
     fail "run: exit 0" "$(err_text)"
 fi
 remember_sandbox
-state=$(pm inspect --format '{{.State.Status}}' "$CTR" 2>&1)
+state=$(pm inspect --format '{{.State.Status}}' "$CTR" 2>"$TMP/err")
 if [[ $state == running ]]; then
     pass "run: the container is running"
 else
-    fail "run: the container is running" "state: $state"
+    fail "run: the container is running" "state: $state" "$(err_text)"
 fi
 expect_inside run
 
@@ -415,8 +463,8 @@ fi
 # ---- cleanup -------------------------------------------------------------------
 cleanup
 leftovers=()
+ip netns list | grep -q "^hdpnode-$RAND\b" && leftovers+=("netns hdpnode-$RAND")
 ip link show dev "$VETH" >/dev/null 2>&1 && leftovers+=("link $VETH")
-ip link show dev "$PEER" >/dev/null 2>&1 && leftovers+=("link $PEER")
 [[ -e $TMP ]] && leftovers+=("$TMP")
 for pid in $(our_pids); do leftovers+=("process $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"); done
 for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do

@@ -113,6 +113,7 @@ conf_files() {
 }
 libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev bash scripts/libcni-e2e.sh; }
 containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
+podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
 vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
 
@@ -151,6 +152,7 @@ main() {
     check "config files parse (conf/)" conf_files
     check "libcni end to end" libcni_e2e
     check "containerd CRI end to end" containerd_e2e
+    check "podman end to end" podman_e2e
     check "physical NICs in a VM (QEMU)" vm_e2e
     check "benchmark smoke run" bench_smoke
     check "Leak check" check_machine

@@ -585,7 +585,7 @@ class Coordinator:
         p("through a temporary namespace made beforehand; Debian host-device only moves and "
           "renames (addresses put back untimed)")
         fs = subprocess.run(["stat", "-f", "-c", "%T", a.work], capture_output=True, text=True)
-        p(f"hostdev dataDir (its records, fsync'd) on {fs.stdout.strip() or '?'}")
+        p(f"hostdev dataDir (its records) on {fs.stdout.strip() or '?'}, as /run is on a standard host")
         p("")
         hdr = (f"{'variant':<46} {'median':>8} {'min':>8} {'max':>8} {'ADD':>8} {'DEL':>8}"
                f" {'CPU ADD':>8} {'CPU DEL':>8}")

@@ -62,7 +62,10 @@ cleanup() {
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
         if [[ $ns == "$PREFIX"-* ]]; then ip netns del "$ns" 2>/dev/null || true; fi
     done
-    if [[ -n $WORK ]]; then rm -rf "$WORK"; fi
+    if [[ -n $WORK ]]; then
+        umount "$WORK" 2>/dev/null
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -94,6 +97,9 @@ BIN=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev
 [[ -x $BIN ]] || { echo "bench.sh: no binary at $BIN" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/hdbench.XXXXXX)
+# hostdev's default dataDir, /run/cni/hostdev, is on tmpfs on a standard
+# host; give the benchmark's the same footing (this VM's /run is ext4).
+mount -t tmpfs -o size=256m,mode=0700 hdbench "$WORK" || { echo "bench.sh: cannot mount a tmpfs on $WORK" >&2; exit 1; }
 DEBIAN_VERSION=$(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo unknown)
 
 args=(--prefix "$PREFIX" --work "$WORK" --bin "$BIN" --debian /usr/lib/cni/host-device

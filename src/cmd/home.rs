@@ -169,6 +169,9 @@ fn find_on_host(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> crate
 /// Gives a link on the host its own name, or the parking name when its own
 /// is taken. Returns the name it now has.
 fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
+    if link.name == rec.host.name {
+        return Ok(link.name.clone()); // the usual case: it came home as itself
+    }
     let want = home_name(sock, rec, Some(link.index))?;
     if link.name == want {
         return Ok(want);

@@ -56,20 +56,6 @@ declare -A NEEDED_PACKAGES=(
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-install_packages() {
-    local pkg missing=()
-    for pkg in "${!NEEDED_PACKAGES[@]}"; do
-        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    local apt=(apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends)
-    "${apt[@]}" "${missing[@]}" >/dev/null ||
-        { apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null &&
-          "${apt[@]}" "${missing[@]}" >/dev/null; } ||
-        die "apt-get install ${missing[*]} failed"
-}
 
 # The venv with grpcio and grpcio-tools, made once and kept in the cache.
 ensure_venv() {
@@ -88,7 +74,7 @@ ensure_venv() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "run as root: the test runs containerd and creates interfaces"
-install_packages
+hd_install_packages || die "installing packages failed"
 ensure_venv
 
 # ---- the throwaway world ---------------------------------------------------

@@ -89,3 +89,37 @@ hd_snapshot() {
 
 # hd_has_link NS DEV: true if DEV exists in NS.
 hd_has_link() { ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
+
+# hd_install_packages: installs the Debian packages of the associative array
+# NEEDED_PACKAGES (package -> a probe command that succeeds when what we need
+# from it is there) whose probe fails. Never removes a package; waits for
+# another apt to finish instead of failing.
+hd_install_packages() {
+    local pkg missing=()
+    for pkg in "${!NEEDED_PACKAGES[@]}"; do
+        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    echo "installing from Debian: ${missing[*]}"
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q --no-install-recommends --no-remove)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get -o DPkg::Lock::Timeout=600 -q update >/dev/null 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null; } ||
+        { echo "apt-get install ${missing[*]} failed" >&2; return 1; }
+}
+
+# hd_release_bin: prints the hostdev binary to test: $HOSTDEV when set,
+# else the one a fresh `cargo build --release` leaves (build output to stderr).
+hd_release_bin() {
+    if [[ -n ${HOSTDEV:-} ]]; then
+        printf '%s\n' "$HOSTDEV"
+        return 0
+    fi
+    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    (cd "$HD_REPO" && cargo build --release --quiet) >&2 || return 1
+    hd_bin
+}

@@ -21,6 +21,8 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$REPO/scripts/lib.sh"
 
 # Debian package -> a probe that succeeds when what we need from it is there.
 declare -A NEEDED_PACKAGES=(
@@ -33,22 +35,9 @@ declare -A NEEDED_PACKAGES=(
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-install_packages() {
-    local pkg missing=()
-    for pkg in "${!NEEDED_PACKAGES[@]}"; do
-        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-        { apt-get update -q >/dev/null &&
-          apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } ||
-        die "apt-get install ${missing[*]} failed"
-}
 
 [[ $(id -u) -eq 0 ]] || die "run as root: the test creates network namespaces"
-install_packages
+hd_install_packages || die "installing packages failed"
 
 # ---- the throwaway world -------------------------------------------------
 TMP=$(mktemp -d /tmp/hostdev-libcni-e2e.XXXXXX)
@@ -69,16 +58,8 @@ mkdir -p "$BIN" "$TMP/gopath"
 export CNI_PATH=$BIN:/usr/lib/cni
 
 echo "==> building"
-if [[ -n ${HOSTDEV:-} ]]; then
-    cp "$HOSTDEV" "$BIN/hostdev" || die "cannot copy HOSTDEV=$HOSTDEV"
-else
-    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-    command -v cargo >/dev/null || die "cargo not found (or set HOSTDEV=/path/to/hostdev)"
-    (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-    cp "$REPO/target/x86_64-unknown-linux-gnu/release/hostdev" "$BIN/hostdev"
-fi
+built=$(hd_release_bin) || die "cargo build --release failed (or set HOSTDEV=/path/to/hostdev)"
+cp "$built" "$BIN/hostdev" || die "cannot copy $built"
 # GOPATH mode against Debian's libcni source: no modules, no network.
 (cd "$REPO/tests/libcni" &&
     GO111MODULE=off GOPATH=$TMP/gopath:/usr/share/gocode GOPROXY=off GOFLAGS='' \

@@ -54,24 +54,9 @@ declare -A NEEDED_PACKAGES=(
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-install_packages() {
-    local pkg missing=()
-    for pkg in "${!NEEDED_PACKAGES[@]}"; do
-        bash -c "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Wait for another apt or dpkg (other test scripts install too) rather than fail.
-    local apt=(apt-get -q -o DPkg::Lock::Timeout=300)
-    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null ||
-        { "${apt[@]}" update >/dev/null &&
-          "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
-        die "apt-get install ${missing[*]} failed"
-}
 
 [[ $(id -u) -eq 0 ]] || die "run as root: the test runs rootful podman and makes a veth pair"
-install_packages
+hd_install_packages || die "installing packages failed"
 
 # ---- names -------------------------------------------------------------------
 rand4() { od -An -N2 -tx2 /dev/urandom | tr -d ' \n'; }
@@ -261,21 +246,8 @@ pm() {
 
 # ---- build -------------------------------------------------------------------
 echo "==> building"
-if [[ -n ${HOSTDEV:-} ]]; then
-    cp "$HOSTDEV" "$BIN/hostdev" || die "cannot copy HOSTDEV=$HOSTDEV"
-else
-    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-    command -v cargo >/dev/null || die "cargo not found (or set HOSTDEV=/path/to/hostdev)"
-    # Ask cargo where the binary is: .cargo/config.toml may name a target,
-    # which moves it under target/<triple>/release/.
-    built=$(cd "$HD_REPO" && cargo build --release --quiet --bin hostdev --message-format=json |
-        jq -r 'select(.reason == "compiler-artifact" and .target.name == "hostdev" and .executable != null)
-               | .executable' | tail -n 1)
-    [[ -n $built && -x $built ]] || die "cargo build --release failed"
-    cp "$built" "$BIN/hostdev" || die "cannot copy $built"
-fi
+built=$(hd_release_bin) || die "cargo build --release failed (or set HOSTDEV=/path/to/hostdev)"
+cp "$built" "$BIN/hostdev" || die "cannot copy $built"
 
 echo "==> image $IMAGE (podman import of busybox-static, no registry)"
 cp /bin/busybox "$TMP/rootfs/bin/busybox"

@@ -77,22 +77,6 @@ preflight() {
     uname -r
 }
 
-install_packages() {
-    local pkg missing=()
-    for pkg in "${!NEEDED_PACKAGES[@]}"; do
-        # The probe, not dpkg -s, decides: a removed package whose config
-        # files remain still passes dpkg -s.
-        eval "${NEEDED_PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    if ((${#missing[@]} == 0)); then
-        echo "all present: ${!NEEDED_PACKAGES[*]}"
-        return
-    fi
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 build_debug() { cargo build; }
 build_release() { cargo build --release; }
@@ -143,7 +127,7 @@ check_machine() {
 
 main() {
     step "Preflight" preflight
-    step "Debian packages" install_packages
+    step "Debian packages" hd_install_packages
     step "Record machine state" record_machine
     step "cargo build (debug)" build_debug
     step "cargo build --release" build_release

@@ -12,7 +12,7 @@ use crate::cmd::{Host, kernel_error};
 use crate::cni::Result;
 use crate::failpoint;
 use crate::netlink::addr::add_requests;
-use crate::netlink::link::{move_request, set_link_request};
+use crate::netlink::link::set_link_request;
 use crate::netlink::{Link, LinkChange, Socket, route};
 use crate::state::{Key, Phase, Record, Store};
 use crate::{debug, info, warn};
@@ -94,25 +94,31 @@ pub fn parking_name(rec: &Record) -> String {
 }
 
 /// Moves `link` from the container to the host under its home name. It is
-/// first renamed to that name inside the container (taken down, as some
-/// kernels refuse to rename an UP link; the move closes it anyway), so the
-/// host never sees the container-side name even for an instant. All three
-/// requests go out in one write; if the rename fails (the name is taken in
-/// the container) the move still renames, during the move.
+/// first renamed to that name inside the container, so the host never sees
+/// the container-side name even for an instant. Kernels before 6.x refuse
+/// to rename an UP link (EBUSY): only then is it taken down first, since
+/// closing it costs an RCU grace period the move itself pays again. If the
+/// rename fails otherwise (the name is taken in the container), the move
+/// renames, during the move.
 fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
     let name = home_name(&mut host.sock, rec, None)?;
     failpoint::hit("del-before-move");
-    let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
-    let rename = set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
-    let go = move_request(link.index, host.ns.as_fd(), &name).map_err(kernel_error("move home"))?;
-    debug!("moving index {} from the container to the host as {name}", link.index);
-    for (pos, e) in ctr.batch(vec![down, rename, go]).map_err(kernel_error("move the interface home"))? {
-        match pos {
-            // The kernel may have moved it under its old name before failing:
-            // `find_on_host` looks for it wherever it went.
-            2 => warn!("moving {} home as {name} failed: {e}", link.name),
-            _ => debug!("preparing {} inside the container failed ({e}); renaming during the move", link.name),
+    if link.name != name {
+        let rename = || set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
+        let mut failed = ctr.batch(vec![rename()]).map_err(kernel_error("rename in the container"))?.pop();
+        if failed.as_ref().is_some_and(|(_, e)| e.is(Errno::EBUSY)) {
+            let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
+            failed = ctr.batch(vec![down, rename()]).map_err(kernel_error("rename in the container"))?.pop();
         }
+        if let Some((_, e)) = failed {
+            debug!("renaming {} to {name} inside the container failed ({e}); renaming during the move", link.name);
+        }
+    }
+    debug!("moving index {} from the container to the host as {name}", link.index);
+    if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
+        // The kernel may have moved it under its old name before failing:
+        // `find_on_host` looks for it wherever it went.
+        warn!("moving {} home as {name} failed: {e}", link.name);
     }
     failpoint::hit("del-after-move");
     Ok(name)

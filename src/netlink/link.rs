@@ -102,7 +102,7 @@ impl Socket {
 }
 
 /// The one RTM_NEWLINK that moves link `index` into `target` as `name`.
-pub fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt, u16)> {
+fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt, u16)> {
     if name.is_empty() || name.len() > 15 {
         return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
     }

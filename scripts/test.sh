@@ -83,6 +83,9 @@ build_release() { cargo build --release; }
 # test-hooks compiles the fail points the crash tests need into the binary.
 cargo_tests() {
     PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --no-fail-fast --features test-hooks -- --test-threads="${HD_TEST_THREADS:-4}"
+    # The one test that needs a build without test-hooks: a shipped binary
+    # must not read HOSTDEV_SYSFS_ROOT.
+    cargo test --test selectors -- --exact sysfs_root_is_not_injectable_without_test_hooks
 }
 conf_files() {
     local f

@@ -512,3 +512,31 @@ fn routes_through_the_device_come_home() {
     w.run(&w.env("DEL", "eth0"), &conf.to_string()).assert_ok();
     assert_eq!(routes(h), before, "routes through h1 after ADD and DEL");
 }
+
+/// With `logFile` and `logLevel: info`, each step leaves a line naming the
+/// container in the file; stdout carries only the result and stderr stays
+/// quiet.
+#[test]
+fn log_file_gets_one_line_per_step() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let log = w.tmp.join("hostdev.log");
+    let mut conf: serde_json::Value = serde_json::from_str(&w.config("1.0.0", "h1")).unwrap();
+    conf["logFile"] = serde_json::json!(log.display().to_string());
+    conf["logLevel"] = serde_json::json!("info");
+    let add = w.run(&w.env("ADD", "eth0"), &conf.to_string());
+    add.assert_ok();
+    assert!(add.json["interfaces"].is_array(), "stdout is the result: {add:#?}");
+    assert!(add.stderr.is_empty(), "nothing on stderr when logging to a file: {add:#?}");
+    let del = w.run(&w.env("DEL", "eth0"), &conf.to_string());
+    del.assert_ok();
+    assert!(del.stdout.trim().is_empty(), "DEL prints nothing: {del:#?}");
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().all(|l| l.contains(&w.id)), "every line names the container:\n{text}");
+    for step in
+        ["recorded h1", "moving h1", "is up in the container", "found h1 in the container", "restored h1", "is home"]
+    {
+        assert!(lines.iter().any(|l| l.contains(step)), "no line for {step:?}:\n{text}");
+    }
+}

@@ -193,6 +193,15 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
         }
     };
     store.save(&rec)?;
+    info!(
+        "recorded {} (index {}, {}): {} addresses, {} routes, {}",
+        rec.host.name,
+        rec.host.index,
+        rec.host.mac,
+        rec.addrs.len(),
+        rec.routes.len(),
+        if rec.host.up { "up" } else { "down" }
+    );
     Ok(rec)
 }
 
@@ -271,6 +280,7 @@ fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniRes
             None => return Err(kernel_error(&format!("set {ifname} up"))(e)),
         }
     }
+    info!("{ifname} is up in the container (index {}) with {} addresses", link.index, result.ips.len());
     Ok(link.index)
 }
 
@@ -286,6 +296,7 @@ fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result
         };
         return Err(kernel_error(&what)(e));
     }
+    info!("IPAM gave {ifname} {} addresses and {} routes", addrs.len(), got.routes.len());
     merge_ipam(result, got);
     Ok(())
 }

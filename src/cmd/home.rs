@@ -50,6 +50,7 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
         if let Some(link) =
             find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))?
         {
+            info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
             let name = move_out(host, ctr, &link, rec)?;
             moved = Some(Moved { name, mac: link.mac });
         }
@@ -65,8 +66,10 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
         );
         return Ok(Outcome::Missing);
     };
+    info!("{} is on the host as {} (index {})", rec.host.name, link.name, link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
     restore(&mut host.sock, &link, &name, rec)?;
+    info!("restored {name}: {} addresses, {} routes, mtu {}", rec.addrs.len(), rec.routes.len(), rec.host.mtu);
     failpoint::hit("del-after-restore");
     if name == rec.host.name {
         info!("interface {} is home", name);

@@ -56,7 +56,10 @@ impl Socket {
 
 /// Requests that add `routes` through link `index`, replacing equal ones.
 pub fn add_requests(index: u32, routes: &[Route]) -> Vec<(Rt, u16)> {
-    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r, RouteProtocol::Boot)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
+    routes
+        .iter()
+        .map(|r| (Rt::NewRoute(to_message(index, r, RouteProtocol::Boot)), NLM_F_CREATE | NLM_F_REPLACE))
+        .collect()
 }
 
 /// Requests that put saved routes back through link `index`.
@@ -64,7 +67,15 @@ pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<(Rt, u16)> {
     routes
         .iter()
         .map(|e| {
-            let r = Route { dst: e.dst, gw: e.gw, mtu: None, advmss: None, priority: e.metric, table: Some(e.table), scope: Some(e.scope) };
+            let r = Route {
+                dst: e.dst,
+                gw: e.gw,
+                mtu: None,
+                advmss: None,
+                priority: e.metric,
+                table: Some(e.table),
+                scope: Some(e.scope),
+            };
             (Rt::NewRoute(to_message(index, &r, RouteProtocol::from(e.protocol))), NLM_F_CREATE | NLM_F_REPLACE)
         })
         .collect()

@@ -134,13 +134,12 @@ proptest! {
 
     #[test]
     fn result_parsing_never_panics(raw in json_text()) {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&raw) {
-            if let Ok(result) = CniResult::from_json(&value) {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&raw)
+            && let Ok(result) = CniResult::from_json(&value) {
                 for v in ["0.1.0", "0.4.0", "1.1.0"] {
                     let version = hostdev::cni::version::Version::parse(v).unwrap();
                     let _ = result.to_json(v, version);
                 }
             }
-        }
     }
 }

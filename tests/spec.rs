@@ -19,7 +19,7 @@ fn conf(w: &World, version: &str, device: &str, ipam: Value) -> Value {
 }
 
 fn ctr_has_addr(w: &World, ifname: &str, addr: &str) -> bool {
-    link(&w.ctr.name, ifname).map_or(false, |l| l.addrs.contains(addr))
+    link(&w.ctr.name, ifname).is_some_and(|l| l.addrs.contains(addr))
 }
 
 fn ctr_has_route(w: &World, dst: &str) -> bool {

@@ -68,10 +68,10 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
             store.save(&rec)
         });
     if let Err(e) = attached {
-        if let (Some(ipam), true) = (&ipam, ipam_added) {
-            if let Err(e) = ipam.call("DEL") {
-                warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
-            }
+        if let (Some(ipam), true) = (&ipam, ipam_added)
+            && let Err(e) = ipam.call("DEL")
+        {
+            warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
         }
         roll_back(&mut host, &mut ctr, &store, &rec);
         return Err(e);

@@ -49,10 +49,10 @@ fn check_interface(ctr: &mut Socket, env: &Env, prev: &CniResult) -> Result<()> 
         .map_err(kernel_error("look up CNI_IFNAME in the container"))?
         .ok_or_else(|| failed(format!("interface {ifname} is not in the container")))?;
     let ours = prev.interfaces.iter().position(|i| &i.name == ifname);
-    if let Some(expected) = ours.map(|i| &prev.interfaces[i]).filter(|i| !i.mac.is_empty()) {
-        if !expected.mac.eq_ignore_ascii_case(&link.mac) {
-            return Err(failed(format!("interface {ifname} has MAC {}, prevResult says {}", link.mac, expected.mac)));
-        }
+    if let Some(expected) = ours.map(|i| &prev.interfaces[i]).filter(|i| !i.mac.is_empty())
+        && !expected.mac.eq_ignore_ascii_case(&link.mac)
+    {
+        return Err(failed(format!("interface {ifname} has MAC {}, prevResult says {}", link.mac, expected.mac)));
     }
     if !link.up {
         return Err(failed(format!("interface {ifname} is down")));

@@ -29,10 +29,10 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
             }
         }
     }
-    if let Some(ipam) = Ipam::of(env, conf) {
-        if let Err(e) = ipam.call("GC") {
-            errors.push(e);
-        }
+    if let Some(ipam) = Ipam::of(env, conf)
+        && let Err(e) = ipam.call("GC")
+    {
+        errors.push(e);
     }
     match errors.as_slice() {
         [] => Ok(()),

@@ -46,14 +46,13 @@ const RETURN_POLL: Duration = Duration::from_millis(50);
 /// namespace still exists.
 pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Result<Outcome> {
     let mut moved = None;
-    if let Some(ctr) = ctr {
-        if let Some(link) =
+    if let Some(ctr) = ctr
+        && let Some(link) =
             find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))?
-        {
-            info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
-            let name = move_out(host, ctr, &link, rec)?;
-            moved = Some(Moved { name, mac: link.mac });
-        }
+    {
+        info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
+        let name = move_out(host, ctr, &link, rec)?;
+        moved = Some(Moved { name, mac: link.mac });
     }
     let Some(link) = find_or_await(&mut host.sock, rec, moved.as_ref())? else {
         if is_virtual(rec) {
@@ -164,10 +163,10 @@ fn find_or_await(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> Resu
 /// (with the MAC it had in the container), by its original index, then by
 /// identity among all links.
 fn find_on_host(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> crate::netlink::NlResult<Option<Link>> {
-    if let Some(moved) = moved {
-        if let Some(link) = sock.link_by_name(&moved.name)?.filter(|l| rec.claims(l) || l.mac == moved.mac) {
-            return Ok(Some(link));
-        }
+    if let Some(moved) = moved
+        && let Some(link) = sock.link_by_name(&moved.name)?.filter(|l| rec.claims(l) || l.mac == moved.mac)
+    {
+        return Ok(Some(link));
     }
     if let Some(link) = sock.link_by_index(rec.host.index)?.filter(|l| rec.claims(l)) {
         return Ok(Some(link));

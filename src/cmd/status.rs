@@ -22,10 +22,10 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     let mut host = Host::open().map_err(|e| not_ready(e.msg))?;
     home::unpark_all(&mut host, &store);
     let attached = records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::names(&conf.selector, &r.host));
-    if let Err(e) = device::select(&mut host.sock, &conf.selector) {
-        if !(e.code == code::DEVICE_NOT_FOUND && attached) {
-            return Err(not_ready(e.msg));
-        }
+    if let Err(e) = device::select(&mut host.sock, &conf.selector)
+        && !(e.code == code::DEVICE_NOT_FOUND && attached)
+    {
+        return Err(not_ready(e.msg));
     }
     if let Some(ipam) = Ipam::of(env, conf) {
         ipam.call("STATUS").map_err(|e| not_ready(e.msg))?;

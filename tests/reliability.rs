@@ -909,3 +909,36 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
     assert_eq!(link_names(&w.host.name), host_names);
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
+
+/// A parked interface attached again under the same key (podman restarts a
+/// container with the same id), selected by MAC since its name is taken:
+/// the new attachment inherits its true name, and once the squatter is gone
+/// DEL brings it home as h1, not as its parking name.
+#[test]
+fn parked_interface_attached_again_comes_home_under_its_own_name() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    let mut by_mac: Value = serde_json::from_str(&conf(&w, "1.0.0", "", json!({"hwaddr": before.mac}))).unwrap();
+    by_mac.as_object_mut().unwrap().remove("device");
+    let by_mac = by_mac.to_string();
+    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
+    assert!(st.success(), "first ADD: {out:#?}");
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
+    assert!(st.success(), "DEL that parks: {out:#?}");
+    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+
+    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
+    assert!(st.success(), "ADD of the parked interface under the same key: {out:#?}");
+    let rec = only_record(&w, &w.id, "eth0");
+    assert_eq!(rec["phase"], "attached", "{rec:#}");
+    assert_eq!(rec["host"]["name"], "h1", "the record keeps the true name: {rec:#}");
+
+    ip(&w.host.name, &["link", "del", "h1"]);
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
+    assert!(st.success(), "final DEL: {out:#?}");
+    assert_home(&w, &before, &host_names, &ctr_names, "after the second attachment");
+    assert!(records(&w).is_empty());
+}

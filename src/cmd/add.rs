@@ -150,7 +150,10 @@ fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
 /// it, and writes the record. The lock is released before anything moves.
 fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &NetConf, key: Key) -> Result<Record> {
     let _lock = store.lock()?;
-    if store.load(&key)?.is_some() {
+    // A parked record under this key (podman reuses a container's id when it
+    // restarts it) gives way below if it is the same device.
+    let same_key = store.load(&key)?;
+    if same_key.as_ref().is_some_and(|r| r.phase != Phase::Parked) {
         return Err(Error::new(
             code::DEVICE_BUSY,
             format!(
@@ -160,6 +163,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
         ));
     }
     let netns = env.netns.clone();
+    let mut parked = None;
     let rec = match select_device(host, conf, store)? {
         Selected::Userspace(device) => {
             check_unclaimed(store, &device.id, |r| r.userspace.as_ref().is_some_and(|u| u.id == device.id))?;
@@ -169,29 +173,24 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
             let holds = |r: &Record| {
                 r.userspace.is_none() && r.host.index == found.index && (r.host.name == found.name || r.claims(&found))
             };
-            check_unclaimed(store, &found.name, holds)?;
-            // Snapshot only now: a DEL still restoring the device holds its
-            // record until the restore is complete, and was refused above.
-            let name = &found.name;
-            let link = host.sock.link_by_index(found.index).map_err(kernel_error(&format!("read {name}")))?;
-            let link = link.ok_or_else(|| {
-                Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
-            })?;
-            device::check_movable(&link)?;
-            // The routes through it: for the guard, and to put back on DEL.
-            let routes = host.sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
-            guard_default_route(&routes, &link, conf.allow_default_route)?;
-            let addrs =
-                host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
-            check_container(ctr, &env.ifname, &link)?;
-            if conf.ipam.is_none() {
-                build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
+            parked = check_unclaimed(store, &found.name, holds)?;
+            let mut rec = snapshot(host, ctr, env, conf, &key, netns, &found)?;
+            if let Some(parked) = &parked {
+                // A parked interface keeps its true name: DEL brings it home as that.
+                rec.host.name = parked.host.name.clone();
             }
-            let mut rec = Record::new(&key, netns, link, addrs);
-            rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
             rec
         }
     };
+    if let Some(waiting) = same_key.filter(|_| parked.as_ref().is_none_or(|p| p.key() != rec.key())) {
+        return Err(Error::new(
+            code::DEVICE_BUSY,
+            format!(
+                "{} from an earlier attachment of container {} as {} is parked, waiting for its name; it must come home first",
+                waiting.host.name, key.container_id, key.ifname
+            ),
+        ));
+    }
     store.save(&rec)?;
     info!(
         "recorded {} (index {}, {}): {} addresses, {} routes, {}",
@@ -202,21 +201,61 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
         rec.routes.len(),
         if rec.host.up { "up" } else { "down" }
     );
+    if let Some(parked) = parked.filter(|p| p.key() != rec.key()) {
+        store.remove(&parked.key())?; // this attachment carries its name now
+    }
     Ok(rec)
 }
 
-/// Fails when another record already holds the device `what`.
-fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -> Result<()> {
-    match store.list()?.into_iter().filter_map(|(_, r)| r.ok()).find(|r| holds(r)) {
-        Some(other) => Err(Error::new(
+/// The record of a netdev: read only now, after the claim check (a DEL
+/// still restoring the device holds its record until the restore is
+/// complete, and was refused), with the checks that need the fresh state.
+fn snapshot(
+    host: &mut Host,
+    ctr: &mut Socket,
+    env: &Env,
+    conf: &NetConf,
+    key: &Key,
+    netns: Option<std::path::PathBuf>,
+    found: &Link,
+) -> Result<Record> {
+    let name = &found.name;
+    let link = host.sock.link_by_index(found.index).map_err(kernel_error(&format!("read {name}")))?;
+    let link = link
+        .ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached")))?;
+    device::check_movable(&link)?;
+    // The routes through it: for the guard, and to put back on DEL.
+    let routes = host.sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
+    guard_default_route(&routes, &link, conf.allow_default_route)?;
+    let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+    check_container(ctr, &env.ifname, &link)?;
+    if conf.ipam.is_none() {
+        build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
+    }
+    let mut rec = Record::new(key, netns, link, addrs);
+    rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
+    Ok(rec)
+}
+
+/// Fails when another attachment holds the device `what`. A parked record
+/// (home, waiting for its name) does not hold it: it is returned, so the new
+/// attachment can take over its name.
+fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -> Result<Option<Record>> {
+    let mut parked = None;
+    for other in store.list()?.into_iter().filter_map(|(_, r)| r.ok()).filter(|r| holds(r)) {
+        if other.phase == Phase::Parked {
+            parked = Some(other);
+            continue;
+        }
+        return Err(Error::new(
             code::DEVICE_BUSY,
             format!(
                 "device {what:?} is already attached to container {} as {} (network {})",
                 other.container_id, other.ifname, other.network
             ),
-        )),
-        None => Ok(()),
+        ));
     }
+    Ok(parked)
 }
 
 /// A device bound to a userspace driver (DPDK) has no network interface:

@@ -942,3 +942,26 @@ fn parked_interface_attached_again_comes_home_under_its_own_name() {
     assert_home(&w, &before, &host_names, &ctr_names, "after the second attachment");
     assert!(records(&w).is_empty());
 }
+
+/// The container changed the MAC, then DEL died right after the move home
+/// (before the restore): the next DEL still recognises the interface on the
+/// host by its original index and name, and gives it back its own MAC.
+#[test]
+fn crash_after_move_home_with_mac_changed_in_container() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    let cfg = w.config("1.0.0", "h1");
+    w.attach("h1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "dev", "eth0", "address", "02:00:00:00:be:ef"]);
+    let mut env = w.env("DEL", "eth0");
+    env.insert("HOSTDEV_FAILPOINT", "del-after-move".to_string());
+    let (st, out) = run(&w.host.name, &env, &cfg);
+    assert_killed(&st, &out, "del-after-move");
+    assert_eq!(link(&w.host.name, "h1").map(|l| l.mac), Some("02:00:00:00:be:ef".to_string()), "home, not restored");
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &cfg);
+    assert!(st.success(), "DEL after the crash: {out:#?}");
+    assert_home(&w, &before, &host_names, &ctr_names, "after the crash with a changed MAC");
+    assert!(records(&w).is_empty());
+}

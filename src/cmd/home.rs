@@ -168,7 +168,11 @@ fn find_on_host(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> crate
     {
         return Ok(Some(link));
     }
-    if let Some(link) = sock.link_by_index(rec.host.index)?.filter(|l| rec.claims(l)) {
+    // Its original index and name together identify it even when the
+    // container changed its MAC (a crash between the move home and the
+    // restore leaves it so): indices are allocated cyclically, not reused.
+    let same = |l: &Link| rec.claims(l) || (l.name == rec.host.name && l.kind == rec.host.kind);
+    if let Some(link) = sock.link_by_index(rec.host.index)?.filter(same) {
         return Ok(Some(link));
     }
     Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))

@@ -196,14 +196,7 @@ fn run_raw(w: &World, env: &Env, stdin: &[u8]) -> (std::process::ExitStatus, Out
     });
     let out = child.wait_with_output().expect("wait plugin");
     let _ = writer.join();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let res = Out {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout,
-    };
-    (out.status, res)
+    (out.status, Out::from_output(&out))
 }
 
 /// The cniVersion an error must carry: the config's, when the config is

@@ -40,14 +40,7 @@ fn spawn(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
 /// tells a SIGKILL (timeout re-raises its child's signal) from an exit.
 fn finish(child: Child) -> (ExitStatus, Out) {
     let out = child.wait_with_output().expect("wait plugin");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let res = Out {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout,
-    };
-    (out.status, res)
+    (out.status, Out::from_output(&out))
 }
 
 fn run(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> (ExitStatus, Out) {

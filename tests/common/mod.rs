@@ -70,6 +70,17 @@ pub struct Out {
 }
 
 impl Out {
+    /// What a finished plugin process printed, and its exit code.
+    pub fn from_output(out: &std::process::Output) -> Out {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout,
+        }
+    }
+
     pub fn assert_ok(&self) -> &Out {
         assert_eq!(self.code, 0, "plugin failed: {self:#?}");
         self
@@ -99,14 +110,7 @@ pub fn run_plugin(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Out {
     let mut child = cmd.spawn().expect("spawn plugin");
     // The plugin may exit before reading stdin: ignore EPIPE.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().expect("wait plugin");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout,
-    }
+    Out::from_output(&child.wait_with_output().expect("wait plugin"))
 }
 
 /// One test's private world: host and container namespaces and a temp dir.

@@ -63,6 +63,8 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Socket>, store: &Store, mut rec:
     if rec.userspace.is_some() {
         return store.remove(&rec.key()); // nothing was moved
     }
+    // A parked interface is already home: only its name is missing.
+    let ctr = if rec.phase == Phase::Parked { None } else { ctr };
     if rec.phase != Phase::Parked {
         rec.phase = Phase::Removing;
         store.save(&rec)?;

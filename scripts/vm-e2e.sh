@@ -116,8 +116,11 @@ install_qemu() {
         return
     fi
     command -v qemu-system-x86_64 >/dev/null && return 0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --no-remove \
-        -o DPkg::Lock::Timeout=600 qemu-system-x86 >/dev/null 2>&1 || private_qemu
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q --no-install-recommends --no-remove)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install qemu-system-x86 >/dev/null 2>&1 && return 0
+    # Stale package lists fail too: refresh them once before going private.
+    apt-get -o DPkg::Lock::Timeout=600 -q update >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install qemu-system-x86 >/dev/null 2>&1 || private_qemu
 }
 
 install_packages() {

@@ -384,8 +384,10 @@ if cri wait-ready 60 >"$TMP/out" 2>"$TMP/err"; then
 else
     abort "containerd ready (runtime and network)" "$(err)" "$(tail -5 "$CLOG")"
 fi
+# The list goes to a file first: with pipefail, `grep -q` closing the pipe
+# early would fail the whole pipeline at random.
 if ctr_ image import --snapshotter native "$TMP/pause.tar" >"$TMP/out" 2>"$TMP/err" &&
-    ctr_ image ls -q | grep -qxF "$PAUSE_IMAGE"; then
+    ctr_ image ls -q >"$TMP/images" 2>>"$TMP/err" && grep -qxF "$PAUSE_IMAGE" "$TMP/images"; then
     pass "pause image imported as $PAUSE_IMAGE"
 else
     abort "pause image imported as $PAUSE_IMAGE" "$(err)" "$(tr '\n' ' ' <"$TMP/out")"

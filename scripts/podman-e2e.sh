@@ -64,7 +64,7 @@ for _ in 1 2 3 4 5 6 7 8; do
     RAND=$(rand4)
     VETH=hdp$RAND           # the "host device" (7 characters)
     PEER=hdp${RAND}p        # its peer, stays in the node namespace
-    ip netns list | grep -q "^hdpnode-$RAND\b" || break
+    ip netns list | grep "^hdpnode-$RAND\b" >/dev/null || break
 done
 NODE=                       # the node's network namespace, once made
 nip() { ip -n "$NODE" "$@"; }
@@ -435,7 +435,7 @@ fi
 # ---- cleanup -------------------------------------------------------------------
 cleanup
 leftovers=()
-ip netns list | grep -q "^hdpnode-$RAND\b" && leftovers+=("netns hdpnode-$RAND")
+ip netns list | grep "^hdpnode-$RAND\b" >/dev/null && leftovers+=("netns hdpnode-$RAND")
 ip link show dev "$VETH" >/dev/null 2>&1 && leftovers+=("link $VETH")
 [[ -e $TMP ]] && leftovers+=("$TMP")
 for pid in $(our_pids); do leftovers+=("process $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"); done

@@ -256,11 +256,11 @@ main() {
             fail=$((fail + 1))
         fi
     done
-    if tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep -q '^HDNOTE '; then
+    if tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep '^HDNOTE ' >/dev/null; then
         printf '\nnotes:\n'
         tr -d '\r' <"$TMP/results.log" | grep '^HDNOTE ' | sed 's/^HDNOTE /  /'
     fi
-    if ! tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep -q '^HDTEST_END'; then
+    if ! tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep '^HDTEST_END' >/dev/null; then
         fail=$((fail + 1))
         if ((timed_out)); then
             printf '\nTIMEOUT: the VM did not finish within %ss and was killed\n' "$TIMEOUT"

@@ -61,21 +61,6 @@ impl Selected {
     }
 }
 
-/// The host interface `sel` names, looked up in the host namespace. A
-/// device bound to a userspace driver is code 101 here; callers that can
-/// handle one use `select`.
-pub fn find(sock: &mut Socket, sel: &Selector) -> Result<Link> {
-    match select(sock, sel)? {
-        Selected::Netdev(link) => Ok(link),
-        Selected::Userspace(Userspace { id, driver }) => Err(Error::new(
-            code::DEVICE_NOT_FOUND,
-            format!(
-                "device {id} is bound to userspace driver {driver} (a DPDK-style device): it has no network interface to move"
-            ),
-        )),
-    }
-}
-
 /// What `sel` names in the host namespace, with sysfs at "/sys" (or, in a
 /// `test-hooks` build, HOSTDEV_SYSFS_ROOT).
 pub fn select(sock: &mut Socket, sel: &Selector) -> Result<Selected> {
@@ -95,22 +80,6 @@ pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs) -> Result<Sel
         picks.push((want.describe(), found));
     }
     agree(picks)
-}
-
-/// A short description of what `sel` asks for, for messages: the device
-/// name when `device` is set (callers compare it with recorded names), else
-/// the first configured selector as `key "value"`.
-pub fn describe(sel: &Selector) -> String {
-    if let Some(name) = &sel.device {
-        return name.clone();
-    }
-    let keyed = [
-        ("hwaddr", &sel.hwaddr),
-        ("kernelpath", &sel.kernelpath),
-        ("runtimeConfig.deviceID", &sel.device_id),
-        ("pciBusID", &sel.pci_bus_id),
-    ];
-    keyed.iter().find_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v:?}"))).unwrap_or_default()
 }
 
 /// True when `sel` could name `link` by what a record keeps of it: its name

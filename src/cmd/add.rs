@@ -13,9 +13,9 @@ use crate::cni::result::{Interface, IpConfig};
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::device::Selected;
 use crate::netlink::addr::add_requests;
-use crate::netlink::link::set_link_request;
+use crate::netlink::link::up_request;
 use crate::netlink::route::RouteEntry;
-use crate::netlink::{Addr, Link, LinkChange, Socket, route};
+use crate::netlink::{Addr, Link, Socket, route};
 use crate::netns::Netns;
 use crate::state::{Key, Phase, Record, Store, Userspace};
 use crate::{device, failpoint};
@@ -182,7 +182,9 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
             rec
         }
     };
-    if let Some(waiting) = same_key.filter(|_| parked.as_ref().is_none_or(|p| p.key() != rec.key())) {
+    // The same key's parked record may only give way to its own device.
+    let inherits_same_key = parked.as_ref().is_some_and(|p| p.key() == key);
+    if let Some(waiting) = same_key.filter(|_| !inherits_same_key) {
         return Err(Error::new(
             code::DEVICE_BUSY,
             format!(
@@ -201,7 +203,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
         rec.routes.len(),
         if rec.host.up { "up" } else { "down" }
     );
-    if let Some(parked) = parked.filter(|p| p.key() != rec.key()) {
+    if let Some(parked) = parked.filter(|_| !inherits_same_key) {
         store.remove(&parked.key())?; // this attachment carries its name now
     }
     Ok(rec)
@@ -307,7 +309,7 @@ fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniRes
         Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move"))
     })?;
     let mut requests = add_requests(link.index, ifname, addrs);
-    requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
+    requests.push(up_request(link.index, true));
     for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
         match addrs.get(pos) {
             // The container has IPv6 disabled: the address cannot live there.

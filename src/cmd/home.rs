@@ -12,7 +12,7 @@ use crate::cmd::{Host, kernel_error};
 use crate::cni::Result;
 use crate::failpoint;
 use crate::netlink::addr::add_requests;
-use crate::netlink::link::set_link_request;
+use crate::netlink::link::{set_link_request, up_request};
 use crate::netlink::{Link, LinkChange, Socket, route};
 use crate::state::{Key, Phase, Record, Store};
 use crate::{debug, info, warn};
@@ -97,24 +97,15 @@ pub fn parking_name(rec: &Record) -> String {
 
 /// Moves `link` from the container to the host under its home name. It is
 /// first renamed to that name inside the container, so the host never sees
-/// the container-side name even for an instant. Kernels before 6.x refuse
-/// to rename an UP link (EBUSY): only then is it taken down first, since
-/// closing it costs an RCU grace period the move itself pays again. If the
-/// rename fails otherwise (the name is taken in the container), the move
-/// renames, during the move.
+/// the container-side name even for an instant. If that rename fails (the
+/// name is taken in the container), the move renames, during the move.
 fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
     let name = home_name(&mut host.sock, rec, None)?;
     failpoint::hit("del-before-move");
-    if link.name != name {
-        let rename = || set_link_request(link.index, &LinkChange { name: Some(name.clone()), ..LinkChange::default() });
-        let mut failed = ctr.batch(vec![rename()]).map_err(kernel_error("rename in the container"))?.pop();
-        if failed.as_ref().is_some_and(|(_, e)| e.is(Errno::EBUSY)) {
-            let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
-            failed = ctr.batch(vec![down, rename()]).map_err(kernel_error("rename in the container"))?.pop();
-        }
-        if let Some((_, e)) = failed {
-            debug!("renaming {} to {name} inside the container failed ({e}); renaming during the move", link.name);
-        }
+    if link.name != name
+        && let Err(e) = ctr.rename_link(link.index, &name)
+    {
+        debug!("renaming {} to {name} inside the container failed ({e}); renaming during the move", link.name);
     }
     debug!("moving index {} from the container to the host as {name}", link.index);
     if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
@@ -188,15 +179,13 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     if link.name == want {
         return Ok(want);
     }
-    let down = set_link_request(link.index, &LinkChange { up: Some(false), ..LinkChange::default() });
-    let rename = set_link_request(link.index, &LinkChange { name: Some(want.clone()), ..LinkChange::default() });
-    match sock.batch(vec![down, rename]).map_err(kernel_error("rename on the host"))?.pop() {
-        None => Ok(want),
-        Some((_, e)) if e.is(Errno::EEXIST) => {
+    match sock.rename_link(link.index, &want) {
+        Ok(()) => Ok(want),
+        Err(e) if e.is(Errno::EEXIST) => {
             warn!("cannot rename {} to {want} on the host: the name was just taken; it stays {}", link.name, link.name);
             Ok(link.name.clone())
         }
-        Some((_, e)) => Err(kernel_error(&format!("rename {} to {want} on the host", link.name))(e)),
+        Err(e) => Err(kernel_error(&format!("rename {} to {want} on the host", link.name))(e)),
     }
 }
 
@@ -214,7 +203,7 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     let mut requests = vec![set_link_request(link.index, &change)];
     requests.extend(add_requests(link.index, name, &rec.addrs));
     if was.up {
-        requests.push(set_link_request(link.index, &LinkChange { up: Some(true), ..LinkChange::default() }));
+        requests.push(up_request(link.index, true));
     }
     let first_route = requests.len();
     requests.extend(route::restore_requests(link.index, &rec.routes));

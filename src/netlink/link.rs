@@ -89,6 +89,19 @@ impl Socket {
         self.ack(move_request(index, target, name)?.0)
     }
 
+    /// Renames link `index`. Kernels before 6.x refuse to rename an UP link
+    /// (EBUSY): only then is it taken down first, as closing a link costs an
+    /// RCU grace period.
+    pub fn rename_link(&mut self, index: u32, name: &str) -> NlResult<()> {
+        let rename = || set_link_request(index, &LinkChange { name: Some(name.to_string()), ..LinkChange::default() });
+        match self.batch(vec![rename()])?.pop() {
+            Some((_, e)) if e.is(Errno::EBUSY) => {
+                self.batch(vec![up_request(index, false), rename()])?.pop().map_or(Ok(()), |(_, e)| Err(e))
+            }
+            failed => failed.map_or(Ok(()), |(_, e)| Err(e)),
+        }
+    }
+
     /// Adds altnames the link lost (the kernel drops clashing ones when it
     /// returns a device from a dying namespace).
     pub fn add_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
@@ -110,6 +123,11 @@ fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt,
     msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     Ok((Rt::NewLink(msg), 0))
+}
+
+/// The request that sets link `index` up or down.
+pub fn up_request(index: u32, up: bool) -> (Rt, u16) {
+    set_link_request(index, &LinkChange { up: Some(up), ..LinkChange::default() })
 }
 
 /// The RTM_NEWLINK request (with its extra flags) that applies `change`

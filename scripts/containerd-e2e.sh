@@ -316,22 +316,7 @@ nsenter --net="/run/netns/$HOSTNS" containerd --config "$CFG" >"$CLOG" 2>&1 &
 CTRD_PID=$!
 
 # ---- helpers ---------------------------------------------------------------
-FAILED=()
-PASSED=0
-pass() { printf 'PASS  %s\n' "$1"; PASSED=$((PASSED + 1)); }
-fail() { # STEP DETAIL...
-    local step=$1
-    shift
-    printf 'FAIL  %s\n' "$step"
-    (($#)) && printf '      %s\n' "$@"
-    FAILED+=("$step")
-}
 # check STEP DETAIL CMD...: PASS if CMD succeeds, else FAIL with DETAIL.
-check() {
-    local step=$1 detail=$2
-    shift 2
-    if "$@"; then pass "$step"; else fail "$step" "$detail"; fi
-}
 verdict() {
     printf '\n%d passed, %d failed\n' "$PASSED" "${#FAILED[@]}"
     if ((${#FAILED[@]})); then

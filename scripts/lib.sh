@@ -123,3 +123,22 @@ hd_release_bin() {
     (cd "$HD_REPO" && cargo build --release --quiet) >&2 || return 1
     hd_bin
 }
+
+# The end-to-end scripts' checks: `pass STEP`, `fail STEP DETAIL...`, and
+# `check STEP DETAIL CMD...` (pass when CMD succeeds). FAILED lists the
+# failed steps, PASSED counts the others.
+FAILED=()
+PASSED=0
+pass() { printf 'PASS  %s\n' "$1"; PASSED=$((PASSED + 1)); }
+fail() {
+    local step=$1
+    shift
+    printf 'FAIL  %s\n' "$step"
+    (($#)) && printf '      %s\n' "$@"
+    FAILED+=("$step")
+}
+check() {
+    local step=$1 detail=$2
+    shift 2
+    if "$@"; then pass "$step"; else fail "$step" "$detail"; fi
+}

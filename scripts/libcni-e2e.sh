@@ -89,15 +89,6 @@ conflist "$CONF" h1
 conflist "$TMP/missing.conflist" h1-missing
 
 # ---- helpers ---------------------------------------------------------------
-FAILED=()
-pass() { printf 'PASS  %s\n' "$1"; }
-fail() { # STEP DETAIL...
-    local step=$1
-    shift
-    printf 'FAIL  %s\n' "$step"
-    printf '      %s\n' "$@"
-    FAILED+=("$step")
-}
 
 # driver ARGS...: the driver inside the host namespace; stdout in $TMP/out,
 # stderr (libcni and hostdev's logs) in $TMP/err.

@@ -273,16 +273,6 @@ jq -n --arg net "$NET" --arg dev "$VETH" --arg dir "$DATA" '{
     plugins: [{type: "hostdev", device: $dev, dataDir: $dir}]}' >"$NETD/$NET.conflist"
 
 # ---- helpers -----------------------------------------------------------------
-FAILED=()
-PASSED=0
-pass() { printf 'PASS  %s\n' "$1"; PASSED=$((PASSED + 1)); }
-fail() { # CHECK DETAIL...
-    local check=$1
-    shift
-    printf 'FAIL  %s\n' "$check"
-    printf '      %s\n' "$@"
-    FAILED+=("$check")
-}
 err_text() { tr '\n' ' ' <"$TMP/err" | cut -c1-600; }
 
 # snapshot: the veth's name, MAC, MTU, admin state and global addresses.

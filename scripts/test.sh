@@ -37,7 +37,7 @@ step() {
 trap 'rc=$?; if ((rc)) && [[ -n $CURRENT_STEP ]]; then
         hd_header "FAILED in step \"$CURRENT_STEP\" (exit $rc): stopping"; fi' EXIT
 
-# check TITLE FUNCTION: a test step; on failure the run goes on to the next
+# check TITLE FUNCTION (replaces lib.sh's per-assertion `check`): a test step; on failure the run goes on to the next
 # step and fails at the end, so one run shows every broken suite.
 # (Run as a background subshell and waited for: inside `if` or `||`, bash
 # would silently switch off `set -e` for the whole function.)

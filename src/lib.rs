@@ -9,5 +9,6 @@ pub mod failpoint;
 pub mod log;
 pub mod netlink;
 pub mod netns;
+pub mod safedir;
 pub mod state;
 pub mod sysfs;

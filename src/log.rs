@@ -1,8 +1,9 @@
 //! A tiny logger: one line per step, to stderr or `logFile`, never stdout
 //! (stdout belongs to the CNI result).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -34,13 +35,28 @@ impl Level {
     }
 }
 
-/// Sets up logging once. Falls back to stderr when `file` cannot be opened.
+/// Sets up logging once. Falls back to stderr when `file` cannot be
+/// opened, or when it is stdout itself (`/dev/stdout`, or the file stdout
+/// was redirected to): stdout belongs to the CNI result.
 pub fn init(level: Level, file: Option<&Path>, prefix: String) {
-    let sink: Box<dyn Write + Send> = match file.map(|f| OpenOptions::new().create(true).append(true).open(f)) {
-        Some(Ok(f)) => Box::new(f),
+    let sink: Box<dyn Write + Send> = match file.map(open_sink) {
+        Some(Ok(f)) if !same_as_stdout(&f) => Box::new(f),
         _ => Box::new(std::io::stderr()),
     };
     let _ = LOGGER.set(Logger { level, prefix, sink: Mutex::new(sink) });
+}
+
+/// Opens the log file for appending, without waiting on a FIFO.
+fn open_sink(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).custom_flags(nix::libc::O_NONBLOCK).open(path)
+}
+
+fn same_as_stdout(f: &File) -> bool {
+    use nix::sys::stat::fstat;
+    match (fstat(f), fstat(std::io::stdout())) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
 }
 
 pub fn log(level: Level, msg: std::fmt::Arguments<'_>) {

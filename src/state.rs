@@ -1,21 +1,27 @@
 //! The per-attachment record on disk: what the host interface was before
-//! ADD, and how far ADD or DEL got. Written atomically, one JSON file per
-//! (network, container id, interface name), readable by a person.
+//! ADD, what proves its identity, and how far ADD or DEL got. Written
+//! atomically, one JSON file per (network, container id, interface name),
+//! readable by a person, in a directory only root can write (`SafeDir`).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+use crate::cni::env::check_ifname;
 use crate::cni::{Error, Result, code};
 pub use crate::device::Userspace;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link};
+use crate::safedir::{SafeDir, temp_owner};
 
 const FORMAT: u32 = 1;
+/// Longest record file name used as it is; longer keys are hashed, so that
+/// every valid attachment fits the file system's 255-byte limit together
+/// with the lock and temporary names derived from it.
+const PLAIN_NAME_MAX: usize = 200;
 
 /// How far an attachment got. Every step is recorded before the kernel
 /// request it leads to, so a crash anywhere leaves a record DEL can finish.
@@ -30,6 +36,34 @@ pub enum Phase {
     Removing,
     /// The interface is home, under `parked_as`, because its own name was taken.
     Parked,
+    /// Nobody knows where the interface is, and nothing proved it gone:
+    /// `lost` says why. GC looks again; the record is the only memory of it.
+    Lost,
+}
+
+/// What proves that a link is the interface hostdev gave away: things a
+/// container cannot forge (see the README's identity rule). Index, name,
+/// MAC, alias and kind are only hints.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum Anchor {
+    /// A physical device: the parent device on its bus (`host.parent`).
+    Parent,
+    /// A veth: its peer stays in the host at this index, and reports where
+    /// our end is.
+    Peer { index: u32 },
+    /// A macvlan/ipvlan/vlan: its lower device in the host at this index.
+    Lower { index: u32 },
+    /// Nothing a container cannot forge (tap, vcan, ...): never moved home.
+    #[default]
+    Unprovable,
+}
+
+/// The container's network namespace as it was at ADD (the nsfs inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsIdentity {
+    pub dev: u64,
+    pub ino: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,19 +75,27 @@ pub struct Record {
     pub ifname: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_identity: Option<NsIdentity>,
     pub phase: Phase,
     /// The host interface as it was before ADD.
     pub host: Link,
+    #[serde(default)]
+    pub anchor: Anchor,
     pub addrs: Vec<Addr>,
     /// The routes through it that somebody configured (kernel-made prefix
     /// routes come back with the addresses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteEntry>,
-    /// Its index inside the container, once known.
+    /// Its index inside the container, once known (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_index: Option<u32>,
+    /// The name it waits under on the host while its own is taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_as: Option<String>,
+    /// Why the interface is lost (phase `lost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
     /// Set for a device bound to a userspace driver: nothing was moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userspace: Option<Userspace>,
@@ -67,12 +109,15 @@ impl Record {
             container_id: key.container_id.clone(),
             ifname: key.ifname.clone(),
             netns,
+            netns_identity: None,
             phase: Phase::Adding,
             host,
+            anchor: Anchor::Unprovable,
             addrs,
             routes: Vec::new(),
             container_index: None,
             parked_as: None,
+            lost: None,
             userspace: None,
         }
     }
@@ -86,13 +131,39 @@ impl Record {
         Key { network: self.network.clone(), container_id: self.container_id.clone(), ifname: self.ifname.clone() }
     }
 
-    /// Whether `link` is the interface this record is about: same
-    /// permanent MAC, or same MAC, as before ADD.
-    pub fn claims(&self, link: &Link) -> bool {
-        match (&self.host.perm_mac, &link.perm_mac) {
-            (Some(a), Some(b)) => a == b,
-            _ => link.mac == self.host.mac,
+    /// Whether `link`, on the host before ADD, is this record's device: the
+    /// same index and name (the claim check; the host is not hostile).
+    pub fn describes(&self, link: &Link) -> bool {
+        self.userspace.is_none()
+            && self.host.index == link.index
+            && (self.host.name == link.name || self.parked_as.as_ref() == Some(&link.name))
+    }
+
+    /// The checks a record read from disk must pass before it may steer
+    /// any kernel request.
+    fn validate(&self) -> std::result::Result<(), String> {
+        let name = |what: &str, n: &str| check_ifname(what, n).map_err(|e| e.msg);
+        name("ifname", &self.ifname)?;
+        if let Some(parked) = &self.parked_as {
+            name("parkedAs", parked)?;
         }
+        if self.userspace.is_some() {
+            return Ok(());
+        }
+        name("host.name", &self.host.name)?;
+        if let Some(bad) = self.host.altnames.iter().find(|a| a.is_empty() || a.len() > 127 || a.contains('/')) {
+            return Err(format!("host.altnames holds {bad:?}, which is not an interface name"));
+        }
+        let index_ok = |i: u32| i > 0 && i < i32::MAX as u32;
+        let anchor_ok = match self.anchor {
+            Anchor::Peer { index } | Anchor::Lower { index } => index_ok(index),
+            Anchor::Parent => self.host.parent.is_some(),
+            Anchor::Unprovable => true,
+        };
+        if !index_ok(self.host.index) || !anchor_ok || self.container_index.is_some_and(|i| !index_ok(i)) {
+            return Err("it holds an impossible interface index or anchor".into());
+        }
+        Ok(())
     }
 }
 
@@ -108,9 +179,29 @@ impl Key {
     /// The record's file name. Network names and container ids are
     /// already restricted to `[A-Za-z0-9_.-]`; the interface name is
     /// escaped, so nothing derived from input can leave the directory.
-    fn file_name(&self) -> String {
-        format!("{}+{}+{}.json", self.network, self.container_id, escape(&self.ifname))
+    /// Keys too long for a file name are hashed (the record inside says
+    /// which attachment it is, and is checked against the key on reading).
+    pub fn file_name(&self) -> String {
+        let plain = format!("{}+{}+{}.json", self.network, self.container_id, escape(&self.ifname));
+        if plain.len() <= PLAIN_NAME_MAX {
+            return plain;
+        }
+        format!("h{:032x}.json", fnv1a_128(plain.as_bytes()))
     }
+
+    /// The attachment lock's file name.
+    pub fn lock_name(&self) -> String {
+        format!(".{}.lock", self.file_name())
+    }
+}
+
+/// FNV-1a, 128 bits: a stable hash without a dependency. Not a defence
+/// against chosen collisions (only root writes keys), and a collision would
+/// only make the record refused, as it names its own key.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    bytes.iter().fold(OFFSET, |h, b| (h ^ u128::from(*b)).wrapping_mul(PRIME))
 }
 
 fn escape(s: &str) -> String {
@@ -126,15 +217,22 @@ fn escape(s: &str) -> String {
 }
 
 pub struct Store {
-    dir: PathBuf,
+    dir: SafeDir,
 }
 
 fn state_error(msg: String) -> Error {
     Error::new(code::STATE, msg)
 }
 
+/// The store's own files, beside the records.
+const STORE_LOCK: &str = ".lock";
+const PARKED_MARK: &str = ".parked";
+/// A record is small; anything larger is not one of ours.
+const RECORD_MAX: usize = 1 << 20;
+
 impl Store {
-    /// Opens (and creates, private to root) the data directory.
+    /// Opens (and creates, private to root) the data directory; refuses one
+    /// that others could write to.
     pub fn open(dir: &Path) -> Result<Store> {
         if !dir.is_absolute() {
             return Err(Error::new(
@@ -142,170 +240,203 @@ impl Store {
                 format!("config key \"dataDir\" {} must be an absolute path", dir.display()),
             ));
         }
-        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-            return Err(state_error(format!("dataDir {}: cannot create it: {e}", dir.display())));
-        }
-        match fs::metadata(dir) {
-            Ok(m) if m.is_dir() => Ok(Store { dir: dir.to_path_buf() }),
-            Ok(_) => Err(state_error(format!("dataDir {} is not a directory", dir.display()))),
-            Err(e) => Err(state_error(format!("dataDir {}: {e}", dir.display()))),
-        }
+        Ok(Store { dir: SafeDir::open(dir)? })
     }
 
     /// Takes the store's lock: held only while claims are checked and
     /// written, never across a move.
     pub fn lock(&self) -> Result<Flock<File>> {
-        let path = self.dir.join(".lock");
-        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
-        let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))
+        self.dir.lock(STORE_LOCK, lock_wait())
     }
 
-    /// Takes the lock of one attachment, held while DEL or GC works on it
-    /// so that two of them never race on the same record. Other attachments
-    /// are not held up.
-    pub fn lock_key(&self, key: &Key) -> Result<KeyLock> {
-        let path = self.dir.join(format!(".{}.lock", key.file_name()));
+    /// Takes the lock of one attachment, held by ADD, DEL, CHECK and GC
+    /// while they work on it, so that no two of them ever interleave on
+    /// one attachment. Others are not held up. Waits a bounded time: code 11.
+    pub fn lock_key(&self, key: &Key) -> Result<KeyLock<'_>> {
+        let deadline = std::time::Instant::now() + lock_wait();
         loop {
-            let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
-            let file = file.map_err(|e| state_error(format!("cannot open lock {}: {e}", path.display())))?;
-            let lock = Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| state_error(format!("cannot lock {}: {e}", path.display())))?;
-            // The holder before us removes the file as it lets go: a lock on
-            // a removed file excludes nobody, so take the current one.
-            if same_file(&lock, &path) {
-                return Ok(KeyLock { _lock: lock, path });
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            if let Some(lock) = self.take_key_lock(key, Some(wait))? {
+                return Ok(lock);
             }
         }
     }
 
+    /// The attachment's lock if nobody holds it now (GC skips busy ones).
+    pub fn try_lock_key(&self, key: &Key) -> Result<Option<KeyLock<'_>>> {
+        loop {
+            match self.take_key_lock(key, None) {
+                Ok(None) => continue, // the file was replaced under us
+                Err(e) if e.code == code::TRY_AGAIN => return Ok(None),
+                other => return other,
+            }
+        }
+    }
+
+    /// One try at an attachment's lock: None when the file it locked was
+    /// removed meanwhile. The holder before us removes the file as it lets
+    /// go: a lock on a removed file excludes nobody, so take the current one.
+    fn take_key_lock(&self, key: &Key, wait: Option<Duration>) -> Result<Option<KeyLock<'_>>> {
+        let name = key.lock_name();
+        let lock = match wait {
+            Some(wait) => self.dir.lock(&name, wait)?,
+            None => self.dir.try_lock(&name)?.ok_or_else(|| Error::new(code::TRY_AGAIN, "busy"))?,
+        };
+        Ok(self.dir.is_same(&name, &*lock).then(|| KeyLock { _lock: lock, dir: &self.dir, name }))
+    }
+
     /// Notes that some record is parked (see `cmd::home::unpark_all`).
     pub fn mark_parked(&self) {
-        let path = self.dir.join(".parked");
-        if let Err(e) = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path) {
-            crate::warn!("cannot write {}: {e}; parked interfaces wait for the next DEL or GC", path.display());
+        if let Err(e) = self.dir.touch(PARKED_MARK) {
+            crate::warn!("{}; parked interfaces wait for the next DEL or GC", e.msg);
         }
     }
 
     /// Removes the parked marker; true if it was there.
     pub fn take_parked_mark(&self) -> bool {
-        fs::remove_file(self.dir.join(".parked")).is_ok()
+        self.dir.remove(PARKED_MARK).unwrap_or(false)
     }
 
+    /// The record under `key`, checked; None when there is none.
     pub fn load(&self, key: &Key) -> Result<Option<Record>> {
-        let path = self.dir.join(key.file_name());
-        match fs::read(&path) {
-            Ok(bytes) => parse_record(&path, &bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(state_error(format!("cannot read record {}: {e}", path.display()))),
-        }
+        let name = key.file_name();
+        let Some(bytes) = self.dir.read(&name, RECORD_MAX)? else { return Ok(None) };
+        parse_record(&self.dir.show(&name), &name, &bytes).map(Some)
     }
 
-    /// Writes `rec` atomically: a private temporary file, renamed. Not
-    /// fsync'd: a record matters only while the kernel state it describes
-    /// exists, and that does not survive the power loss fsync guards
-    /// against; a killed process leaves the page cache intact.
+    /// Writes `rec` atomically (see `SafeDir::write`). Not fsync'd: a
+    /// record matters only while the kernel state it describes exists, and
+    /// that does not survive the power loss fsync guards against; a killed
+    /// process leaves the page cache intact.
     pub fn save(&self, rec: &Record) -> Result<()> {
-        let path = self.dir.join(rec.key().file_name());
-        // A temporary name of its own per process: concurrent writers of the
-        // same record must not share (and truncate) one file.
-        let tmp = self.dir.join(format!(".{}.{}.tmp", rec.key().file_name(), std::process::id()));
-        let fail = |e: std::io::Error| state_error(format!("cannot write record {}: {e}", path.display()));
         let mut text = serde_json::to_vec_pretty(rec).expect("records always serialise");
         text.push(b'\n');
-        let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).map_err(fail)?;
-        f.write_all(&text).map_err(fail)?;
-        fs::rename(&tmp, &path).map_err(fail)
+        self.dir.write(&rec.key().file_name(), &text)
     }
 
     pub fn remove(&self, key: &Key) -> Result<()> {
-        let path = self.dir.join(key.file_name());
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(state_error(format!("cannot remove record {}: {e}", path.display())))
-            }
-            _ => Ok(()),
-        }
+        self.dir.remove(&key.file_name()).map(|_| ())
     }
 
     /// Every record in the store; unreadable ones are reported, not skipped.
-    pub fn list(&self) -> Result<Vec<(PathBuf, Result<Record>)>> {
-        let entries = fs::read_dir(&self.dir)
-            .map_err(|e| state_error(format!("cannot list dataDir {}: {e}", self.dir.display())))?;
+    pub fn list(&self) -> Result<Vec<(String, Result<Record>)>> {
         let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
+        for name in self.dir.names()? {
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            let rec = fs::read(&path)
-                .map_err(|e| state_error(format!("cannot read record {}: {e}", path.display())))
-                .and_then(|b| parse_record(&path, &b));
-            out.push((path, rec));
+            let rec = self.dir.read(&name, RECORD_MAX).and_then(|bytes| match bytes {
+                Some(b) => parse_record(&self.dir.show(&name), &name, &b),
+                None => Err(state_error(format!("record {} vanished while being read", self.dir.show(&name)))),
+            });
+            out.push((name, rec));
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
-    #[cfg(test)]
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Removes what killed processes left behind: temporary record files
+    /// whose writer is dead, and attachment lock files nobody holds.
+    pub fn sweep_leftovers(&self) {
+        for name in self.dir.names().unwrap_or_default() {
+            if let Some(pid) = temp_owner(&name) {
+                if !process_alive(pid) {
+                    crate::info!("removing {}, left by a killed process", self.dir.show(&name));
+                    let _ = self.dir.remove(&name);
+                }
+            } else if name.starts_with('.') && name.ends_with(".json.lock") {
+                // Unlinked while held, as KeyLock does: a waiter re-checks.
+                if let Ok(Some(lock)) = self.dir.try_lock(&name) {
+                    let _ = self.dir.remove(&name);
+                    drop(lock);
+                }
+            }
+        }
     }
 
-    /// Whether the directory is private, as records reveal the host's layout.
-    #[cfg(test)]
-    pub fn is_private(&self) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        fs::metadata(&self.dir).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
+}
+
+/// How long a command waits for a lock another call holds before it
+/// answers "try again later". A test build may shorten it.
+fn lock_wait() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var("HOSTDEV_LOCK_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()) {
+        return Duration::from_millis(ms);
+    }
+    Duration::from_secs(10)
 }
 
 /// An attachment's lock. Its file is removed when the lock is dropped: a
-/// waiter that then gets the lock on the removed file finds no record, and
-/// only ever acts on a record it loaded under the lock.
-pub struct KeyLock {
+/// waiter that then gets the lock on the removed file finds it replaced and
+/// tries again, and only ever acts on a record it loaded under the lock.
+pub struct KeyLock<'a> {
     _lock: Flock<File>,
-    path: PathBuf,
+    dir: &'a SafeDir,
+    name: String,
 }
 
-impl Drop for KeyLock {
+impl Drop for KeyLock<'_> {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        let _ = self.dir.remove(&self.name);
     }
 }
 
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
-    let rec: Record =
-        serde_json::from_slice(bytes).map_err(|e| state_error(format!("record {} is corrupt: {e}", path.display())))?;
+/// Parses and checks a record read from the file `name`: it must be of our
+/// format, filed under its own key, and name only valid interfaces, so that
+/// an edited or corrupt record is refused before it can steer the kernel.
+fn parse_record(path: &str, name: &str, bytes: &[u8]) -> Result<Record> {
+    let bad = |why: String| state_error(format!("record {path} is corrupt: {why}; nothing was changed"));
+    let rec: Record = serde_json::from_slice(bytes).map_err(|e| bad(format!("it is not valid JSON: {e}")))?;
     if rec.format != FORMAT {
-        return Err(state_error(format!("record {} has unknown format {}", path.display(), rec.format)));
+        return Err(bad(format!("unknown format {}", rec.format)));
     }
+    if rec.key().file_name() != name {
+        return Err(bad(format!(
+            "it describes {}/{}/{}, which is not the attachment its file name is for",
+            rec.network, rec.container_id, rec.ifname
+        )));
+    }
+    rec.validate().map_err(bad)?;
     Ok(rec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key(ifname: &str) -> Key {
         Key { network: "net".into(), container_id: "c1".into(), ifname: ifname.into() }
     }
 
-    fn temp_store(tag: &str) -> Store {
-        let dir = std::env::temp_dir().join(format!("hostdev-state-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        Store::open(&dir).unwrap()
+    /// A private directory, removed also when an assertion fails.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("hostdev-state-{}-{tag}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn veth_record(ifname: &str) -> Record {
+        let host = Link { index: 7, name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() };
+        Record { anchor: Anchor::Peer { index: 8 }, ..Record::new(&key(ifname), None, host, vec![]) }
     }
 
     #[test]
@@ -316,39 +447,77 @@ mod tests {
     }
 
     #[test]
+    fn long_keys_are_hashed_to_a_stable_name() {
+        let long = Key { network: "n".repeat(240), container_id: "c".repeat(200), ifname: "eth0".into() };
+        let name = long.file_name();
+        assert!(name.len() < 64 && name.starts_with('h') && name.ends_with(".json"), "{name}");
+        assert_eq!(name, long.clone().file_name());
+        assert_ne!(name, Key { ifname: "eth1".into(), ..long.clone() }.file_name());
+        assert!(long.lock_name().len() < 255);
+    }
+
+    #[test]
     fn save_load_list_remove() {
-        let store = temp_store("slr");
-        assert!(store.is_private());
-        let rec = Record::new(
-            &key("eth0"),
-            None,
-            Link { name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() },
-            vec![],
-        );
+        let tmp = TempDir::new("slr");
+        let store = Store::open(&tmp.0).unwrap();
+        assert_eq!(fs::metadata(&tmp.0).unwrap().permissions().mode() & 0o777, 0o700);
+        let rec = veth_record("eth0");
         store.save(&rec).unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap(), Some(rec.clone()));
         assert_eq!(store.list().unwrap().len(), 1);
         store.remove(&key("eth0")).unwrap();
         store.remove(&key("eth0")).unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap(), None);
-        fs::remove_dir_all(store.dir()).unwrap();
     }
 
     #[test]
-    fn corrupt_records_are_errors() {
-        let store = temp_store("corrupt");
-        fs::write(store.dir().join(key("eth0").file_name()), b"{not json").unwrap();
+    fn corrupt_or_foreign_records_are_refused() {
+        let tmp = TempDir::new("corrupt");
+        let store = Store::open(&tmp.0).unwrap();
+        fs::write(tmp.0.join(key("eth0").file_name()), b"{not json").unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap_err().code, code::STATE);
         assert!(store.list().unwrap()[0].1.is_err());
-        fs::remove_dir_all(store.dir()).unwrap();
+        // Filed under another attachment's name.
+        let text = serde_json::to_vec(&veth_record("eth1")).unwrap();
+        fs::write(tmp.0.join(key("eth0").file_name()), &text).unwrap();
+        assert!(store.load(&key("eth0")).unwrap_err().msg.contains("not the attachment"));
+        // A host name that is a path.
+        let mut rec = veth_record("eth0");
+        rec.host.name = "../../x".into();
+        fs::write(tmp.0.join(key("eth0").file_name()), serde_json::to_vec(&rec).unwrap()).unwrap();
+        assert!(store.load(&key("eth0")).unwrap_err().msg.contains("host.name"));
     }
 
     #[test]
-    fn a_file_is_not_a_data_dir() {
-        let path = std::env::temp_dir().join(format!("hostdev-state-file-{}", std::process::id()));
-        fs::write(&path, b"x").unwrap();
-        assert_eq!(Store::open(&path).err().unwrap().code, code::STATE);
+    fn unsafe_data_dirs_are_refused() {
+        let tmp = TempDir::new("unsafe");
+        fs::create_dir(&tmp.0).unwrap();
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = Store::open(&tmp.0).err().unwrap();
+        assert_eq!(e.code, code::STATE);
+        assert!(e.msg.contains("chmod 0700"), "{}", e.msg);
+        let file = tmp.0.join("file");
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(&file, b"x").unwrap();
+        assert_eq!(Store::open(&file).err().unwrap().code, code::STATE);
         assert_eq!(Store::open(Path::new("relative")).err().unwrap().code, code::INVALID_CONFIG);
-        fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn planted_files_are_never_followed() {
+        let tmp = TempDir::new("planted");
+        let store = Store::open(&tmp.0).unwrap();
+        let outside = TempDir::new("planted-outside");
+        fs::create_dir(&outside.0).unwrap();
+        let target = outside.0.join("target");
+        let tmp_name = crate::safedir::temp_name(&key("eth0").file_name(), std::process::id());
+        std::os::unix::fs::symlink(&target, tmp.0.join(tmp_name)).unwrap();
+        std::os::unix::fs::symlink(&target, tmp.0.join(key("eth0").lock_name())).unwrap();
+        store.save(&veth_record("eth0")).unwrap();
+        assert!(store.lock_key(&key("eth0")).is_err());
+        assert!(!target.exists());
+        nix::unistd::mkfifo(&tmp.0.join("junk.json"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let listed = store.list().unwrap();
+        assert!(listed.iter().any(|(n, r)| n == "junk.json" && r.is_err()));
     }
 }

@@ -5,8 +5,9 @@ use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 
-use crate::cmd::home::{self, Outcome, bring_home};
-use crate::cmd::{Host, kernel_error};
+use crate::cmd::home;
+use crate::cmd::locate::anchor_of;
+use crate::cmd::{Container, Host, del, kernel_error};
 use crate::cni::error::config_error;
 use crate::cni::ipam::Ipam;
 use crate::cni::result::{Interface, IpConfig};
@@ -17,7 +18,7 @@ use crate::netlink::link::up_request;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link, Socket, route};
 use crate::netns::Netns;
-use crate::state::{Key, Phase, Record, Store, Userspace};
+use crate::state::{Anchor, Key, Phase, Record, Store, Userspace};
 use crate::{device, failpoint};
 use crate::{info, warn};
 
@@ -33,9 +34,11 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
         ));
     }
     home::unpark_all(&mut host, &store);
-    let mut ctr = Socket::open_in(ctr_ns.as_fd(), host.ns.as_fd())
-        .map_err(kernel_error("open a netlink socket in the container"))?;
+    let mut ctr = Container::open(ctr_ns, &host)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    // Held to the end: no DEL, GC or CHECK of this attachment runs against
+    // a half-done ADD.
+    let _lock = store.lock_key(&key)?;
     let mut rec = claim(&store, &mut host, &mut ctr, env, conf, key)?;
     if let Some(device) = rec.userspace.clone() {
         return add_userspace(env, conf, &store, rec, device);
@@ -48,18 +51,18 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let mut ipam_added = false;
     let attached = host
         .sock
-        .move_link(rec.host.index, ctr_ns.as_fd(), &env.ifname)
+        .move_link(rec.host.index, ctr.ns.as_fd(), &env.ifname)
         .map_err(|e| move_error(e, &rec, &env.ifname))
         .and_then(|()| {
             failpoint::hit("add-after-move");
-            configure(&mut ctr, &env.ifname, &rec.addrs, &mut result)
+            configure(&mut ctr.sock, &env.ifname, &rec.addrs, &mut result)
         })
         .and_then(|index| {
             failpoint::hit("add-after-addresses");
             if let Some(ipam) = &ipam {
                 let got = ipam.add()?;
                 ipam_added = true;
-                apply_ipam(&mut ctr, index, &env.ifname, got, &mut result)?;
+                apply_ipam(&mut ctr.sock, index, &env.ifname, got, &mut result)?;
             }
             failpoint::hit("add-after-ipam");
             result.check_expressible(conf.cni_version)?;
@@ -73,7 +76,7 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
         {
             warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
         }
-        roll_back(&mut host, &mut ctr, &store, &rec);
+        roll_back(&mut host, &mut ctr, &store, rec);
         return Err(e);
     }
     Ok(result)
@@ -148,7 +151,7 @@ fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
 /// Under the store's lock: selects the device, checks that no other
 /// attachment holds it, snapshots it, checks that the container can take
 /// it, and writes the record. The lock is released before anything moves.
-fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &NetConf, key: Key) -> Result<Record> {
+fn claim(store: &Store, host: &mut Host, ctr: &mut Container, env: &Env, conf: &NetConf, key: Key) -> Result<Record> {
     let _lock = store.lock()?;
     // A parked record under this key (podman reuses a container's id when it
     // restarts it) gives way below if it is the same device.
@@ -170,9 +173,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
             Record::userspace(&key, netns, device)
         }
         Selected::Netdev(found) => {
-            let holds = |r: &Record| {
-                r.userspace.is_none() && r.host.index == found.index && (r.host.name == found.name || r.claims(&found))
-            };
+            let holds = |r: &Record| r.describes(&found);
             parked = check_unclaimed(store, &found.name, holds)?;
             let mut rec = snapshot(host, ctr, env, conf, &key, netns, &found)?;
             if let Some(parked) = &parked {
@@ -214,7 +215,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Socket, env: &Env, conf: &Net
 /// complete, and was refused), with the checks that need the fresh state.
 fn snapshot(
     host: &mut Host,
-    ctr: &mut Socket,
+    ctr: &mut Container,
     env: &Env,
     conf: &NetConf,
     key: &Key,
@@ -230,11 +231,21 @@ fn snapshot(
     let routes = host.sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
     guard_default_route(&routes, &link, conf.allow_default_route)?;
     let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
-    check_container(ctr, &env.ifname, &link)?;
+    check_container(&mut ctr.sock, &env.ifname, &link)?;
     if conf.ipam.is_none() {
         build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
     }
+    let anchor = anchor_of(&link);
+    if anchor == Anchor::Unprovable {
+        warn!(
+            "{} ({}) has no identity a container cannot forge: DEL will not take it back from the container",
+            link.name,
+            link.kind.as_deref().unwrap_or("no kind")
+        );
+    }
     let mut rec = Record::new(key, netns, link, addrs);
+    rec.anchor = anchor;
+    rec.netns_identity = Some(ctr.ns.identity());
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
     Ok(rec)
 }
@@ -381,14 +392,11 @@ fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniR
     Ok(result)
 }
 
-/// After a failed move or configuration: the interface goes home as it
-/// was, and the record goes only once it is home.
-fn roll_back(host: &mut Host, ctr: &mut Socket, store: &Store, rec: &Record) {
-    match bring_home(host, Some(ctr), rec) {
-        Ok(Outcome::Home | Outcome::Gone) => {
-            let _ = store.remove(&rec.key());
-        }
-        Ok(outcome) => warn!("rollback of {} ended {outcome:?}; the record stays for DEL", rec.host.name),
-        Err(e) => warn!("rollback of {} failed, the record stays for DEL: {e}", rec.host.name),
+/// After a failed move or configuration: the interface goes home as DEL
+/// would take it, and the record goes only once it is home.
+fn roll_back(host: &mut Host, ctr: &mut Container, store: &Store, rec: Record) {
+    let name = rec.host.name.clone();
+    if let Err(e) = del::finish(host, Some(ctr), store, rec) {
+        warn!("rollback of {name} failed, the record stays for DEL: {e}");
     }
 }

@@ -20,6 +20,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     let prev = CniResult::from_json(prev)?;
     let store = Store::open(&conf.data_dir)?;
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let _lock = store.lock_key(&key)?; // never against a half-done ADD or DEL
     let rec = store.load(&key)?;
     let rec = rec.ok_or_else(|| {
         failed(format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name))

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::cmd::{Host, del, home};
+use crate::cmd::{Container, Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
@@ -16,6 +16,7 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     let valid = valid_attachments(conf)?;
     let store = Store::open(&conf.data_dir)?;
     let mut host = Host::open()?;
+    store.sweep_leftovers();
     home::unpark_all(&mut host, &store);
     let mut errors = Vec::new();
     for (_, rec) in store.list()? {
@@ -45,12 +46,17 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     }
 }
 
-/// Cleans up one stale attachment as DEL would, under its lock.
+/// Cleans up one stale attachment as DEL would, under its lock. One that
+/// another call holds (an ADD still in progress, a DEL) is skipped: GC
+/// never works on a half-done attachment.
 fn collect(host: &mut Host, store: &Store, key: &Key) -> Result<()> {
-    let _lock = store.lock_key(key)?;
+    let Some(_lock) = store.try_lock_key(key)? else {
+        info!("skipping {}/{}: another call is working on it", key.container_id, key.ifname);
+        return Ok(());
+    };
     let Some(rec) = store.load(key)? else { return Ok(()) };
     info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
-    let mut ctr = rec.netns.as_deref().and_then(|p| del::container_socket(p, host));
+    let mut ctr = rec.netns.as_deref().and_then(|p| Container::find(p, host));
     del::finish(host, ctr.as_mut(), store, rec)
 }
 

@@ -1,20 +1,21 @@
-//! Bringing an attached interface home: the one path DEL, a failed ADD
-//! and GC all take. It finds the interface by identity wherever it is (in
-//! the container, or back in the host after the container's namespace
-//! died), moves it under its own name, and restores what it had.
+//! Bringing an attached interface home: the one path DEL, a failed ADD,
+//! GC and unparking all take. It finds the interface by proven identity
+//! wherever it is (`locate`), moves it under its own name, and restores
+//! what it had. Without proof nothing is moved, renamed or re-addressed.
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::cmd::{Host, kernel_error};
-use crate::cni::Result;
+use crate::cmd::locate::{Place, locate};
+use crate::cmd::{Container, Host, kernel_error};
+use crate::cni::{Error, Result, code};
 use crate::failpoint;
 use crate::netlink::addr::add_requests;
 use crate::netlink::link::{set_link_request, up_request};
 use crate::netlink::{Link, LinkChange, Socket, route};
-use crate::state::{Key, Phase, Record, Store};
+use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,47 +24,49 @@ pub enum Outcome {
     Home,
     /// Home and restored, but under this name: its own was taken.
     Parked(String),
-    /// Nowhere: a virtual device the kernel destroyed with its namespace.
+    /// Proven destroyed (a virtual device that died with its namespace).
     Gone,
-    /// A physical device that is nowhere yet: the kernel returns it from a
-    /// dying namespace asynchronously. The record must stay for GC.
-    Missing,
-}
-
-/// What was just moved out of the container: the name it was sent home
-/// under, and its MAC there (the container may have changed it).
-struct Moved {
-    name: String,
-    mac: String,
+    /// Nothing proves where it is or that it is gone: the record stays.
+    Lost(String),
 }
 
 /// How long to wait for a physical device on its way back from a dying
-/// namespace, and how often to look.
-const RETURN_WAIT: Duration = Duration::from_secs(2);
-const RETURN_POLL: Duration = Duration::from_millis(50);
+/// namespace, or a veth whose namespace is being destroyed, and how often
+/// to look.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+const SETTLE_POLL: Duration = Duration::from_millis(50);
 
 /// Brings `rec`'s interface home. `ctr` is the container side when its
-/// namespace still exists.
-pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Result<Outcome> {
-    let mut moved = None;
-    if let Some(ctr) = ctr
-        && let Some(link) =
-            find_in_container(ctr, rec).map_err(kernel_error("look for the interface in the container"))?
-    {
-        info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
-        let name = move_out(host, ctr, &link, rec)?;
-        moved = Some(Moved { name, mac: link.mac });
-    }
-    let Some(link) = find_or_await(&mut host.sock, rec, moved.as_ref())? else {
-        if is_virtual(rec) {
-            warn!("interface {} ({}) is gone: a virtual device dies with its namespace", rec.host.name, rec.host.mac);
-            return Ok(Outcome::Gone);
+/// namespace still exists. Fails (the record stays) when the interface
+/// exists but cannot come home: code 110, or 11 when it is on its way.
+pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Result<Outcome> {
+    let link = match settle(host, ctr.as_deref_mut(), rec)? {
+        Place::Container(link) => {
+            let ctr = ctr.expect("found in the container, so there is one");
+            info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
+            let failure = move_out(host, ctr, &link, rec)?;
+            match locate(host, Some(ctr), rec)? {
+                Place::Host(link) => link,
+                Place::Dead(why) => return Ok(gone(rec, &why)),
+                _ => return Err(not_home(rec, &failure.unwrap_or_else(|| "it did not arrive".into()))),
+            }
         }
-        warn!(
-            "interface {} ({}) is in no namespace hostdev can see yet; its record stays for GC",
-            rec.host.name, rec.host.mac
-        );
-        return Ok(Outcome::Missing);
+        Place::Host(link) => link,
+        Place::Dead(why) => return Ok(gone(rec, &why)),
+        Place::Elsewhere(why) => return Err(not_home(rec, &why)),
+        Place::Unknown(why) if rec.anchor == Anchor::Parent => {
+            return Err(Error::new(
+                code::TRY_AGAIN,
+                format!(
+                    "physical interface {} is in no namespace hostdev can see ({why}); the kernel returns it to the host when its namespace dies. The record stays: try again later",
+                    rec.host.name
+                ),
+            ));
+        }
+        Place::Unknown(why) => {
+            warn!("interface {} is lost: {why}; its record stays", rec.host.name);
+            return Ok(Outcome::Lost(why));
+        }
     };
     info!("{} is on the host as {} (index {})", rec.host.name, link.name, link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
@@ -79,114 +82,108 @@ pub fn bring_home(host: &mut Host, ctr: Option<&mut Socket>, rec: &Record) -> Re
     }
 }
 
-/// The name to come home under: its own when free (or held by `ours`, the
-/// host index of the interface itself), else the parking name.
-fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
-    let own = &rec.host.name;
-    let taken = sock.link_by_name(own).map_err(kernel_error("look up the original name on the host"))?;
-    Ok(match taken {
-        Some(other) if Some(other.index) != ours && !rec.claims(&other) => parking_name(rec),
-        _ => own.clone(),
-    })
+/// Locates the interface, giving a moment to one in transit: a physical
+/// device on its way back from a dying namespace, a veth whose namespace
+/// is being destroyed.
+fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Result<Place> {
+    let deadline = Instant::now() + SETTLE_WAIT;
+    loop {
+        let place = locate(host, ctr.as_deref_mut(), rec)?;
+        let in_transit = match &place {
+            Place::Unknown(_) => rec.anchor == Anchor::Parent,
+            Place::Elsewhere(why) => why.contains("being destroyed"),
+            _ => false,
+        };
+        if !in_transit || Instant::now() >= deadline {
+            return Ok(place);
+        }
+        std::thread::sleep(SETTLE_POLL);
+    }
 }
 
-/// A deterministic fallback name, derived from the original index.
-pub fn parking_name(rec: &Record) -> String {
-    format!("hdpark{}", rec.host.index)
+fn gone(rec: &Record, why: &str) -> Outcome {
+    info!("interface {} is gone: {why}", rec.host.name);
+    Outcome::Gone
+}
+
+fn not_home(rec: &Record, why: &str) -> Error {
+    Error::new(
+        code::NOT_HOME,
+        format!(
+            "interface {} (attached as {} to container {}) cannot be brought home: {why}. Its record stays; DEL again once it is back",
+            rec.host.name, rec.ifname, rec.container_id
+        ),
+    )
+}
+
+/// The name to come home under: its own when free (or held by `ours`, the
+/// host index of the interface itself), else the first free parking name.
+fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
+    for name in std::iter::once(rec.host.name.clone()).chain(parking_names(rec.host.index)) {
+        let taken = sock.link_by_name(&name).map_err(kernel_error("look up a name on the host"))?;
+        if taken.is_none_or(|other| Some(other.index) == ours) {
+            return Ok(name);
+        }
+    }
+    Err(not_home(rec, "its own name and every parking name are taken on the host"))
+}
+
+/// Deterministic fallback names, derived from the original index, each at
+/// most 15 bytes: hdpark<index>, then hdp<index>-1 .. hdp<index>-9.
+pub fn parking_names(index: u32) -> impl Iterator<Item = String> {
+    let first = format!("hdpark{index}");
+    let first = (first.len() <= 15).then_some(first);
+    first.into_iter().chain((1..=9).map(move |n| format!("hdp{index}-{n}")))
 }
 
 /// Moves `link` from the container to the host under its home name. It is
 /// first renamed to that name inside the container, so the host never sees
-/// the container-side name even for an instant. If that rename fails (the
-/// name is taken in the container), the move renames, during the move.
-fn move_out(host: &mut Host, ctr: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
+/// the container-side name even for an instant, and stripped of its
+/// altnames, which the container may have chosen to clash with a host name
+/// (the record's come back with the restore). Returns why the move failed,
+/// if it did: the kernel may have moved it all the same (it moves first and
+/// renames second), so the caller looks where it went.
+fn move_out(host: &mut Host, ctr: &mut Container, link: &Link, rec: &Record) -> Result<Option<String>> {
     let name = home_name(&mut host.sock, rec, None)?;
     failpoint::hit("del-before-move");
+    if let Err(e) = ctr.sock.del_altnames(link.index, &link.altnames) {
+        debug!("removing the altnames {:?} of {} in the container failed: {e}", link.altnames, link.name);
+    }
     if link.name != name
-        && let Err(e) = ctr.rename_link(link.index, &name)
+        && let Err(e) = ctr.sock.rename_link(link.index, &name)
     {
         debug!("renaming {} to {name} inside the container failed ({e}); renaming during the move", link.name);
     }
     debug!("moving index {} from the container to the host as {name}", link.index);
-    if let Err(e) = ctr.move_link(link.index, host.ns.as_fd(), &name) {
-        // The kernel may have moved it under its old name before failing:
-        // `find_on_host` looks for it wherever it went.
+    let failure = ctr.sock.move_link(link.index, host.ns.as_fd(), &name).err().map(|e| {
         warn!("moving {} home as {name} failed: {e}", link.name);
-    }
+        e.to_string()
+    });
     failpoint::hit("del-after-move");
-    Ok(name)
+    Ok(failure)
 }
 
-/// Finds the interface in the container: by its recorded index (indices
-/// are not reused within a namespace, and the container may have changed
-/// both its name and its MAC), by the container-side name, then by identity
-/// among all links.
-fn find_in_container(sock: &mut Socket, rec: &Record) -> crate::netlink::NlResult<Option<Link>> {
-    if let Some(link) = rec.container_index.map(|i| sock.link_by_index(i)).transpose()?.flatten() {
-        return Ok(Some(link));
-    }
-    if let Some(link) = sock.link_by_name(&rec.ifname)?.filter(|l| rec.claims(l)) {
-        return Ok(Some(link));
-    }
-    Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
-}
-
-/// Virtual devices (veth, macvlan, tap, ...) report a link kind; physical
-/// NICs do not. Only virtual ones die with a namespace.
-fn is_virtual(rec: &Record) -> bool {
-    rec.host.kind.is_some()
-}
-
-/// Finds the interface on the host; a physical one that is not there yet
-/// may be on its way back from a dying namespace, so it is given a moment.
-fn find_or_await(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> Result<Option<Link>> {
-    let deadline = Instant::now() + RETURN_WAIT;
-    loop {
-        let found = find_on_host(sock, rec, moved).map_err(kernel_error("look for the interface on the host"))?;
-        if found.is_some() || is_virtual(rec) || Instant::now() >= deadline {
-            return Ok(found);
-        }
-        std::thread::sleep(RETURN_POLL);
-    }
-}
-
-/// Finds the interface on the host: under the name it was just moved as
-/// (with the MAC it had in the container), by its original index, then by
-/// identity among all links.
-fn find_on_host(sock: &mut Socket, rec: &Record, moved: Option<&Moved>) -> crate::netlink::NlResult<Option<Link>> {
-    if let Some(moved) = moved
-        && let Some(link) = sock.link_by_name(&moved.name)?.filter(|l| rec.claims(l) || l.mac == moved.mac)
-    {
-        return Ok(Some(link));
-    }
-    // Its original index and name together identify it even when the
-    // container changed its MAC (a crash between the move home and the
-    // restore leaves it so): indices are allocated cyclically, not reused.
-    let same = |l: &Link| rec.claims(l) || (l.name == rec.host.name && l.kind == rec.host.kind);
-    if let Some(link) = sock.link_by_index(rec.host.index)?.filter(same) {
-        return Ok(Some(link));
-    }
-    Ok(sock.links()?.into_iter().find(|l| rec.claims(l)))
-}
-
-/// Gives a link on the host its own name, or the parking name when its own
+/// Gives a link on the host its own name, or a parking name when its own
 /// is taken. Returns the name it now has.
 fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String> {
     if link.name == rec.host.name {
         return Ok(link.name.clone()); // the usual case: it came home as itself
     }
-    let want = home_name(sock, rec, Some(link.index))?;
-    if link.name == want {
-        return Ok(want);
-    }
-    match sock.rename_link(link.index, &want) {
-        Ok(()) => Ok(want),
-        Err(e) if e.is(Errno::EEXIST) => {
-            warn!("cannot rename {} to {want} on the host: the name was just taken; it stays {}", link.name, link.name);
-            Ok(link.name.clone())
+    let mut last = None;
+    // A name can be taken between the look-up and the rename: look again.
+    for _ in 0..3 {
+        let want = home_name(sock, rec, Some(link.index))?;
+        if link.name == want {
+            return Ok(want);
         }
-        Err(e) => Err(kernel_error(&format!("rename {} to {want} on the host", link.name))(e)),
+        match sock.rename_link(link.index, &want) {
+            Ok(()) => return Ok(want),
+            Err(e) if e.is(Errno::EEXIST) => last = Some(e),
+            Err(e) => return Err(kernel_error(&format!("rename {} to {want} on the host", link.name))(e)),
+        }
     }
+    let e = last.expect("the loop ran");
+    Err(kernel_error(&format!("rename {} on the host (names kept being taken)", link.name))(e))
 }
 
 /// Gives `link` back MTU, MAC, alias, altnames, addresses, admin state and
@@ -241,7 +238,7 @@ pub fn unpark_all(host: &mut Host, store: &Store) {
 
 /// Unparks one record under its lock; false while it must stay parked.
 fn unpark(host: &mut Host, store: &Store, key: &Key) -> bool {
-    let Ok(_lock) = store.lock_key(key) else { return false };
+    let Ok(Some(_lock)) = store.try_lock_key(key) else { return false };
     let Ok(Some(rec)) = store.load(key) else { return true };
     if rec.phase != Phase::Parked {
         return true;

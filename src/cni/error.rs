@@ -12,6 +12,7 @@ pub mod code {
     pub const IO_FAILURE: u32 = 5;
     pub const DECODE: u32 = 6;
     pub const INVALID_CONFIG: u32 = 7;
+    pub const TRY_AGAIN: u32 = 11;
     pub const NOT_READY: u32 = 50;
     pub const LIMITED_CONNECTIVITY: u32 = 51;
     pub const KERNEL: u32 = 100;
@@ -24,6 +25,8 @@ pub mod code {
     pub const DEFAULT_ROUTE: u32 = 107;
     pub const CHECK_FAILED: u32 = 108;
     pub const IPAM: u32 = 109;
+    /// The interface exists but cannot be brought home now.
+    pub const NOT_HOME: u32 = 110;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

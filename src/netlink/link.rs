@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,23 @@ pub struct Link {
     pub netns_immutable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The device it sits on (a PCI function, an auxiliary device), as the
+    /// kernel reports it: something no container can forge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
+    /// IFLA_LINK: a veth's peer, a macvlan's lower device.
+    #[serde(skip)]
+    pub link: Option<u32>,
+    /// IFLA_LINK_NETNSID: where `link` lives, when not in this namespace.
+    #[serde(skip)]
+    pub link_netnsid: Option<i32>,
+}
+
+/// A link's parent device on its bus (`ip -d link`: parentbus, parentdev).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    pub bus: String,
+    pub device: String,
 }
 
 /// Changes to apply to a link in one request; None leaves a field alone.
@@ -99,6 +117,31 @@ impl Socket {
                 self.batch(vec![up_request(index, false), rename()])?.pop().map_or(Ok(()), |(_, e)| Err(e))
             }
             failed => failed.map_or(Ok(()), |(_, e)| Err(e)),
+        }
+    }
+
+    /// Removes altnames from link `index` (before it moves: an altname
+    /// that exists in the target namespace makes the kernel refuse the move).
+    pub fn del_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut msg = link_request(index);
+        msg.attributes.push(LinkAttribute::PropList(names.iter().cloned().map(Prop::AltIfName).collect()));
+        self.ack(Rt::DelLinkProp(msg))
+    }
+
+    /// The id this socket's namespace gives the namespace `ns`; None when it
+    /// has given it none (no link of ours refers to it).
+    pub fn nsid_of(&mut self, ns: BorrowedFd<'_>) -> NlResult<Option<i32>> {
+        let mut msg = NsidMessage::default();
+        msg.attributes.push(NsidAttribute::Fd(ns.as_raw_fd() as u32));
+        match self.get(Rt::GetNsId(msg))? {
+            Rt::NewNsId(m) => Ok(m.attributes.iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
+                _ => None,
+            })),
+            _ => Ok(None),
         }
     }
 
@@ -169,6 +212,7 @@ impl From<&LinkMessage> for Link {
             loopback: m.header.flags.contains(LinkFlags::Loopback),
             ..Link::default()
         };
+        let mut parent = (None, None);
         for attr in &m.attributes {
             match attr {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
@@ -182,8 +226,15 @@ impl From<&LinkMessage> for Link {
                 })),
                 LinkAttribute::NetnsImmutable(b) => link.netns_immutable = *b,
                 LinkAttribute::LinkInfo(infos) => link.kind = kind_of(infos),
+                LinkAttribute::Link(i) => link.link = Some(*i),
+                LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(*id),
+                LinkAttribute::ParentDevName(n) => parent.1 = Some(n.clone()),
+                LinkAttribute::ParentDevBusName(b) => parent.0 = Some(b.clone()),
                 _ => {}
             }
+        }
+        if let (Some(bus), Some(device)) = parent {
+            link.parent = Some(Parent { bus, device });
         }
         link
     }

@@ -9,5 +9,5 @@ pub mod socket;
 
 pub use addr::Addr;
 pub use error::NlError;
-pub use link::{Link, LinkChange};
+pub use link::{Link, LinkChange, Parent};
 pub use socket::{NlResult, Socket};

@@ -1,0 +1,137 @@
+//! Where is the interface a record describes? Answered only on identity a
+//! container cannot forge (the record's `Anchor`): the host-side peer of a
+//! veth, the lower device of a macvlan, the parent device of a physical
+//! NIC. Index, name, MAC and kind only choose among proven candidates.
+//!
+//! The container is hostile: it can delete our interface and create another
+//! one with the same index, name, MAC and kind, move ours into a namespace
+//! of its own, or have its namespace destroyed. Each answer says which.
+
+use std::os::fd::AsFd;
+
+use crate::cmd::{Container, Host, kernel_error};
+use crate::cni::Result;
+use crate::netlink::{Link, Socket};
+use crate::state::{Anchor, Record};
+
+/// Where the interface is.
+#[derive(Debug)]
+pub enum Place {
+    /// In the container's namespace, proven.
+    Container(Link),
+    /// In the host's namespace, proven.
+    Host(Link),
+    /// Proven alive, but in a namespace hostdev cannot reach (the container
+    /// moved it on, or the namespace is being destroyed).
+    Elsewhere(String),
+    /// Proven destroyed.
+    Dead(String),
+    /// Nothing proves where it is or that it is gone.
+    Unknown(String),
+}
+
+/// Link kinds whose lower device is what `Anchor::Lower` names.
+const UPPER_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
+
+/// What will prove, later, that a link on the host now is this device.
+pub fn anchor_of(link: &Link) -> Anchor {
+    let kind = link.kind.as_deref().unwrap_or("");
+    match (link.link, link.link_netnsid) {
+        _ if link.parent.is_some() => Anchor::Parent,
+        (Some(index), None) if kind == "veth" => Anchor::Peer { index },
+        (Some(index), None) if UPPER_KINDS.contains(&kind) => Anchor::Lower { index },
+        _ => Anchor::Unprovable,
+    }
+}
+
+/// Finds `rec`'s interface: in the container `ctr` when given, else (or
+/// then) on the host.
+pub fn locate(host: &mut Host, ctr: Option<&mut Container>, rec: &Record) -> Result<Place> {
+    match rec.anchor {
+        Anchor::Peer { index } => veth(host, ctr, index),
+        Anchor::Lower { index } => by_anchor(host, ctr, rec, |l, host_id| {
+            l.link == Some(index) && l.link_netnsid == host_id && l.kind == rec.host.kind
+        }),
+        Anchor::Parent => by_anchor(host, ctr, rec, |l, _| l.parent.is_some() && l.parent == rec.host.parent),
+        Anchor::Unprovable => Ok(Place::Unknown(format!(
+            "{} is a {} device: nothing a container cannot forge proves which link it is now, so hostdev does not take it back",
+            rec.host.name,
+            rec.host.kind.as_deref().unwrap_or("virtual")
+        ))),
+    }
+}
+
+/// A veth: its peer stays on the host and says where our end is. A veth
+/// pair dies together, so a vanished peer proves our end is gone too.
+fn veth(host: &mut Host, ctr: Option<&mut Container>, peer_index: u32) -> Result<Place> {
+    let peer = host.sock.link_by_index(peer_index).map_err(kernel_error("read the veth peer on the host"))?;
+    let Some((peer, ours)) = peer.filter(|p| p.kind.as_deref() == Some("veth")).and_then(|p| p.link.map(|o| (p, o)))
+    else {
+        return Ok(Place::Dead(format!(
+            "its veth peer (host index {peer_index}) is gone, and a veth pair dies together"
+        )));
+    };
+    let Some(nsid) = peer.link_netnsid else {
+        let link = host.sock.link_by_index(ours).map_err(kernel_error("read the interface on the host"))?;
+        return Ok(link.map_or_else(|| Place::Unknown("its veth peer points at a missing link".into()), Place::Host));
+    };
+    if let Some(ctr) = ctr
+        && host.sock.nsid_of(ctr.ns.as_fd()).map_err(kernel_error("ask the host for the container's nsid"))?
+            == Some(nsid)
+    {
+        let link = ctr.sock.link_by_index(ours).map_err(kernel_error("read the interface in the container"))?;
+        return Ok(link.map_or_else(|| Place::Unknown("it vanished from the container".into()), Place::Container));
+    }
+    Ok(Place::Elsewhere(if nsid < 0 {
+        format!("it is in a network namespace that is being destroyed (its peer {} says so)", peer.name)
+    } else {
+        format!("it is in another network namespace (host nsid {nsid}), not in CNI_NETNS nor on the host")
+    }))
+}
+
+/// A device found by what it hangs off (a lower device, a parent device):
+/// every candidate is proven, the record's hints choose among them. Looks
+/// in the container first, then on the host.
+fn by_anchor(
+    host: &mut Host,
+    ctr: Option<&mut Container>,
+    rec: &Record,
+    proven: impl Fn(&Link, Option<i32>) -> bool,
+) -> Result<Place> {
+    if let Some(ctr) = ctr {
+        // From inside the container, the host is another namespace.
+        let host_id =
+            ctr.sock.nsid_of(host.ns.as_fd()).map_err(kernel_error("ask the container for the host's nsid"))?;
+        if let Some(link) = pick(&mut ctr.sock, rec, |l| host_id.is_some() && proven(l, host_id), "container")? {
+            return Ok(Place::Container(link));
+        }
+    }
+    if let Some(link) = pick(&mut host.sock, rec, |l| proven(l, None), "host")? {
+        return Ok(Place::Host(link));
+    }
+    Ok(Place::Unknown(format!("no link that {} hangs off is in the container or on the host", rec.host.name)))
+}
+
+/// The proven candidate the record's hints point at: the permanent MAC,
+/// then the index it had, then its names, then the MAC.
+fn pick(sock: &mut Socket, rec: &Record, proven: impl Fn(&Link) -> bool, side: &str) -> Result<Option<Link>> {
+    let links = sock.links().map_err(kernel_error(&format!("list the links in the {side}")))?;
+    let mut candidates: Vec<Link> = links.into_iter().filter(|l| proven(l)).collect();
+    let was = &rec.host;
+    let score = |l: &Link| {
+        let names = [Some(&was.name), Some(&rec.ifname), rec.parked_as.as_ref()];
+        (
+            was.perm_mac.is_some() && l.perm_mac == was.perm_mac,
+            rec.container_index == Some(l.index) || l.index == was.index,
+            names.contains(&Some(&l.name)),
+            l.mac == was.mac,
+        )
+    };
+    candidates.sort_by_key(|l| std::cmp::Reverse(score(l)));
+    // Several proven links and no hint for any (macvlans of the host's own
+    // on the same lower device, ports of one card): none is known to be ours.
+    if candidates.len() > 1 && score(&candidates[0]) == (false, false, false, false) {
+        return Ok(None);
+    }
+    Ok(candidates.into_iter().next())
+}

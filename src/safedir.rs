@@ -1,0 +1,250 @@
+//! A directory that only root may write, and the files in it, opened
+//! relative to the directory's descriptor: never following a symlink, never
+//! blocking on a FIFO, and only ever using regular files. Whatever somebody
+//! plants in the directory can make a call fail, never write elsewhere or hang.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+use crate::cni::{Error, Result, code};
+
+/// Flags for every file opened here: no symlinks, no waiting on FIFOs.
+const SAFE: OFlag = OFlag::O_NOFOLLOW.union(OFlag::O_NONBLOCK).union(OFlag::O_CLOEXEC);
+/// How often a busy lock is tried again.
+const LOCK_POLL: Duration = Duration::from_millis(5);
+
+pub struct SafeDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+fn state_error(msg: String) -> Error {
+    Error::new(code::STATE, msg)
+}
+
+impl SafeDir {
+    /// Opens `path` (created 0700 when missing) and refuses a directory that
+    /// somebody other than root could write to.
+    pub fn open(path: &Path) -> Result<SafeDir> {
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
+            return Err(state_error(format!("dataDir {}: cannot create it: {e}", path.display())));
+        }
+        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| state_error(format!("dataDir {}: cannot open it as a directory: {e}", path.display())))?;
+        let st = fstat(&fd).map_err(|e| state_error(format!("dataDir {}: {e}", path.display())))?;
+        check_private(path, &st)?;
+        Ok(SafeDir { fd, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where `name` lives, for messages.
+    pub fn show(&self, name: &str) -> String {
+        self.path.join(name).display().to_string()
+    }
+
+    /// Reads the regular file `name`, at most `limit` bytes; None if absent.
+    pub fn read(&self, name: &str, limit: usize) -> Result<Option<Vec<u8>>> {
+        let fd = match openat(&self.fd, name, OFlag::O_RDONLY | SAFE, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.refused(name, "read", e)),
+        };
+        self.require_regular(name, &fd)?;
+        let mut bytes = Vec::new();
+        File::from(fd)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| state_error(format!("cannot read {}: {e}", self.show(name))))?;
+        if bytes.len() > limit {
+            return Err(state_error(format!("{} is larger than {limit} bytes", self.show(name))));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Writes `name` atomically: a new temporary file of this process
+    /// (created exclusively, so nothing planted there is followed), renamed
+    /// over `name`.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let tmp = temp_name(name, std::process::id());
+        let fail = |e: String| state_error(format!("cannot write {}: {e}", self.show(name)));
+        let fd = self.create_exclusive(&tmp).map_err(|e| fail(e.to_string()))?;
+        let written = File::from(fd).write_all(bytes).map_err(|e| e.to_string());
+        let renamed = written
+            .and_then(|()| nix::fcntl::renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(|e| e.to_string()));
+        if let Err(e) = renamed {
+            let _ = self.remove(&tmp);
+            return Err(fail(e));
+        }
+        Ok(())
+    }
+
+    /// A new file: whatever sits at the name (a leftover of a killed process
+    /// with the same pid, or something planted) is removed first.
+    fn create_exclusive(&self, name: &str) -> nix::Result<OwnedFd> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | SAFE;
+        match openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600)) {
+            Err(Errno::EEXIST) => {
+                unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)?;
+                openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+            }
+            other => other,
+        }
+    }
+
+    /// Creates `name` empty if it does not exist (a marker).
+    pub fn touch(&self, name: &str) -> Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | SAFE;
+        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| self.refused(name, "create", e))?;
+        self.require_regular(name, &fd)
+    }
+
+    /// Removes `name`; true if it was there.
+    pub fn remove(&self, name: &str) -> Result<bool> {
+        match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(state_error(format!("cannot remove {}: {e}", self.show(name)))),
+        }
+    }
+
+    /// The names in the directory.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let fail = |e: Errno| state_error(format!("cannot list dataDir {}: {e}", self.path.display()));
+        let mut dir =
+            Dir::openat(&self.fd, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(fail)?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(fail)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Takes an exclusive lock on the file `name` (created if missing),
+    /// waiting at most `wait`: code 11 (try again later) when it stays busy.
+    pub fn lock(&self, name: &str, wait: Duration) -> Result<Flock<File>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.try_lock(name)? {
+                Some(lock) => return Ok(lock),
+                None if Instant::now() >= deadline => {
+                    return Err(Error::new(
+                        code::TRY_AGAIN,
+                        format!(
+                            "{} stayed locked for {} ms: another hostdev call is working on it",
+                            self.show(name),
+                            wait.as_millis()
+                        ),
+                    ));
+                }
+                None => std::thread::sleep(LOCK_POLL),
+            }
+        }
+    }
+
+    /// The lock on `name` if nobody holds it now.
+    pub fn try_lock(&self, name: &str) -> Result<Option<Flock<File>>> {
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | SAFE;
+        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| self.refused(name, "lock", e))?;
+        self.require_regular(name, &fd)?;
+        match Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(lock)),
+            Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(state_error(format!("cannot lock {}: {e}", self.show(name)))),
+        }
+    }
+
+    /// Whether `name` still is the file `file` (not removed or replaced).
+    pub fn is_same(&self, name: &str, file: &impl AsFd) -> bool {
+        match (fstat(file), fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+
+    fn require_regular(&self, name: &str, fd: &OwnedFd) -> Result<()> {
+        let st = fstat(fd).map_err(|e| state_error(format!("{}: {e}", self.show(name))))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(state_error(format!("{} is not a regular file; remove it", self.show(name))));
+        }
+        Ok(())
+    }
+
+    fn refused(&self, name: &str, what: &str, e: Errno) -> Error {
+        let why = match e {
+            Errno::ELOOP => "it is a symbolic link; remove it".to_string(),
+            Errno::ENXIO => "it is not a regular file; remove it".to_string(),
+            e => e.to_string(),
+        };
+        state_error(format!("cannot {what} {}: {why}", self.show(name)))
+    }
+}
+
+/// The temporary name a process writes `name` under.
+pub fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.{pid}.tmp")
+}
+
+/// The pid in a temporary name, if `name` is one.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    rest.rsplit_once('.')?.1.parse().ok()
+}
+
+/// Records show the host's layout and decide what moves: only root may
+/// write the directory.
+fn check_private(path: &Path, st: &FileStat) -> Result<()> {
+    let euid = nix::unistd::geteuid().as_raw();
+    if st.st_uid != euid {
+        return Err(state_error(format!(
+            "dataDir {} is owned by uid {}, not by uid {euid}: fix it with `chown {euid}:0 {}`",
+            path.display(),
+            st.st_uid,
+            path.display()
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(state_error(format!(
+            "dataDir {} is writable by group or others (mode {:o}): fix it with `chmod 0700 {}`",
+            path.display(),
+            st.st_mode & 0o7777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_carry_their_pid() {
+        let t = temp_name("net+c1+eth0.json", 4242);
+        assert_eq!(t, ".net+c1+eth0.json.4242.tmp");
+        assert_eq!(temp_owner(&t), Some(4242));
+        assert_eq!(temp_owner(".net+c1+eth0.json.lock"), None);
+        assert_eq!(temp_owner("net+c1+eth0.json"), None);
+    }
+}

@@ -12,122 +12,12 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 // ------------------------------------------------------------------ helpers
 
-/// Starts the plugin in namespace `ns` as a runtime would, without waiting.
-fn spawn(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
-    let mut child = Command::new("timeout")
-        .args(["60", "ip", "netns", "exec", ns, BIN])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn plugin");
-    // Configs are small: this never blocks. The plugin may die before
-    // reading (a fail point): ignore EPIPE.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child
-}
-
-/// Waits for a plugin started by `spawn`; keeps the raw status, which
-/// tells a SIGKILL (timeout re-raises its child's signal) from an exit.
-fn finish(child: Child) -> (ExitStatus, Out) {
-    let out = child.wait_with_output().expect("wait plugin");
-    (out.status, Out::from_output(&out))
-}
-
-fn run(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> (ExitStatus, Out) {
-    finish(spawn(ns, env, stdin))
-}
-
-/// The world's config in `version` for `device`, with `extra` keys merged in.
-fn conf(w: &World, version: &str, device: &str, extra: Value) -> String {
-    let mut c = json!({
-        "cniVersion": version,
-        "name": "testnet",
-        "type": "hostdev",
-        "device": device,
-        "dataDir": w.data_dir(),
-    });
-    if let Value::Object(m) = extra {
-        for (k, v) in m {
-            c[k] = v;
-        }
-    }
-    c.to_string()
-}
-
-/// A GC config that declares no attachment valid.
-fn gc_conf(w: &World, device: &str) -> String {
-    conf(w, "1.1.0", device, json!({"cni.dev/valid-attachments": []}))
-}
-
 fn static_ipam() -> Value {
     json!({"ipam": {"type": "static", "addresses": [{"address": "192.0.2.10/24"}]}})
-}
-
-/// An environment for container `id` in namespace path `netns`.
-fn env_for(command: &str, id: &str, netns: &str, ifname: &str) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("CNI_COMMAND", command.to_string()),
-        ("CNI_CONTAINERID", id.to_string()),
-        ("CNI_NETNS", netns.to_string()),
-        ("CNI_IFNAME", ifname.to_string()),
-        ("CNI_PATH", "/usr/lib/cni".to_string()),
-    ])
-}
-
-/// GC as a runtime sends it: no attachment variables.
-fn run_gc(w: &World, device: &str) -> Out {
-    let env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
-    let (_, out) = run(&w.host.name, &env, &gc_conf(w, device));
-    out
-}
-
-/// The records in the world's dataDir: file name and parsed JSON.
-fn records(w: &World) -> Vec<(String, Value)> {
-    let Ok(dir) = std::fs::read_dir(w.data_dir()) else {
-        return vec![];
-    };
-    let mut out: Vec<(String, Value)> = dir
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .map(|e| {
-            let text = std::fs::read(e.path()).unwrap();
-            let v =
-                serde_json::from_slice(&text).unwrap_or_else(|err| panic!("record {:?} unreadable: {err}", e.path()));
-            (e.file_name().to_string_lossy().into_owned(), v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// The only record there is; asserts its file name follows the documented
-/// pattern, and that it and the directory are private.
-fn only_record(w: &World, container_id: &str, ifname: &str) -> Value {
-    let recs = records(w);
-    assert_eq!(recs.len(), 1, "expected exactly one record: {recs:#?}");
-    let (name, rec) = recs.into_iter().next().unwrap();
-    assert_eq!(name, format!("testnet+{container_id}+{ifname}.json"));
-    let dir_mode = std::fs::metadata(w.data_dir()).unwrap().permissions().mode() & 0o777;
-    assert_eq!(dir_mode, 0o700, "dataDir mode {dir_mode:o}");
-    let file_mode =
-        std::fs::metadata(std::path::Path::new(&w.data_dir()).join(&name)).unwrap().permissions().mode() & 0o777;
-    assert_eq!(file_mode, 0o600, "record mode {file_mode:o}");
-    rec
-}
-
-fn ifindex(ns: &str, name: &str) -> u64 {
-    let v: Value = serde_json::from_str(&ip(ns, &["-j", "link", "show", "dev", name])).unwrap();
-    v[0]["ifindex"].as_u64().expect("ifindex")
 }
 
 /// Runs `ip -n NS -batch -` with these lines.
@@ -141,14 +31,6 @@ fn ip_batch(ns: &str, lines: &[String]) {
     child.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ip -batch in {ns}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
-    assert_eq!(
-        st.signal(),
-        Some(9),
-        "fail point {point}: the plugin should have been SIGKILLed: status {st:?}, {out:#?}"
-    );
 }
 
 /// Asserts `h1` is home exactly as it was, the namespaces hold what they
@@ -297,7 +179,7 @@ fn gc_spares_valid_attachments() {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     w.attach("h1", "eth0");
-    let env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+    let env = plain_env("GC");
     let keep = conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": w.id, "ifname": "eth0"}]}));
     let (_, out) = run(&w.host.name, &env, &keep);
     out.assert_ok();
@@ -464,7 +346,7 @@ fn parked(unpark: Unpark) {
     ip(&w.host.name, &["link", "del", "h1"]);
     match unpark {
         Unpark::Status => {
-            let env = BTreeMap::from([("CNI_COMMAND", "STATUS".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+            let env = plain_env("STATUS");
             let (st, out) = run(&w.host.name, &env, &conf(&w, "1.1.0", "h1", json!({})));
             assert!(st.success(), "STATUS: {out:#?}");
         }
@@ -747,7 +629,7 @@ fn stale_record_blocks_other_containers_until_gc() {
 
     let keep =
         conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": "second", "ifname": "eth0"}]}));
-    let gc_env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+    let gc_env = plain_env("GC");
     let (st, out) = run(&w.host.name, &gc_env, &keep);
     assert!(st.success(), "{out:#?}");
     assert!(records(&w).is_empty(), "GC kept the stale record: {:#?}", records(&w));
@@ -853,7 +735,7 @@ fn gc_and_del_of_one_attachment_race() {
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let gc_env = BTreeMap::from([("CNI_COMMAND", "GC".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+    let gc_env = plain_env("GC");
     for round in 0..15 {
         w.attach("h1", "eth0");
         let del = spawn(&w.host.name, &w.env("DEL", "eth0"), &w.config("1.0.0", "h1"));
@@ -895,7 +777,7 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
     assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
 
     ip(&w.host.name, &["link", "del", "h1"]);
-    let env = BTreeMap::from([("CNI_COMMAND", "STATUS".to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())]);
+    let env = plain_env("STATUS");
     let (st, out) = run(&w.host.name, &env, &conf(&w, "1.1.0", "h1", json!({})));
     assert!(st.success(), "STATUS: {out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));

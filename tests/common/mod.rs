@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -99,18 +101,41 @@ impl Out {
 
 /// Runs the plugin inside namespace `ns` with exactly `env` (plus PATH).
 pub fn run_plugin(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Out {
-    let mut cmd = Command::new("timeout");
-    cmd.args(["60", "ip", "netns", "exec", ns, BIN])
+    finish(spawn(ns, env, stdin)).1
+}
+
+/// Starts the plugin in namespace `ns` as a runtime would, without waiting.
+pub fn spawn(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+    spawn_within(60, ns, env, stdin)
+}
+
+/// `spawn`, killed (SIGTERM, exit status 124) after `secs` seconds.
+pub fn spawn_within(secs: u32, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+    let mut child = Command::new("timeout")
+        .args([&secs.to_string(), "ip", "netns", "exec", ns, BIN])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn plugin");
-    // The plugin may exit before reading stdin: ignore EPIPE.
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn plugin");
+    // Configs are small: this never blocks. The plugin may die before
+    // reading (a fail point): ignore EPIPE.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    Out::from_output(&child.wait_with_output().expect("wait plugin"))
+    child
+}
+
+/// Waits for a plugin started by `spawn`; keeps the raw status, which
+/// tells a SIGKILL (timeout re-raises its child's signal) from an exit.
+pub fn finish(child: Child) -> (ExitStatus, Out) {
+    let out = child.wait_with_output().expect("wait plugin");
+    (out.status, Out::from_output(&out))
+}
+
+pub fn run(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> (ExitStatus, Out) {
+    finish(spawn(ns, env, stdin))
 }
 
 /// One test's private world: host and container namespaces and a temp dir.
@@ -329,4 +354,96 @@ pub fn check_add_result(out: &Out, version: &str, ifname: &str, netns: &str, hos
         }
     }
     assert_eq!(got, host.addrs, "result ips: {out:#?}");
+}
+
+/// The world's config in `version` for `device`, with `extra` keys merged in.
+pub fn conf(w: &World, version: &str, device: &str, extra: Value) -> String {
+    let mut c = json!({
+        "cniVersion": version,
+        "name": "testnet",
+        "type": "hostdev",
+        "device": device,
+        "dataDir": w.data_dir(),
+    });
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            c[k] = v;
+        }
+    }
+    c.to_string()
+}
+
+/// A GC config that declares no attachment valid.
+pub fn gc_conf(w: &World, device: &str) -> String {
+    conf(w, "1.1.0", device, json!({"cni.dev/valid-attachments": []}))
+}
+
+/// An environment for container `id` in namespace path `netns`.
+pub fn env_for(command: &str, id: &str, netns: &str, ifname: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("CNI_COMMAND", command.to_string()),
+        ("CNI_CONTAINERID", id.to_string()),
+        ("CNI_NETNS", netns.to_string()),
+        ("CNI_IFNAME", ifname.to_string()),
+        ("CNI_PATH", "/usr/lib/cni".to_string()),
+    ])
+}
+
+/// The environment of a command about no attachment (GC, STATUS), as a
+/// runtime sends it.
+pub fn plain_env(command: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([("CNI_COMMAND", command.to_string()), ("CNI_PATH", "/usr/lib/cni".to_string())])
+}
+
+/// GC as a runtime sends it: no attachment variables.
+pub fn run_gc(w: &World, device: &str) -> Out {
+    let (_, out) = run(&w.host.name, &plain_env("GC"), &gc_conf(w, device));
+    out
+}
+
+/// The records in the world's dataDir: file name and parsed JSON.
+pub fn records(w: &World) -> Vec<(String, Value)> {
+    let Ok(dir) = std::fs::read_dir(w.data_dir()) else {
+        return vec![];
+    };
+    let mut out: Vec<(String, Value)> = dir
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| {
+            let text = std::fs::read(e.path()).unwrap();
+            let v =
+                serde_json::from_slice(&text).unwrap_or_else(|err| panic!("record {:?} unreadable: {err}", e.path()));
+            (e.file_name().to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The only record there is; asserts its file name follows the documented
+/// pattern, and that it and the directory are private.
+pub fn only_record(w: &World, container_id: &str, ifname: &str) -> Value {
+    let recs = records(w);
+    assert_eq!(recs.len(), 1, "expected exactly one record: {recs:#?}");
+    let (name, rec) = recs.into_iter().next().unwrap();
+    assert_eq!(name, format!("testnet+{container_id}+{ifname}.json"));
+    let dir_mode = std::fs::metadata(w.data_dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "dataDir mode {dir_mode:o}");
+    let file_mode =
+        std::fs::metadata(std::path::Path::new(&w.data_dir()).join(&name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(file_mode, 0o600, "record mode {file_mode:o}");
+    rec
+}
+
+pub fn ifindex(ns: &str, name: &str) -> u64 {
+    let v: Value = serde_json::from_str(&ip(ns, &["-j", "link", "show", "dev", name])).unwrap();
+    v[0]["ifindex"].as_u64().expect("ifindex")
+}
+
+pub fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
+    assert_eq!(
+        st.signal(),
+        Some(9),
+        "fail point {point}: the plugin should have been SIGKILLed: status {st:?}, {out:#?}"
+    );
 }

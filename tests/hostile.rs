@@ -1,0 +1,320 @@
+//! A hostile container: it has CAP_NET_ADMIN in its own namespace and
+//! deletes, re-creates (at a chosen index), re-MACs, adds altnames to and
+//! moves links there, and makes namespaces of its own. The host takes back
+//! only what it gave (identity the container cannot forge: here, the veth's
+//! host-side peer), a record is dropped only on proof that nothing is left
+//! to restore, and no command runs against a half-done ADD.
+//!
+//! Run: cargo test --features test-hooks --test hostile
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+// ------------------------------------------------------------------ helpers
+
+/// The phase of the only record in the world's dataDir.
+fn only_phase(w: &World) -> String {
+    only_record(w, &w.id, "eth0")["phase"].as_str().unwrap_or("").to_string()
+}
+
+fn without(names: &BTreeSet<String>, gone: &[&str]) -> BTreeSet<String> {
+    names.iter().filter(|n| !gone.contains(&n.as_str())).cloned().collect()
+}
+
+fn with(names: &BTreeSet<String>, added: &[&str]) -> BTreeSet<String> {
+    names.iter().cloned().chain(added.iter().map(|s| s.to_string())).collect()
+}
+
+/// Deletes the world's container namespace and waits until the veth that
+/// was in it died, which takes its host-side peer `h1p` (the anchor) along.
+fn kill_container(w: &mut World) -> String {
+    let path = w.ctr.path();
+    w.ctr.delete();
+    assert!(wait_until(10, || link(&w.host.name, "h1p").is_none()), "h1p survived its peer's namespace");
+    path
+}
+
+/// A world with h1 attached as eth0: h1 as it was, and the host's and the
+/// container's link names before ADD.
+fn attached_world() -> (World, Link, BTreeSet<String>, BTreeSet<String>) {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    w.attach("h1", "eth0");
+    (w, before, host_names, ctr_names)
+}
+
+// ------------------------------------------- 1. the host takes back only what it gave
+
+/// The container deletes eth0 (its host-side peer dies with it) and makes
+/// a veth of its own at the same index. DEL without CNI_NETNS must not pull
+/// that one into the host: it would be a cable from the container into the
+/// host's namespace.
+#[test]
+fn impostor_at_the_same_index_stays_in_the_container() {
+    let (w, _, host_names, ctr_names) = attached_world();
+    let index = ifindex(&w.ctr.name, "eth0").to_string();
+    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    ip(&w.ctr.name, &["link", "add", "evil", "index", &index, "type", "veth", "peer", "name", "evilpeer"]);
+    assert_eq!(ifindex(&w.ctr.name, "evil").to_string(), index);
+
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, "", "eth0"), &w.config("1.0.0", "h1"));
+    assert!(st.success(), "DEL: {out:#?}");
+    assert_eq!(link_names(&w.host.name), without(&host_names, &["h1", "h1p"]), "the host gained a link");
+    assert_eq!(link_names(&w.ctr.name), with(&ctr_names, &["evil", "evilpeer"]), "container links");
+    assert!(records(&w).is_empty(), "h1 died with its peer, which is proof: {:#?}", records(&w));
+}
+
+/// The container's namespace is deleted and one is made under the same
+/// name, with a link at the index eth0 had. GC must leave it there.
+#[test]
+fn link_in_a_recreated_namespace_stays_there() {
+    let (mut w, _, host_names, ctr_names) = attached_world();
+    let index = ifindex(&w.ctr.name, "eth0").to_string();
+    let name = w.ctr.name.clone();
+    kill_container(&mut w);
+    w.ctr = Netns::new(name);
+    ip(&w.ctr.name, &["link", "add", "evil", "index", &index, "type", "veth", "peer", "name", "evilpeer"]);
+
+    run_gc(&w, "h1").assert_ok();
+    assert_eq!(link_names(&w.ctr.name), with(&ctr_names, &["evil", "evilpeer"]), "the new namespace lost a link");
+    assert_eq!(link_names(&w.host.name), without(&host_names, &["h1", "h1p"]), "the host gained a link");
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// h1 died with its namespace; a host veth made meanwhile with h1's MAC is
+/// not h1: DEL neither renames nor re-addresses it.
+#[test]
+fn host_link_with_the_same_mac_is_not_claimed() {
+    let (mut w, before, host_names, _) = attached_world();
+    ip(&w.host.name, &["link", "add", "sq", "type", "veth", "peer", "name", "sqp"]);
+    ip(&w.host.name, &["link", "set", "sq", "address", &before.mac]);
+    let squatter = link(&w.host.name, "sq").unwrap();
+    let path = kill_container(&mut w);
+
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
+    assert!(st.success(), "DEL: {out:#?}");
+    assert_eq!(link(&w.host.name, "sq"), Some(squatter), "the squatter was renamed or re-addressed");
+    assert_eq!(link_names(&w.host.name), with(&without(&host_names, &["h1", "h1p"]), &["sq", "sqp"]));
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// A host veth made after ADD with h1's name and MAC: the real h1 comes
+/// home parked as hdpark<index>, the squatter keeps its own state, and the
+/// record stays parked.
+#[test]
+fn squatter_with_name_and_mac_is_left_alone_and_h1_parks() {
+    let (w, before, _, ctr_names) = attached_world();
+    let index = before_index(&w, &before);
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    ip(&w.host.name, &["link", "set", "h1", "address", &before.mac]);
+    let squatter = link(&w.host.name, "h1").unwrap();
+
+    w.del("h1", "eth0").assert_ok();
+    let parked = format!("hdpark{index}");
+    assert_eq!(
+        link(&w.host.name, &parked),
+        Some(Link { name: parked.clone(), ..before.clone() }),
+        "h1 not parked and restored; host links: {:?}",
+        link_names(&w.host.name)
+    );
+    assert_eq!(link(&w.host.name, "h1"), Some(squatter), "the squatter was touched");
+    assert_eq!(link_names(&w.ctr.name), ctr_names, "left in the container");
+    assert_eq!(only_phase(&w), "parked");
+}
+
+/// h1's host index, read from ADD's record (h1 is in the container now).
+fn before_index(w: &World, before: &Link) -> u64 {
+    let rec = only_record(w, &w.id, "eth0");
+    assert_eq!(rec["host"]["mac"], before.mac.as_str(), "{rec:#}");
+    rec["host"]["index"].as_u64().expect("host.index in the record")
+}
+
+// ------------------------------------------- 2. records dropped only on proof
+
+/// The container gives eth0 an altname that names a host interface: the
+/// move home would fail with EEXIST. DEL drops that altname first.
+#[test]
+fn foreign_altname_added_in_the_container_is_dropped() {
+    let w = World::new();
+    ip(&w.host.name, &["link", "add", "hostname0", "type", "veth", "peer", "name", "hostname0p"]);
+    let other = link(&w.host.name, "hostname0").unwrap();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    w.attach("h1", "eth0");
+    ip(&w.ctr.name, &["link", "property", "add", "dev", "eth0", "altname", "hostname0"]);
+
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 not home with its own altnames");
+    assert_eq!(link(&w.host.name, "hostname0"), Some(other));
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// Both h1 and hdpark<index> are taken on the host: h1 comes home under
+/// another parking name (hdp...), and the record stays parked.
+#[test]
+fn taken_parking_name_falls_back_to_another() {
+    let (w, before, _, ctr_names) = attached_world();
+    let parked = format!("hdpark{}", before_index(&w, &before));
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    ip(&w.host.name, &["link", "add", &parked, "type", "veth", "peer", "name", "sq2p"]);
+    let squatters = [link(&w.host.name, "h1").unwrap(), link(&w.host.name, &parked).unwrap()];
+    let names = link_names(&w.host.name);
+
+    w.del("h1", "eth0").assert_ok();
+    let new: Vec<String> = link_names(&w.host.name).difference(&names).cloned().collect();
+    assert_eq!(new.len(), 1, "h1 did not come home: new host links {new:?}; container {:?}", link_names(&w.ctr.name));
+    let name = &new[0];
+    assert!(name.starts_with("hdp"), "parked as {name}");
+    assert_eq!(link(&w.host.name, name), Some(Link { name: name.clone(), ..before.clone() }));
+    for s in squatters {
+        let name = s.name.clone();
+        assert_eq!(link(&w.host.name, &name), Some(s), "a squatter was touched");
+    }
+    assert_eq!(link_names(&w.ctr.name), ctr_names, "left in the container");
+    assert_eq!(only_phase(&w), "parked");
+}
+
+/// The container moves eth0 into a namespace of its own. It exists and
+/// cannot be brought home: DEL fails with 110 and keeps the record; once
+/// it is back, the retry brings it home.
+#[test]
+fn interface_moved_into_a_nested_namespace_fails_110_until_back() {
+    let (w, before, host_names, ctr_names) = attached_world();
+    let nested = Netns::new(format!("{}-nest", w.id));
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+
+    let out = w.del("h1", "eth0");
+    out.assert_err(110);
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("h1") || msg.contains("eth0"), "the message names no interface: {msg}");
+    assert_eq!(records(&w).len(), 1, "the record must stay");
+    assert!(link(&nested.name, "eth0").is_some(), "{:?}", link_names(&nested.name));
+
+    ip(&nested.name, &["link", "set", "eth0", "netns", &w.ctr.name]);
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Recover {
+    Del,
+    Gc,
+}
+
+/// ADD is killed after the move (the record has no container index yet),
+/// then the container changes the interface's MAC: DEL or GC still finds
+/// it (by its anchor) and brings it home.
+fn crash_after_move_then_mac_changed(recover: Recover) {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    let mut env = w.env("ADD", "eth0");
+    env.insert("HOSTDEV_FAILPOINT", "add-after-move".to_string());
+    let (st, out) = run(&w.host.name, &env, &w.config("1.0.0", "h1"));
+    assert_killed(&st, &out, "add-after-move");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "not moved: {:?}", link_names(&w.ctr.name));
+    ip(&w.ctr.name, &["link", "set", "dev", "eth0", "address", "02:00:00:00:be:ef"]);
+
+    match recover {
+        Recover::Del => w.del("h1", "eth0").assert_ok(),
+        Recover::Gc => run_gc(&w, "h1").assert_ok(),
+    };
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{recover:?}: h1 not home as it was");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+#[test]
+fn crash_after_move_then_mac_changed_then_del() {
+    crash_after_move_then_mac_changed(Recover::Del);
+}
+
+#[test]
+fn crash_after_move_then_mac_changed_then_gc() {
+    crash_after_move_then_mac_changed(Recover::Gc);
+}
+
+// ------------------------------------------- 3. no command runs against a half-done ADD
+
+/// CNI_PATH with tests/fixtures (slow-ipam: 3 s in ADD) and Debian's plugins.
+fn with_slow_ipam(mut env: BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
+    env.insert("CNI_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures:/usr/lib/cni").to_string());
+    env
+}
+
+/// The world's 1.1.0 config for h1 with slow-ipam, and `extra` keys.
+fn slow_conf(w: &World, mut extra: Value) -> String {
+    extra["ipam"] = json!({"type": "slow-ipam"});
+    conf(w, "1.1.0", "h1", extra)
+}
+
+/// A GC of the network and a DEL of another attachment run while ADD is in
+/// IPAM: GC skips the attachment mid-ADD, and ADD's result is true.
+#[test]
+fn gc_during_add_skips_the_attachment() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let add = spawn(&w.host.name, &with_slow_ipam(w.env("ADD", "eth0")), &slow_conf(&w, json!({})));
+    std::thread::sleep(Duration::from_secs(1));
+    let gc =
+        spawn(&w.host.name, &with_slow_ipam(plain_env("GC")), &slow_conf(&w, json!({"cni.dev/valid-attachments": []})));
+    let other = spawn(
+        &w.host.name,
+        &with_slow_ipam(env_for("DEL", "other-ctr", &w.ctr.path(), "net9")),
+        &slow_conf(&w, json!({})),
+    );
+    let (gc_st, gc_out) = finish(gc);
+    let (other_st, other_out) = finish(other);
+    let (add_st, add_out) = finish(add);
+    assert!(gc_st.success(), "GC: {gc_out:#?}");
+    assert!(other_st.success(), "DEL of another attachment: {other_out:#?}");
+    assert!(add_st.success(), "ADD: {add_out:#?}");
+    let inside = link(&w.ctr.name, "eth0").unwrap_or_else(|| panic!("ADD said eth0, GC took it: {add_out:#?}"));
+    assert_eq!(inside.mac, before.mac);
+    assert!(inside.addrs.contains("192.0.2.77/24"), "{inside:?}");
+    assert!(link(&w.host.name, "h1").is_none());
+    assert_eq!(only_phase(&w), "attached");
+
+    let check = slow_conf(&w, json!({"prevResult": add_out.json}));
+    let (st, out) = run(&w.host.name, &with_slow_ipam(w.env("CHECK", "eth0")), &check);
+    assert!(st.success(), "CHECK against ADD's result: {out:#?}");
+
+    let (st, out) = run(&w.host.name, &with_slow_ipam(w.env("DEL", "eth0")), &slow_conf(&w, json!({})));
+    assert!(st.success(), "{out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+}
+
+/// A DEL of the same attachment started while ADD is in IPAM waits for the
+/// ADD, then brings the interface home.
+#[test]
+fn del_during_add_waits_then_brings_it_home() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    let add = spawn(&w.host.name, &with_slow_ipam(w.env("ADD", "eth0")), &slow_conf(&w, json!({})));
+    std::thread::sleep(Duration::from_secs(1));
+    let del = spawn(&w.host.name, &with_slow_ipam(w.env("DEL", "eth0")), &slow_conf(&w, json!({})));
+    let (add_st, add_out) = finish(add);
+    let (del_st, del_out) = finish(del);
+    assert!(add_st.success(), "ADD: {add_out:#?}");
+    assert!(del_st.success(), "DEL: {del_out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 not home after the DEL");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}

@@ -60,14 +60,25 @@ fn impostor_at_the_same_index_stays_in_the_container() {
     let (w, _, host_names, ctr_names) = attached_world();
     let index = ifindex(&w.ctr.name, "eth0").to_string();
     ip(&w.ctr.name, &["link", "del", "eth0"]);
-    ip(&w.ctr.name, &["link", "add", "evil", "index", &index, "type", "veth", "peer", "name", "evilpeer"]);
-    assert_eq!(ifindex(&w.ctr.name, "evil").to_string(), index);
+    plant_impostor(&w, &index);
 
     let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, "", "eth0"), &w.config("1.0.0", "h1"));
     assert!(st.success(), "DEL: {out:#?}");
-    assert_eq!(link_names(&w.host.name), without(&host_names, &["h1", "h1p"]), "the host gained a link");
-    assert_eq!(link_names(&w.ctr.name), with(&ctr_names, &["evil", "evilpeer"]), "container links");
-    assert!(records(&w).is_empty(), "h1 died with its peer, which is proof: {:#?}", records(&w));
+    assert_impostor_stayed(&w, &host_names, &ctr_names);
+}
+
+/// The container makes veth `evil` (peer `evilpeer`) at `index`.
+fn plant_impostor(w: &World, index: &str) {
+    ip(&w.ctr.name, &["link", "add", "evil", "index", index, "type", "veth", "peer", "name", "evilpeer"]);
+    assert_eq!(ifindex(&w.ctr.name, "evil").to_string(), index);
+}
+
+/// h1 died with its peer (which is proof: no record is left), and the
+/// impostor stayed in the container: the host gained nothing.
+fn assert_impostor_stayed(w: &World, host_names: &BTreeSet<String>, ctr_names: &BTreeSet<String>) {
+    assert_eq!(link_names(&w.host.name), without(host_names, &["h1", "h1p"]), "the host gained a link");
+    assert_eq!(link_names(&w.ctr.name), with(ctr_names, &["evil", "evilpeer"]), "container links");
+    assert!(records(w).is_empty(), "{:#?}", records(w));
 }
 
 /// The container's namespace is deleted and one is made under the same
@@ -79,12 +90,10 @@ fn link_in_a_recreated_namespace_stays_there() {
     let name = w.ctr.name.clone();
     kill_container(&mut w);
     w.ctr = Netns::new(name);
-    ip(&w.ctr.name, &["link", "add", "evil", "index", &index, "type", "veth", "peer", "name", "evilpeer"]);
+    plant_impostor(&w, &index);
 
     run_gc(&w, "h1").assert_ok();
-    assert_eq!(link_names(&w.ctr.name), with(&ctr_names, &["evil", "evilpeer"]), "the new namespace lost a link");
-    assert_eq!(link_names(&w.host.name), without(&host_names, &["h1", "h1p"]), "the host gained a link");
-    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    assert_impostor_stayed(&w, &host_names, &ctr_names);
 }
 
 /// h1 died with its namespace; a host veth made meanwhile with h1's MAC is

@@ -1,0 +1,338 @@
+//! The data directory and every path it names are safe: nothing blocks on
+//! a FIFO, nothing follows a planted symlink, an unsafe directory is
+//! refused, logs never land in the result, stale temporary files are
+//! collected, long names work, an edited record changes nothing in the
+//! kernel, and a held lock times out with code 11.
+//!
+//! File names relied on (dataDir D, network N, container C, interface I):
+//! the record D/N+C+I.json, its temporary files D/.N+C+I.json.<pid>.tmp,
+//! the attachment lock D/.N+C+I.json.lock and the store lock D/.lock.
+//!
+//! Run: cargo test --features test-hooks --test datadir
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------ helpers
+
+/// Runs the plugin in the world's host namespace (killed 5 s after
+/// `limit`), and asserts it finished on its own within `limit` seconds.
+fn run_within(w: &World, limit: u64, env: &BTreeMap<&str, String>, stdin: &str, what: &str) -> Out {
+    let start = Instant::now();
+    let (st, out) = finish(spawn_within(limit as u32 + 5, &w.host.name, env, stdin));
+    let took = start.elapsed();
+    assert_ne!(st.code(), Some(124), "{what} hung (killed after {took:?}): {out:#?}");
+    assert!(took < Duration::from_secs(limit), "{what} took {took:?}, more than {limit} s: {out:#?}");
+    out
+}
+
+/// Creates the world's dataDir as hostdev would (root's, 0700).
+fn make_data_dir(w: &World) -> PathBuf {
+    let dir = PathBuf::from(w.data_dir());
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).unwrap();
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// Every entry of the world's dataDir but the store lock.
+fn data_entries(w: &World) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(w.data_dir()) else { return vec![] };
+    let mut names: Vec<String> =
+        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
+    names.sort();
+    names
+}
+
+/// Asserts a refused command changed nothing: h1 as it was on the host,
+/// the container as it was, no record.
+fn assert_untouched(w: &World, before: &Link, ctr_names: &BTreeSet<String>) {
+    assert_eq!(link(&w.host.name, "h1").as_ref(), Some(before), "h1 changed");
+    assert_eq!(&link_names(&w.ctr.name), ctr_names, "the container changed");
+}
+
+fn msg(out: &Out) -> String {
+    out.json["msg"].as_str().unwrap_or("").to_string()
+}
+
+// ------------------------------------------------------------------ FIFOs
+
+/// CNI_NETNS names a FIFO: ADD fails (105) and DEL succeeds, neither blocks.
+#[test]
+fn fifo_as_netns_does_not_block() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let ctr_names = link_names(&w.ctr.name);
+    let fifo = w.tmp.join("netns-fifo");
+    mkfifo(&fifo);
+    let fifo = fifo.to_string_lossy().into_owned();
+
+    let out = run_within(&w, 5, &env_for("ADD", &w.id, &fifo, "eth0"), &w.config("1.0.0", "h1"), "ADD");
+    out.assert_err(105);
+    assert_untouched(&w, &before, &ctr_names);
+    let out = run_within(&w, 5, &env_for("DEL", &w.id, &fifo, "eth0"), &w.config("1.0.0", "h1"), "DEL");
+    out.assert_ok();
+}
+
+/// A FIFO among the records: ADD, STATUS and GC do not block on it.
+#[test]
+fn fifo_in_data_dir_does_not_block() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    mkfifo(&make_data_dir(&w).join("junk.json"));
+
+    run_within(&w, 10, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"), "ADD").assert_ok();
+    assert!(link(&w.ctr.name, "eth0").is_some());
+    run_within(&w, 10, &plain_env("STATUS"), &conf(&w, "1.1.0", "h1", json!({})), "STATUS");
+    run_within(&w, 10, &plain_env("GC"), &gc_conf(&w, "h1"), "GC");
+}
+
+/// A FIFO as the store lock: ADD fails with 106 naming it.
+#[test]
+fn fifo_as_store_lock_is_refused() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let ctr_names = link_names(&w.ctr.name);
+    mkfifo(&make_data_dir(&w).join(".lock"));
+
+    let out = run_within(&w, 10, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"), "ADD");
+    out.assert_err(106);
+    assert!(msg(&out).contains(".lock"), "the message names no file: {out:#?}");
+    assert_untouched(&w, &before, &ctr_names);
+}
+
+// ------------------------------------------------------------------ symlinks
+
+/// Symlinks planted at every temporary record name the next plugin runs
+/// may use (`.testnet+<cid>+eth0.json.<pid>.tmp`, for the next 1000 pids)
+/// point at a file outside dataDir: ADD and DEL never write through them.
+#[test]
+fn symlink_at_a_temporary_name_is_not_followed() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let dir = make_data_dir(&w);
+    let victim = w.tmp.join("victim");
+    std::fs::write(&victim, b"precious\n").unwrap();
+    let plant = || {
+        let last: u64 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+        let max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+        for i in 1..=1000 {
+            let pid = if last + i > max { last + i - max + 300 } else { last + i };
+            let _ = std::os::unix::fs::symlink(&victim, dir.join(format!(".testnet+{}+eth0.json.{pid}.tmp", w.id)));
+        }
+    };
+    for command in ["ADD", "DEL"] {
+        plant();
+        let out = run_within(&w, 10, &w.env(command, "eth0"), &w.config("1.0.0", "h1"), command);
+        assert!(out.code == 0 || out.json["code"] == 106, "{command}: {out:#?}");
+        let now = String::from_utf8_lossy(&std::fs::read(&victim).unwrap()).into_owned();
+        assert_eq!(now, "precious\n", "{command} wrote through a symlink");
+    }
+}
+
+/// A dangling symlink planted as the attachment's lock: ADD and DEL create
+/// nothing at its target.
+#[test]
+fn symlink_at_the_lock_name_is_not_followed() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let dir = make_data_dir(&w);
+    let target = w.tmp.join("lock-target");
+    let lock = dir.join(format!(".testnet+{}+eth0.json.lock", w.id));
+    for command in ["ADD", "DEL"] {
+        if std::fs::symlink_metadata(&lock).is_err() {
+            std::os::unix::fs::symlink(&target, &lock).unwrap();
+        }
+        let out = run_within(&w, 10, &w.env(command, "eth0"), &w.config("1.0.0", "h1"), command);
+        assert!(out.code == 0 || out.json["code"] == 106, "{command}: {out:#?}");
+        assert!(std::fs::symlink_metadata(&target).is_err(), "{command} created {}", target.display());
+    }
+}
+
+// ------------------------------------------------------------------ unsafe dataDir
+
+/// An existing dataDir others can write to, or owned by another user, is
+/// refused with 106 and a message that says what to fix; nothing moves.
+fn unsafe_data_dir(spoil: impl Fn(&Path), hints: &[&str]) {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let ctr_names = link_names(&w.ctr.name);
+    spoil(&make_data_dir(&w));
+
+    let out = w.add("h1", "eth0");
+    out.assert_err(106);
+    let m = msg(&out);
+    assert!(m.contains(&w.data_dir()), "the message names no dataDir: {m}");
+    assert!(hints.iter().any(|h| m.contains(h)), "the message says none of {hints:?}: {m}");
+    assert_untouched(&w, &before, &ctr_names);
+    assert!(data_entries(&w).is_empty(), "{:?}", data_entries(&w));
+}
+
+#[test]
+fn world_writable_data_dir_is_refused() {
+    unsafe_data_dir(
+        |d| std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o1777)).unwrap(),
+        &["mode", "chmod", "writable"],
+    );
+}
+
+#[test]
+fn data_dir_owned_by_another_user_is_refused() {
+    unsafe_data_dir(|d| std::os::unix::fs::chown(d, Some(1000), Some(1000)).unwrap(), &["owner", "owned", "chown"]);
+}
+
+// ------------------------------------------------------------------ logs
+
+/// logFile naming stdout (directly or through /proc) puts no log line into
+/// the result: stdout is exactly one JSON result.
+#[test]
+fn log_file_on_stdout_does_not_spoil_the_result() {
+    for path in ["/dev/stdout", "/proc/self/fd/1"] {
+        let w = World::new();
+        w.host_veth("h1", true);
+        let c = conf(&w, "1.0.0", "h1", json!({"logFile": path, "logLevel": "debug"}));
+        let out = w.run(&w.env("ADD", "eth0"), &c);
+        assert_eq!(out.code, 0, "logFile {path}: {out:#?}");
+        assert!(out.json["interfaces"].is_array(), "logFile {path}: stdout is not one result: {:?}", out.stdout);
+    }
+}
+
+// ------------------------------------------------------------------ leftovers and long names
+
+/// A temporary record file of a process that cannot exist (a write killed
+/// mid-way) is removed by GC.
+#[test]
+fn stale_temporary_files_are_collected_by_gc() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let stale = make_data_dir(&w).join(".testnet+x+eth0.json.99999999.tmp");
+    std::fs::write(&stale, b"{\"half\":").unwrap();
+    run_gc(&w, "h1").assert_ok();
+    assert!(!stale.exists(), "GC left {}", stale.display());
+}
+
+/// A network name of 240 characters (file names would pass the 255-byte
+/// limit): DEL before ADD, ADD and DEL work, nothing is left.
+#[test]
+fn long_network_name_adds_and_dels() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let name: String = (0..240).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let c = conf(&w, "1.0.0", "h1", json!({"name": name}));
+    w.run(&w.env("DEL", "eth0"), &c).assert_ok(); // never added: DEL is idempotent
+    let out = w.run(&w.env("ADD", "eth0"), &c);
+    out.assert_ok();
+    assert!(link(&w.ctr.name, "eth0").is_some());
+    w.run(&w.env("DEL", "eth0"), &c).assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert!(data_entries(&w).is_empty(), "left in dataDir: {:?}", data_entries(&w));
+}
+
+// ------------------------------------------------------------------ edited records
+
+/// ADD h1 (and h2 as net1), then `edit` h1's record: DEL of eth0 must not
+/// touch the kernel beyond what the edit can prove.
+fn edited_record(edit: impl Fn(&mut Value, &World)) -> (World, Out, Link, Link) {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.host_veth("h2", true);
+    w.attach("h1", "eth0");
+    w.run(&w.env("ADD", "net1"), &w.config("1.0.0", "h2")).assert_ok();
+    let file = Path::new(&w.data_dir()).join(format!("testnet+{}+eth0.json", w.id));
+    let mut rec: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    edit(&mut rec, &w);
+    std::fs::write(&file, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    let eth0 = link(&w.ctr.name, "eth0").unwrap();
+    let net1 = link(&w.ctr.name, "net1").unwrap();
+    let out = w.del("h1", "eth0");
+    (w, out, eth0, net1)
+}
+
+/// A record that fails validation is reported (106) and nothing changes.
+fn invalid_record(edit: impl Fn(&mut Value, &World)) {
+    let (w, out, eth0, net1) = edited_record(edit);
+    out.assert_err(106);
+    assert_eq!(link(&w.ctr.name, "eth0"), Some(eth0), "eth0 changed");
+    assert_eq!(link(&w.ctr.name, "net1"), Some(net1), "net1 changed");
+    let host = link_names(&w.host.name);
+    assert!(!host.contains("h1") && !host.contains("h2") && !host.contains("eth0"), "host links: {host:?}");
+}
+
+#[test]
+fn record_with_a_path_as_host_name_is_refused() {
+    invalid_record(|r, _| r["host"]["name"] = json!("../../x"));
+}
+
+#[test]
+fn record_of_another_container_is_refused() {
+    invalid_record(|r, _| r["containerId"] = json!("someone-else"));
+}
+
+/// A record that holds the container index of another attachment: DEL of
+/// eth0 never moves that other interface.
+#[test]
+fn record_with_another_attachments_index_leaves_it_alone() {
+    let (w, out, _, net1) = edited_record(|r, w| r["containerIndex"] = json!(ifindex(&w.ctr.name, "net1")));
+    assert_eq!(link(&w.ctr.name, "net1"), Some(net1), "DEL of eth0 took net1: {out:#?}");
+    assert!(link(&w.host.name, "h2").is_none(), "h2 came home: {out:#?}");
+}
+
+// ------------------------------------------------------------------ lock timeout
+
+/// `flock -F` holding a file until killed: the lock is taken when this returns.
+struct Holder {
+    child: std::process::Child,
+}
+
+impl Holder {
+    fn new(path: &Path) -> Holder {
+        let child = Command::new("flock")
+            .args(["-F", "-x"])
+            .arg(path)
+            .args(["sleep", "30"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("flock");
+        let held = || Command::new("flock").args(["-n", "-x"]).arg(path).arg("true").status().map(|s| !s.success());
+        assert!(wait_until(5, || held().unwrap_or(false)), "flock did not take {}", path.display());
+        Holder { child }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// DEL cannot get the attachment's lock within HOSTDEV_LOCK_TIMEOUT_MS:
+/// it fails with 11 (try again later) instead of hanging; once the lock is
+/// free, DEL works.
+#[test]
+fn held_lock_times_out_with_code_11() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let lock = Path::new(&w.data_dir()).join(format!(".testnet+{}+eth0.json.lock", w.id));
+    let holder = Holder::new(&lock);
+    let mut env = w.env("DEL", "eth0");
+    env.insert("HOSTDEV_LOCK_TIMEOUT_MS", "1000".to_string());
+    let out = run_within(&w, 5, &env, &w.config("1.0.0", "h1"), "DEL");
+    out.assert_err(11);
+    assert!(link(&w.ctr.name, "eth0").is_some(), "DEL without the lock moved eth0");
+    assert_eq!(records(&w).len(), 1);
+    drop(holder);
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+}

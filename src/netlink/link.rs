@@ -123,12 +123,7 @@ impl Socket {
     /// Removes altnames from link `index` (before it moves: an altname
     /// that exists in the target namespace makes the kernel refuse the move).
     pub fn del_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        let mut msg = link_request(index);
-        msg.attributes.push(LinkAttribute::PropList(names.iter().cloned().map(Prop::AltIfName).collect()));
-        self.ack(Rt::DelLinkProp(msg))
+        self.altnames_request(index, names, Rt::DelLinkProp)
     }
 
     /// The id this socket's namespace gives the namespace `ns`; None when it
@@ -148,12 +143,16 @@ impl Socket {
     /// Adds altnames the link lost (the kernel drops clashing ones when it
     /// returns a device from a dying namespace).
     pub fn add_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
+        self.altnames_request(index, names, Rt::NewLinkProp)
+    }
+
+    fn altnames_request(&mut self, index: u32, names: &[String], kind: fn(LinkMessage) -> Rt) -> NlResult<()> {
         if names.is_empty() {
             return Ok(());
         }
         let mut msg = link_request(index);
         msg.attributes.push(LinkAttribute::PropList(names.iter().cloned().map(Prop::AltIfName).collect()));
-        self.ack(Rt::NewLinkProp(msg))
+        self.ack(kind(msg))
     }
 }
 

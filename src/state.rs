@@ -139,6 +139,16 @@ impl Record {
             && (self.host.name == link.name || self.parked_as.as_ref() == Some(&link.name))
     }
 
+    /// The name of the file that says which attachment holds this record's
+    /// device: one per device, so that ADD's claim check reads one file
+    /// however many attachments the node has.
+    pub fn claim_name(&self) -> String {
+        match &self.userspace {
+            Some(device) => format!(".claim.dev-{}", escape(&device.id)),
+            None => format!(".claim.if{}", self.host.index),
+        }
+    }
+
     /// The checks a record read from disk must pass before it may steer
     /// any kernel request.
     fn validate(&self) -> std::result::Result<(), String> {
@@ -227,6 +237,7 @@ fn state_error(msg: String) -> Error {
 /// The store's own files, beside the records.
 const STORE_LOCK: &str = ".lock";
 const PARKED_MARK: &str = ".parked";
+const CLAIM_MAX: usize = 256;
 /// A record is small; anything larger is not one of ours.
 const RECORD_MAX: usize = 1 << 20;
 
@@ -314,8 +325,35 @@ impl Store {
         self.dir.write(&rec.key().file_name(), &text)
     }
 
-    pub fn remove(&self, key: &Key) -> Result<()> {
-        self.dir.remove(&key.file_name()).map(|_| ())
+    /// Removes `rec`, then its device's claim if it still names `rec`.
+    pub fn remove(&self, rec: &Record) -> Result<()> {
+        let name = rec.key().file_name();
+        self.dir.remove(&name)?;
+        let claim = rec.claim_name();
+        if self.dir.read(&claim, CLAIM_MAX).ok().flatten().is_some_and(|c| c == name.as_bytes()) {
+            self.dir.remove(&claim)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that `rec` holds its device. Written before the record: a
+    /// claim never points nowhere for long, and a stale one (its record
+    /// gone, or about another device) is ignored by `claimant`.
+    pub fn claim(&self, rec: &Record) -> Result<()> {
+        self.dir.write(&rec.claim_name(), rec.key().file_name().as_bytes())
+    }
+
+    /// The record whose device `probe` describes, found through the claim
+    /// file alone. An unreadable record behind a claim is an error, never
+    /// "free".
+    pub fn claimant(&self, probe: &Record) -> Result<Option<Record>> {
+        let Some(name) = self.dir.read(&probe.claim_name(), CLAIM_MAX)? else { return Ok(None) };
+        let name = String::from_utf8(name).unwrap_or_default();
+        if name.starts_with('.') || name.contains('/') || !name.ends_with(".json") {
+            return Ok(None);
+        }
+        let Some(bytes) = self.dir.read(&name, RECORD_MAX)? else { return Ok(None) };
+        parse_record(&self.dir.show(&name), &name, &bytes).map(Some)
     }
 
     /// Every record in the store; unreadable ones are reported, not skipped.
@@ -465,9 +503,23 @@ mod tests {
         store.save(&rec).unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap(), Some(rec.clone()));
         assert_eq!(store.list().unwrap().len(), 1);
-        store.remove(&key("eth0")).unwrap();
-        store.remove(&key("eth0")).unwrap();
+        store.remove(&rec).unwrap();
+        store.remove(&rec).unwrap();
         assert_eq!(store.load(&key("eth0")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_claim_names_the_record_holding_the_device() {
+        let tmp = TempDir::new("claim");
+        let store = Store::open(&tmp.0).unwrap();
+        let rec = veth_record("eth0");
+        assert_eq!(store.claimant(&rec).unwrap(), None);
+        store.claim(&rec).unwrap();
+        store.save(&rec).unwrap();
+        assert_eq!(store.claimant(&veth_record("eth9")).unwrap(), Some(rec.clone()));
+        store.remove(&rec).unwrap();
+        assert_eq!(store.claimant(&rec).unwrap(), None);
+        assert!(!tmp.0.join(rec.claim_name()).exists(), "the claim goes with its record");
     }
 
     #[test]

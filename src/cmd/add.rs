@@ -169,12 +169,12 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Container, env: &Env, conf: &
     let mut parked = None;
     let rec = match select_device(host, conf, store)? {
         Selected::Userspace(device) => {
-            check_unclaimed(store, &device.id, |r| r.userspace.as_ref().is_some_and(|u| u.id == device.id))?;
-            Record::userspace(&key, netns, device)
+            let rec = Record::userspace(&key, netns, device);
+            check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
+            rec
         }
         Selected::Netdev(found) => {
-            let holds = |r: &Record| r.describes(&found);
-            parked = check_unclaimed(store, &found.name, holds)?;
+            parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
             let mut rec = snapshot(host, ctr, env, conf, &key, netns, &found)?;
             if let Some(parked) = &parked {
                 // A parked interface keeps its true name: DEL brings it home as that.
@@ -194,6 +194,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Container, env: &Env, conf: &
             ),
         ));
     }
+    store.claim(&rec)?;
     store.save(&rec)?;
     info!(
         "recorded {} (index {}, {}): {} addresses, {} routes, {}",
@@ -205,7 +206,7 @@ fn claim(store: &Store, host: &mut Host, ctr: &mut Container, env: &Env, conf: &
         if rec.host.up { "up" } else { "down" }
     );
     if let Some(parked) = parked.filter(|_| !inherits_same_key) {
-        store.remove(&parked.key())?; // this attachment carries its name now
+        store.remove(&parked)?; // this attachment carries its name now
     }
     Ok(rec)
 }
@@ -250,25 +251,30 @@ fn snapshot(
     Ok(rec)
 }
 
-/// Fails when another attachment holds the device `what`. A parked record
-/// (home, waiting for its name) does not hold it: it is returned, so the new
-/// attachment can take over its name.
-fn check_unclaimed(store: &Store, what: &str, holds: impl Fn(&Record) -> bool) -> Result<Option<Record>> {
-    let mut parked = None;
-    for other in store.list()?.into_iter().filter_map(|(_, r)| r.ok()).filter(|r| holds(r)) {
-        if other.phase == Phase::Parked {
-            parked = Some(other);
-            continue;
-        }
-        return Err(Error::new(
-            code::DEVICE_BUSY,
-            format!(
-                "device {what:?} is already attached to container {} as {} (network {})",
-                other.container_id, other.ifname, other.network
-            ),
-        ));
+/// Fails when another attachment holds the device `what` (`probe` is a
+/// record of it). A parked record (home, waiting for its name) does not
+/// hold it: it is returned, so the new attachment can take over its name.
+/// One claim file answers, whatever the number of attachments.
+fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Result<Option<Record>> {
+    let Some(other) = store.claimant(probe)? else { return Ok(None) };
+    let holds = match (&probe.userspace, &other.userspace) {
+        (Some(a), Some(b)) => a.id == b.id,
+        (None, None) => other.describes(&probe.host),
+        _ => false,
+    };
+    if !holds {
+        return Ok(None); // a stale claim: its record is about another device
     }
-    Ok(parked)
+    if other.phase == Phase::Parked {
+        return Ok(Some(other));
+    }
+    Err(Error::new(
+        code::DEVICE_BUSY,
+        format!(
+            "device {what:?} is already attached to container {} as {} (network {})",
+            other.container_id, other.ifname, other.network
+        ),
+    ))
 }
 
 /// A device bound to a userspace driver (DPDK) has no network interface:
@@ -297,7 +303,7 @@ fn add_userspace(env: &Env, conf: &NetConf, store: &Store, mut rec: Record, devi
         if let Some(ipam) = &ipam {
             let _ = ipam.call("DEL");
         }
-        let _ = store.remove(&rec.key());
+        let _ = store.remove(&rec);
     }
     saved
 }

@@ -42,7 +42,7 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
 /// record goes only on proof: home and restored, or proven gone.
 pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut rec: Record) -> Result<()> {
     if rec.userspace.is_some() {
-        return store.remove(&rec.key()); // nothing was moved
+        return store.remove(&rec); // nothing was moved
     }
     // A parked interface is already home: only its name is missing.
     let ctr = if rec.phase == Phase::Parked { None } else { ctr };
@@ -52,7 +52,7 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
     }
     failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
-        Outcome::Home | Outcome::Gone => store.remove(&rec.key()),
+        Outcome::Home | Outcome::Gone => store.remove(&rec),
         Outcome::Lost(why) => {
             warn!("the record of {} stays as lost: {why}", rec.host.name);
             rec.phase = Phase::Lost;

@@ -247,7 +247,7 @@ fn unpark(host: &mut Host, store: &Store, key: &Key) -> bool {
         return false;
     }
     match bring_home(host, None, &rec) {
-        Ok(Outcome::Home) => store.remove(key).is_ok(),
+        Ok(Outcome::Home) => store.remove(&rec).is_ok(),
         Ok(_) => false,
         Err(e) => {
             warn!("cannot unpark {}: {e}", rec.host.name);

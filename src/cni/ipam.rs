@@ -101,7 +101,11 @@ impl<'a> Ipam<'a> {
         let written = child.stdin.take().map(|mut s| s.write_all(stdin));
         let output = child.wait_with_output().map_err(fail)?;
         if output.status.success() {
-            if let Some(Err(e)) = written {
+            // A plugin that succeeded without reading all of its stdin
+            // (it exited first: EPIPE) needed no more of it.
+            if let Some(Err(e)) =
+                written.filter(|w| !w.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+            {
                 return Err(fail(e));
             }
             return Ok(output.stdout);

@@ -45,15 +45,6 @@ fn mkfifo(path: &Path) {
     assert!(st.success(), "mkfifo {}", path.display());
 }
 
-/// Every entry of the world's dataDir but the store lock.
-fn data_entries(w: &World) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(w.data_dir()) else { return vec![] };
-    let mut names: Vec<String> =
-        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
-    names.sort();
-    names
-}
-
 /// Asserts a refused command changed nothing: h1 as it was on the host,
 /// the container as it was, no record.
 fn assert_untouched(w: &World, before: &Link, ctr_names: &BTreeSet<String>) {

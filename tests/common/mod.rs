@@ -111,8 +111,19 @@ pub fn spawn(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
 
 /// `spawn`, killed (SIGTERM, exit status 124) after `secs` seconds.
 pub fn spawn_within(secs: u32, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+    spawn_timeout(&[secs.to_string()], ns, env, stdin)
+}
+
+/// `spawn`, SIGKILLed after `secs` seconds: a crash at a random moment.
+pub fn spawn_killed_after(secs: f64, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+    spawn_timeout(&["-s".into(), "KILL".into(), format!("{secs:.3}")], ns, env, stdin)
+}
+
+/// Starts the plugin under `timeout ARGS`.
+fn spawn_timeout(args: &[String], ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
     let mut child = Command::new("timeout")
-        .args([&secs.to_string(), "ip", "netns", "exec", ns, BIN])
+        .args(args)
+        .args(["ip", "netns", "exec", ns, BIN])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -150,7 +161,11 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let id = format!("hdt-{}-{}", std::process::id(), n);
+        World::with_id(format!("hdt-{}-{}", std::process::id(), n))
+    }
+
+    /// A world whose namespaces and temp dir are named after `id`.
+    pub fn with_id(id: String) -> World {
         let tmp = std::env::temp_dir().join(&id);
         std::fs::create_dir_all(&tmp).unwrap();
         World { ctr: Netns::new(format!("{id}-ctr")), host: Netns::new(format!("{id}-host")), id, tmp }
@@ -446,4 +461,13 @@ pub fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
         Some(9),
         "fail point {point}: the plugin should have been SIGKILLed: status {st:?}, {out:#?}"
     );
+}
+
+/// Every entry of the world's dataDir but the store lock.
+pub fn data_entries(w: &World) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(w.data_dir()) else { return vec![] };
+    let mut names: Vec<String> =
+        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
+    names.sort();
+    names
 }

@@ -1,0 +1,385 @@
+//! A randomised soak: W workers, each in a world of its own (a host
+//! namespace with two veths, a container namespace), loop for D seconds over
+//! random ADD, DEL (with and without CNI_NETNS), GC, crashes at fail points
+//! and at random moments (SIGKILL), deaths of the container namespace, and
+//! container-side renames, MAC and MTU changes of what it was given. Then
+//! DEL, GC and STATUS of everything: every veth must be home exactly as it
+//! was (one that died with its namespace is re-created and counted) and the
+//! dataDir empty.
+//!
+//! Ignored by default: `scripts/soak.sh` runs it (SOAK_WORKERS,
+//! SOAK_SECONDS, SOAK_SEED, SOAK_TAG) with a test-hooks build.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+const DEVICES: usize = 2;
+const FAIL_POINTS: [&str; 8] = [
+    "add-after-record",
+    "add-after-move",
+    "add-after-addresses",
+    "add-after-ipam",
+    "del-after-record",
+    "del-before-move",
+    "del-after-move",
+    "del-after-restore",
+];
+/// A plugin run that takes longer than this has hung.
+const HANG_SECS: u32 = 20;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// xorshift64*: reproducible from the seed, no crate needed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+fn dev(i: usize) -> String {
+    format!("d{i}")
+}
+
+fn ifname(i: usize) -> String {
+    format!("net{i}")
+}
+
+/// `ip -n NS ARGS`, for changes that may fail (the link moved on).
+fn try_ip(ns: &str, args: &[&str]) -> bool {
+    Command::new("ip").arg("-n").arg(ns).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// Whether the veth `peer` (always on the host) has its other end in
+/// another namespace.
+fn other_end_away(ns: &str, peer: &str) -> bool {
+    let out = Command::new("ip").args(["-n", ns, "-j", "-d", "link", "show", "dev", peer]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v[0].get("link_netnsid").is_some()
+}
+
+fn killed(st: &ExitStatus) -> bool {
+    st.signal() == Some(9) || st.code() == Some(137)
+}
+
+struct Worker {
+    w: World,
+    rng: Rng,
+    /// Each device as it must come home.
+    before: Vec<Link>,
+    died: usize,
+    /// How long a plugin run that finished took, smoothed (ms): random
+    /// kills land anywhere in such a run.
+    typical_ms: u64,
+    tally: BTreeMap<String, u64>,
+    /// The last few operations, to explain a failure, and the device the
+    /// current one is about (none for container-side changes).
+    history: VecDeque<String>,
+    device: Option<usize>,
+    /// Devices found away without a record (reported once each).
+    stranded: BTreeSet<usize>,
+    passed: u64,
+    failures: Vec<String>,
+}
+
+impl Worker {
+    fn new(tag: &str, n: usize, seed: u64) -> Worker {
+        let w = World::with_id(format!("{tag}-w{n}"));
+        // One device of odd workers is down: it must come back down.
+        let before = (0..DEVICES).map(|i| w.host_veth(&dev(i), n.is_multiple_of(2) || i == 0)).collect();
+        let rng = Rng(seed.wrapping_add((n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        Worker {
+            w,
+            rng,
+            before,
+            died: 0,
+            typical_ms: 30,
+            tally: BTreeMap::new(),
+            history: VecDeque::new(),
+            device: None,
+            stranded: BTreeSet::new(),
+            passed: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Counts an operation's outcome; `detail` goes only to the history.
+    fn note(&mut self, what: String, detail: &str) {
+        if self.history.len() == 8 {
+            self.history.pop_front();
+        }
+        let about = self.device.map(|i| format!(" [{}]", dev(i))).unwrap_or_default();
+        self.history.push_back(format!("{what}{about}{detail}"));
+        *self.tally.entry(what).or_default() += 1;
+    }
+
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failures.push(format!("{}: {}", self.w.id, what()));
+        }
+    }
+
+    fn conf(&self, i: usize, extra: Value) -> String {
+        conf(&self.w, "1.1.0", &dev(i), extra)
+    }
+
+    /// The environment for `command` on device `i`'s attachment; DEL now
+    /// and then without CNI_NETNS, as containerd sends a second DEL.
+    fn env(&mut self, command: &str, i: usize) -> BTreeMap<&'static str, String> {
+        let mut env = self.w.env(command, &ifname(i));
+        if command == "DEL" && self.rng.chance(4) {
+            env.insert("CNI_NETNS", String::new());
+        }
+        env
+    }
+
+    fn spawn(&self, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+        spawn_within(HANG_SECS, &self.w.host.name, env, stdin)
+    }
+
+    /// Waits for a plugin run and counts how it ended; a hang, a death it
+    /// was not meant to die, or a failure without a CNI error is a failure.
+    /// Err says how a run that did not succeed ended.
+    fn finish(&mut self, what: &str, child: Child, may_die: bool) -> Result<(), String> {
+        let (st, out) = finish(child);
+        let how = if killed(&st) && may_die {
+            "killed".to_string()
+        } else if st.code() == Some(124) {
+            self.check(false, || format!("{what} hung: {out:?}"));
+            return Err("hung".into());
+        } else if st.success() {
+            "ok".to_string()
+        } else if let Some(code) = out.json["code"].as_u64() {
+            format!("error {code}")
+        } else {
+            self.check(false, || format!("{what} failed without a CNI error ({st:?}): {out:?}"));
+            return Err(format!("{st:?}"));
+        };
+        self.note(format!("{what}: {how}"), "");
+        if st.success() { Ok(()) } else { Err(format!("{how}: {}", out.stdout.trim())) }
+    }
+
+    fn run(&mut self, what: &str, env: &BTreeMap<&str, String>, stdin: &str, may_die: bool) -> Result<(), String> {
+        let start = Instant::now();
+        let child = self.spawn(env, stdin);
+        let done = self.finish(what, child, may_die);
+        if done.is_ok() {
+            self.typical_ms = (self.typical_ms * 3 + start.elapsed().as_millis() as u64) / 4;
+        }
+        done
+    }
+
+    fn gc(&mut self, valid: Vec<Value>) -> Result<(), String> {
+        let c = self.conf(0, json!({"cni.dev/valid-attachments": valid}));
+        self.run("GC", &plain_env("GC"), &c, false)
+    }
+
+    fn step(&mut self) {
+        let i = self.rng.below(DEVICES as u64) as usize;
+        self.device = Some(i);
+        match self.rng.below(20) {
+            0..=2 => {
+                let env = self.env("ADD", i);
+                let _ = self.run("ADD", &env, &self.conf(i, json!({})), false);
+            }
+            3..=5 => {
+                let env = self.env("DEL", i);
+                let _ = self.run("DEL", &env, &self.conf(i, json!({})), false);
+            }
+            6 => {
+                let valid = (0..DEVICES)
+                    .filter(|_| self.rng.chance(2))
+                    .map(|j| json!({"containerID": self.w.id, "ifname": ifname(j)}))
+                    .collect();
+                let _ = self.gc(valid);
+            }
+            7..=9 => self.crash_at_fail_point(i),
+            10..=12 => self.crash_at_random_moment(i),
+            13 => self.renew_container(),
+            14..=17 => self.tamper(),
+            _ => self.gc_races_del(i),
+        }
+        self.nothing_stranded();
+    }
+
+    /// A device whose veth end is in another namespace must have a record
+    /// that names it: without one, nothing will ever bring it home.
+    fn nothing_stranded(&mut self) {
+        let recorded: BTreeSet<String> =
+            records(&self.w).iter().filter_map(|(_, r)| r["host"]["name"].as_str().map(String::from)).collect();
+        for i in 0..DEVICES {
+            let away = other_end_away(&self.w.host.name, &format!("d{i}p"));
+            if !away || recorded.contains(&dev(i)) {
+                self.stranded.remove(&i);
+            } else if self.stranded.insert(i) {
+                let last = Vec::from(self.history.clone()).join(" | ");
+                self.check(false, || format!("{} is away without a record; last operations: {last}", dev(i)));
+            }
+        }
+    }
+
+    fn crash_at_fail_point(&mut self, i: usize) {
+        let point = FAIL_POINTS[self.rng.below(FAIL_POINTS.len() as u64) as usize];
+        let command = if point.starts_with("add") { "ADD" } else { "DEL" };
+        let mut env = self.env(command, i);
+        env.insert("HOSTDEV_FAILPOINT", point.to_string());
+        let _ = self.run(&format!("{command} crashing at {point}"), &env, &self.conf(i, json!({})), true);
+    }
+
+    fn crash_at_random_moment(&mut self, i: usize) {
+        let command = if self.rng.chance(2) { "ADD" } else { "DEL" };
+        let env = self.env(command, i);
+        let after = self.rng.below(self.typical_ms * 3 / 2 + 1) as f64 / 1000.0;
+        let child = spawn_killed_after(after, &self.w.host.name, &env, &self.conf(i, json!({})));
+        let _ = self.finish(&format!("{command} SIGKILLed at random"), child, true);
+    }
+
+    /// The container's namespace dies and a new one takes its name; the
+    /// veths that were in it die too: re-created on the host, and counted.
+    fn renew_container(&mut self) {
+        self.device = None;
+        let away: Vec<usize> = (0..DEVICES).filter(|&i| other_end_away(&self.w.host.name, &format!("d{i}p"))).collect();
+        let name = self.w.ctr.name.clone();
+        self.w.ctr.delete();
+        self.w.ctr = Netns::new(name);
+        for i in away {
+            let peer = format!("d{i}p");
+            if wait_until(10, || link(&self.w.host.name, &peer).is_none()) {
+                self.before[i] = self.w.host_veth(&dev(i), self.before[i].up);
+                self.died += 1;
+            }
+        }
+        self.note("container namespace renewed".into(), "");
+    }
+
+    /// The container renames, re-MACs or re-MTUs something it was given.
+    fn tamper(&mut self) {
+        self.device = None;
+        let ctr = self.w.ctr.name.clone();
+        let given: Vec<String> = link_names(&ctr).into_iter().filter(|n| n != "lo").collect();
+        if given.is_empty() {
+            return;
+        }
+        let name = given[self.rng.below(given.len() as u64) as usize].clone();
+        let name = name.as_str();
+        let (what, done) = match self.rng.below(3) {
+            0 => {
+                ("rename", try_ip(&ctr, &["link", "set", "dev", name, "name", &format!("ren{}", self.rng.below(100))]))
+            }
+            1 => {
+                let mac = format!(
+                    "02:00:00:{:02x}:{:02x}:{:02x}",
+                    self.rng.below(256),
+                    self.rng.below(256),
+                    self.rng.below(256)
+                );
+                ("MAC change", try_ip(&ctr, &["link", "set", "dev", name, "address", &mac]))
+            }
+            _ => (
+                "MTU change",
+                try_ip(&ctr, &["link", "set", "dev", name, "mtu", &(1280 + self.rng.below(220)).to_string()]),
+            ),
+        };
+        let how = if done { "done" } else { "refused" };
+        self.note(format!("container-side {what}: {how}"), &format!(" ({name})"));
+    }
+
+    fn gc_races_del(&mut self, i: usize) {
+        let env = self.env("DEL", i);
+        let del = self.spawn(&env, &self.conf(i, json!({})));
+        let gc = self.spawn(&plain_env("GC"), &self.conf(0, json!({"cni.dev/valid-attachments": []})));
+        let _ = self.finish("DEL racing GC", del, false);
+        let _ = self.finish("GC racing DEL", gc, false);
+    }
+
+    /// DEL, GC and STATUS of everything, then: every device home exactly
+    /// as it was, nothing left in the container or in dataDir.
+    fn wind_up(&mut self) {
+        for i in 0..DEVICES {
+            let env = self.w.env("DEL", &ifname(i));
+            let done = self.run("final DEL", &env, &self.conf(i, json!({})), false);
+            self.check(done.is_ok(), || format!("final DEL of {}: {done:?}", ifname(i)));
+        }
+        let done = self.gc(vec![]);
+        self.check(done.is_ok(), || format!("final GC: {done:?}"));
+        let done = self.run("final STATUS", &plain_env("STATUS"), &self.conf(0, json!({})), false);
+        self.check(done.is_ok(), || format!("final STATUS: {done:?}"));
+        let host = self.w.host.name.clone();
+        for i in 0..DEVICES {
+            let now = link(&host, &dev(i));
+            let was = self.before[i].clone();
+            self.check(now.as_ref() == Some(&was), || format!("{} not home as it was: {now:?}, was {was:?}", dev(i)));
+        }
+        let expected: BTreeSet<String> =
+            (0..DEVICES).flat_map(|i| [dev(i), format!("d{i}p")]).chain(["lo".to_string()]).collect();
+        let names = link_names(&host);
+        self.check(names == expected, || format!("host links {names:?}, expected {expected:?}"));
+        let inside = link_names(&self.w.ctr.name);
+        self.check(inside.len() == 1, || format!("left in the container: {inside:?}"));
+        let left = data_entries(&self.w);
+        self.check(left.is_empty(), || format!("left in dataDir: {left:?}"));
+    }
+
+    fn report(&self) -> String {
+        let ops: u64 = self.tally.values().sum();
+        let mut lines = vec![format!("{}: {ops} operations, {} veths died with their namespace", self.w.id, self.died)];
+        lines.extend(self.tally.iter().map(|(k, v)| format!("    {v:5}  {k}")));
+        lines.join("\n")
+    }
+}
+
+#[test]
+#[ignore = "a soak of minutes: run by scripts/soak.sh"]
+fn soak() {
+    let workers = setting("SOAK_WORKERS", 4) as usize;
+    let seconds = setting("SOAK_SECONDS", 30);
+    let seed = setting("SOAK_SEED", std::process::id() as u64 * 7919);
+    let tag = std::env::var("SOAK_TAG").unwrap_or_else(|_| format!("hds-{}", std::process::id()));
+    eprintln!("soak: {workers} workers, {seconds} s, seed {seed} (SOAK_SEED={seed} repeats it), tag {tag}");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let results: Vec<(String, u64, Vec<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|n| {
+                let tag = tag.clone();
+                s.spawn(move || {
+                    let mut worker = Worker::new(&tag, n, seed);
+                    while Instant::now() < deadline {
+                        worker.step();
+                    }
+                    worker.wind_up();
+                    (worker.report(), worker.passed, std::mem::take(&mut worker.failures))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a soak worker panicked")).collect()
+    });
+    let (mut passed, mut failed) = (0, 0);
+    for (report, p, failures) in &results {
+        eprintln!("{report}");
+        for f in failures {
+            eprintln!("FAIL {f}");
+        }
+        passed += p;
+        failed += failures.len();
+    }
+    eprintln!("soak: {passed} passed, {failed} failed (seed {seed})");
+    assert_eq!(failed, 0, "soak found {failed} violation(s) (seed {seed})");
+}

@@ -103,6 +103,7 @@ containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
 podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
 vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
+soak_short() { bash scripts/soak.sh --short; }
 
 bats_suite() {
     # prove only picks up *.t from a directory unless told the extension;
@@ -136,6 +137,7 @@ main() {
     step "cargo build --release" build_release
     check "cargo test" cargo_tests
     check "bats suite (tests/bats)" bats_suite
+    check "randomised soak, short (scripts/soak.sh --short)" soak_short
     check "config files parse (conf/)" conf_files
     check "libcni end to end" libcni_e2e
     check "containerd CRI end to end" containerd_e2e

@@ -200,16 +200,36 @@ fn log_file_on_stdout_does_not_spoil_the_result() {
 
 // ------------------------------------------------------------------ leftovers and long names
 
-/// A temporary record file of a process that cannot exist (a write killed
-/// mid-way) is removed by GC.
-#[test]
-fn stale_temporary_files_are_collected_by_gc() {
+/// A file a killed plugin left behind is removed by GC, while a live
+/// attachment's files are kept; once that one is DELed, dataDir is empty.
+fn stale_file_is_collected_by_gc(name: &str, content: &[u8]) {
     let w = World::new();
     w.host_veth("h1", true);
-    let stale = make_data_dir(&w).join(".testnet+x+eth0.json.99999999.tmp");
-    std::fs::write(&stale, b"{\"half\":").unwrap();
-    run_gc(&w, "h1").assert_ok();
+    w.attach("h1", "eth0");
+    let stale = Path::new(&w.data_dir()).join(name);
+    std::fs::write(&stale, content).unwrap();
+    let keep = conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": w.id, "ifname": "eth0"}]}));
+    let (_, out) = run(&w.host.name, &plain_env("GC"), &keep);
+    out.assert_ok();
     assert!(!stale.exists(), "GC left {}", stale.display());
+    assert!(link(&w.ctr.name, "eth0").is_some(), "GC took a valid attachment");
+    assert_eq!(records(&w).len(), 1);
+    w.del("h1", "eth0").assert_ok();
+    assert!(data_entries(&w).is_empty(), "left in dataDir: {:?}", data_entries(&w));
+}
+
+/// A record write killed mid-way: its temporary file (of a pid that
+/// cannot exist).
+#[test]
+fn stale_temporary_files_are_collected_by_gc() {
+    stale_file_is_collected_by_gc(".testnet+x+eth0.json.99999999.tmp", b"{\"half\":");
+}
+
+/// An ADD killed between writing a device's claim and its record (the
+/// soak found one): a claim that names no record.
+#[test]
+fn stale_claim_files_are_collected_by_gc() {
+    stale_file_is_collected_by_gc(".claim.if99999", b"testnet+gone+eth0.json");
 }
 
 /// A network name of 240 characters (file names would pass the 255-byte

@@ -373,9 +373,13 @@ impl Store {
     }
 
     /// Removes what killed processes left behind: temporary record files
-    /// whose writer is dead, and attachment lock files nobody holds.
+    /// whose writer is dead, attachment lock files nobody holds, and device
+    /// claims whose record was never written (ADD killed between the two)
+    /// or is gone (DEL killed between the two removals).
     pub fn sweep_leftovers(&self) {
-        for name in self.dir.names().unwrap_or_default() {
+        let names = self.dir.names().unwrap_or_default();
+        self.sweep_claims(&names);
+        for name in names {
             if let Some(pid) = temp_owner(&name) {
                 if !process_alive(pid) {
                     crate::info!("removing {}, left by a killed process", self.dir.show(&name));
@@ -387,6 +391,23 @@ impl Store {
                     let _ = self.dir.remove(&name);
                     drop(lock);
                 }
+            }
+        }
+    }
+
+    /// Under the store's lock, as ADD writes a claim and then its record
+    /// under it: a claim is never taken for stale between the two.
+    fn sweep_claims(&self, names: &[String]) {
+        let Ok(_lock) = self.lock() else { return };
+        for claim in names.iter().filter(|n| n.starts_with(".claim.")) {
+            let Ok(Some(target)) = self.dir.read(claim, CLAIM_MAX) else { continue };
+            let target = String::from_utf8_lossy(&target).into_owned();
+            let missing = target.starts_with('.')
+                || target.contains('/')
+                || self.dir.read(&target, RECORD_MAX).is_ok_and(|r| r.is_none());
+            if missing {
+                crate::info!("removing {}: its record {target} does not exist", self.dir.show(claim));
+                let _ = self.dir.remove(claim);
             }
         }
     }

@@ -33,7 +33,7 @@ pub enum Outcome {
 /// How long to wait for a physical device on its way back from a dying
 /// namespace, or a veth whose namespace is being destroyed, and how often
 /// to look.
-const SETTLE_WAIT: Duration = Duration::from_secs(2);
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
 const SETTLE_POLL: Duration = Duration::from_millis(50);
 
 /// Brings `rec`'s interface home. `ctr` is the container side when its
@@ -53,7 +53,10 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
         }
         Place::Host(link) => link,
         Place::Dead(why) => return Ok(gone(rec, &why)),
-        Place::Elsewhere(why) => return Err(not_home(rec, &why)),
+        // Still there after the wait: its namespace lingers (a process
+        // holds it) or is slow to die. The runtime's next DEL finishes.
+        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &why).retry_later()),
+        Place::Elsewhere { why, dying: false } => return Err(not_home(rec, &why)),
         Place::Unknown(why) if rec.anchor == Anchor::Parent => {
             return Err(Error::new(
                 code::TRY_AGAIN,
@@ -91,7 +94,7 @@ fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Res
         let place = locate(host, ctr.as_deref_mut(), rec)?;
         let in_transit = match &place {
             Place::Unknown(_) => rec.anchor == Anchor::Parent,
-            Place::Elsewhere(why) => why.contains("being destroyed"),
+            Place::Elsewhere { dying, .. } => *dying,
             _ => false,
         };
         if !in_transit || Instant::now() >= deadline {

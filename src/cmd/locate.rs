@@ -21,9 +21,10 @@ pub enum Place {
     Container(Link),
     /// In the host's namespace, proven.
     Host(Link),
-    /// Proven alive, but in a namespace hostdev cannot reach (the container
-    /// moved it on, or the namespace is being destroyed).
-    Elsewhere(String),
+    /// Proven alive, but in a namespace hostdev cannot reach: the container
+    /// moved it on, or (`dying`: the container's namespace is being
+    /// destroyed, or no longer has a path) it is about to die with it.
+    Elsewhere { why: String, dying: bool },
     /// Proven destroyed.
     Dead(String),
     /// Nothing proves where it is or that it is gone.
@@ -75,6 +76,7 @@ fn veth(host: &mut Host, ctr: Option<&mut Container>, peer_index: u32) -> Result
         let link = host.sock.link_by_index(ours).map_err(kernel_error("read the interface on the host"))?;
         return Ok(link.map_or_else(|| Place::Unknown("its veth peer points at a missing link".into()), Place::Host));
     };
+    let ctr_missing = ctr.is_none();
     if let Some(ctr) = ctr
         && host.sock.nsid_of(ctr.ns.as_fd()).map_err(kernel_error("ask the host for the container's nsid"))?
             == Some(nsid)
@@ -82,11 +84,13 @@ fn veth(host: &mut Host, ctr: Option<&mut Container>, peer_index: u32) -> Result
         let link = ctr.sock.link_by_index(ours).map_err(kernel_error("read the interface in the container"))?;
         return Ok(link.map_or_else(|| Place::Unknown("it vanished from the container".into()), Place::Container));
     }
-    Ok(Place::Elsewhere(if nsid < 0 {
+    let dying = nsid < 0 || ctr_missing;
+    let why = if nsid < 0 {
         format!("it is in a network namespace that is being destroyed (its peer {} says so)", peer.name)
     } else {
         format!("it is in another network namespace (host nsid {nsid}), not in CNI_NETNS nor on the host")
-    }))
+    };
+    Ok(Place::Elsewhere { why, dying })
 }
 
 /// A device found by what it hangs off (a lower device, a parent device):

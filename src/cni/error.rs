@@ -43,6 +43,12 @@ impl Error {
         Error { code, msg: msg.into(), details: String::new() }
     }
 
+    /// The same error, as code 11: the condition is transient.
+    pub fn retry_later(mut self) -> Error {
+        self.code = code::TRY_AGAIN;
+        self
+    }
+
     pub fn with_details(mut self, details: impl Into<String>) -> Error {
         self.details = details.into();
         self

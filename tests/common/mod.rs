@@ -111,19 +111,25 @@ pub fn spawn(ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
 
 /// `spawn`, killed (SIGTERM, exit status 124) after `secs` seconds.
 pub fn spawn_within(secs: u32, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
-    spawn_timeout(&[secs.to_string()], ns, env, stdin)
+    spawn_timeout(BIN, &[secs.to_string()], ns, env, stdin)
 }
 
 /// `spawn`, SIGKILLed after `secs` seconds: a crash at a random moment.
 pub fn spawn_killed_after(secs: f64, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
-    spawn_timeout(&["-s".into(), "KILL".into(), format!("{secs:.3}")], ns, env, stdin)
+    spawn_timeout(BIN, &["-s".into(), "KILL".into(), format!("{secs:.3}")], ns, env, stdin)
 }
 
-/// Starts the plugin under `timeout ARGS`.
-fn spawn_timeout(args: &[String], ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+/// Runs another CNI plugin `bin` (upstream's host-device, say) in namespace
+/// `ns` exactly as `run_plugin` runs hostdev.
+pub fn run_binary(bin: &str, ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Out {
+    finish(spawn_timeout(bin, &["60".into()], ns, env, stdin)).1
+}
+
+/// Starts plugin `bin` under `timeout ARGS`.
+fn spawn_timeout(bin: &str, args: &[String], ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
     let mut child = Command::new("timeout")
         .args(args)
-        .args(["ip", "netns", "exec", ns, BIN])
+        .args(["ip", "netns", "exec", ns, bin])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -1,0 +1,218 @@
+//! DEL and CHECK with no record: attachments made by upstream host-device
+//! (Debian's /usr/lib/cni/host-device, from containernetworking-plugins),
+//! and hostdev's own attachments whose records were lost. An interface
+//! comes home only on identity a container cannot forge (here, a veth's
+//! host-side peer or a macvlan's lower device in the host); an alias the
+//! container set names nothing it can have.
+//!
+//! Run: cargo test --features test-hooks --test adopt
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// Upstream's plugin, as Debian installs it.
+const UPSTREAM: &str = "/usr/lib/cni/host-device";
+
+// ------------------------------------------------------------------ helpers
+
+/// A config of network "testnet" for plugin `kind` with these selectors.
+fn config(w: &World, kind: &str, selectors: Value) -> Value {
+    let mut c = json!({"cniVersion": "1.0.0", "name": "testnet", "type": kind, "dataDir": w.data_dir()});
+    for (k, v) in selectors.as_object().expect("selectors are an object") {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// ADD by upstream host-device, as a runtime would run it on the host.
+fn upstream_add(w: &World, selectors: Value, ifname: &str) -> Out {
+    assert!(
+        std::path::Path::new(UPSTREAM).exists(),
+        "{UPSTREAM} is missing: install Debian's containernetworking-plugins"
+    );
+    let out =
+        run_binary(UPSTREAM, &w.host.name, &w.env("ADD", ifname), &config(w, "host-device", selectors).to_string());
+    out.assert_ok();
+    out
+}
+
+/// hostdev `command` for `ifname` with these selectors (and `extra` keys).
+fn hostdev(w: &World, command: &str, ifname: &str, selectors: Value, extra: Value) -> Out {
+    let mut c = config(w, "hostdev", selectors);
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        c[k] = v.clone();
+    }
+    w.run(&w.env(command, ifname), &c.to_string())
+}
+
+fn del(w: &World, ifname: &str, selectors: Value) -> Out {
+    hostdev(w, "DEL", ifname, selectors, json!({}))
+}
+
+/// `link` as it should be after coming home: `name`, the alias `alias`,
+/// admin state `up`, no addresses (none are known without a record), and
+/// the rest (MAC, MTU) as it was.
+fn came_home(was: &Link, name: &str, alias: &str, up: bool) -> Link {
+    Link { name: name.into(), alias: alias.into(), up, addrs: BTreeSet::new(), altnames: vec![], ..was.clone() }
+}
+
+/// The host's link `name`, compared without altnames (the container could
+/// have set those, so they are not restored).
+fn host_link(w: &World, name: &str) -> Option<Link> {
+    link(&w.host.name, name).map(|l| Link { altnames: vec![], ..l })
+}
+
+/// DEL brought `ifname` home as `want` and recorded nothing.
+fn assert_home(w: &World, ifname: &str, want: Link) {
+    assert!(link(&w.ctr.name, ifname).is_none(), "{ifname} stayed in the container");
+    assert_eq!(host_link(w, &want.name), Some(want.clone()));
+    assert_no_records(w);
+}
+
+fn assert_no_records(w: &World) {
+    assert!(records(w).is_empty(), "adoption records nothing: {:#?}", records(w));
+}
+
+// --------------------------------------------------- upstream's attachments
+
+/// Upstream moved veth h1 in as eth0 (alias h1, up); the config is switched
+/// to hostdev: DEL brings it home as h1, alias cleared, up.
+#[test]
+fn upstream_veth_comes_home_under_its_name() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    upstream_add(&w, json!({"device": "h1"}), "eth0");
+    assert_eq!(link(&w.ctr.name, "eth0").expect("eth0 in the container").alias, "h1", "upstream's alias");
+
+    del(&w, "eth0", json!({"device": "h1"})).assert_ok();
+    assert_home(&w, "eth0", came_home(&before, "h1", "", true));
+    assert_eq!(link_names(&w.host.name), host_names);
+    del(&w, "eth0", json!({"device": "h1"})).assert_ok();
+    assert_eq!(link_names(&w.host.name), host_names, "a second DEL changed the host");
+}
+
+/// Selected by MAC, nothing in the config names h1: upstream's alias does,
+/// and h1 is free on the host. An interface that was down in the container
+/// comes home down.
+#[test]
+fn upstream_veth_selected_by_mac_comes_home_by_its_alias() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    upstream_add(&w, json!({"hwaddr": before.mac}), "net1");
+    ip(&w.ctr.name, &["link", "set", "net1", "down"]);
+
+    del(&w, "net1", json!({"hwaddr": before.mac})).assert_ok();
+    assert_home(&w, "net1", came_home(&before, "h1", "", false));
+}
+
+/// A macvlan upstream moved in: its lower device in the host proves it.
+#[test]
+fn upstream_macvlan_comes_home() {
+    let w = World::new();
+    ip(&w.host.name, &["link", "add", "low0", "type", "veth", "peer", "name", "low0p"]);
+    ip(&w.host.name, &["link", "add", "mv1", "link", "low0", "type", "macvlan", "mode", "bridge"]);
+    ip(&w.host.name, &["link", "set", "mv1", "up"]);
+    let before = link(&w.host.name, "mv1").unwrap();
+    upstream_add(&w, json!({"device": "mv1"}), "eth0");
+
+    del(&w, "eth0", json!({"device": "mv1"})).assert_ok();
+    assert_home(&w, "eth0", came_home(&before, "mv1", "", true));
+}
+
+/// CHECK with no record reports what it found and moves nothing.
+#[test]
+fn check_without_a_record_says_what_del_would_do() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let added = upstream_add(&w, json!({"device": "h1"}), "eth0");
+    let extra = json!({"prevResult": added.json, "logLevel": "info"});
+
+    let out = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
+    out.assert_ok();
+    assert!(out.stderr.contains("no record") && out.stderr.contains("home as h1"), "CHECK's log: {out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "CHECK moved eth0");
+    assert_no_records(&w);
+}
+
+// ------------------------------------------------- hostdev's lost records
+
+/// hostdev's own attachment whose record was lost (a wiped dataDir): the
+/// config's device names the home name; the user's alias stays.
+#[test]
+fn own_attachment_with_a_lost_record_comes_home() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    for (name, _) in records(&w) {
+        std::fs::remove_file(std::path::Path::new(&w.data_dir()).join(name)).unwrap();
+    }
+
+    w.del("h1", "eth0").assert_ok();
+    assert_home(&w, "eth0", came_home(&before, "h1", &before.alias, true));
+}
+
+// ------------------------------------------------------- what is refused
+
+/// A hostile container makes devices of its own named eth0 with upstream's
+/// alias "h1". Nothing proves any of them came from the host: DEL declines
+/// (exit 0, a log line), CHECK fails saying why, nothing moves.
+#[test]
+fn forged_alias_on_a_container_device_is_refused() {
+    let forgeries: [(&str, &[&[&str]]); 3] = [
+        ("a veth pair of its own", &[&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]]),
+        (
+            "a macvlan on its own veth",
+            &[
+                &["link", "add", "lowc", "type", "veth", "peer", "name", "lowcp"],
+                &["link", "add", "eth0", "link", "lowc", "type", "macvlan", "mode", "bridge"],
+            ],
+        ),
+        ("a tap", &[&["tuntap", "add", "eth0", "mode", "tap"]]),
+    ];
+    for (what, steps) in forgeries {
+        let w = World::new();
+        w.host_veth("h2", true);
+        for step in steps {
+            ip(&w.ctr.name, step);
+        }
+        ip(&w.ctr.name, &["link", "set", "eth0", "alias", "h1", "up"]);
+        let host_names = link_names(&w.host.name);
+        let ctr_names = link_names(&w.ctr.name);
+
+        let out = del(&w, "eth0", json!({"device": "h1"}));
+        assert_eq!(out.code, 0, "{what}: DEL must succeed: {out:#?}");
+        assert!(out.stderr.contains("declines") && out.stderr.contains("eth0"), "{what}: no log line: {out:#?}");
+        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
+        check.assert_err(108);
+        assert!(check.json["msg"].as_str().unwrap_or("").contains("declines"), "{what}: CHECK: {check:#?}");
+        assert_eq!(link_names(&w.host.name), host_names, "{what}: the host gained a link");
+        assert_eq!(link_names(&w.ctr.name), ctr_names, "{what}: the container lost a link");
+        assert_no_records(&w);
+    }
+}
+
+/// A proven veth whose alias the container changed to the name of another
+/// host link, with a config that names no device: nothing says what to
+/// call it at home, so it stays, and the other link is not touched.
+#[test]
+fn alias_naming_a_taken_host_name_is_refused() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let other = w.host_veth("h2", true);
+    upstream_add(&w, json!({"hwaddr": before.mac}), "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "alias", "h2"]);
+    let host_names = link_names(&w.host.name);
+
+    let out = del(&w, "eth0", json!({"hwaddr": before.mac}));
+    out.assert_ok();
+    assert!(out.stderr.contains("declines"), "no log line: {out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "eth0 left the container");
+    assert_eq!(link(&w.host.name, "h2"), Some(other), "h2 was touched");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_no_records(&w);
+}

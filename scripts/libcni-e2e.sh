@@ -287,6 +287,36 @@ if [[ ${LIBCNI_E2E_MAC_CHANGE:-1} == 1 ]]; then
     done
 fi
 
+# ---- an attachment made by upstream host-device, deleted by hostdev ----------
+# An operator switches "type": "host-device" to "hostdev" on a running node:
+# DEL of an attachment upstream made (no hostdev record; upstream left the
+# host name in the alias) brings h1 home under its name, up, alias cleared.
+# Upstream dropped h1's addresses on the way in: they are not expected back.
+UPSTREAM_CONF=$TMP/upstream.conflist
+jq '.plugins[0] |= {type: "host-device", device: "h1"}' "$CONF" >"$UPSTREAM_CONF"
+cid=e2e-$$-upstream
+if driver add "$UPSTREAM_CONF" "$NETNS" "$cid" eth0 &&
+        [[ $(ip -n "$CTR" -j link show dev eth0 | jq -r '.[0].ifalias') == h1 ]]; then
+    pass "upstream host-device add: eth0 in the container with alias h1"
+else
+    fail "upstream host-device add: eth0 in the container with alias h1" "$(err_text)"
+fi
+if driver del "$CONF" "$NETNS" "$cid" eth0; then
+    pass "hostdev del of host-device's attachment: exit 0"
+else
+    fail "hostdev del of host-device's attachment: exit 0" "$(err_text)"
+fi
+home=$(ip -n "$HOST" -j link show dev h1 2>/dev/null |
+    jq -r '.[0] | "\(.ifname) \(.address) \(.mtu) up \(.flags | index("UP") != null) alias \(.ifalias // "")"')
+want="h1 $BEFORE_MAC 1400 up true alias "
+if [[ $home == "$want" ]] && ! has_link "$CTR" eth0 && [[ ! -e $(record "$cid") && ! -e $(cached "$cid") ]]; then
+    pass "hostdev del of host-device's attachment: h1 home, up, alias cleared, nothing recorded"
+else
+    fail "hostdev del of host-device's attachment: h1 home, up, alias cleared, nothing recorded" \
+        "want: $want" "got:  ${home:-<h1 missing>}" \
+        "container eth0 present: $(has_link "$CTR" eth0 && echo yes || echo no)" "files: $(files "$DATA" "$CACHE")"
+fi
+
 # ---- verdict --------------------------------------------------------------
 if ((${#FAILED[@]})); then
     printf '\nFAILED: %d step(s)\n' "${#FAILED[@]}"

@@ -96,6 +96,40 @@ pub fn names(sel: &Selector, link: &Link) -> bool {
     by_name || by_mac
 }
 
+/// Which configured selector proves that `link`, a device with a parent
+/// on its bus, is the one `sel` names, by what no container can forge: its
+/// parent device against `runtimeConfig.deviceID` (or `pciBusID`) and
+/// `kernelpath`, its permanent MAC against `hwaddr`. Every such selector
+/// configured must agree. A name, an alias or a current MAC proves nothing.
+/// Err says why there is no proof.
+pub fn proven_by(sel: &Selector, link: &Link, sysfs: &Sysfs) -> std::result::Result<String, String> {
+    let Some(parent) = &link.parent else { return Err("it has no parent device".into()) };
+    let mut checks: Vec<(String, bool)> = Vec::new();
+    let bus_id = match (&sel.device_id, &sel.pci_bus_id) {
+        (Some(id), _) => Some(("runtimeConfig.deviceID", id)),
+        (None, Some(id)) => Some(("pciBusID", id)),
+        (None, None) => None,
+    };
+    if let Some((key, id)) = bus_id {
+        let (bus, device) = sysfs::pci_address(id).map_or(("auxiliary", id.clone()), |a| ("pci", a));
+        checks.push((format!("{key} {id:?}"), parent.bus == bus && parent.device == device));
+    }
+    if let Some(path) = &sel.kernelpath {
+        let at = sysfs.kernel_path(path).ok().and_then(|dir| sysfs::bus_device(&dir));
+        checks.push((format!("kernelpath {path:?}"), at == Some((parent.bus.clone(), parent.device.clone()))));
+    }
+    if let (Some(mac), Some(perm)) = (sel.hwaddr.as_deref().and_then(normal_mac), &link.perm_mac) {
+        checks.push((format!("hwaddr {mac}"), *perm == mac));
+    }
+    if let Some((by, _)) = checks.iter().find(|(_, ok)| !ok) {
+        let perm = link.perm_mac.as_deref().map(|m| format!(", permanent MAC {m}")).unwrap_or_default();
+        return Err(format!("{by} names another device (this one is {} {}{perm})", parent.bus, parent.device));
+    }
+    checks.into_iter().next().map(|(by, _)| by).ok_or_else(|| {
+        "the config selects it by nothing a container cannot forge (pciBusID, runtimeConfig.deviceID, kernelpath, or hwaddr naming a permanent MAC)".into()
+    })
+}
+
 /// Devices the kernel refuses to move (loopback, bridges, ...) are refused
 /// before anything changes, with a reason.
 pub fn check_movable(link: &Link) -> Result<()> {
@@ -375,6 +409,62 @@ mod tests {
 
     fn sel() -> Selector {
         Selector::default()
+    }
+
+    #[test]
+    fn only_unforgeable_selectors_prove_a_physical_device() {
+        let root = std::env::temp_dir().join(format!("hostdev-proven-{}", std::process::id()));
+        let dev = root.join("devices/pci0000:00/0000:00:0d.0");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::create_dir_all(root.join("bus/pci")).unwrap();
+        std::os::unix::fs::symlink("../../../bus/pci", dev.join("subsystem")).unwrap();
+        let sysfs = Sysfs::new(&root);
+        let parent = |bus: &str, device: &str| Some(crate::netlink::Parent { bus: bus.into(), device: device.into() });
+        let nic = Link {
+            parent: parent("pci", "0000:00:0d.0"),
+            ..link(5, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01"))
+        };
+        let sf = Link { parent: parent("auxiliary", "mlx5_core.sf.4"), ..link(6, "eth2", "02:00:00:00:00:98", None) };
+        let s = |f: fn(&mut Selector)| {
+            let mut sel = sel();
+            f(&mut sel);
+            sel
+        };
+        let proof = |sel: &Selector, l: &Link| proven_by(sel, l, &sysfs);
+        assert_eq!(
+            proof(&s(|x| x.pci_bus_id = Some("0000:00:0D.0".into())), &nic).unwrap(),
+            "pciBusID \"0000:00:0D.0\""
+        );
+        assert!(proof(&s(|x| x.device_id = Some("0000:00:0d.0".into())), &nic).is_ok());
+        assert!(proof(&s(|x| x.device_id = Some("mlx5_core.sf.4".into())), &sf).is_ok());
+        assert!(proof(&s(|x| x.kernelpath = Some("/sys/devices/pci0000:00/0000:00:0d.0".into())), &nic).is_ok());
+        assert!(proof(&s(|x| x.hwaddr = Some("52:54:00:00:00:01".into())), &nic).is_ok());
+        // deviceID replaces pciBusID, as in selection.
+        let both = s(|x| {
+            x.pci_bus_id = Some("0000:00:01.0".into());
+            x.device_id = Some("0000:00:0d.0".into());
+        });
+        assert!(proof(&both, &nic).is_ok());
+        for (why, sel, l) in [
+            ("a name", s(|x| x.device = Some("eth1".into())), &nic),
+            ("a current MAC", s(|x| x.hwaddr = Some("02:00:00:00:00:98".into())), &sf),
+            ("no parent", s(|x| x.pci_bus_id = Some("0000:00:0d.0".into())), &link(7, "v", "02:00:00:00:00:01", None)),
+            ("another PCI function", s(|x| x.pci_bus_id = Some("0000:00:0e.0".into())), &nic),
+            ("another aux device", s(|x| x.device_id = Some("mlx5_core.sf.5".into())), &sf),
+            ("another kernelpath", s(|x| x.kernelpath = Some("/sys/devices/pci0000:00/0000:00:0e.0".into())), &nic),
+            ("another permanent MAC", s(|x| x.hwaddr = Some("52:54:00:00:00:02".into())), &nic),
+            (
+                "one selector agrees, another does not",
+                s(|x| {
+                    x.pci_bus_id = Some("0000:00:0d.0".into());
+                    x.hwaddr = Some("52:54:00:00:00:02".into());
+                }),
+                &nic,
+            ),
+        ] {
+            assert!(proof(&sel, l).is_err(), "{why} proved {}", l.name);
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -112,6 +112,15 @@ pub fn driver(dev: &Path) -> Option<String> {
     target.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
+/// The bus and name of device directory `dev` (as netlink reports a link's
+/// parent: "pci", "0000:03:00.1"), from its `subsystem` link and its real
+/// path; None when it is not a device on a bus.
+pub fn bus_device(dev: &Path) -> Option<(String, String)> {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let bus = name(&std::fs::read_link(dev.join("subsystem")).ok()?)?;
+    Some((bus, name(&dev.canonicalize().ok()?)?))
+}
+
 /// The names in directory `dir`; none when it does not exist.
 fn entries(dir: &Path) -> io::Result<Vec<String>> {
     let rd = match std::fs::read_dir(dir) {
@@ -223,6 +232,21 @@ mod tests {
         );
         let e = s.kernel_path("/sys/devices/pci0000:00/0000:03:00.1/driver").unwrap_err();
         assert!(e.contains("outside"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn bus_device_reads_subsystem_and_real_name() {
+        let root = tmp("bus");
+        let dev = root.join("devices/pci0000:00/0000:03:00.1");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::create_dir_all(root.join("bus/pci")).unwrap();
+        symlink("../../../bus/pci", dev.join("subsystem")).unwrap();
+        symlink("pci0000:00/0000:03:00.1", root.join("devices/alias")).unwrap();
+        let want = Some(("pci".to_string(), "0000:03:00.1".to_string()));
+        assert_eq!(bus_device(&dev), want);
+        assert_eq!(bus_device(&root.join("devices/alias")), want, "through a symlink: the real name");
+        assert_eq!(bus_device(&root.join("devices/pci0000:00")), None, "no subsystem: no device");
         let _ = std::fs::remove_dir_all(&root);
     }
 

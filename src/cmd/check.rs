@@ -3,7 +3,7 @@
 
 use std::os::fd::AsFd;
 
-use crate::cmd::kernel_error;
+use crate::cmd::{adopt, kernel_error};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V0_4_0;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
@@ -22,11 +22,11 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
     let _lock = store.lock_key(&key)?; // never against a half-done ADD or DEL
     let rec = store.load(&key)?;
-    let rec = rec.ok_or_else(|| {
-        failed(format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name))
-    })?;
+    if rec.is_none() {
+        adopt::report(env, conf)?; // what DEL would make of it
+    }
     // A userspace-bound device has no interface to look at; IPAM still answers.
-    if rec.userspace.is_none() {
+    if rec.is_none_or(|r| r.userspace.is_none()) {
         let ns = Netns::open(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
         let home = Netns::current()?;
         let mut ctr = Socket::open_in(ns.as_fd(), home.as_fd())

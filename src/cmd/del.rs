@@ -3,13 +3,14 @@
 //! success. An interface that exists but cannot come home is a failure,
 //! and its record stays for the runtime's next DEL.
 
+use crate::cmd::adopt;
 use crate::cmd::home::{self, Outcome, bring_home};
 use crate::cmd::{Container, Host};
 use crate::cni::ipam::Ipam;
 use crate::cni::{Env, NetConf, Result};
 use crate::failpoint;
 use crate::state::{Key, Phase, Record, Store};
-use crate::{info, warn};
+use crate::warn;
 
 pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
     let homecoming = bring_back(env, conf);
@@ -27,9 +28,13 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     // the parked records, which may include this one.
     home::unpark_all(&mut host, &store);
     let _lock = store.lock_key(&key)?;
-    let Some(rec) = store.load(&key)? else {
-        info!("no record for {}/{}: nothing to do", key.container_id, key.ifname);
-        return Ok(());
+    let rec = match store.load(&key)? {
+        Some(rec) => rec,
+        // Upstream host-device's attachment, or one whose record was lost.
+        None => match adopt::adoptable(env, conf, &mut host)? {
+            Some(rec) => rec,
+            None => return Ok(()),
+        },
     };
     // containerd sends DEL with an empty CNI_NETNS on a second stop; the
     // namespace ADD used may still hold the interface.

@@ -106,7 +106,10 @@ fn by_anchor(
         // From inside the container, the host is another namespace.
         let host_id =
             ctr.sock.nsid_of(host.ns.as_fd()).map_err(kernel_error("ask the container for the host's nsid"))?;
-        if let Some(link) = pick(&mut ctr.sock, rec, |l| host_id.is_some() && proven(l, host_id), "container")? {
+        // A parent device needs no nsid: the container has none for the
+        // host when nothing in it links there (a NIC moved in makes none).
+        let usable = host_id.is_some() || rec.anchor == Anchor::Parent;
+        if let Some(link) = pick(&mut ctr.sock, rec, |l| usable && proven(l, host_id), "container")? {
             return Ok(Place::Container(link));
         }
     }

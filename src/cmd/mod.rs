@@ -1,6 +1,7 @@
 //! The commands: each is the list of steps it takes.
 
 pub mod add;
+pub mod adopt;
 pub mod check;
 pub mod del;
 pub mod gc;

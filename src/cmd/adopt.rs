@@ -1,0 +1,206 @@
+//! DEL and CHECK with no record: is CNI_IFNAME an interface this network
+//! gave away, by upstream host-device or by hostdev before its record was
+//! lost? Only identity a container cannot forge says so (the README's
+//! adoption rule): a veth whose peer is on the host, a macvlan whose lower
+//! device is there, a physical device whose parent device or permanent MAC
+//! the config's selectors name. The alias upstream leaves on the interface
+//! names its home name and proves nothing. An adopted interface goes home
+//! the way a recorded one does, on a record made of what is known now: no
+//! addresses, no routes, no altnames (the container could have set those).
+
+use std::os::fd::AsFd;
+
+use crate::cmd::locate::{Place, anchor_of, locate};
+use crate::cmd::{Container, Host, kernel_error};
+use crate::cni::env::check_ifname;
+use crate::cni::{Env, Error, NetConf, Result, code};
+use crate::device;
+use crate::netlink::Link;
+use crate::state::{Anchor, Key, Record};
+use crate::sysfs::Sysfs;
+use crate::{info, warn};
+
+/// What hostdev makes of CNI_IFNAME when it has no record of it.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Provably this network's: the record that brings it home, and why.
+    Adopt(Box<Record>, String),
+    /// There, but nothing proves it is ours (or names its home): why.
+    Decline(String),
+    /// Neither in the container nor returned to the host.
+    Absent,
+}
+
+/// The record that brings CNI_IFNAME home when it is provably this
+/// network's interface; None (logged) when it is absent or not proven.
+pub fn adoptable(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Option<Record>> {
+    match examine(env, conf, host)? {
+        Verdict::Adopt(rec, why) => {
+            info!("no record of {}: {why}; bringing it home as {}", env.ifname, rec.host.name);
+            Ok(Some(*rec))
+        }
+        Verdict::Decline(why) => {
+            warn!(
+                "no record of {} for container {}: hostdev declines to bring it home: {why}",
+                env.ifname, env.container_id
+            );
+            Ok(None)
+        }
+        Verdict::Absent => {
+            info!("no record of {} for container {}: nothing to do", env.ifname, env.container_id);
+            Ok(None)
+        }
+    }
+}
+
+/// CHECK with no record: Ok when DEL would bring CNI_IFNAME home (and the
+/// log says so), else code 108 saying what was found.
+pub fn report(env: &Env, conf: &NetConf) -> Result<()> {
+    let missing =
+        format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name);
+    match examine(env, conf, &mut Host::open()?)? {
+        Verdict::Adopt(rec, why) => {
+            info!("no record of {}, but {why}: DEL brings it home as {}", env.ifname, rec.host.name);
+            Ok(())
+        }
+        Verdict::Decline(why) => Err(Error::new(code::CHECK_FAILED, format!("{missing}; hostdev declines it: {why}"))),
+        Verdict::Absent => Err(Error::new(code::CHECK_FAILED, missing)),
+    }
+}
+
+/// Looks for CNI_IFNAME in the container, then for a physical device the
+/// kernel returned to the host under that name.
+fn examine(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Verdict> {
+    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
+        && let Some(link) =
+            ctr.sock.link_by_name(&env.ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?
+    {
+        return in_container(env, conf, host, &mut ctr, &key, link);
+    }
+    returned(env, conf, host, &key)
+}
+
+/// CNI_IFNAME in the container: proven by its anchor (checked from the
+/// host's side by `locate`) and, for a physical device, by the selectors.
+fn in_container(
+    env: &Env,
+    conf: &NetConf,
+    host: &mut Host,
+    ctr: &mut Container,
+    key: &Key,
+    link: Link,
+) -> Result<Verdict> {
+    let host_id = ctr.sock.nsid_of(host.ns.as_fd()).map_err(kernel_error("ask the container for the host's nsid"))?;
+    // A peer or lower device on the host, seen from the host, is a link in
+    // the same namespace: the view `anchor_of` reads. Any other is none.
+    let from_host = host_id.is_some() && link.link_netnsid == host_id;
+    let anchor = anchor_of(&Link { link: link.link.filter(|_| from_host), link_netnsid: None, ..link.clone() });
+    let why = match evidence(conf, &link, &anchor) {
+        Ok(why) => why,
+        Err(why) => {
+            return Ok(Verdict::Decline(format!("{} in the container is {}: {why}", link.name, describe(&link))));
+        }
+    };
+    let Some((name, upstream_alias)) = home_name(host, conf, &link, None)? else {
+        return Ok(Verdict::Decline(no_home_name(&link)));
+    };
+    let mut rec = record(env, key, &link, anchor, name, upstream_alias);
+    rec.container_index = Some(link.index);
+    // The container's view chose the anchor; the host's proves it.
+    match locate(host, Some(ctr), &rec)? {
+        Place::Container(found) if found.index == link.index => Ok(Verdict::Adopt(Box::new(rec), why)),
+        other => Ok(Verdict::Decline(format!("{} is not proven to be the host's: {}", link.name, unproven(&other)))),
+    }
+}
+
+/// Why `locate` did not find the interface where the container said it is.
+fn unproven(place: &Place) -> String {
+    match place {
+        Place::Container(l) | Place::Host(l) => format!("its anchor points at {} (index {})", l.name, l.index),
+        Place::Elsewhere { why, .. } | Place::Dead(why) | Place::Unknown(why) => why.clone(),
+    }
+}
+
+/// A physical device the kernel returned to the host when the container's
+/// namespace died: down, under the container-side name (or dev<index> when
+/// that was taken), its parent device named by the config. One that has
+/// no other name to go to is taken to be home already.
+fn returned(env: &Env, conf: &NetConf, host: &mut Host, key: &Key) -> Result<Verdict> {
+    let links = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
+    let mut found = links.into_iter().filter_map(|l| {
+        let named = l.name == env.ifname || l.name == format!("dev{}", l.index);
+        let proof = (named && !l.up).then(|| evidence(conf, &l, &Anchor::Parent).ok()).flatten();
+        proof.map(|why| (l, why))
+    });
+    let (link, why) = match (found.next(), found.next()) {
+        (None, _) => return Ok(Verdict::Absent),
+        (Some(one), None) => one,
+        (Some((a, _)), Some((b, _))) => {
+            return Ok(Verdict::Decline(format!("both {} and {} on the host fit the config", a.name, b.name)));
+        }
+    };
+    match home_name(host, conf, &link, Some(link.index))? {
+        Some((name, upstream_alias)) if name != link.name => {
+            let why = format!("{why}, back on the host");
+            Ok(Verdict::Adopt(Box::new(record(env, key, &link, Anchor::Parent, name, upstream_alias)), why))
+        }
+        _ => Ok(Verdict::Absent),
+    }
+}
+
+/// What proves `link` is this network's, given the anchor its kernel facts
+/// give it; Err says why nothing does.
+fn evidence(conf: &NetConf, link: &Link, anchor: &Anchor) -> std::result::Result<String, String> {
+    match anchor {
+        Anchor::Parent => device::proven_by(&conf.selector, link, &Sysfs::from_env())
+            .map(|by| format!("{} is {} and {by} names it", link.name, describe(link))),
+        Anchor::Peer { .. } => Ok(format!("{} is a veth whose peer is on the host", link.name)),
+        Anchor::Lower { .. } => Ok(format!("{} is a {} whose lower device is on the host", link.name, kind(link))),
+        Anchor::Unprovable => Err("nothing a container cannot forge ties it to the host".into()),
+    }
+}
+
+/// The name to come home under, and whether the alias is upstream's (to
+/// be cleared): the config's `device` when it is an interface name (not
+/// one of the link's altnames), else the alias when it is an interface
+/// name free on the host (`ours`: the link's own host index, if there).
+fn home_name(host: &mut Host, conf: &NetConf, link: &Link, ours: Option<u32>) -> Result<Option<(String, bool)>> {
+    let usable = |n: &&String| check_ifname("name", n).is_ok() && !link.altnames.contains(n);
+    if let Some(device) = conf.selector.device.as_ref().filter(usable) {
+        return Ok(Some((device.clone(), link.alias.as_ref() == Some(device))));
+    }
+    let Some(alias) = link.alias.as_ref().filter(usable) else { return Ok(None) };
+    let taken = host.sock.link_by_name(alias).map_err(kernel_error("look up a name on the host"))?;
+    Ok(taken.is_none_or(|l| Some(l.index) == ours).then(|| (alias.clone(), true)))
+}
+
+fn no_home_name(link: &Link) -> String {
+    let alias = link.alias.as_deref().map_or("no alias".into(), |a| format!("alias {a:?}"));
+    format!(
+        "nothing names its home: the config has no \"device\", and {} has {alias}, which is not an interface name free on the host",
+        link.name
+    )
+}
+
+/// The record of `link` as it will be at home: named `name`, with the
+/// user's alias (none when it was upstream's), its admin state, MAC and MTU.
+fn record(env: &Env, key: &Key, link: &Link, anchor: Anchor, name: String, upstream_alias: bool) -> Record {
+    let alias = if upstream_alias { None } else { link.alias.clone() };
+    let home = Link { name, alias, altnames: Vec::new(), link: None, link_netnsid: None, ..link.clone() };
+    let mut rec = Record::new(key, env.netns.clone(), home, Vec::new());
+    rec.anchor = anchor;
+    rec
+}
+
+fn kind(link: &Link) -> &str {
+    link.kind.as_deref().unwrap_or("device")
+}
+
+/// "a veth", "a tap", "a physical device (pci 0000:00:0d.0)".
+fn describe(link: &Link) -> String {
+    match &link.parent {
+        Some(p) => format!("a physical device ({} {})", p.bus, p.device),
+        None => format!("a {}", kind(link)),
+    }
+}

@@ -142,3 +142,99 @@ check() {
     shift 2
     if "$@"; then pass "$step"; else fail "$step" "$detail"; fi
 }
+
+# ---- a private podman (podman-e2e.sh, image-e2e.sh) --------------------------
+
+# hd_podman_config DIR [EXTRA]: a podman configuration that keeps everything
+# under DIR, and the environment that points podman at it (CONTAINERS_CONF,
+# CONTAINERS_STORAGE_CONF, CONTAINERS_REGISTRIES_CONF, TMPDIR): runc (crun
+# 1.8 refuses this machine's hybrid cgroup layout) with a private state
+# directory, cgroupfs, file events and locks, vfs storage in DIR/storage and
+# DIR/run, no registries, rlimits within this machine's hard limits. EXTRA is
+# appended to containers.conf (e.g. a [network] section). Run podman with
+# the same locations as flags too: --root DIR/storage --runroot DIR/run
+# --storage-driver vfs --tmpdir DIR/libpod --cgroup-manager cgroupfs
+# --events-backend file --runtime runc.
+hd_podman_config() {
+    local dir=$1 extra=${2:-} runc nofile nproc
+    mkdir -p "$dir/storage" "$dir/run" "$dir/libpod" "$dir/runc" "$dir/runtime" "$dir/imgtmp" || return 1
+    # runc with a private state directory. A wrapper rather than podman's
+    # --runtime-flag: the exit command conmon runs (`podman container cleanup`,
+    # which races `podman stop` to delete the container) gets podman's --root,
+    # --runroot and CONTAINERS_CONF, but not its runtime flags.
+    runc=$(command -v runc) || { echo "runc not found" >&2; return 1; }
+    printf '#!/bin/sh\nexec %s --root %s "$@"\n' "$runc" "$dir/runc" >"$dir/runtime/runc"
+    chmod 0755 "$dir/runtime/runc"
+    nofile=$(ulimit -Hn)
+    [[ $nofile == unlimited || $nofile -gt 1048576 ]] && nofile=1048576
+    nproc=$(ulimit -Hu)
+    [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
+    cat >"$dir/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+log_driver = "k8s-file"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "$dir/libpod"
+static_dir = "$dir/storage/libpod"
+volume_path = "$dir/storage/volumes"
+image_copy_tmp_dir = "$dir/imgtmp"
+
+[engine.runtimes]
+runc = ["$dir/runtime/runc"]
+$extra
+EOF
+    printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$dir/storage" "$dir/run" >"$dir/storage.conf"
+    printf 'unqualified-search-registries = []\n' >"$dir/registries.conf"
+    export CONTAINERS_CONF=$dir/containers.conf
+    export CONTAINERS_STORAGE_CONF=$dir/storage.conf
+    export CONTAINERS_REGISTRIES_CONF=$dir/registries.conf
+    export TMPDIR=$dir/imgtmp
+}
+
+# Paths podman 4.3 writes outside its configured directories, whatever the
+# configuration says: libcni's result cache (podman removes its entries on stop
+# and rm, not the directories) and containers/image's blob-info cache (written
+# by `podman import` and `podman build`); /run/runc in case runc is ever called
+# without our wrapper. Parents come before their children.
+HD_PODMAN_SYSTEM_PATHS=(/var/lib/cni /var/lib/cni/results
+    /var/lib/containers /var/lib/containers/cache
+    /var/lib/containers/cache/blob-info-cache-v1.boltdb /run/runc)
+
+# hd_absent_paths PATH...: prints, one a line, those that do not exist yet
+# (what a run creates, and must remove again with hd_remove_paths).
+hd_absent_paths() {
+    local path
+    for path in "$@"; do [[ -e $path ]] || printf '%s\n' "$path"; done
+}
+
+# hd_remove_paths PATH...: removes them, last (deepest) first; rmdir keeps
+# a directory that others put something in meanwhile.
+hd_remove_paths() {
+    local i
+    for ((i = $# ; i > 0; i--)); do
+        if [[ -d ${!i} ]]; then
+            rmdir "${!i}" 2>/dev/null
+        else
+            rm -f "${!i}"
+        fi
+    done
+    return 0
+}
+
+# hd_pids_naming TEXT: the processes whose command line contains TEXT (a
+# run's private temporary directory: its conmon and `podman container
+# cleanup`), one a line.
+hd_pids_naming() {
+    local f pid args
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}
+        pid=${pid%/cmdline}
+        mapfile -d '' -t args 2>/dev/null <"$f" || continue
+        [[ " ${args[*]} " == *"$1"* ]] && printf '%s\n' "$pid"
+    done
+}

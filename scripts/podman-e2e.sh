@@ -86,31 +86,14 @@ CONMONS=()                  # conmon processes of the container
 VETH_MADE=0
 CLEANED=0
 
-# Paths podman 4.3 writes outside its configured directories, whatever the
-# configuration says: libcni's result cache (podman removes its entries on stop
-# and rm, not the directories) and containers/image's blob-info cache (written
-# by `podman import`); /run/runc in case runc is ever called without our
-# wrapper. Those that this run creates are removed on exit.
-SYSTEM_PATHS=(/var/lib/cni /var/lib/cni/results
-    /var/lib/containers /var/lib/containers/cache
-    /var/lib/containers/cache/blob-info-cache-v1.boltdb /run/runc)
-CREATED_PATHS=()
-for path in "${SYSTEM_PATHS[@]}"; do
-    [[ -e $path ]] || CREATED_PATHS+=("$path")
-done
+# Paths podman writes outside its configuration (see lib.sh) that this run
+# creates: removed on exit.
+mapfile -t CREATED_PATHS < <(hd_absent_paths "${HD_PODMAN_SYSTEM_PATHS[@]}")
 
 # ---- cleanup -----------------------------------------------------------------
 # Processes whose command line names our temporary directory: conmon and the
 # `podman container cleanup` it runs. Nothing else on the machine matches.
-our_pids() {
-    local f pid args
-    for f in /proc/[0-9]*/cmdline; do
-        pid=${f#/proc/}
-        pid=${pid%/cmdline}
-        mapfile -d '' -t args 2>/dev/null <"$f" || continue
-        [[ " ${args[*]} " == *"$TMP/"* ]] && printf '%s\n' "$pid"
-    done
-}
+our_pids() { hd_pids_naming "$TMP/"; }
 
 # conmon_alive: true while one of the container's conmons is still in /proc.
 # conmon daemonizes; PID 1 reaps it a moment after it exits.
@@ -163,14 +146,7 @@ cleanup() {
     # libcni's cache entries of our network (its name is ours alone), which
     # podman keeps when a DEL failed.
     rm -f /var/lib/cni/results/"$NET"-*
-    # System paths this run created, deepest first; rmdir keeps what others put there.
-    for ((i = ${#CREATED_PATHS[@]} - 1; i >= 0; i--)); do
-        if [[ -d ${CREATED_PATHS[i]} ]]; then
-            rmdir "${CREATED_PATHS[i]}" 2>/dev/null
-        else
-            rm -f "${CREATED_PATHS[i]}"
-        fi
-    done
+    hd_remove_paths "${CREATED_PATHS[@]}"
     return 0
 }
 trap cleanup EXIT
@@ -180,58 +156,12 @@ NODE=hdpnode-$RAND
 ip -n "$NODE" link set lo up
 
 # ---- private podman configuration -------------------------------------------
-mkdir -p "$BIN" "$NETD" "$DATA" "$TMP/storage" "$TMP/run" "$TMP/libpod" "$TMP/runc" \
-    "$TMP/runtime" "$TMP/imgtmp" "$TMP/rootfs/bin"
-
-# runc with a private state directory. A wrapper rather than podman's
-# --runtime-flag: the exit command conmon runs (`podman container cleanup`,
-# which races `podman stop` to delete the container) gets podman's --root,
-# --runroot and CONTAINERS_CONF, but not its runtime flags.
-RUNC=$(command -v runc) || die "runc not found"
-printf '#!/bin/sh
-exec %s --root %s "$@"
-' "$RUNC" "$TMP/runc" >"$TMP/runtime/runc"
-chmod 0755 "$TMP/runtime/runc"
-
-NOFILE=$(ulimit -Hn)
-[[ $NOFILE == unlimited || $NOFILE -gt 1048576 ]] && NOFILE=1048576
-NPROC=$(ulimit -Hu)
-[[ $NPROC == unlimited || $NPROC -gt 32768 ]] && NPROC=32768
-
-cat >"$TMP/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
-log_driver = "k8s-file"
-
+mkdir -p "$BIN" "$NETD" "$DATA" "$TMP/rootfs/bin"
+hd_podman_config "$TMP" "
 [network]
-network_backend = "cni"
-cni_plugin_dirs = ["$BIN", "/usr/lib/cni"]
-network_config_dir = "$NETD"
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-lock_type = "file"
-tmp_dir = "$TMP/libpod"
-static_dir = "$TMP/storage/libpod"
-volume_path = "$TMP/storage/volumes"
-image_copy_tmp_dir = "$TMP/imgtmp"
-
-[engine.runtimes]
-runc = ["$TMP/runtime/runc"]
-EOF
-cat >"$TMP/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$TMP/storage"
-runroot = "$TMP/run"
-EOF
-printf 'unqualified-search-registries = []\n' >"$TMP/registries.conf"
-export CONTAINERS_CONF=$TMP/containers.conf
-export CONTAINERS_STORAGE_CONF=$TMP/storage.conf
-export CONTAINERS_REGISTRIES_CONF=$TMP/registries.conf
-export TMPDIR=$TMP/imgtmp
+network_backend = \"cni\"
+cni_plugin_dirs = [\"$BIN\", \"/usr/lib/cni\"]
+network_config_dir = \"$NETD\"" || die "cannot write the podman configuration"
 
 # pm ARGS...: podman with every location private (the configuration files say
 # the same; the flags make sure). Podman copies them into the exit command

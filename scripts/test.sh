@@ -102,6 +102,9 @@ libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev 
 containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
 podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
 vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
+# The image is built from the repository's release binary (no HOSTDEV).
+image_e2e() { bash scripts/image-e2e.sh; }
+deb_e2e() { HOSTDEV=$(hd_bin) bash scripts/deb-e2e.sh; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
 soak_short() { bash scripts/soak.sh --short; }
 
@@ -143,6 +146,8 @@ main() {
     check "containerd CRI end to end" containerd_e2e
     check "podman end to end" podman_e2e
     check "physical NICs in a VM (QEMU)" vm_e2e
+    check "container image: build, install mode, pause (podman)" image_e2e
+    check "Debian package: build, install into a throwaway root, VERSION" deb_e2e
     check "benchmark smoke run" bench_smoke
     check "Leak check" check_machine
     summary

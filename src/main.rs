@@ -1,21 +1,20 @@
 //! hostdev: a CNI plugin that gives a container an existing host network
 //! interface. This file only reads the environment and stdin, runs one
-//! command, and prints its outcome.
+//! command, and prints its outcome; without CNI_COMMAND it hands over to
+//! the operator's command line (`cli`).
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use hostdev::cni::{self, Command, Env, Error, NetConf, code};
-use hostdev::{cmd, log};
+use hostdev::{cli, cmd, log};
 use serde_json::Value;
 
 fn main() -> ExitCode {
     let env = match Env::read(|k| std::env::var_os(k)) {
         Ok(Some(env)) => env,
-        Ok(None) => {
-            eprintln!("{}", cmd::version::about());
-            return ExitCode::SUCCESS;
-        }
+        Ok(None) => return cli::main(&std::env::args_os().skip(1).collect::<Vec<_>>()),
         Err(e) => return fail(&e, &[]),
     };
     let stdin = match read_stdin() {
@@ -32,10 +31,12 @@ fn main() -> ExitCode {
 /// Runs the command; Some(json) is what goes to stdout.
 fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     if env.command == Command::Version {
+        init_version_log(env, stdin);
+        hostdev::info!("{}", cmd::version::build());
         return Ok(Some(cmd::version::version(stdin)));
     }
     let conf = NetConf::parse(stdin)?;
-    init_log(env, &conf);
+    init_log(env, conf.log_level.as_deref(), conf.log_file.as_deref());
     match env.command {
         Command::Add => cmd::add::add(env, &conf).map(|r| Some(r.to_json(&conf.version_text, conf.cni_version))),
         Command::Del => cmd::del::del(env, &conf).map(|()| None),
@@ -46,10 +47,19 @@ fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     }
 }
 
-fn init_log(env: &Env, conf: &NetConf) {
-    let level = conf.log_level.as_deref().and_then(log::Level::parse).unwrap_or(log::Level::Warn);
+fn init_log(env: &Env, level: Option<&str>, file: Option<&Path>) {
+    let level = level.and_then(log::Level::parse).unwrap_or(log::Level::Warn);
     let prefix = format!("{:?} {} {}", env.command, env.container_id, env.ifname);
-    log::init(level, conf.log_file.as_deref(), prefix);
+    log::init(level, file, prefix);
+}
+
+/// VERSION's stdin is usually only `{"cniVersion": ...}`, but a config
+/// that names a log gets the build logged there.
+fn init_version_log(env: &Env, stdin: &[u8]) {
+    let obj = cni::config::parse_object(stdin).unwrap_or_default();
+    let key = |k| cni::config::opt_string(&obj, k).ok().flatten();
+    let file = key("logFile").map(PathBuf::from);
+    init_log(env, key("logLevel").as_deref(), file.as_deref());
 }
 
 /// Reads stdin, refusing more than the config size limit.

@@ -39,6 +39,19 @@ impl SafeDir {
         if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
             return Err(state_error(format!("dataDir {}: cannot create it: {e}", path.display())));
         }
+        Self::open_dir(path)
+    }
+
+    /// Opens `path` as `open` does, but only if it exists: creates nothing
+    /// (`hostdev list`).
+    pub fn open_existing(path: &Path) -> Result<Option<SafeDir>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::open_dir(path).map(Some)
+    }
+
+    fn open_dir(path: &Path) -> Result<SafeDir> {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| state_error(format!("dataDir {}: cannot open it as a directory: {e}", path.display())))?;
         let st = fstat(&fd).map_err(|e| state_error(format!("dataDir {}: {e}", path.display())))?;

@@ -254,6 +254,12 @@ impl Store {
         Ok(Store { dir: SafeDir::open(dir)? })
     }
 
+    /// Opens an existing data directory only to read it (`hostdev list`):
+    /// creates nothing. None when there is no such directory.
+    pub fn open_existing(dir: &Path) -> Result<Option<Store>> {
+        Ok(SafeDir::open_existing(dir)?.map(|dir| Store { dir }))
+    }
+
     /// Takes the store's lock: held only while claims are checked and
     /// written, never across a move.
     pub fn lock(&self) -> Result<Flock<File>> {

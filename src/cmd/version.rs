@@ -13,6 +13,14 @@ pub fn version(stdin: &[u8]) -> Value {
     json!({"cniVersion": echoed, "supportedVersions": SUPPORTED})
 }
 
+/// The git revision the binary was built from (see build.rs).
+pub const REVISION: &str = env!("HOSTDEV_GIT_REVISION");
+
+/// What this build is: crate version and git revision.
+pub fn build() -> String {
+    format!("hostdev {} (git {REVISION})", env!("CARGO_PKG_VERSION"))
+}
+
 /// The line printed when the binary is run by hand.
 pub fn about() -> String {
     format!(

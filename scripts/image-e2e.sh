@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Tests the hostdev image as the DaemonSet (conf/k8s/daemonset.yaml) uses it.
+# As root, on Debian 12:
+#
+#     bash scripts/image-e2e.sh
+#
+# It installs podman and runc from Debian, builds the release binary, and
+# builds the image from the repository root exactly as the README says
+# (`podman build -t ... .`: Containerfile, FROM scratch, no registry), with a
+# private podman configuration in a temporary directory (see
+# hd_podman_config in lib.sh). Then, as the DaemonSet would:
+#
+#   the image holds /hostdev and nothing else: no shell
+#   run ... install --cni-bin-dir /host/opt/cni/bin   with a temporary
+#       directory mounted there: the plugin lands in it, whole, 0755, and
+#       answers VERSION; a second run changes nothing; an older plugin is
+#       replaced
+#   run ... list     reads a data directory mounted read-only
+# (every container without capabilities and with a read-only root, as the
+# DaemonSet's securityContext says)
+#   run -d ... pause, then podman stop: it leaves at once on SIGTERM (as PID 1)
+#
+# Containers run with --network none, so no CNI plugin is involved and no
+# network is touched. Everything (containers, conmon, storage, cgroups,
+# temporary files, and the few paths podman writes outside its
+# configuration) is removed on exit, pass or fail. Prints PASS/FAIL per
+# check and "N passed, N failed"; exits 1 if any check failed.
+set -uo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+declare -A NEEDED_PACKAGES=(
+    [podman]='command -v podman'
+    [runc]='command -v runc'
+    [jq]='command -v jq'
+)
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root: the test runs rootful podman"
+hd_install_packages || die "installing packages failed"
+
+RAND=$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
+IMAGE=localhost/hostdev-image-e2e-$RAND:latest
+CTR=hdimg-$RAND
+CGPARENT=/hdimg-$RAND       # cgroup parent (cgroupfs), removed on exit
+TMP=$(mktemp -d /tmp/hostdev-image-e2e.XXXXXX)
+CNI_BIN=$TMP/cni-bin        # plays the node's /opt/cni/bin
+DATA=$TMP/data              # plays the node's /run/cni/hostdev
+mapfile -t CREATED_PATHS < <(hd_absent_paths "${HD_PODMAN_SYSTEM_PATHS[@]}")
+CLEANED=0
+
+cleanup() {
+    local pid dir
+    ((CLEANED)) && return 0
+    CLEANED=1
+    [[ -d $TMP/storage ]] && pm rm -a -f -t 0 >/dev/null 2>&1
+    [[ -d $TMP/storage ]] && pm rmi -a -f >/dev/null 2>&1
+    for pid in $(hd_pids_naming "$TMP/"); do kill -KILL "$pid" 2>/dev/null; done
+    while read -r dir; do
+        umount -l "$dir" 2>/dev/null
+    done < <(findmnt -rn -o TARGET 2>/dev/null | grep -F -- "$TMP/" | sort -r)
+    for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do
+        [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
+    rm -rf "$TMP"
+    hd_remove_paths "${CREATED_PATHS[@]}"
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+hd_podman_config "$TMP" || die "cannot write the podman configuration"
+mkdir -p "$CNI_BIN" "$DATA"
+chmod 0700 "$DATA"
+
+# pm ARGS...: podman with every location private (see hd_podman_config).
+pm() {
+    timeout 120 podman --root "$TMP/storage" --runroot "$TMP/run" --storage-driver vfs \
+        --tmpdir "$TMP/libpod" --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
+}
+# run ARGS...: a throwaway container of the image, no network, confined as
+# the DaemonSet's securityContext says (no capabilities, no privilege
+# escalation, read-only root).
+CONFINED=(--cap-drop all --security-opt no-new-privileges --read-only)
+run() { pm run --rm --pull never --network none --cgroup-parent "$CGPARENT" "${CONFINED[@]}" "$@"; }
+one_line() { tr '\n' ' ' <"$1" | cut -c1-400; }
+
+# ---- build -------------------------------------------------------------------
+echo "==> building the release binary and $IMAGE"
+BIN=$(hd_release_bin) || die "cargo build --release failed"
+[[ $BIN -ef $HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev ]] ||
+    die "the image is built from the repository's release binary; unset HOSTDEV"
+if (cd "$HD_REPO" && pm build -t "$IMAGE" .) >"$TMP/out" 2>&1; then
+    pass "podman build -t $IMAGE . (FROM scratch, no registry)"
+else
+    die "podman build failed: $(one_line "$TMP/out")"
+fi
+
+# ---- what the image holds ----------------------------------------------------
+mnt=$(pm image mount "$IMAGE" 2>"$TMP/err")
+files=$( (cd "$mnt" 2>/dev/null && find . -mindepth 1) | sort | tr '\n' ' ')
+same=no
+[[ -n $mnt ]] && cmp -s "$mnt/hostdev" "$BIN" && same=yes
+pm image unmount "$IMAGE" >/dev/null 2>&1
+check "the image holds /hostdev and nothing else" "files: ${files:-none} $(one_line "$TMP/err")" \
+    test "$files" = "./hostdev "
+check "/hostdev in the image is the release binary" "mounted at ${mnt:-?}" test $same = yes
+if run --entrypoint /bin/sh "$IMAGE" -c true >"$TMP/out" 2>&1; then
+    fail "there is no shell in the image" "/bin/sh -c true succeeded"
+else
+    pass "there is no shell in the image"
+fi
+run "$IMAGE" >"$TMP/out" 2>&1
+check "run without arguments prints the help" "$(one_line "$TMP/out")" grep -q 'hostdev install' "$TMP/out"
+
+# ---- install, as the init container does ---------------------------------------
+install_plugin() {
+    run -v "$CNI_BIN:/host/opt/cni/bin" "$IMAGE" install --cni-bin-dir /host/opt/cni/bin >"$TMP/out" 2>&1
+}
+installed_ok() {
+    [[ $(ls -A "$CNI_BIN") == hostdev ]] && cmp -s "$BIN" "$CNI_BIN/hostdev" &&
+        [[ $(stat -c %a "$CNI_BIN/hostdev") == 755 ]] &&
+        CNI_COMMAND=VERSION "$CNI_BIN/hostdev" </dev/null | jq -e '.supportedVersions | index("1.1.0")' >/dev/null
+}
+install_plugin
+rc=$?
+check "install: exit 0" "$(one_line "$TMP/out")" test $rc -eq 0
+check "install: the plugin is whole, 0755, alone, and answers VERSION" "$(ls -lA "$CNI_BIN")" installed_ok
+inode=$(stat -c %i "$CNI_BIN/hostdev" 2>/dev/null)
+install_plugin
+check "install again: exit 0, up to date" "$(one_line "$TMP/out")" grep -q 'up to date' "$TMP/out"
+check "install again: the file was left alone" "inode $inode -> $(stat -c %i "$CNI_BIN/hostdev")" \
+    test "$(stat -c %i "$CNI_BIN/hostdev")" = "$inode"
+printf '#!/bin/false\n' >"$CNI_BIN/hostdev"
+install_plugin
+rc=$?
+check "install over an older plugin: exit 0" "$(one_line "$TMP/out")" test $rc -eq 0
+check "install over an older plugin: replaced" "$(ls -lA "$CNI_BIN")" installed_ok
+
+# ---- list, as `kubectl exec ... hostdev list` does ------------------------------
+run -v "$DATA:/run/cni/hostdev:ro" "$IMAGE" list >"$TMP/out" 2>&1
+rc=$?
+check "list of a read-only data directory: exit 0" "$(one_line "$TMP/out")" test $rc -eq 0
+check "list of an empty data directory says so" "$(one_line "$TMP/out")" \
+    grep -q 'no attachments in /run/cni/hostdev' "$TMP/out"
+
+# ---- pause, the long-running container -----------------------------------------
+pm run -d --pull never --network none --cgroup-parent "$CGPARENT" "${CONFINED[@]}" --name "$CTR" "$IMAGE" pause \
+    >"$TMP/out" 2>&1
+check "pause: running" "$(one_line "$TMP/out")" \
+    test "$(pm inspect --format '{{.State.Status}}' "$CTR" 2>/dev/null)" = running
+start=$SECONDS
+pm stop -t 30 "$CTR" >"$TMP/out" 2>&1
+took=$((SECONDS - start))
+check "pause: podman stop (SIGTERM to PID 1) ends it at once" "took ${took}s: $(one_line "$TMP/out")" \
+    test "$took" -lt 10
+check "pause: exit code 0" "$(pm inspect --format '{{.State.ExitCode}}' "$CTR" 2>&1)" \
+    test "$(pm inspect --format '{{.State.ExitCode}}' "$CTR" 2>/dev/null)" = 0
+
+# ---- cleanup -------------------------------------------------------------------
+cleanup
+leftovers=()
+[[ -e $TMP ]] && leftovers+=("$TMP")
+for pid in $(hd_pids_naming "$TMP/"); do leftovers+=("process $pid"); done
+for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do
+    [[ -d $dir ]] && leftovers+=("cgroup $dir")
+done
+for path in "${CREATED_PATHS[@]}"; do [[ -e $path ]] && leftovers+=("$path"); done
+check "cleanup: no container, process, cgroup or file left" "${leftovers[*]:-}" test ${#leftovers[@]} -eq 0
+
+printf '\n%d passed, %d failed\n' "$PASSED" "${#FAILED[@]}"
+if ((${#FAILED[@]})); then
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
+printf 'ALL PASSED (%ss)\n' "$SECONDS"

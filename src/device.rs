@@ -256,6 +256,10 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
         }
         [(link, _)] => Ok(link),
         many => {
+            if let Some(lower) = stacked_on_one(many) {
+                info!("{by} matches {} and devices stacked on it with its MAC: selecting {}", lower.name, lower.name);
+                return Ok(lower);
+            }
             let list: Vec<String> = many
                 .iter()
                 .map(|(l, perm)| {
@@ -273,6 +277,39 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
             )))
         }
     }
+}
+
+/// When every match but one is stacked on that one (a macvlan or vlan
+/// keeps its lower device's MAC), the one: the real device. A stacked
+/// device is never the answer, as upstream's first-match would pick the
+/// lower device too (it has the smaller index).
+fn stacked_on_one<'a>(many: &[(&'a Link, bool)]) -> Option<&'a Link> {
+    let mut lowers = many.iter().filter(|(l, _)| !many.iter().any(|(o, _)| lower(l) == Some(o.index)));
+    let (lower, _) = lowers.next()?;
+    let rest_stacked = many.iter().all(|(l, _)| l.index == lower.index || stacked_upon(l, lower, many));
+    (lowers.next().is_none() && rest_stacked).then_some(*lower)
+}
+
+/// The index of the device `l` is stacked on (IFLA_LINK: a macvlan's or
+/// vlan's lower device, a veth's peer) when that is in this namespace.
+fn lower(l: &Link) -> Option<u32> {
+    l.link.filter(|i| *i != l.index && l.link_netnsid.is_none())
+}
+
+/// Whether `l` sits on `base`, directly or through other matches.
+fn stacked_upon(l: &Link, base: &Link, many: &[(&Link, bool)]) -> bool {
+    let mut at = l;
+    for _ in 0..many.len() {
+        match lower(at) {
+            Some(i) if i == base.index => return true,
+            Some(i) => match many.iter().find(|(o, _)| o.index == i) {
+                Some((o, _)) => at = o,
+                None => return false,
+            },
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The links whose current MAC is `mac`, and those whose permanent MAC is
@@ -391,6 +428,17 @@ mod tests {
         let e = by_mac(&links, "52:54:00:00:00:03", "hwaddr \"x\"").unwrap_err();
         assert_eq!(e.code, code::DEVICE_NOT_FOUND);
         assert!(e.msg.contains("hwaddr \"x\""), "{}", e.msg);
+    }
+
+    #[test]
+    fn hwaddr_shared_with_stacked_devices_is_the_lower_one() {
+        let mac = "02:00:00:00:00:01";
+        let stacked = |index, name, lower| Link { link: Some(lower), ..link(index, name, mac, None) };
+        let links = [stacked(7, "vlan7", 3), link(3, "eth1", mac, None), stacked(8, "mv8", 7)];
+        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap().name, "eth1");
+        // Two unrelated devices with the MAC, one with a stacked device: ambiguous.
+        let links = [link(3, "eth1", mac, None), stacked(7, "vlan7", 3), link(4, "eth2", mac, None)];
+        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap_err().code, code::INVALID_CONFIG);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod cmd;
 pub mod cni;
+pub mod datadir;
 pub mod device;
 pub mod failpoint;
 pub mod log;

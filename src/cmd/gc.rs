@@ -1,15 +1,17 @@
 //! GC: every attachment of this network the runtime no longer knows is
 //! cleaned up as DEL would, including interfaces whose container is gone.
-//! Keeps going past errors and reports them together; forwards GC to IPAM.
+//! Each one's IPAM allocation is released with IPAM DEL, as its DEL would;
+//! GC is then forwarded to IPAM. Keeps going past errors and reports them
+//! together.
 
 use serde_json::Value;
 
 use crate::cmd::{Container, Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
-use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
+use crate::cni::{Command, Env, Error, NetConf, Result, code, error::config_error};
 use crate::info;
-use crate::state::{Key, Store};
+use crate::state::{Key, Record, Store};
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "GC")?;
@@ -24,9 +26,8 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
             Err(e) => errors.push(e),
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
             Ok(rec) => {
-                if let Err(e) = collect(&mut host, &store, &rec.key()) {
-                    errors.push(e);
-                }
+                let collected = collect(&mut host, &store, &rec.key());
+                errors.extend(collected.and(release_ipam(env, conf, &rec)).err());
             }
         }
     }
@@ -58,6 +59,21 @@ fn collect(host: &mut Host, store: &Store, key: &Key) -> Result<()> {
     info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
     let mut ctr = rec.netns.as_deref().and_then(|p| Container::find(p, host));
     del::finish(host, ctr.as_mut(), store, rec)
+}
+
+/// Releases a stale attachment's IPAM allocation as its DEL would: IPAM
+/// DEL with that attachment's container id and interface name (no
+/// namespace: it may be gone). A plugin older than CNI 1.1 has no GC that
+/// would do it, and one that has GC is told once more, harmlessly.
+fn release_ipam(env: &Env, conf: &NetConf, rec: &Record) -> Result<()> {
+    let theirs = Env {
+        command: Command::Del,
+        container_id: rec.container_id.clone(),
+        ifname: rec.ifname.clone(),
+        netns: None,
+        ..env.clone()
+    };
+    Ipam::of(&theirs, conf).map_or(Ok(()), |ipam| ipam.call("DEL"))
 }
 
 /// The (container id, interface) pairs the runtime still uses: from

@@ -148,25 +148,25 @@ impl Want {
 /// when malformed). `runtimeConfig.deviceID` replaces `pciBusID`.
 fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     let mut wants = Vec::new();
-    if let Some(name) = given("device", &sel.device)? {
+    if let Some(name) = given(&sel.device) {
         if name.len() > ALTNAME_MAX || name.contains(['/', '\0']) || name.chars().any(char::is_whitespace) {
             return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
         }
         wants.push(Want::Name(name.to_string()));
     }
-    if let Some(value) = given("hwaddr", &sel.hwaddr)? {
+    if let Some(value) = given(&sel.hwaddr) {
         let mac = normal_mac(value).ok_or_else(|| {
             config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
         })?;
         wants.push(Want::Mac { value: value.to_string(), mac });
     }
-    if let Some(value) = given("kernelpath", &sel.kernelpath)? {
+    if let Some(value) = given(&sel.kernelpath) {
         let dir = sysfs
             .kernel_path(value)
             .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
         wants.push(Want::KernelPath { value: value.to_string(), dir });
     }
-    match (given("runtimeConfig.deviceID", &sel.device_id)?, &sel.pci_bus_id) {
+    match (given(&sel.device_id), &sel.pci_bus_id) {
         (Some(id), pci) => {
             if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
                 info!("runtimeConfig.deviceID {id:?} replaces pciBusID {pci:?}");
@@ -182,7 +182,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
             }
         }
         (None, pci) => {
-            if let Some(value) = given("pciBusID", pci)? {
+            if let Some(value) = given(pci) {
                 let addr = sysfs::pci_address(value).ok_or_else(|| {
                     config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
                 })?;
@@ -191,6 +191,16 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
         }
     }
     if wants.is_empty() {
+        let keys = [
+            ("device", &sel.device),
+            ("hwaddr", &sel.hwaddr),
+            ("kernelpath", &sel.kernelpath),
+            ("pciBusID", &sel.pci_bus_id),
+            ("runtimeConfig.deviceID", &sel.device_id),
+        ];
+        if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
+            return Err(config_error(format!("config key {key:?} is empty, and no other selector is set")));
+        }
         return Err(config_error(
             "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
         ));
@@ -198,12 +208,11 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     Ok(wants)
 }
 
-/// A configured key's value; an empty string is a mistake, not "unset".
-fn given<'a>(key: &str, value: &'a Option<String>) -> Result<Option<&'a str>> {
-    match value.as_deref() {
-        Some("") => Err(config_error(format!("config key {key:?} is empty"))),
-        v => Ok(v),
-    }
+/// A configured key's value. An empty one is unset, as upstream reads it
+/// (templates write `"pciBusID": ""`); only when nothing else is set is it
+/// reported.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A MAC as `Link::mac` spells it; None when malformed or all zeros.

@@ -320,6 +320,20 @@ fn hwaddr_shared_with_stacked_devices_selects_the_lower_one() {
     }
 }
 
+/// An empty selector key is unset, as upstream reads it (templates leave
+/// `"pciBusID": ""` behind): the other selector decides.
+#[test]
+fn empty_selector_next_to_a_real_one_is_unset() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let c = json!({"cniVersion":"1.0.0","name":"n","type":"hostdev","device":"h1","pciBusID":"","hwaddr":"",
+        "kernelpath":"","runtimeConfig":{"deviceID":""},"dataDir":w.data_dir()})
+    .to_string();
+    w.run(&w.env("ADD", "eth0"), &c).assert_ok();
+    w.run(&w.env("DEL", "eth0"), &c).assert_ok();
+    assert!(link(&w.host.name, "h1").is_some(), "h1 not home");
+}
+
 // ---------------------------------------------------------------- item 11
 
 /// A config without cniVersion, or with an empty one (libcni passes ""),

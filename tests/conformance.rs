@@ -397,6 +397,8 @@ fn add_of_a_device_on_its_way_back_is_code_11() {
         .expect("record");
     let mut rec: Value = serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
     rec["host"].as_object_mut().unwrap().remove("kind");
+    rec["host"]["parent"] = json!({"bus": "pci", "device": "0000:00:09.0"});
+    rec["anchor"] = json!({"by": "parent"});
     rec["netns"] = json!(w.tmp.join("gone-netns"));
     std::fs::write(&rec_path, serde_json::to_vec(&rec).unwrap()).unwrap();
     let ctr_b = Netns::new(format!("{}-ctrb", w.id));
@@ -422,7 +424,7 @@ fn data_dir_not_the_hosts_is_warned_about() {
     let data = w.data_dir();
     std::fs::create_dir_all(&data).unwrap();
     let run_in = |private: bool| {
-        let tmpfs = if private { format!("mount -t tmpfs hdt {data} && ") } else { String::new() };
+        let tmpfs = if private { format!("mount -t tmpfs -o mode=0700 hdt {data} && ") } else { String::new() };
         let container = format!("mount -t proc proc /proc && {tmpfs}exec {BIN}");
         // `exit $?`: PID 1 must stay in the outer mount namespace, not exec.
         let init = format!("unshare -m --propagation private sh -c '{container}'; exit $?");

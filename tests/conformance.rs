@@ -115,6 +115,38 @@ fn gc_releases_stale_allocations_of_host_local() {
     assert!(link(&w.host.name, "h2").is_some(), "h2 not home");
 }
 
+/// An attachment GC skips because its ADD is still running keeps its IPAM
+/// allocation: GC releases only what it collects.
+#[test]
+fn gc_does_not_release_an_attachment_mid_add() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let body = r#"case $CNI_COMMAND in
+ADD) sleep 3; echo '{"cniVersion":"1.1.0","ips":[{"address":"192.0.2.77/24"}]}';;
+DEL) echo "$CNI_CONTAINERID $CNI_IFNAME" >>"$dir/dels";;
+esac"#;
+    let path = fake_ipam(&w, "slow", body);
+    let c = conf(&w, "1.1.0", "h1", json!({"type":"slow"}));
+    let mut add_env = w.env("ADD", "eth0");
+    add_env.insert("CNI_PATH", path.clone());
+    let mut gc = c.clone();
+    gc.as_object_mut().unwrap().remove("device");
+    gc["cni.dev/valid-attachments"] = json!([]);
+    let mut env = gc_env(&w);
+    env.insert("CNI_PATH", path);
+    let (add, gc_out) = std::thread::scope(|s| {
+        let add = s.spawn(|| w.run(&add_env, &c.to_string()));
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let gc_out = w.run(&env, &gc.to_string());
+        (add.join().unwrap(), gc_out)
+    });
+    add.assert_ok();
+    gc_out.assert_ok();
+    let dels = std::fs::read_to_string(w.tmp.join("res/dels")).unwrap_or_default();
+    assert!(!dels.contains(&w.id), "GC released the allocation of an ADD in progress: {dels:?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "GC took the interface of an ADD in progress");
+}
+
 // ---------------------------------------------------------------- item 3
 
 /// An IPAM plugin that reserves, then fails (or prints junk): hostdev

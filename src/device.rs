@@ -182,25 +182,25 @@ impl Want {
 /// when malformed). `runtimeConfig.deviceID` replaces `pciBusID`.
 fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     let mut wants = Vec::new();
-    if let Some(name) = given("device", &sel.device)? {
+    if let Some(name) = given(&sel.device) {
         if name.len() > ALTNAME_MAX || name.contains(['/', '\0']) || name.chars().any(char::is_whitespace) {
             return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
         }
         wants.push(Want::Name(name.to_string()));
     }
-    if let Some(value) = given("hwaddr", &sel.hwaddr)? {
+    if let Some(value) = given(&sel.hwaddr) {
         let mac = normal_mac(value).ok_or_else(|| {
             config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
         })?;
         wants.push(Want::Mac { value: value.to_string(), mac });
     }
-    if let Some(value) = given("kernelpath", &sel.kernelpath)? {
+    if let Some(value) = given(&sel.kernelpath) {
         let dir = sysfs
             .kernel_path(value)
             .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
         wants.push(Want::KernelPath { value: value.to_string(), dir });
     }
-    match (given("runtimeConfig.deviceID", &sel.device_id)?, &sel.pci_bus_id) {
+    match (given(&sel.device_id), &sel.pci_bus_id) {
         (Some(id), pci) => {
             if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
                 info!("runtimeConfig.deviceID {id:?} replaces pciBusID {pci:?}");
@@ -216,7 +216,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
             }
         }
         (None, pci) => {
-            if let Some(value) = given("pciBusID", pci)? {
+            if let Some(value) = given(pci) {
                 let addr = sysfs::pci_address(value).ok_or_else(|| {
                     config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
                 })?;
@@ -225,6 +225,16 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
         }
     }
     if wants.is_empty() {
+        let keys = [
+            ("device", &sel.device),
+            ("hwaddr", &sel.hwaddr),
+            ("kernelpath", &sel.kernelpath),
+            ("pciBusID", &sel.pci_bus_id),
+            ("runtimeConfig.deviceID", &sel.device_id),
+        ];
+        if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
+            return Err(config_error(format!("config key {key:?} is empty, and no other selector is set")));
+        }
         return Err(config_error(
             "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
         ));
@@ -232,12 +242,11 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     Ok(wants)
 }
 
-/// A configured key's value; an empty string is a mistake, not "unset".
-fn given<'a>(key: &str, value: &'a Option<String>) -> Result<Option<&'a str>> {
-    match value.as_deref() {
-        Some("") => Err(config_error(format!("config key {key:?} is empty"))),
-        v => Ok(v),
-    }
+/// A configured key's value. An empty one is unset, as upstream reads it
+/// (templates write `"pciBusID": ""`); only when nothing else is set is it
+/// reported.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A MAC as `Link::mac` spells it; None when malformed or all zeros.
@@ -290,6 +299,10 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
         }
         [(link, _)] => Ok(link),
         many => {
+            if let Some(lower) = stacked_on_one(many) {
+                info!("{by} matches {} and devices stacked on it with its MAC: selecting {}", lower.name, lower.name);
+                return Ok(lower);
+            }
             let list: Vec<String> = many
                 .iter()
                 .map(|(l, perm)| {
@@ -307,6 +320,39 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
             )))
         }
     }
+}
+
+/// When every match but one is stacked on that one (a macvlan or vlan
+/// keeps its lower device's MAC), the one: the real device. A stacked
+/// device is never the answer, as upstream's first-match would pick the
+/// lower device too (it has the smaller index).
+fn stacked_on_one<'a>(many: &[(&'a Link, bool)]) -> Option<&'a Link> {
+    let mut lowers = many.iter().filter(|(l, _)| !many.iter().any(|(o, _)| lower(l) == Some(o.index)));
+    let (lower, _) = lowers.next()?;
+    let rest_stacked = many.iter().all(|(l, _)| l.index == lower.index || stacked_upon(l, lower, many));
+    (lowers.next().is_none() && rest_stacked).then_some(*lower)
+}
+
+/// The index of the device `l` is stacked on (IFLA_LINK: a macvlan's or
+/// vlan's lower device, a veth's peer) when that is in this namespace.
+fn lower(l: &Link) -> Option<u32> {
+    l.link.filter(|i| *i != l.index && l.link_netnsid.is_none())
+}
+
+/// Whether `l` sits on `base`, directly or through other matches.
+fn stacked_upon(l: &Link, base: &Link, many: &[(&Link, bool)]) -> bool {
+    let mut at = l;
+    for _ in 0..many.len() {
+        match lower(at) {
+            Some(i) if i == base.index => return true,
+            Some(i) => match many.iter().find(|(o, _)| o.index == i) {
+                Some((o, _)) => at = o,
+                None => return false,
+            },
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The links whose current MAC is `mac`, and those whose permanent MAC is
@@ -481,6 +527,17 @@ mod tests {
         let e = by_mac(&links, "52:54:00:00:00:03", "hwaddr \"x\"").unwrap_err();
         assert_eq!(e.code, code::DEVICE_NOT_FOUND);
         assert!(e.msg.contains("hwaddr \"x\""), "{}", e.msg);
+    }
+
+    #[test]
+    fn hwaddr_shared_with_stacked_devices_is_the_lower_one() {
+        let mac = "02:00:00:00:00:01";
+        let stacked = |index, name, lower| Link { link: Some(lower), ..link(index, name, mac, None) };
+        let links = [stacked(7, "vlan7", 3), link(3, "eth1", mac, None), stacked(8, "mv8", 7)];
+        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap().name, "eth1");
+        // Two unrelated devices with the MAC, one with a stacked device: ambiguous.
+        let links = [link(3, "eth1", mac, None), stacked(7, "vlan7", 3), link(4, "eth2", mac, None)];
+        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap_err().code, code::INVALID_CONFIG);
     }
 
     #[test]

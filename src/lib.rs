@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod cni;
+pub mod datadir;
 pub mod device;
 pub mod failpoint;
 pub mod log;

@@ -8,18 +8,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use hostdev::cni::{self, Command, Env, Error, NetConf, code};
-use hostdev::{cli, cmd, log};
+use hostdev::{cli, cmd, datadir, log};
 use serde_json::Value;
 
 fn main() -> ExitCode {
-    let env = match Env::read(|k| std::env::var_os(k)) {
-        Ok(Some(env)) => env,
-        Ok(None) => return cli::main(&std::env::args_os().skip(1).collect::<Vec<_>>()),
-        Err(e) => return fail(&e, &[]),
-    };
+    let env = Env::read(|k| std::env::var_os(k));
+    if let Ok(None) = env {
+        return cli::main(&std::env::args_os().skip(1).collect::<Vec<_>>());
+    }
+    // A runtime always sends the config: read it before reporting anything,
+    // so every error speaks the config's cniVersion.
     let stdin = match read_stdin() {
         Ok(bytes) => bytes,
         Err(e) => return fail(&e, &[]),
+    };
+    let env = match env {
+        Ok(Some(env)) => env,
+        Ok(None) => unreachable!("handled above"),
+        Err(e) => return fail(&e, &stdin),
     };
     match run(&env, &stdin) {
         Ok(Some(out)) => print(&out),
@@ -38,7 +44,11 @@ fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     let conf = NetConf::parse(stdin)?;
     init_log(env, conf.log_level.as_deref(), conf.log_file.as_deref());
     match env.command {
-        Command::Add => cmd::add::add(env, &conf).map(|r| Some(r.to_json(&conf.version_text, conf.cni_version))),
+        Command::Add => {
+            let added = cmd::add::add(env, &conf);
+            datadir::warn_if_not_hosts(&conf.data_dir); // where records are made
+            added.map(|r| Some(r.to_json(&conf.version_text, conf.cni_version)))
+        }
         Command::Del => cmd::del::del(env, &conf).map(|()| None),
         Command::Check => cmd::check::check(env, &conf).map(|()| None),
         Command::Status => cmd::status::status(env, &conf).map(|()| None),
@@ -88,7 +98,7 @@ fn print(v: &Value) -> ExitCode {
 fn fail(e: &Error, stdin: &[u8]) -> ExitCode {
     let version = cni::config::parse_object(stdin)
         .ok()
-        .and_then(|o| cni::config::version_text(&o).ok().flatten())
+        .and_then(|o| cni::config::spoken_version(&o).ok())
         .filter(|v| cni::version::SUPPORTED.contains(&v.as_str()))
         .unwrap_or_else(|| cni::version::SUPPORTED[cni::version::SUPPORTED.len() - 1].to_string());
     log::log(log::Level::Error, format_args!("{e}"));

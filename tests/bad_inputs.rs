@@ -390,7 +390,6 @@ fn decode_cases() -> Vec<Case> {
 fn config_cases() -> Vec<Case> {
     vec![
         case("unknown cniVersion", 1).key("cniVersion", json!("9.9.9")).mentions(&["9.9.9"]),
-        case("missing cniVersion", 7).key("cniVersion", Value::Null).mentions(&["cniVersion"]),
         case("cniVersion a number", 7).key("cniVersion", json!(1.0)).mentions(&["cniVersion"]),
         case("missing name", 7).key("name", Value::Null).mentions(&["name"]),
         case("name a number", 7).key("name", json!(7)).mentions(&["name"]),
@@ -489,11 +488,6 @@ fn state_cases() -> Vec<Case> {
             })
             .mentions(&["format"]),
         case("DEL with an empty record file", 106).command("DEL").setup(|w| put_record(w, b"")),
-        case("STATUS with a corrupt record", 51)
-            .command("STATUS")
-            .key("cniVersion", json!("1.1.0"))
-            .setup(|w| put_record(w, CORRUPT))
-            .mentions(&["corrupt"]),
         case("GC with a corrupt record (kept)", 106)
             .command("GC")
             .conf(|_, m| {

@@ -520,6 +520,25 @@ fn userspace_bound_device_gets_ipam_only() {
     refused(&w, Some(&sys), json!({"device": "h1", "pciBusID": pci}), 7, &["selects h1", "vfio-pci"]);
 }
 
+/// An auxiliary device bound to a userspace driver has no PCI address:
+/// the result names it as CNI_IFNAME without `pciID` (which the spec
+/// defines as a PCI address).
+#[test]
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
+fn userspace_auxiliary_device_has_no_pci_id() {
+    let w = World::new();
+    let sys = FakeSys::new(&w);
+    sys.netdevs("bus/auxiliary/devices/mlx5_core.sf.6", &[]);
+    sys.bind("bus/auxiliary/devices/mlx5_core.sf.6", "vfio-pci");
+    let ipam = json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]});
+    let sel = json!({"cniVersion": "1.1.0", "runtimeConfig": {"deviceID": "mlx5_core.sf.6"}, "ipam": ipam});
+    let out = run_sel(&w, Some(&sys), "ADD", &sel);
+    out.assert_ok();
+    assert_eq!(out.json["interfaces"][0]["name"], "eth0", "{out:#?}");
+    assert!(out.json["interfaces"][0].get("pciID").is_none(), "an auxiliary name is not a pciID: {out:#?}");
+    run_sel(&w, Some(&sys), "DEL", &sel).assert_ok();
+}
+
 /// A shipped binary (no `test-hooks`) reads the real /sys whatever the
 /// environment says: the fake tree's PCI function is unknown to it.
 #[test]

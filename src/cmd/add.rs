@@ -97,6 +97,13 @@ fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selec
             .filter_map(|(_, r)| r.ok())
             .find(|r| device::names(&conf.selector, &r.host));
         match holder {
+            Some(r) if on_its_way_home(&r) => Error::new(
+                code::TRY_AGAIN,
+                format!(
+                    "device {:?} is on its way back from the namespace of container {}, which is gone (the kernel returns a physical device asynchronously); try again later",
+                    r.host.name, r.container_id
+                ),
+            ),
             Some(r) => Error::new(
                 code::DEVICE_BUSY,
                 format!(
@@ -107,6 +114,12 @@ fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selec
             None => e,
         }
     })
+}
+
+/// A physical device whose attachment's namespace no longer exists: the
+/// kernel is returning it to the host (DEL or GC then restores it).
+fn on_its_way_home(rec: &Record) -> bool {
+    rec.anchor == Anchor::Parent && rec.phase != Phase::Parked && rec.netns.as_deref().is_some_and(|p| !p.exists())
 }
 
 /// Moving the interface that carries the host's default route would cut
@@ -278,14 +291,15 @@ fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Result<Option<R
 }
 
 /// A device bound to a userspace driver (DPDK) has no network interface:
-/// nothing moves, IPAM still runs, and the result names the device by its
-/// PCI or auxiliary id, as upstream host-device reports it.
+/// nothing moves, IPAM still runs, and the result names the device as
+/// CNI_IFNAME, with `pciID` only when it has a PCI address: the spec
+/// defines that field as one, and an auxiliary device has none.
 fn add_userspace(env: &Env, conf: &NetConf, store: &Store, mut rec: Record, device: Userspace) -> Result<CniResult> {
     info!("device {} is bound to {}: nothing to move", device.id, device.driver);
     let iface = Interface {
         name: env.ifname.clone(),
         sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
-        pci_id: Some(device.id),
+        pci_id: crate::sysfs::pci_address(&device.id),
         ..Interface::default()
     };
     let ipam = Ipam::of(env, conf);
@@ -377,7 +391,7 @@ fn netdev_interface(env: &Env, link: &Link) -> Interface {
         mac: link.mac.clone(),
         mtu: Some(link.mtu),
         sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
-        pci_id: None,
+        ..Interface::default()
     }
 }
 
@@ -390,7 +404,7 @@ fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniR
     };
     let index = result.interfaces.len();
     result.interfaces.push(iface);
-    result.ips.extend(addrs.iter().map(|a| IpConfig { address: a.address, gateway: None, interface: Some(index) }));
+    result.ips.extend(addrs.iter().map(|a| IpConfig::on(a.address, index)));
     if let Some(dns) = &conf.dns {
         result.dns = serde_json::from_value(dns.clone())
             .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;

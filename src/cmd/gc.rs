@@ -1,13 +1,15 @@
 //! GC: every attachment of this network the runtime no longer knows is
 //! cleaned up as DEL would, including interfaces whose container is gone.
-//! Keeps going past errors and reports them together; forwards GC to IPAM.
+//! Each one's IPAM allocation is released with IPAM DEL, as its DEL would;
+//! GC is then forwarded to IPAM. Keeps going past errors and reports them
+//! together.
 
 use serde_json::Value;
 
 use crate::cmd::{Container, Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
-use crate::cni::{Env, Error, NetConf, Result, code, error::config_error};
+use crate::cni::{Command, Env, Error, NetConf, Result, code, error::config_error};
 use crate::info;
 use crate::state::{Key, Store};
 
@@ -23,11 +25,7 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
         match rec {
             Err(e) => errors.push(e),
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
-            Ok(rec) => {
-                if let Err(e) = collect(&mut host, &store, &rec.key()) {
-                    errors.push(e);
-                }
-            }
+            Ok(rec) => errors.extend(collect(&mut host, &store, env, conf, &rec.key()).err()),
         }
     }
     if let Some(ipam) = Ipam::of(env, conf)
@@ -46,10 +44,11 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     }
 }
 
-/// Cleans up one stale attachment as DEL would, under its lock. One that
-/// another call holds (an ADD still in progress, a DEL) is skipped: GC
-/// never works on a half-done attachment.
-fn collect(host: &mut Host, store: &Store, key: &Key) -> Result<()> {
+/// Cleans up one stale attachment as DEL would, under its lock, IPAM
+/// allocation included. One that another call holds (an ADD still in
+/// progress, a DEL) is skipped, allocation and all: GC never works on a
+/// half-done attachment.
+fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
     let Some(_lock) = store.try_lock_key(key)? else {
         info!("skipping {}/{}: another call is working on it", key.container_id, key.ifname);
         return Ok(());
@@ -57,7 +56,24 @@ fn collect(host: &mut Host, store: &Store, key: &Key) -> Result<()> {
     let Some(rec) = store.load(key)? else { return Ok(()) };
     info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
     let mut ctr = rec.netns.as_deref().and_then(|p| Container::find(p, host));
-    del::finish(host, ctr.as_mut(), store, rec)
+    let homecoming = del::finish(host, ctr.as_mut(), store, rec);
+    homecoming.and(release_ipam(env, conf, key))
+}
+
+/// Releases a stale attachment's IPAM allocation as its DEL would, whatever
+/// became of its interface: IPAM DEL with that attachment's container id
+/// and interface name (no namespace: it may be gone). A plugin older than
+/// CNI 1.1 has no GC that would do it; one that has GC is told once more,
+/// harmlessly.
+fn release_ipam(env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
+    let theirs = Env {
+        command: Command::Del,
+        container_id: key.container_id.clone(),
+        ifname: key.ifname.clone(),
+        netns: None,
+        ..env.clone()
+    };
+    Ipam::of(&theirs, conf).map_or(Ok(()), |ipam| ipam.call("DEL"))
 }
 
 /// The (container id, interface) pairs the runtime still uses: from

@@ -67,16 +67,26 @@ pub fn version_text(obj: &Map<String, Value>) -> Result<Option<String>> {
     opt_string(obj, "cniVersion")
 }
 
+/// The version the config speaks. A missing or empty `cniVersion` (libcni
+/// passes "" for a config without one) is 0.1.0, as Go's skel reads it, so
+/// configs that work with the reference plugins work here.
+pub fn spoken_version(obj: &Map<String, Value>) -> Result<String> {
+    Ok(version_text(obj)?.filter(|v| !v.is_empty()).unwrap_or_else(|| UNVERSIONED.to_string()))
+}
+
+/// What a config without `cniVersion` speaks.
+pub const UNVERSIONED: &str = "0.1.0";
+
 impl NetConf {
     pub fn parse(raw: &[u8]) -> Result<NetConf> {
         let obj = parse_object(raw)?;
-        let version_text = version_text(&obj)?.ok_or_else(|| config_error("config key \"cniVersion\" is required"))?;
+        let version_text = spoken_version(&obj)?;
         let cni_version = Version::parse(&version_text)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
-            hwaddr: opt_string(&obj, "hwaddr")?,
+            hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
             kernelpath: opt_string(&obj, "kernelpath")?,
             pci_bus_id: opt_string(&obj, "pciBusID")?,
             device_id: runtime_device_id(&obj)?,
@@ -159,13 +169,34 @@ fn runtime_device_id(obj: &Map<String, Value>) -> Result<Option<String>> {
 fn opt_ipam(obj: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
     let Some(Value::Object(ipam)) = opt_object(obj, "ipam")? else { return Ok(None) };
     match opt_string(&ipam, "type").map_err(|_| config_error("config key \"ipam.type\" must be a string"))? {
-        // An empty ipam section (some tools write `"ipam": {}`) means no IPAM.
+        // An empty ipam section (some tools write `"ipam": {}`) or an empty
+        // type means no IPAM, as upstream host-device reads it.
         None => Ok(None),
-        Some(t) if t.is_empty() || t.contains('/') => {
-            Err(config_error(format!("config key \"ipam.type\" {t:?} is not a plugin name")))
-        }
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) if t.contains('/') => Err(config_error(format!("config key \"ipam.type\" {t:?} is not a plugin name"))),
         Some(_) => Ok(Some(ipam)),
     }
+}
+
+/// A MAC in any spelling Go's net.ParseMAC takes (what upstream's `hwaddr`
+/// accepts): `aa:bb:..`, `aa-bb-..` or `aabb.ccdd.eeff`, any case, 6, 8 or
+/// 20 bytes; returned lowercase and colon-separated. None when it is none
+/// of these (the selector then reports the value as written).
+fn go_mac(s: &str) -> Option<String> {
+    let (sep, width) = match s.as_bytes() {
+        [_, _, b':', ..] => (':', 2),
+        [_, _, b'-', ..] => ('-', 2),
+        [_, _, _, _, b'.', ..] => ('.', 4),
+        _ => return None,
+    };
+    let groups: Vec<&str> = s.split(sep).collect();
+    let ok = groups.iter().all(|g| g.len() == width && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    let hex: String = groups.concat().to_ascii_lowercase();
+    if !ok || ![6, 8, 20].contains(&(hex.len() / 2)) {
+        return None;
+    }
+    let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
+    Some(bytes.join(":"))
 }
 
 #[cfg(test)]
@@ -215,13 +246,26 @@ mod tests {
     #[test]
     fn version_and_name_are_checked() {
         assert_eq!(parse(r#"{"cniVersion":"9.9.9","name":"n"}"#).unwrap_err().code, 1);
-        assert_eq!(parse(r#"{"name":"n"}"#).unwrap_err().code, 7);
+        assert_eq!(parse(r#"{"name":"n"}"#).unwrap().version_text, "0.1.0");
+        assert_eq!(parse(r#"{"cniVersion":"","name":"n"}"#).unwrap().cni_version, Version(0, 1, 0));
         assert_eq!(parse(r#"{"cniVersion":"1.0.0"}"#).unwrap_err().code, 7);
         assert_eq!(parse(r#"{"cniVersion":"1.0.0","name":"../x"}"#).unwrap_err().code, 7);
     }
 
     #[test]
+    fn macs_in_go_spellings() {
+        for good in ["02:AB:cd:00:11:22", "02-ab-CD-00-11-22", "02ab.cd00.1122"] {
+            assert_eq!(go_mac(good).as_deref(), Some("02:ab:cd:00:11:22"), "{good}");
+        }
+        for bad in ["02-ab:cd-00-11-22", "02:ab:cd:00:11", "2:ab:cd:00:11:22", "02ab.cd00.112", "zz:ab:cd:00:11:22", ""]
+        {
+            assert!(go_mac(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn empty_ipam_means_none() {
+        assert!(parse(r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":""}}"#).unwrap().ipam.is_none());
         assert!(parse(r#"{"cniVersion":"1.0.0","name":"n","ipam":{}}"#).unwrap().ipam.is_none());
         assert!(parse(r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":"static"}}"#).unwrap().ipam.is_some());
     }

@@ -8,9 +8,10 @@ use std::process::{Command as Process, Stdio};
 use serde_json::{Map, Value};
 
 use super::error::{Error, Result, code, env_error};
+use super::result::Dns;
 use super::version::{V1_1_0, Version};
 use super::{CniResult, Env, NetConf};
-use crate::info;
+use crate::{info, warn};
 
 pub struct Ipam<'a> {
     plugin: String,
@@ -25,9 +26,26 @@ impl<'a> Ipam<'a> {
         Some(Ipam { plugin, env, conf })
     }
 
+    /// ADD, read as the reference plugins read it: a route without `gw`
+    /// goes via its family's gateway, and the config's `dns` wins over
+    /// IPAM's. When ADD fails or prints no result, the plugin is called
+    /// again with DEL (as the spec asks of a plugin whose delegate failed),
+    /// so nothing it reserved before failing stays allocated.
     pub fn add(&self) -> Result<CniResult> {
-        let out = self.exec("ADD")?;
-        let value: Value = serde_json::from_slice(&out).map_err(|e| {
+        let mut got = self.exec("ADD").and_then(|out| self.read_result(&out)).inspect_err(|_| {
+            if let Err(e) = self.call("DEL") {
+                warn!("releasing what IPAM plugin {} may hold after its failed ADD failed: {e}", self.plugin);
+            }
+        })?;
+        fill_route_gateways(&mut got);
+        if self.conf.dns.is_some() {
+            got.dns = Dns::default();
+        }
+        Ok(got)
+    }
+
+    fn read_result(&self, out: &[u8]) -> Result<CniResult> {
+        let value: Value = serde_json::from_slice(out).map_err(|e| {
             Error::new(code::IPAM, format!("IPAM plugin {} printed a result that is not JSON: {e}", self.plugin))
         })?;
         CniResult::from_json(&value)
@@ -91,13 +109,24 @@ impl<'a> Ipam<'a> {
         let path = self.find()?;
         let fail =
             |e: std::io::Error| Error::new(code::IPAM, format!("cannot run IPAM plugin {}: {e}", path.display()));
-        let mut child = Process::new(&path)
-            .env("CNI_COMMAND", command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(fail)?;
+        let mut process = Process::new(&path);
+        process.env("CNI_COMMAND", command);
+        // The attachment this call is about, which for GC's releases is not
+        // the one (if any) in our own environment.
+        let netns = self.env.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        for (key, value) in [
+            ("CNI_CONTAINERID", self.env.container_id.as_str()),
+            ("CNI_IFNAME", &self.env.ifname),
+            ("CNI_NETNS", &netns),
+        ] {
+            if value.is_empty() {
+                process.env_remove(key);
+            } else {
+                process.env(key, value);
+            }
+        }
+        let mut child =
+            process.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(fail)?;
         let written = child.stdin.take().map(|mut s| s.write_all(stdin));
         let output = child.wait_with_output().map_err(fail)?;
         if output.status.success() {
@@ -125,6 +154,16 @@ impl<'a> Ipam<'a> {
     }
 }
 
+/// Upstream's ConfigureIface: a route without `gw` goes via the gateway of
+/// the first address of its family that has one (on-link when none does).
+fn fill_route_gateways(result: &mut CniResult) {
+    let gateway = |v4: bool| result.ips.iter().filter_map(|ip| ip.gateway).find(|g| g.is_ipv4() == v4);
+    let (v4, v6) = (gateway(true), gateway(false));
+    for route in result.routes.iter_mut().filter(|r| r.gw.is_none()) {
+        route.gw = if route.dst.is_ipv4() { v4 } else { v6 };
+    }
+}
+
 /// The config with its `cniVersion` replaced, and its prevResult in
 /// that version's shape.
 fn with_version(conf: &Map<String, Value>, version: Version) -> Vec<u8> {
@@ -135,4 +174,27 @@ fn with_version(conf: &Map<String, Value>, version: Version) -> Vec<u8> {
     }
     conf.insert("cniVersion".into(), text.into());
     serde_json::to_vec(&conf).expect("configs always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn routes_without_gw_take_their_familys_gateway() {
+        let mut r = CniResult::from_json(&json!({"cniVersion":"1.0.0",
+            "ips":[{"address":"10.0.0.2/24"},{"address":"10.1.0.2/24","gateway":"10.1.0.1"},
+                   {"address":"fd00::2/64","gateway":"fd00::1"},{"address":"10.2.0.2/24","gateway":"10.2.0.1"}],
+            "routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0"},{"dst":"192.0.2.0/24","gw":"10.2.0.9"}]}))
+        .unwrap();
+        fill_route_gateways(&mut r);
+        let gws: Vec<String> = r.routes.iter().map(|r| r.gw.unwrap().to_string()).collect();
+        assert_eq!(gws, ["10.1.0.1", "fd00::1", "10.2.0.9"]);
+        let mut only_v4 = CniResult::from_json(&json!({"ips":[{"address":"10.0.0.2/24","gateway":"10.0.0.1"}],
+            "routes":[{"dst":"::/0"}]}))
+        .unwrap();
+        fill_route_gateways(&mut only_v4);
+        assert_eq!(only_v4.routes[0].gw, None, "no IPv6 gateway: on-link");
+    }
 }

@@ -1,11 +1,14 @@
 //! The CNI result: one model (the 1.1.0 shape) with conversions to and from
-//! every published version.
+//! every published version. Fields hostdev does not model (a newer spec's,
+//! another plugin's) are kept as they came in `extra`, so a chained plugin
+//! passes prevResult on with only its own changes; only what the output
+//! version cannot express is dropped.
 
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::error::{Error, Result, code};
 use super::version::{V1_0_0, V1_1_0, Version};
@@ -22,6 +25,9 @@ pub struct Interface {
     /// 1.1.0: the PCI address of a device without a netdev (DPDK).
     #[serde(rename = "pciID", default, skip_serializing_if = "Option::is_none")]
     pub pci_id: Option<String>,
+    /// Everything else, e.g. 1.1.0's `socketPath`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +37,15 @@ pub struct IpConfig {
     pub gateway: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<usize>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl IpConfig {
+    /// An address without gateway on interface `index` of the result.
+    pub fn on(address: IpNetwork, index: usize) -> IpConfig {
+        IpConfig { address, gateway: None, interface: Some(index), extra: Map::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +65,8 @@ pub struct Route {
     pub table: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<u8>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -80,6 +97,8 @@ pub struct CniResult {
     pub routes: Vec<Route>,
     #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl CniResult {
@@ -117,11 +136,14 @@ impl CniResult {
         if version < V1_1_0 {
             strip_1_1_fields(&mut v);
         }
-        if version < V1_0_0 {
-            // get_mut, not v["ips"]: indexing would add a null "ips".
-            for ip in v.get_mut("ips").and_then(Value::as_array_mut).into_iter().flatten() {
+        // get_mut, not v["ips"]: indexing would add a null "ips".
+        for ip in v.get_mut("ips").and_then(Value::as_array_mut).into_iter().flatten() {
+            // 0.x results carry each address's family; 1.0.0 dropped it.
+            if version < V1_0_0 {
                 let family = if ip["address"].as_str().is_some_and(|a| a.contains(':')) { "6" } else { "4" };
                 ip["version"] = family.into();
+            } else if let Some(o) = ip.as_object_mut() {
+                o.remove("version");
             }
         }
         v
@@ -167,16 +189,17 @@ fn without_nulls(mut v: Value) -> Value {
     v
 }
 
+/// What CNI 1.1.0 added to interfaces and routes; older versions cannot
+/// express it.
+const INTERFACE_1_1: [&str; 3] = ["mtu", "pciID", "socketPath"];
+const ROUTE_1_1: [&str; 5] = ["mtu", "advmss", "priority", "table", "scope"];
+
 fn strip_1_1_fields(v: &mut Value) {
-    for iface in v.get_mut("interfaces").and_then(Value::as_array_mut).into_iter().flatten() {
-        if let Some(o) = iface.as_object_mut() {
-            o.remove("mtu");
-            o.remove("pciID");
-        }
-    }
-    for route in v.get_mut("routes").and_then(Value::as_array_mut).into_iter().flatten() {
-        if let Some(o) = route.as_object_mut() {
-            o.retain(|k, _| k == "dst" || k == "gw");
+    for (list, fields) in [("interfaces", &INTERFACE_1_1[..]), ("routes", &ROUTE_1_1[..])] {
+        for item in v.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(o) = item.as_object_mut() {
+                o.retain(|k, _| !fields.contains(&k.as_str()));
+            }
         }
     }
 }
@@ -200,7 +223,7 @@ fn from_legacy(v: &Value) -> serde_json::Result<CniResult> {
     for key in ["ip4", "ip6"] {
         let Some(f) = v.get(key).filter(|f| !f.is_null()) else { continue };
         let f: Family = serde_json::from_value(f.clone())?;
-        result.ips.push(IpConfig { address: f.ip, gateway: f.gateway, interface: None });
+        result.ips.push(IpConfig { address: f.ip, gateway: f.gateway, interface: None, extra: Map::new() });
         result.routes.extend(f.routes);
     }
     if let Some(dns) = v.get("dns").filter(|d| !d.is_null()) {
@@ -220,15 +243,14 @@ mod tests {
                 mac: "aa:bb:cc:dd:ee:ff".into(),
                 mtu: Some(1400),
                 sandbox: Some("/run/netns/x".into()),
-                pci_id: None,
+                ..Interface::default()
             }],
             ips: vec![
                 IpConfig {
-                    address: "10.1.0.2/24".parse().unwrap(),
                     gateway: Some("10.1.0.1".parse().unwrap()),
-                    interface: Some(0),
+                    ..IpConfig::on("10.1.0.2/24".parse().unwrap(), 0)
                 },
-                IpConfig { address: "fd00::2/64".parse().unwrap(), gateway: None, interface: Some(0) },
+                IpConfig::on("fd00::2/64".parse().unwrap(), 0),
             ],
             routes: vec![Route {
                 dst: "0.0.0.0/0".parse().unwrap(),
@@ -238,9 +260,25 @@ mod tests {
                 priority: None,
                 table: None,
                 scope: None,
+                extra: Map::new(),
             }],
             dns: Dns { nameservers: vec!["10.1.0.53".into()], ..Dns::default() },
+            extra: Map::new(),
         }
+    }
+
+    #[test]
+    fn unknown_fields_survive_and_newer_ones_go_for_older_versions() {
+        let j = json!({"cniVersion":"1.1.0","x":1,"interfaces":[{"name":"a","socketPath":"/s","y":2}],
+            "ips":[{"address":"10.0.0.1/8","version":"4","z":3}],"routes":[{"dst":"0.0.0.0/0","table":5,"w":4}]});
+        let r = CniResult::from_json(&j).unwrap();
+        let out = r.to_json("1.1.0", v("1.1.0"));
+        assert_eq!((out["x"].clone(), out["interfaces"][0]["socketPath"].clone()), (json!(1), json!("/s")));
+        assert!(out["ips"][0].get("version").is_none(), "{out}");
+        let out = r.to_json("1.0.0", v("1.0.0"));
+        assert!(out["interfaces"][0].get("socketPath").is_none() && out["routes"][0].get("table").is_none());
+        assert_eq!((out["interfaces"][0]["y"].clone(), out["ips"][0]["z"].clone()), (json!(2), json!(3)));
+        assert_eq!(out["routes"][0]["w"], 4);
     }
 
     fn v(s: &str) -> Version {

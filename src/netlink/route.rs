@@ -75,6 +75,7 @@ pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<(Rt, u16)> {
                 priority: e.metric,
                 table: Some(e.table),
                 scope: Some(e.scope),
+                extra: Default::default(),
             };
             (Rt::NewRoute(to_message(index, &r, RouteProtocol::from(e.protocol))), NLM_F_CREATE | NLM_F_REPLACE)
         })

@@ -1,0 +1,44 @@
+//! Is the data directory the host's? A plugin run inside a container (the
+//! Multus thick daemon, any runtime in a pod) sees that container's
+//! `/run` unless a hostPath maps the host's in; its records then die with
+//! the container, and DEL can no longer bring interfaces home. This cannot
+//! be proven from inside, so it is only a warning, on two signs that hold
+//! up: the directory is not the one PID 1 sees at the same path while our
+//! mount namespace differs from PID 1's, or it lies on an overlay file
+//! system (a container image's writable layer).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::sys::statfs::{OVERLAYFS_SUPER_MAGIC, statfs};
+
+/// Why `dir` looks like it is not the host's, if it does.
+pub fn not_the_hosts(dir: &Path) -> Option<String> {
+    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => Some(a.dev() == b.dev() && a.ino() == b.ino()),
+        _ => None, // cannot tell: say nothing
+    };
+    if same(Path::new("/proc/self/ns/mnt"), Path::new("/proc/1/ns/mnt")) == Some(false) {
+        let seen_by_init = Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(dir));
+        if same(dir, &seen_by_init) != Some(true) && fs::metadata(dir).is_ok() {
+            return Some(format!(
+                "hostdev runs in a mount namespace other than PID 1's, and dataDir {} is not the directory PID 1 sees at that path",
+                dir.display()
+            ));
+        }
+    }
+    if statfs(dir).is_ok_and(|s| s.filesystem_type() == OVERLAYFS_SUPER_MAGIC) {
+        return Some(format!("dataDir {} is on an overlay file system, as in a container's image", dir.display()));
+    }
+    None
+}
+
+/// Logs a warning when `dir` looks like it is not the host's.
+pub fn warn_if_not_hosts(dir: &Path) {
+    if let Some(why) = not_the_hosts(dir) {
+        crate::warn!(
+            "{why}: its records may be lost with this container, and DEL could then not bring interfaces home; map the host's directory in (a hostPath volume at the same path, see conf/k8s)"
+        );
+    }
+}

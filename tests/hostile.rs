@@ -327,3 +327,27 @@ fn del_during_add_waits_then_brings_it_home() {
     assert_eq!(link_names(&w.ctr.name), ctr_names);
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
+
+/// A tap has nothing a container cannot forge (index, name, MAC, kind are
+/// all its to set): DEL does not take it back, keeps the record as lost and
+/// says why, and STATUS names it in the log while it stays successful.
+#[test]
+fn unprovable_tap_stays_lost_and_status_names_it() {
+    let w = World::new();
+    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
+    let host_names = link_names(&w.host.name);
+    w.attach("tp1", "eth0");
+
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    assert!(st.success(), "DEL of an unprovable device is not a failure: {out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "the tap was taken back without proof");
+    assert_eq!(link_names(&w.host.name), without(&host_names, &["tp1"]), "the host gained or lost links");
+    let rec = only_record(&w, &w.id, "eth0");
+    assert_eq!(rec["phase"], "lost", "record: {rec:#}");
+    assert!(rec["lost"].as_str().unwrap_or("").contains("tp1"), "the record says why: {rec:#}");
+
+    let status = conf(&w, "1.1.0", "tp1", json!({"logLevel": "warn"}));
+    let (st, out) = run(&w.host.name, &plain_env("STATUS"), &status);
+    assert!(st.success(), "a lost interface does not make the network unready: {out:#?}");
+    assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
+}

@@ -7,7 +7,7 @@ use crate::cni::config::Selector;
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code};
-use crate::state::Store;
+use crate::state::{Phase, Record, Store};
 use crate::{device, warn};
 
 pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
@@ -25,6 +25,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
         [] => e,
         list => Error { msg: format!("{} (also unreadable: {})", e.msg, list.join("; ")), ..e },
     };
+    report_lost(&records);
     let mut host = Host::open().map_err(|e| with_records(not_ready(e.msg)))?;
     home::unpark_all(&mut host, &store);
     // A network whose device comes only from runtimeConfig.deviceID has no
@@ -42,6 +43,22 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
         ipam.call("STATUS").map_err(|e| with_records(ipam_status(e)))?;
     }
     Ok(())
+}
+
+/// Lost interfaces affect neither ADD nor other pods, so STATUS stays
+/// successful, but it says in the log what an operator should look at
+/// (`hostdev list` shows the same).
+fn report_lost(records: &[(String, Result<Record>)]) {
+    for rec in records.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|r| r.phase == Phase::Lost) {
+        warn!(
+            "interface {} of container {} ({} on network {}) is lost: {}",
+            rec.host.name,
+            rec.container_id,
+            rec.ifname,
+            rec.network,
+            rec.lost.as_deref().unwrap_or("no reason recorded")
+        );
+    }
 }
 
 /// A plugin that cannot be found or run is not ready (50); what a plugin

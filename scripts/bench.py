@@ -32,8 +32,17 @@ its own private /sys remount). Measured here that costs about 0.25 ms over a
 plain `ip -batch -`, against about 1 ms for `nsenter --net=... ip -batch -`
 (an extra exec), so `ip -n` is used for every ip-based variant, consistently.
 
+Two worlds are shaped differently. The existing-attachments worlds are
+filled, before any timing, with real attachments made by the plugin (their
+namespaces are private to that worker: see World.attach_existing); their
+system calls are counted once, after the repetitions, with `strace -f -c`
+on one extra ADD and one DEL. The kernel-limit world starts one resident
+process at setup (examples/kernel_limit.rs) and times a request line to it
+until its answer line; the two process starts it does not pay are timed in
+the same repetition with a static no-op (examples/noop.rs).
+
 Protocol coordinator <-> worker: one JSON object per line on the worker's
-stdin/stdout ({"op": "rep"|"warm"|"rusage"|"quit"}); the worker answers each
+stdin/stdout ({"op": "rep"|"warm"|"rusage"|"syscalls"|"quit"}); the worker answers each
 with one JSON line, {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
 
@@ -49,6 +58,7 @@ import time
 import traceback
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
+STRACE = shutil.which("strace") or "/usr/bin/strace"
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -172,6 +182,11 @@ class World:
         self.dir = cfg["dir"]
         self.bin = cfg["bin"]
         self.debian = cfg["debian"]
+        self.existing = cfg.get("existing", 0)
+        self.limit_bin = cfg.get("limit")
+        self.noop_bin = cfg.get("noop")
+        self.resident = None   # the kernel-limit process, for kind "kernel"
+        self.kept = set()      # records of the existing attachments
         self.data = os.path.join(self.dir, "data")
         self.devs = ["h1"] if len(self.ctrs) == 1 else [f"h{k + 1}" for k in range(len(self.ctrs))]
         self.addrs = [addresses(self.naddr, k) for k in range(len(self.devs))]
@@ -221,7 +236,69 @@ class World:
             lines += f"link add {dev} type veth peer name {dev}p\nlink set {dev}p up\n"
             lines += addr_batch(self.addrs[k], dev) + f"link set {dev} up\n"
         sh(IP, "-batch", "-", stdin=lines)
+        if self.existing:
+            self.attach_existing()
         self.check_home()
+        if self.kind == "kernel":
+            self.start_resident()
+
+    def attach_existing(self):
+        """Fills dataDir with `existing` real attachments, made by the plugin
+        before any timing: veth eK moved as eth0 into a namespace of its own.
+        The peers eKp live in one more namespace, out of the host's link
+        table, as an attached VF leaves nothing behind on the host.
+
+        The namespaces are nsfs bind mounts under this world's directory,
+        made in this worker's own mount namespace (`ip netns exec` gave it
+        one, a slave of the root's). So they are invisible to every other
+        world (no extra mounts for their `ip -n` to copy), and they go away
+        with this worker however it ends: the kernel then destroys them and
+        the veths in them, and the host namespace takes the rest."""
+        nsdir = self.path("ns")
+        os.makedirs(nsdir)
+        names = [os.path.join(nsdir, n) for n in ["peers"] + [f"c{k}" for k in range(self.existing)]]
+        for ns in names:
+            open(ns, "w").close()
+            sh("unshare", f"--net={ns}", "true")
+        peers = names[0]
+        sh(IP, "-batch", "-", stdin="".join(
+            f"link add e{k} type veth peer name e{k}p netns {peers}\n" for k in range(self.existing)))
+        for k, ns in enumerate(names[1:]):
+            conf = json.dumps({"cniVersion": "1.0.0", "name": "bench", "type": "hostdev",
+                               "device": f"e{k}", "dataDir": self.data})
+            env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"existing-{k}", "CNI_NETNS": ns,
+                   "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni", "PATH": PATH_ENV}
+            p = subprocess.run([self.bin], input=conf, env=env, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise RuntimeError(f"ADD of existing attachment {k} exited {p.returncode}: "
+                                   f"{p.stdout[-500:]} {p.stderr[-500:]}")
+        self.kept = set(os.listdir(self.data))
+        if len([f for f in self.kept if not f.startswith(".")]) < self.existing:
+            raise RuntimeError(f"{self.existing} attachments made, but dataDir holds only {sorted(self.kept)[:5]}...")
+
+    def start_resident(self):
+        """The kernel-limit process (examples/kernel_limit.rs), started once:
+        it opens its sockets and looks h1 up now, then only sends requests."""
+        argv = [self.limit_bin, f"/run/netns/{self.ctrs[0]}", "h1", "eth0"] + [str(a) for a in self.addrs[0]]
+        self.resident = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         env={"PATH": PATH_ENV}, text=True, bufsize=1)
+
+    def ask_resident(self, op):
+        """(wall ns, CPU ns) of one request to the resident process: from
+        writing the line to reading its answer; CPU from its schedstat."""
+        cpu0 = self.resident_cpu()
+        t0 = time.perf_counter_ns()
+        self.resident.stdin.write(op + "\n")
+        self.resident.stdin.flush()
+        answer = self.resident.stdout.readline()
+        t1 = time.perf_counter_ns()
+        if answer.strip() != "ok":
+            raise RuntimeError(f"kernel_limit {op}: {answer.strip() or 'exited'}")
+        return t1 - t0, self.resident_cpu() - cpu0
+
+    def resident_cpu(self):
+        with open(f"/proc/{self.resident.pid}/schedstat") as f:
+            return int(f.read().split()[0])
 
     def link_state(self, ns, dev):
         """(up, set of global addresses) of dev in ns (None: here), or None."""
@@ -272,7 +349,7 @@ class World:
             self.check(None, dev, k, f"in the host ns {self.host}", want_addrs)
             if self.link_state(self.ctrs[k], "eth0") is not None:
                 raise RuntimeError(f"eth0 left behind in {self.ctrs[k]}")
-        left = [f for f in os.listdir(self.data) if not f.startswith(".")]
+        left = [f for f in set(os.listdir(self.data)) - self.kept if not f.startswith(".")]
         if left:
             raise RuntimeError(f"records left in dataDir after DEL: {left}")
 
@@ -311,6 +388,8 @@ class World:
         kind = self.kind
         if kind in ("conc", "serial"):
             return self.rep_many(kind == "conc")
+        if kind == "kernel":
+            return self.rep_resident()
         if kind == "debian":
             # Its DEL brings h1 back down and without addresses: put them back.
             self.check_home(want_addrs=False)
@@ -341,9 +420,24 @@ class World:
         t_del, c_del = run_seq(dele)
         self.check_home(want_addrs=kind != "debian")
         ans = {"add": t_add, "del": t_del, "cpu_add": c_add, "cpu_del": c_del}
-        if kind == "hostdev" and self.naddr == 4:
+        if kind == "hostdev" and self.naddr == 4 and not self.existing:
             ans["probes"] = self.probes()
         return ans
+
+    def rep_resident(self):
+        """Two process starts of a static no-op (what a plugin pays that the
+        resident process does not; timed right after the world check, where
+        a plugin's ADD starts), then one cycle by the resident process."""
+        self.check_home()
+        noop = [Call([self.noop_bin], {"PATH": PATH_ENV}, self.path("empty"), self.path(f"noop-{i}.out"))
+                for i in range(2)]
+        t_st, c_st = run_seq(noop)
+        t_add, c_add = self.ask_resident("add")
+        self.check_away()
+        t_del, c_del = self.ask_resident("del")
+        self.check_home()
+        return {"add": t_add, "del": t_del, "cpu_add": c_add, "cpu_del": c_del,
+                "start2": t_st, "cpu_start2": c_st}
 
     def probes(self):
         """What a child process costs before any kernel work, to split a
@@ -401,6 +495,38 @@ class World:
         out["true"] = open(tf).read().split()
         return out
 
+    def syscalls(self):
+        """System calls of one ADD and one DEL, counted by `strace -f -c`:
+        {cmd: {syscall: calls, ..., "total": calls}}. Deterministic, unlike
+        wall time, so one of each is enough."""
+        self.check_home()
+        out = {}
+        for cmd in ("ADD", "DEL"):
+            c = self.cni(self.bin, cmd, 0, f"strace-{cmd}")
+            counts = self.path(f"strace-{cmd}.txt")
+            c.argv = [STRACE, "-f", "-c", "-o", counts, self.bin]
+            run_seq([c])
+            out[cmd] = strace_counts(counts)
+            if cmd == "ADD":
+                self.check_result(c)
+                self.check_away()
+        self.check_home()
+        return out
+
+
+def strace_counts(path):
+    """{syscall: calls} from an `strace -c` summary, with "total"."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(fields) >= 5 and fields[3].isdigit():
+                counts[fields[-1]] = int(fields[3])
+    if "total" not in counts:
+        raise RuntimeError(f"no total in the strace summary {path}")
+    return counts
+
 
 def worker_main(cfg):
     out = sys.stdout
@@ -423,6 +549,8 @@ def worker_main(cfg):
                 ans = {"ok": True, **world.rep()}
             elif op == "rusage":
                 ans = {"ok": True, "rusage": world.rusage()}
+            elif op == "syscalls":
+                ans = {"ok": True, "syscalls": world.syscalls()}
             else:
                 raise RuntimeError(f"unknown op {op}")
         except Exception:
@@ -430,6 +558,9 @@ def worker_main(cfg):
         ans["reread"], world.reread = world.reread, []
         out.write(json.dumps(ans) + "\n")
         out.flush()
+    if world.resident:
+        world.resident.stdin.close()    # it ends at end of input
+        world.resident.wait()
     return 0
 
 
@@ -438,9 +569,10 @@ def worker_main(cfg):
 # --------------------------------------------------------------------------
 
 class Variant:
-    def __init__(self, key, label, kind, naddr=4, nctr=1, tmp=False):
+    def __init__(self, key, label, kind, naddr=4, nctr=1, tmp=False, existing=0):
         self.key, self.label, self.kind = key, label, kind
         self.naddr, self.nctr, self.tmp = naddr, nctr, tmp
+        self.existing = existing
         self.proc = None
         self.samples = []          # dicts from the worker
         self.error = None
@@ -456,6 +588,9 @@ class Variant:
             return statistics.median(self.cycles())
         return statistics.median(s[field] / 1e6 for s in self.samples)
 
+    def values(self, field):
+        return [s[field] / 1e6 for s in self.samples]
+
 
 class Coordinator:
     def __init__(self, args):
@@ -463,6 +598,7 @@ class Coordinator:
         self.variants = []
         self.failures = []
         self.rereads = []
+        self.sys = {}
 
     def log(self, msg):
         print(msg, file=sys.stderr, flush=True)
@@ -480,7 +616,8 @@ class Coordinator:
         ctrs = [self.ns(v, f"c{k + 1}") for k in range(v.nctr)]
         tmp = self.ns(v, "t") if v.tmp else None
         cfg = {"kind": v.kind, "host": host, "ctrs": ctrs, "tmp": tmp, "naddr": v.naddr,
-               "dir": d, "bin": self.args.bin, "debian": self.args.debian}
+               "dir": d, "bin": self.args.bin, "debian": self.args.debian, "existing": v.existing,
+               "limit": self.args.limit, "noop": self.args.noop}
         v.proc = subprocess.Popen(
             [IP, "netns", "exec", host, sys.executable, os.path.abspath(__file__),
              "--worker", json.dumps(cfg)],
@@ -543,9 +680,15 @@ class Coordinator:
         self.v_conc = V("conc", f"{k} ADDs at once, then {k} DELs at once", "conc", nctr=k)
         self.v_ser = V("serial", f"{k} serial ADD+DEL cycles", "serial", nctr=k)
         self.variants += [self.v_conc, self.v_ser]
+        self.attached = [(n, V(f"att{n}", f"hostdev ADD+DEL, {n} existing attachments", "hostdev",
+                               existing=n)) for n in a.attached]
+        self.v_lim = V("limit", "kernel limit: one resident process", "kernel")
+        self.variants += [v for _, v in self.attached] + [self.v_lim]
         try:
             self.log(f"setting up {len(self.variants)} worlds ...")
             for v in self.variants:     # one at a time: setup is untimed
+                if v.existing:
+                    self.log(f"  {v.key}: the plugin attaches {v.existing} interfaces first ...")
                 self.start(v)
                 self.ask(v, "ready")
             self.log("warm-up repetition (not counted) ...")
@@ -562,12 +705,93 @@ class Coordinator:
                 self.log(f"repetition {r + 1}/{a.reps} ({time.monotonic() - t0:.1f} s)")
             self.rus = self.ask(self.v_hd, "rusage")
             self.rus_big = self.ask(self.scale[-1][1], "rusage") if self.scale else None
+            self.log("counting system calls (strace -f -c) ...")
+            self.sys = {n: (self.ask(v, "syscalls") or {}).get("syscalls") for n, v in self.attached}
         finally:
             self.stop()
         self.report()
         return 1 if self.failures else 0
 
     # -- report ----------------------------------------------------------------
+
+    def syscall_totals(self, n):
+        """(ADD+DEL system calls, ADD+DEL openat) with n existing attachments."""
+        counts = self.sys.get(n)
+        if not counts:
+            return None
+        return (sum(counts[c]["total"] for c in counts),
+                sum(counts[c].get("openat", 0) for c in counts))
+
+    def report_syscalls(self, p):
+        p("")
+        p("system calls of one ADD and one DEL (strace -f -c, deterministic), by existing attachments")
+        p(f"  {'existing':>8} {'ADD':>7} {'openat':>7} {'DEL':>7} {'openat':>7} {'ADD+DEL':>8} {'ratio to 0':>11}")
+        base = self.syscall_totals(self.attached[0][0])
+        for n, _ in self.attached:
+            c = self.sys.get(n)
+            if not c:
+                p(f"  {n:8d} FAILED")
+                continue
+            total = self.syscall_totals(n)[0]
+            r = f"{total / base[0]:11.2f}" if base else f"{'n/a':>11}"
+            p(f"  {n:8d} {c['ADD']['total']:7d} {c['ADD'].get('openat', 0):7d} {c['DEL']['total']:7d} "
+              f"{c['DEL'].get('openat', 0):7d} {total:8d} {r}")
+        n0, n1 = self.attached[0][0], self.attached[-1][0]
+        lo, hi = self.sys.get(n0), self.sys.get(n1)
+        if lo and hi:
+            grew = {}
+            for cmd in ("ADD", "DEL"):
+                for name, calls in hi[cmd].items():
+                    if name != "total":
+                        grew[name] = grew.get(name, 0) + calls - lo[cmd].get(name, 0)
+            top = sorted(((d, name) for name, d in grew.items() if d), reverse=True)[:6]
+            p(f"  from {n0} to {n1} existing, ADD+DEL: "
+              + (", ".join(f"{name} {d:+d}" for d, name in top) or "no system call count changed"))
+
+    def limit_ratio(self, pick=statistics.median):
+        """(hostdev's cycle minus two process starts) / the resident's cycle,
+        over medians (or minimums): (ratio, the same over the other pick)."""
+        if not (self.v_hd.samples and self.v_lim.samples) or self.v_hd.error or self.v_lim.error:
+            return None, float("nan")
+
+        def r(f):
+            return (f(self.v_hd.cycles()) - f(self.v_lim.values("start2"))) / f(self.v_lim.cycles())
+        return r(statistics.median), r(pick)
+
+    def report_limit(self, p):
+        if not (self.v_hd.samples and self.v_lim.samples):
+            return
+        hd, lim = self.v_hd, self.v_lim
+        starts = statistics.median(lim.values("start2"))
+        rest = hd.med() - lim.med() - starts
+        cpu_hd = hd.med("cpu_add") + hd.med("cpu_del")
+        cpu_lim = lim.med("cpu_add") + lim.med("cpu_del")
+        p("")
+        p("where hostdev's cycle goes, against the kernel's limit (medians, ms; CPU: user+sys)")
+        p(f"  {'hostdev ADD+DEL (1.)':<52} {hd.med():8.2f}   CPU {cpu_hd:.2f}")
+        p(f"  {'= the kernel requests, from a resident process (8.)':<52} {lim.med():8.2f}   CPU {cpu_lim:.2f}")
+        p(f"  {'+ two process starts (static no-op)':<52} {starts:8.2f}   CPU {lim.med('cpu_start2'):.2f}")
+        p(f"  {'+ the rest: hostdev reading, checking, recording':<52} {rest:8.2f}   "
+          f"CPU {cpu_hd - cpu_lim - lim.med('cpu_start2'):.2f}")
+
+    def attached_targets(self, p, target, ratio):
+        """Flat in the number of attachments: the largest count against 0,
+        in system calls (exact) and wall time (noisy: the 0 world and 1.
+        do the same work in identical worlds, so their ratio is this run's
+        noise)."""
+        (n0, v0), (n1, v1) = self.attached[0], self.attached[-1]
+        noise = ratio(self.v_hd, v0)[0]
+        noise_note = f"1. vs the 0 world (same work): {noise:.2f}" if noise else ""
+        for n, v in self.attached[1:]:
+            r, note = ratio(v, v0)
+            label = f"wall ADD+DEL, {n} existing attachments / {n0}"
+            if n == n1:
+                target(label + ", in noise", r, 1.10, note=f"{note} {noise_note}")
+            elif r is not None:
+                p(f"  {label + ' (informational)':<52} {r:10.2f}{'':24}{note}")
+        base, top = self.syscall_totals(n0), self.syscall_totals(n1)
+        target(f"system calls ADD+DEL, {n1} existing / {n0}", top[0] / base[0] if base and top else None,
+               1.05, note=f"(openat: {base[1]} -> {top[1]})" if base and top else "")
 
     def report(self):
         a = self.args
@@ -623,6 +847,22 @@ class Coordinator:
         if not (self.v_conc.error or self.v_ser.error) and self.v_conc.samples:
             p(f"   every repetition: all {a.conc} ADDs and {a.conc} DELs exited 0, each ADD result "
               "listed its addresses, and every interface came back home, up, with all its addresses")
+
+        p("7. existing attachments (each a veth the plugin attached into a namespace of its own "
+          "before timing; the cycle is 1.'s)")
+        for _, v in self.attached:
+            row(v, "  " + v.label)
+        p("8. the kernel's own limit: 1.'s requests (one move+rename each way, the address adds, "
+          "link up) sent by one")
+        p("   resident process (examples/kernel_limit.rs) over sockets opened at its start: "
+          "no process start, no reads")
+        row(self.v_lim, "  " + self.v_lim.label)
+        if self.v_lim.samples:
+            st = self.v_lim.values("start2")
+            p(f"  {'two process starts (examples/noop, static)':<44} {statistics.median(st):8.2f} "
+              f"{min(st):8.2f} {max(st):8.2f}   CPU {self.v_lim.med('cpu_start2'):.2f}")
+        self.report_syscalls(p)
+        self.report_limit(p)
 
         if self.scale:
             p("")
@@ -694,6 +934,9 @@ class Coordinator:
             p(f"  {'µs/addr flat from 256 to 4096':<52} {'n/a':>10}   (one size only in --smoke)")
         target(f"concurrent wall / serial wall ({a.conc})", ratio(self.v_conc, self.v_ser)[0], 1.30,
                note=ratio(self.v_conc, self.v_ser)[1])
+        self.attached_targets(p, target, ratio)
+        target("kernel limit: (hostdev - 2 process starts) / resident", self.limit_ratio(min)[0], 1.05,
+               note=f"(of the minimums: {self.limit_ratio(min)[1]:.2f})" if self.v_lim.samples else "")
 
         def rus_targets(rus, tag):
             if not rus:
@@ -745,17 +988,20 @@ def main():
     ap.add_argument("--bin")
     ap.add_argument("--debian", default="/usr/lib/cni/host-device")
     ap.add_argument("--debian-version", default="?")
+    ap.add_argument("--limit", help="examples/kernel_limit binary")
+    ap.add_argument("--noop", help="examples/noop binary")
     ap.add_argument("-n", "--reps", type=int, default=15)
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     if args.worker:
         return worker_main(json.loads(args.worker))
-    if not (args.prefix and args.work and args.bin):
-        ap.error("--prefix, --work and --bin are required (run scripts/bench.sh)")
+    if not (args.prefix and args.work and args.bin and args.limit and args.noop):
+        ap.error("--prefix, --work, --bin, --limit and --noop are required (run scripts/bench.sh)")
     if args.reps < 1:
         ap.error("-n must be at least 1")
     args.sizes = [256] if args.smoke else [256, 1024, 4096]
     args.conc = 4 if args.smoke else 32
+    args.attached = [0, 50] if args.smoke else [0, 100, 1000]
     return Coordinator(args).run()
 
 

@@ -16,6 +16,12 @@
 #   5. hostdev against the floor with 256, 1024 and 4096 addresses;
 #   6. 32 interfaces into 32 namespaces: all ADDs at once then all DELs at
 #      once, against 32 serial cycles;
+#   7. 1.'s cycle with 0, 100 and 1000 attachments already recorded (real
+#      ones, made by the plugin before timing; --smoke: 0 and 50), in wall
+#      time and in system calls (strace -f -c of one ADD and one DEL);
+#   8. the kernel's own limit: 1.'s kernel requests sent by one resident
+#      process (examples/kernel_limit.rs), and two starts of a static no-op
+#      process (examples/noop.rs), what a plugin pays that it does not;
 # plus peak RSS and CPU of one ADD and one DEL. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.
 #
@@ -71,19 +77,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Tools: iproute2, python3, Debian's plugins (the reference host-device) and
-# GNU time (peak RSS). Install only what is missing.
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-[[ -x /usr/lib/cni/host-device ]] || missing+=(containernetworking-plugins)
-[[ -x /usr/bin/time ]] || missing+=(time)
-command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-    echo "installing: ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# Tools: iproute2, python3, Debian's plugins (the reference host-device),
+# GNU time (peak RSS), strace (system call counts) and unshare (the
+# namespaces of the existing attachments). Install only what is missing.
+declare -A NEEDED_PACKAGES=(
+    [iproute2]='command -v ip'
+    [containernetworking-plugins]='test -x /usr/lib/cni/host-device'
+    [time]='test -x /usr/bin/time'
+    [python3]='command -v python3'
+    [strace]='command -v strace'
+    [util-linux]='command -v unshare'
+)
+hd_install_packages >&2
 # Prefer the system interpreter: it is what a fresh Debian machine has.
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=$(command -v python3)
@@ -91,10 +96,14 @@ PYTHON=/usr/bin/python3
 if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
-echo "building: cargo build --release" >&2
+echo "building: cargo build --release, and the examples kernel_limit and noop" >&2
 cargo build --release --quiet
-BIN=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev
-[[ -x $BIN ]] || { echo "bench.sh: no binary at $BIN" >&2; exit 1; }
+cargo build --release --quiet --example kernel_limit --example noop
+OUT=$HD_REPO/target/x86_64-unknown-linux-gnu/release
+BIN=$OUT/hostdev
+for f in "$BIN" "$OUT/examples/kernel_limit" "$OUT/examples/noop"; do
+    [[ -x $f ]] || { echo "bench.sh: no binary at $f" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d /tmp/hdbench.XXXXXX)
 # hostdev's default dataDir, /run/cni/hostdev, is on tmpfs on a standard
@@ -103,6 +112,7 @@ mount -t tmpfs -o size=256m,mode=0700 hdbench "$WORK" || { echo "bench.sh: canno
 DEBIAN_VERSION=$(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo unknown)
 
 args=(--prefix "$PREFIX" --work "$WORK" --bin "$BIN" --debian /usr/lib/cni/host-device
+      --limit "$OUT/examples/kernel_limit" --noop "$OUT/examples/noop"
       --debian-version "$DEBIAN_VERSION" -n "$REPS")
 if [[ -n $SMOKE ]]; then args+=(--smoke); fi
 "$PYTHON" "$HD_REPO/scripts/bench.py" "${args[@]}"

@@ -772,7 +772,8 @@ class Coordinator:
         p(f"  {'= the kernel requests, from a resident process (8.)':<52} {lim.med():8.2f}   CPU {cpu_lim:.2f}")
         p(f"  {'+ two process starts (static no-op)':<52} {starts:8.2f}   CPU {lim.med('cpu_start2'):.2f}")
         p(f"  {'+ the rest: hostdev reading, checking, recording':<52} {rest:8.2f}   "
-          f"CPU {cpu_hd - cpu_lim - lim.med('cpu_start2'):.2f}")
+          f"CPU {cpu_hd - cpu_lim - lim.med('cpu_start2'):.2f}"
+          + ("   (below 0: this run's noise is larger than the rest)" if rest < 0 else ""))
 
     def attached_targets(self, p, target, ratio):
         """Flat in the number of attachments: the largest count against 0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The hostdev benchmark, as root:
-#     bash scripts/bench.sh            # full run, 15 repetitions (about 75 s on 2 cores)
+#     bash scripts/bench.sh            # full run, 15 repetitions (about 2.5 min on 2 cores)
 #     bash scripts/bench.sh -n 5       # fewer repetitions
 #     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
 #

@@ -139,6 +139,19 @@ impl Record {
             && (self.host.name == link.name || self.parked_as.as_ref() == Some(&link.name))
     }
 
+    /// Reads a record as the store does from the file `name`: parsed,
+    /// then checked (format, key, names, indices).
+    pub fn from_file(name: &str, bytes: &[u8]) -> Result<Record> {
+        parse_record(name, name, bytes)
+    }
+
+    /// The record as the store writes it.
+    pub fn to_file(&self) -> Vec<u8> {
+        let mut text = serde_json::to_vec_pretty(self).expect("records always serialise");
+        text.push(b'\n');
+        text
+    }
+
     /// The name of the file that says which attachment holds this record's
     /// device: one per device, so that ADD's claim check reads one file
     /// however many attachments the node has.
@@ -326,9 +339,7 @@ impl Store {
     /// that does not survive the power loss fsync guards against; a killed
     /// process leaves the page cache intact.
     pub fn save(&self, rec: &Record) -> Result<()> {
-        let mut text = serde_json::to_vec_pretty(rec).expect("records always serialise");
-        text.push(b'\n');
-        self.dir.write(&rec.key().file_name(), &text)
+        self.dir.write(&rec.key().file_name(), &rec.to_file())
     }
 
     /// Removes `rec`, then its device's claim if it still names `rec`.

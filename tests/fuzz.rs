@@ -127,9 +127,44 @@ proptest! {
         }
     }
 
+    /// Records of any shape the plugin writes come back the same, and a
+    /// host name that is not an interface name is always refused.
+    #[test]
+    fn records_round_trip_and_bad_names_are_refused(
+        network in "[a-z0-9][a-z0-9._-]{0,40}",
+        container in "[a-f0-9]{1,64}",
+        ifname in "[a-z][a-z0-9]{0,14}",
+        host in prop_oneof!["[a-z][a-z0-9]{0,14}", "[./: a-z]{0,20}"],
+        index in 0u32..5000,
+        peer in 0u32..5000,
+    ) {
+        let key = hostdev::state::Key { network, container_id: container, ifname };
+        let link = hostdev::netlink::Link { index, name: host.clone(), mac: "02:00:00:00:00:01".into(), ..Default::default() };
+        let mut rec = Record::new(&key, None, link, Vec::new());
+        rec.anchor = hostdev::state::Anchor::Peer { index: peer };
+        let read = Record::from_file(&key.file_name(), &rec.to_file());
+        let valid_name = !host.is_empty() && host.len() <= 15 && host != "." && host != ".."
+            && !host.contains(['/', ':', ' ']);
+        if valid_name && index > 0 && peer > 0 {
+            prop_assert_eq!(read.ok(), Some(rec));
+        } else {
+            prop_assert_eq!(read.err().map(|e| e.code), Some(106));
+        }
+    }
+
     #[test]
     fn record_parsing_never_panics(raw in json_text()) {
-        let _ = serde_json::from_slice::<Record>(&raw);
+        // Whatever the store accepts is a record it could have written:
+        // it reads back the same, under its own file name.
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&raw)
+            && let Ok(rec) = serde_json::from_value::<Record>(value) {
+                let name = rec.key().file_name();
+                if let Ok(checked) = Record::from_file(&name, &raw) {
+                    prop_assert_eq!(&checked, &rec);
+                    prop_assert_eq!(Record::from_file(&name, &checked.to_file()).ok(), Some(rec));
+                }
+            }
+        let _ = Record::from_file("net+c1+eth0.json", &raw);
     }
 
     #[test]

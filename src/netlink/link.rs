@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(parse_mac("02:ab:00:01:ff:10").unwrap(), mac);
         assert_eq!(parse_mac("02:AB:00:01:FF:10").unwrap(), mac);
         for bad in ["", "1:2", "zz:00", "0203"] {
-            assert!(parse_mac(bad).is_none() || bad == "0203" && parse_mac(bad).is_none(), "{bad}");
+            assert!(parse_mac(bad).is_none(), "{bad}");
         }
     }
 }

@@ -12,19 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cmd::kernel_error;
 use crate::cni::config::Selector;
 use crate::cni::{Error, Result, code, error::config_error};
 use crate::info;
+use crate::kernel::kernel_error;
 use crate::netlink::link::{format_mac, parse_mac};
 use crate::netlink::{Link, Socket};
 use crate::sysfs::{self, DeviceNet, Sysfs};
-
-/// Longest name the kernel takes in IFLA_IFNAME; longer altnames must be
-/// looked up another way.
-const IFNAME_MAX: usize = 15;
-/// Longest altname (ALTIFNAMSIZ - 1).
-const ALTNAME_MAX: usize = 127;
 
 /// What the selectors name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +177,7 @@ impl Want {
 fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     let mut wants = Vec::new();
     if let Some(name) = given(&sel.device) {
-        if name.len() > ALTNAME_MAX || name.contains(['/', '\0']) || name.chars().any(char::is_whitespace) {
+        if !crate::ifname::valid_alt(name) {
             return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
         }
         wants.push(Want::Name(name.to_string()));
@@ -278,13 +272,7 @@ fn kernel_path_text(sysfs: &Sysfs, dir: &Path) -> String {
 
 /// The interface with this name or altname.
 fn by_name(sock: &mut Socket, name: &str) -> Result<Link> {
-    let found = if name.len() > IFNAME_MAX {
-        // IFLA_IFNAME refuses long names; only an altname can be this long.
-        let links = sock.links().map_err(kernel_error(&format!("look up device {name:?}")))?;
-        links.into_iter().find(|l| l.name == name || l.altnames.iter().any(|a| a == name))
-    } else {
-        sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?
-    };
+    let found = sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?;
     found.ok_or_else(|| {
         Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace"))
     })

@@ -8,6 +8,8 @@ pub mod cni;
 pub mod datadir;
 pub mod device;
 pub mod failpoint;
+pub mod ifname;
+pub mod kernel;
 pub mod log;
 pub mod netlink;
 pub mod netns;

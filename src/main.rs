@@ -47,7 +47,7 @@ fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
         Command::Add => {
             let added = cmd::add::add(env, &conf);
             datadir::warn_if_not_hosts(&conf.data_dir); // where records are made
-            added.map(|r| Some(r.to_json(&conf.version_text, conf.cni_version)))
+            added.map(|r| Some(r.to_json(conf.cni_version)))
         }
         Command::Del => cmd::del::del(env, &conf).map(|()| None),
         Command::Check => cmd::check::check(env, &conf).map(|()| None),

@@ -9,8 +9,13 @@ use nix::libc;
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
-use crate::cni::{Error, Result, code};
-use crate::state::NsIdentity;
+/// A namespace's identity: the device and inode of its nsfs file, which
+/// no container can choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NsIdentity {
+    pub dev: u64,
+    pub ino: u64,
+}
 
 nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
 
@@ -24,9 +29,10 @@ impl Netns {
     /// Opens `path` and checks it is a network namespace (a bind mount
     /// under /run/netns, or /proc/<pid>/ns/net). It is looked at through an
     /// O_PATH handle first, so that a FIFO or a device at the path is
-    /// refused without being opened (which could block, or act).
-    pub fn open(path: &Path) -> Result<Netns> {
-        let bad = |why: String| Error::new(code::BAD_NETNS, format!("CNI_NETNS {}: {why}", path.display()));
+    /// refused without being opened (which could block, or act). The error
+    /// says why, for the caller to put in context.
+    pub fn open(path: &Path) -> Result<Netns, String> {
+        let bad = |why: String| why;
         let handle = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| bad(format!("cannot open it: {e}")))?;
         let st = fstat(&handle).map_err(|e| bad(format!("cannot stat it: {e}")))?;
@@ -44,11 +50,10 @@ impl Netns {
         }
     }
 
-    /// The namespace this process runs in: the host, to a CNI plugin.
-    pub fn current() -> Result<Netns> {
-        // thread-self: only this thread's namespace is ours to speak of.
+    /// The namespace this thread runs in: the host, to a CNI plugin.
+    /// (thread-self: only this thread's namespace is ours to speak of.)
+    pub fn current() -> Result<Netns, String> {
         Netns::open(Path::new("/proc/thread-self/ns/net"))
-            .map_err(|e| Error::new(code::KERNEL, format!("cannot open the host network namespace: {}", e.msg)))
     }
 
     /// The namespace's identity: the device and inode of its nsfs file.

@@ -173,7 +173,7 @@ proptest! {
             && let Ok(result) = CniResult::from_json(&value) {
                 for v in ["0.1.0", "0.4.0", "1.1.0"] {
                     let version = hostdev::cni::version::Version::parse(v).unwrap();
-                    let _ = result.to_json(v, version);
+                    let _ = result.to_json(version);
                 }
             }
     }

@@ -7,8 +7,7 @@ use nix::errno::Errno;
 
 use crate::cmd::home;
 use crate::cmd::locate::anchor_of;
-use crate::cmd::{Container, Host, del, kernel_error};
-use crate::cni::error::config_error;
+use crate::cmd::{Container, Host, del, kernel_error, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::result::{Interface, IpConfig};
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
@@ -17,7 +16,6 @@ use crate::netlink::addr::add_requests;
 use crate::netlink::link::up_request;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link, Socket, route};
-use crate::netns::Netns;
 use crate::state::{Anchor, Key, Phase, Record, Store, Userspace};
 use crate::{device, failpoint};
 use crate::{info, warn};
@@ -25,7 +23,7 @@ use crate::{info, warn};
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let store = Store::open(&conf.data_dir)?;
     let netns_path = env.netns.as_deref().expect("ADD requires CNI_NETNS");
-    let ctr_ns = Netns::open(netns_path)?;
+    let ctr_ns = open_netns(netns_path)?;
     let mut host = Host::open()?;
     if ctr_ns.same_as(&host.ns) {
         return Err(Error::new(
@@ -360,7 +358,7 @@ fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniRes
 fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result: &mut CniResult) -> Result<()> {
     let addrs: Vec<Addr> = got.ips.iter().map(|ip| Addr::plain(ip.address)).collect();
     let mut requests = add_requests(index, ifname, &addrs);
-    requests.extend(route::add_requests(index, &got.routes));
+    requests.extend(route::add_requests(index, &got.routes.iter().map(kernel_route).collect::<Vec<_>>()));
     if let Some((pos, e)) = ctr.batch(requests).map_err(kernel_error("apply the IPAM result"))?.into_iter().next() {
         let what = match addrs.get(pos) {
             Some(a) => format!("add IPAM address {} to {ifname}", a.address),
@@ -406,8 +404,7 @@ fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniR
     result.interfaces.push(iface);
     result.ips.extend(addrs.iter().map(|a| IpConfig::on(a.address, index)));
     if let Some(dns) = &conf.dns {
-        result.dns = serde_json::from_value(dns.clone())
-            .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?;
+        result.dns = dns.clone();
     }
     Ok(result)
 }
@@ -418,5 +415,19 @@ fn roll_back(host: &mut Host, ctr: &mut Container, store: &Store, rec: Record) {
     let name = rec.host.name.clone();
     if let Err(e) = del::finish(host, Some(ctr), store, rec) {
         warn!("rollback of {name} failed, the record stays for DEL: {e}");
+    }
+}
+
+/// An IPAM route as the kernel takes it, marked as made by a tool.
+fn kernel_route(r: &crate::cni::result::Route) -> route::NewRoute {
+    route::NewRoute {
+        dst: r.dst,
+        gw: r.gw,
+        metric: r.priority,
+        table: r.table,
+        scope: r.scope,
+        mtu: r.mtu,
+        advmss: r.advmss,
+        protocol: route::RTPROT_BOOT,
     }
 }

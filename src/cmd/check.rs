@@ -1,14 +1,11 @@
 //! CHECK: is the attachment still what ADD made it? Verified inside the
 //! container against prevResult; each failure names what differs.
 
-use std::os::fd::AsFd;
-
-use crate::cmd::{adopt, kernel_error};
+use crate::cmd::{Container, Host, adopt, kernel_error, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V0_4_0;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::netlink::Socket;
-use crate::netns::Netns;
 use crate::state::{Key, Store};
 
 pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
@@ -27,11 +24,9 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     }
     // A userspace-bound device has no interface to look at; IPAM still answers.
     if rec.is_none_or(|r| r.userspace.is_none()) {
-        let ns = Netns::open(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
-        let home = Netns::current()?;
-        let mut ctr = Socket::open_in(ns.as_fd(), home.as_fd())
-            .map_err(kernel_error("open a netlink socket in the container"))?;
-        check_interface(&mut ctr, env, &prev)?;
+        let ns = open_netns(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
+        let mut ctr = Container::open(ns, &Host::open()?)?;
+        check_interface(&mut ctr.sock, env, &prev)?;
     }
     if let Some(ipam) = Ipam::of(env, conf) {
         ipam.call("CHECK")?;

@@ -4,18 +4,16 @@
 //! GC is then forwarded to IPAM. Keeps going past errors and reports them
 //! together.
 
-use serde_json::Value;
-
 use crate::cmd::{Container, Host, del, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
-use crate::cni::{Command, Env, Error, NetConf, Result, code, error::config_error};
+use crate::cni::{Command, Env, Error, NetConf, Result, code};
 use crate::info;
 use crate::state::{Key, Store};
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "GC")?;
-    let valid = valid_attachments(conf)?;
+    let valid = &conf.valid_attachments;
     let store = Store::open(&conf.data_dir)?;
     let mut host = Host::open()?;
     store.sweep_leftovers();
@@ -74,26 +72,4 @@ fn release_ipam(env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
         ..env.clone()
     };
     Ipam::of(&theirs, conf).map_or(Ok(()), |ipam| ipam.call("DEL"))
-}
-
-/// The (container id, interface) pairs the runtime still uses: from
-/// `cni.dev/valid-attachments`, and the older `cni.dev/attachments`.
-fn valid_attachments(conf: &NetConf) -> Result<Vec<(String, String)>> {
-    let mut valid = Vec::new();
-    for key in ["cni.dev/valid-attachments", "cni.dev/attachments"] {
-        let Some(list) = conf.object.get(key).filter(|v| !v.is_null()) else { continue };
-        let list = list.as_array().ok_or_else(|| config_error(format!("config key {key:?} must be an array")))?;
-        for item in list {
-            let field = |k: &str| item.get(k).and_then(Value::as_str).map(String::from);
-            match (field("containerID"), field("ifname")) {
-                (Some(id), Some(ifname)) => valid.push((id, ifname)),
-                _ => {
-                    return Err(config_error(format!(
-                        "config key {key:?} holds an entry without containerID and ifname: {item}"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(valid)
 }

@@ -135,7 +135,7 @@ fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<Strin
 /// most 15 bytes: hdpark<index>, then hdp<index>-1 .. hdp<index>-9.
 pub fn parking_names(index: u32) -> impl Iterator<Item = String> {
     let first = format!("hdpark{index}");
-    let first = (first.len() <= 15).then_some(first);
+    let first = (first.len() <= crate::ifname::MAX_LEN).then_some(first);
     first.into_iter().chain((1..=9).map(move |n| format!("hdp{index}-{n}")))
 }
 

@@ -14,7 +14,8 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::cni::{Error, code};
-use crate::netlink::{NlError, Socket};
+pub use crate::kernel::kernel_error;
+use crate::netlink::Socket;
 use crate::netns::Netns;
 use crate::warn;
 
@@ -26,7 +27,8 @@ pub struct Host {
 
 impl Host {
     pub fn open() -> crate::cni::Result<Host> {
-        let ns = Netns::current()?;
+        let ns = Netns::current()
+            .map_err(|why| Error::new(code::KERNEL, format!("cannot open the host network namespace: {why}")))?;
         let sock = Socket::open().map_err(kernel_error("open a netlink socket in the host namespace"))?;
         Ok(Host { ns, sock })
     }
@@ -49,7 +51,7 @@ impl Container {
     /// The container at `path` when its namespace still exists and is not
     /// the host's own; DEL and GC go on without it otherwise.
     pub fn find(path: &Path, host: &Host) -> Option<Container> {
-        let ns = match Netns::open(path) {
+        let ns = match open_netns(path) {
             Ok(ns) => ns,
             Err(e) => {
                 crate::info!("container namespace unusable, looking on the host only: {}", e.msg);
@@ -63,7 +65,7 @@ impl Container {
     }
 }
 
-/// Maps a netlink failure while doing `what` to code 100.
-pub fn kernel_error(what: &str) -> impl Fn(NlError) -> Error + '_ {
-    move |e| Error::new(code::KERNEL, e.during(what).to_string())
+/// Opens the namespace `CNI_NETNS` names (code 105 when it is none).
+pub fn open_netns(path: &Path) -> crate::cni::Result<Netns> {
+    Netns::open(path).map_err(|why| Error::new(code::BAD_NETNS, format!("CNI_NETNS {}: {why}", path.display())))
 }

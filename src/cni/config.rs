@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::env::{SPEC_ID_RULE, is_spec_id};
 use super::error::{Error, Result, code, config_error};
+use super::result::Dns;
 use super::version::Version;
 
 /// Stdin larger than this is refused before parsing.
@@ -32,14 +34,14 @@ pub struct Selector {
 #[derive(Debug, Clone)]
 pub struct NetConf {
     pub cni_version: Version,
-    /// The version string exactly as sent, echoed in results and errors.
-    pub version_text: String,
     pub name: String,
     pub selector: Selector,
     pub data_dir: PathBuf,
     pub ipam: Option<Map<String, Value>>,
     pub prev_result: Option<Value>,
-    pub dns: Option<Value>,
+    pub dns: Option<Dns>,
+    /// GC's (container id, interface) pairs still in use.
+    pub valid_attachments: Vec<(String, String)>,
     pub log_file: Option<PathBuf>,
     pub log_level: Option<String>,
     pub allow_default_route: bool,
@@ -80,8 +82,7 @@ pub const UNVERSIONED: &str = "0.1.0";
 impl NetConf {
     pub fn parse(raw: &[u8]) -> Result<NetConf> {
         let obj = parse_object(raw)?;
-        let version_text = spoken_version(&obj)?;
-        let cni_version = Version::parse(&version_text)?;
+        let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
         let selector = Selector {
@@ -93,13 +94,16 @@ impl NetConf {
         };
         Ok(NetConf {
             cni_version,
-            version_text,
             name,
             selector,
-            data_dir: PathBuf::from(opt_string(&obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into())),
+            data_dir: data_dir(&obj)?,
             ipam: opt_ipam(&obj)?,
             prev_result: opt_object(&obj, "prevResult")?,
-            dns: opt_object(&obj, "dns")?,
+            dns: opt_object(&obj, "dns")?
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?,
+            valid_attachments: valid_attachments(&obj)?,
             log_file: opt_string(&obj, "logFile")?.map(PathBuf::from),
             log_level: opt_string(&obj, "logLevel")?,
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
@@ -109,14 +113,42 @@ impl NetConf {
     }
 }
 
+/// The (container id, interface) pairs the runtime still uses: from
+/// `cni.dev/valid-attachments`, and the older `cni.dev/attachments`.
+fn valid_attachments(obj: &Map<String, Value>) -> Result<Vec<(String, String)>> {
+    let mut valid = Vec::new();
+    for key in ["cni.dev/valid-attachments", "cni.dev/attachments"] {
+        let Some(list) = obj.get(key).filter(|v| !v.is_null()) else { continue };
+        let list = list.as_array().ok_or_else(|| config_error(format!("config key {key:?} must be an array")))?;
+        for item in list {
+            let field = |k: &str| item.get(k).and_then(Value::as_str).map(String::from);
+            match (field("containerID"), field("ifname")) {
+                (Some(id), Some(ifname)) => valid.push((id, ifname)),
+                _ => {
+                    return Err(config_error(format!(
+                        "config key {key:?} holds an entry without containerID and ifname: {item}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(valid)
+}
+
+/// `dataDir`: an absolute path (records must not depend on the runtime's
+/// working directory).
+fn data_dir(obj: &Map<String, Value>) -> Result<PathBuf> {
+    let dir = PathBuf::from(opt_string(obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+    if !dir.is_absolute() {
+        return Err(config_error(format!("config key \"dataDir\" {} must be an absolute path", dir.display())));
+    }
+    Ok(dir)
+}
+
 /// The spec's network name rule; it also keeps record file names tame.
 fn check_network_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(config_error(format!(
-            "config key \"name\" {name:?} is invalid: it must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
-        )));
+    if !is_spec_id(name) {
+        return Err(config_error(format!("config key \"name\" {name:?} is invalid: {SPEC_ID_RULE}")));
     }
     Ok(())
 }
@@ -246,7 +278,7 @@ mod tests {
     #[test]
     fn version_and_name_are_checked() {
         assert_eq!(parse(r#"{"cniVersion":"9.9.9","name":"n"}"#).unwrap_err().code, 1);
-        assert_eq!(parse(r#"{"name":"n"}"#).unwrap().version_text, "0.1.0");
+        assert_eq!(parse(r#"{"name":"n"}"#).unwrap().cni_version.to_string(), "0.1.0");
         assert_eq!(parse(r#"{"cniVersion":"","name":"n"}"#).unwrap().cni_version, Version(0, 1, 0));
         assert_eq!(parse(r#"{"cniVersion":"1.0.0"}"#).unwrap_err().code, 7);
         assert_eq!(parse(r#"{"cniVersion":"1.0.0","name":"../x"}"#).unwrap_err().code, 7);

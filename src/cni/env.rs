@@ -91,31 +91,29 @@ impl Env {
 
 /// The spec's container id rule: an alphanumeric, then alphanumerics, `_`, `.`, `-`.
 pub fn check_container_id(id: &str) -> Result<()> {
-    let mut chars = id.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(env_error(format!(
-            "CNI_CONTAINERID {id:?} is invalid: it must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
-        )));
+    if !is_spec_id(id) {
+        return Err(env_error(format!("CNI_CONTAINERID {id:?} is invalid: {SPEC_ID_RULE}")));
     }
     Ok(())
+}
+
+/// The spec's rule for container ids and network names.
+pub const SPEC_ID_RULE: &str = "it must start with a letter or digit and hold only letters, digits, '_', '.', '-'";
+
+/// Whether `s` follows `SPEC_ID_RULE`; it also keeps record file names tame.
+pub fn is_spec_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// The kernel's interface name rule (dev_valid_name), checked before any
 /// request: an invalid name would fail only after the device has moved.
 pub fn check_ifname(what: &str, name: &str) -> Result<()> {
-    let why = if name.is_empty() {
-        "it is empty"
-    } else if name.len() > 15 {
-        "it is longer than 15 bytes"
-    } else if name == "." || name == ".." {
-        "it cannot be '.' or '..'"
-    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        "it cannot contain '/', ':' or whitespace"
-    } else {
-        return Ok(());
-    };
-    Err(env_error(format!("{what} {name:?} is not a valid interface name: {why}")))
+    match crate::ifname::invalid(name) {
+        Some(why) => Err(env_error(format!("{what} {name:?} is not a valid interface name: {why}"))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

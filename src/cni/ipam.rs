@@ -170,7 +170,7 @@ fn with_version(conf: &Map<String, Value>, version: Version) -> Vec<u8> {
     let mut conf = conf.clone();
     let text = version.to_string();
     if let Some(prev) = conf.get("prevResult").and_then(|p| CniResult::from_json(p).ok()) {
-        conf.insert("prevResult".into(), prev.to_json(&text, version));
+        conf.insert("prevResult".into(), prev.to_json(version));
     }
     conf.insert("cniVersion".into(), text.into());
     serde_json::to_vec(&conf).expect("configs always serialise")

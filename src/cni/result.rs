@@ -127,7 +127,9 @@ impl CniResult {
     }
 
     /// The result as the spec of `version` shapes it.
-    pub fn to_json(&self, version_text: &str, version: Version) -> Value {
+    pub fn to_json(&self, version: Version) -> Value {
+        let version_text = version.to_string();
+        let version_text = version_text.as_str();
         if version.is_legacy() {
             return self.to_legacy(version_text);
         }
@@ -272,10 +274,10 @@ mod tests {
         let j = json!({"cniVersion":"1.1.0","x":1,"interfaces":[{"name":"a","socketPath":"/s","y":2}],
             "ips":[{"address":"10.0.0.1/8","version":"4","z":3}],"routes":[{"dst":"0.0.0.0/0","table":5,"w":4}]});
         let r = CniResult::from_json(&j).unwrap();
-        let out = r.to_json("1.1.0", v("1.1.0"));
+        let out = r.to_json(v("1.1.0"));
         assert_eq!((out["x"].clone(), out["interfaces"][0]["socketPath"].clone()), (json!(1), json!("/s")));
         assert!(out["ips"][0].get("version").is_none(), "{out}");
-        let out = r.to_json("1.0.0", v("1.0.0"));
+        let out = r.to_json(v("1.0.0"));
         assert!(out["interfaces"][0].get("socketPath").is_none() && out["routes"][0].get("table").is_none());
         assert_eq!((out["interfaces"][0]["y"].clone(), out["ips"][0]["z"].clone()), (json!(2), json!(3)));
         assert_eq!(out["routes"][0]["w"], 4);
@@ -287,7 +289,7 @@ mod tests {
 
     #[test]
     fn current_shape_keeps_1_1_fields() {
-        let j = sample().to_json("1.1.0", v("1.1.0"));
+        let j = sample().to_json(v("1.1.0"));
         assert_eq!(j["interfaces"][0]["mtu"], 1400);
         assert_eq!(j["routes"][0]["mtu"], 1300);
         assert_eq!(j["ips"][0]["address"], "10.1.0.2/24");
@@ -296,10 +298,10 @@ mod tests {
 
     #[test]
     fn older_shapes_drop_newer_fields() {
-        let j = sample().to_json("1.0.0", v("1.0.0"));
+        let j = sample().to_json(v("1.0.0"));
         assert!(j["interfaces"][0].get("mtu").is_none());
         assert!(j["routes"][0].get("mtu").is_none());
-        let j = sample().to_json("0.3.1", v("0.3.1"));
+        let j = sample().to_json(v("0.3.1"));
         assert_eq!(j["ips"][0]["version"], "4");
         assert_eq!(j["ips"][1]["version"], "6");
         assert_eq!(j["cniVersion"], "0.3.1");
@@ -307,7 +309,7 @@ mod tests {
 
     #[test]
     fn legacy_shape_round_trips() {
-        let j = sample().to_json("0.2.0", v("0.2.0"));
+        let j = sample().to_json(v("0.2.0"));
         assert_eq!(j["ip4"]["ip"], "10.1.0.2/24");
         assert_eq!(j["ip4"]["gateway"], "10.1.0.1");
         assert_eq!(j["ip4"]["routes"][0]["dst"], "0.0.0.0/0");
@@ -325,7 +327,7 @@ mod tests {
             ..CniResult::default()
         };
         for v in ["0.3.1", "1.0.0", "1.1.0"] {
-            let j = r.to_json(v, Version::parse(v).unwrap());
+            let j = r.to_json(Version::parse(v).unwrap());
             assert!(j.get("routes").is_none() && j.get("ips").is_none(), "{v}: {j}");
         }
     }

@@ -142,7 +142,7 @@ impl Addr {
 fn relabel(label: &str, ifname: &str) -> Option<String> {
     let suffix = label.find(':').map(|i| &label[i..]).unwrap_or("");
     let new = format!("{ifname}{suffix}");
-    (new.len() <= 15).then_some(new)
+    (new.len() <= crate::ifname::MAX_LEN).then_some(new)
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ impl Socket {
     /// The link called `name` (or with that altname), if it exists.
     pub fn link_by_name(&mut self, name: &str) -> NlResult<Option<Link>> {
         let mut msg = link_request(0);
-        if name.len() <= 15 {
+        if name.len() <= crate::ifname::MAX_LEN {
             msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         } else {
             // Altnames run up to 127 bytes; IFLA_IFNAME refuses them.
@@ -158,7 +158,7 @@ impl Socket {
 
 /// The one RTM_NEWLINK that moves link `index` into `target` as `name`.
 fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt, u16)> {
-    if name.is_empty() || name.len() > 15 {
+    if crate::ifname::invalid(name).is_some() {
         return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
     }
     let mut msg = link_request(index);

@@ -15,7 +15,6 @@ use netlink_packet_route::route::{
 use serde::{Deserialize, Serialize};
 
 use super::socket::{NlResult, Socket};
-use crate::cni::result::Route;
 
 /// A route as read from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,8 +22,6 @@ pub struct RouteEntry {
     pub dst: IpNetwork,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
-    #[serde(skip)]
-    pub oif: Option<u32>,
     pub table: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
@@ -54,39 +51,52 @@ impl Socket {
     }
 }
 
+/// A route to add through a link, as the kernel takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoute {
+    pub dst: IpNetwork,
+    pub gw: Option<IpAddr>,
+    pub metric: Option<u32>,
+    pub table: Option<u32>,
+    pub scope: Option<u8>,
+    pub mtu: Option<u32>,
+    pub advmss: Option<u32>,
+    /// RTPROT_*: who made it.
+    pub protocol: u8,
+}
+
+/// RTPROT_BOOT: a route added by a configuration tool (IPAM, here).
+pub const RTPROT_BOOT: u8 = 3;
+
 /// Requests that add `routes` through link `index`, replacing equal ones.
-pub fn add_requests(index: u32, routes: &[Route]) -> Vec<(Rt, u16)> {
-    routes
-        .iter()
-        .map(|r| (Rt::NewRoute(to_message(index, r, RouteProtocol::Boot)), NLM_F_CREATE | NLM_F_REPLACE))
-        .collect()
+pub fn add_requests(index: u32, routes: &[NewRoute]) -> Vec<(Rt, u16)> {
+    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
 }
 
 /// Requests that put saved routes back through link `index`.
 pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<(Rt, u16)> {
-    routes
+    let routes: Vec<NewRoute> = routes
         .iter()
-        .map(|e| {
-            let r = Route {
-                dst: e.dst,
-                gw: e.gw,
-                mtu: None,
-                advmss: None,
-                priority: e.metric,
-                table: Some(e.table),
-                scope: Some(e.scope),
-                extra: Default::default(),
-            };
-            (Rt::NewRoute(to_message(index, &r, RouteProtocol::from(e.protocol))), NLM_F_CREATE | NLM_F_REPLACE)
+        .map(|e| NewRoute {
+            dst: e.dst,
+            gw: e.gw,
+            metric: e.metric,
+            table: Some(e.table),
+            scope: Some(e.scope),
+            mtu: None,
+            advmss: None,
+            protocol: e.protocol,
         })
-        .collect()
+        .collect();
+    add_requests(index, &routes)
 }
 
-fn to_message(index: u32, r: &Route, protocol: RouteProtocol) -> RouteMessage {
+fn to_message(index: u32, r: &NewRoute) -> RouteMessage {
+    let dst = r.dst;
     let mut m = RouteMessage::default();
-    m.header.address_family = if r.dst.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    m.header.destination_prefix_length = r.dst.prefix();
-    m.header.protocol = protocol;
+    m.header.address_family = if dst.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    m.header.destination_prefix_length = dst.prefix();
+    m.header.protocol = RouteProtocol::from(r.protocol);
     m.header.kind = RouteType::Unicast;
     m.header.scope = match (r.scope, r.gw) {
         (Some(s), _) => RouteScope::from(s),
@@ -96,12 +106,12 @@ fn to_message(index: u32, r: &Route, protocol: RouteProtocol) -> RouteMessage {
     let table = r.table.unwrap_or(u32::from(RouteHeader::RT_TABLE_MAIN));
     m.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
     m.attributes.push(RouteAttribute::Table(table));
-    m.attributes.push(RouteAttribute::Destination(RouteAddress::from(r.dst.network())));
+    m.attributes.push(RouteAttribute::Destination(RouteAddress::from(dst.network())));
     if let Some(gw) = r.gw {
         m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gw)));
     }
     m.attributes.push(RouteAttribute::Oif(index));
-    if let Some(p) = r.priority {
+    if let Some(p) = r.metric {
         m.attributes.push(RouteAttribute::Priority(p));
     }
     let metrics: Vec<RouteMetric> =
@@ -120,7 +130,6 @@ impl RouteEntry {
         let mut entry = RouteEntry {
             dst: IpNetwork::new(unspecified(m.header.address_family)?, 0).ok()?,
             gw: None,
-            oif: None,
             table: u32::from(m.header.table),
             metric: None,
             scope: u8::from(m.header.scope),
@@ -132,7 +141,6 @@ impl RouteEntry {
                     entry.dst = IpNetwork::new(ip_of(a)?, m.header.destination_prefix_length).ok()?
                 }
                 RouteAttribute::Gateway(a) => entry.gw = ip_of(a),
-                RouteAttribute::Oif(i) => entry.oif = Some(*i),
                 RouteAttribute::Table(t) => entry.table = *t,
                 RouteAttribute::Priority(p) => entry.metric = Some(*p),
                 _ => {}

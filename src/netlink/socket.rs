@@ -3,7 +3,7 @@
 //! A plain blocking socket is all a short-lived, single-threaded plugin
 //! needs; it keeps every kernel request visible as one function call.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -196,11 +196,4 @@ fn window_len(msgs: &[(RouteNetlinkMessage, u16)]) -> usize {
         }
     }
     msgs.len().min(BATCH_MESSAGES)
-}
-
-impl AsFd for Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the raw fd lives as long as `self.raw`.
-        unsafe { BorrowedFd::borrow_raw(self.raw.as_raw_fd()) }
-    }
 }

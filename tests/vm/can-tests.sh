@@ -171,7 +171,7 @@ sc_can_lingering() {
             [ "$(record_field "$dd" .host.name)" = "$dev" ] ||
                 fail "DEL (CNI_NETNS='$path') did not keep the record of $dev: '$(records "$dd")'"
         done
-        held_msg=$(msg)
+        held_msg="$(msg); record kept in phase $(record_field "$dd" .phase)"
         [ -z "$(can_if)" ] || fail "the CAN interface was on the host while its namespace was held"
         kill "$holder"
         wait "$holder" 2>/dev/null
@@ -181,7 +181,7 @@ sc_can_lingering() {
         fi
     fi
     can_expect_home "the second DEL"
-    finish "$name" "held: code 11 ($held_msg); returned as ${back:-?}, restored by the second DEL: $after"
+    finish "$name" "returned as ${back:-?}, restored by the second DEL: $after; while held: code 11 ($held_msg)"
 }
 
 # held_by PID INODE: prints PID when its network namespace is INODE.

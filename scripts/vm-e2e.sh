@@ -7,7 +7,8 @@
 # when their namespace dies the kernel RETURNS them to the initial namespace
 # instead of destroying them. This script boots Debian's kernel under QEMU
 # (TCG, no KVM needed) with ten emulated NICs (e1000 and virtio-net-pci) on a
-# hub that has no host backend (the VM has no outside network at all), runs
+# hub that has no host backend (the VM has no outside network at all) and a
+# CAN card (kvaser_pci) on a CAN bus of its own, runs
 # tests/vm/guest-tests.sh as the guest's init, and reads one line per check:
 #     HDTEST <name> PASS|FAIL|SKIP <detail>
 # It prints a summary and exits non-zero on any FAIL, on a missing check, or
@@ -41,6 +42,8 @@ EXPECTED=(
     gone_del gone_gc gone_name_taken_del gone_name_taken_anchor
     unbound_no_driver vfio_userspace
     defroute_refused defroute_allowed
+    can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
+    can_lingering_del vcan_dies vcan_leaves_can
 )
 
 # The NICs (MAC plan shared with tests/vm/guest-tests.sh).
@@ -163,7 +166,8 @@ qemu_args() {
         QEMU+=(-machine q35 -device intel-iommu)
         append+=" intel_iommu=on"
     fi
-    append+=" hdtest_nics=${#NICS[@]}"
+    # The guest waits for this many interfaces: the NICs and the CAN card's.
+    append+=" hdtest_nics=$((${#NICS[@]} + 1))"
     QEMU+=(-kernel "/boot/vmlinuz-$kver" -initrd "$TMP/initramfs.cpio.gz" -append "$append")
     for nic in "${NICS[@]}"; do
         model=${nic%%:*} id=${nic##*:}
@@ -172,6 +176,9 @@ qemu_args() {
         # leaves the VM.
         QEMU+=(-netdev "hubport,id=n$n,hubid=0" -device "$model,netdev=n$n,mac=52:54:00:12:34:$id,romfile=")
     done
+    # A Kvaser PCIcan card (SJA1000) on a CAN bus of its own, with nothing
+    # else on it (tests/vm/can-tests.sh).
+    QEMU+=(-object can-bus,id=canbus0 -device kvaser_pci,canbus=canbus0)
 }
 
 # Prints new result lines as they arrive; returns when qemu exits or the

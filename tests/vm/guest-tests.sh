@@ -19,6 +19,7 @@
 #   52:54:00:12:34:08 e1000       driver unbound, then vfio-pci
 #   52:54:00:12:34:09 virtio-net  default-route guard
 #   52:54:00:12:34:0a e1000       anchor: never moved; its name is the clashing CNI_IFNAME
+# and a CAN card (kvaser_pci), found by its PCI function: see can-tests.sh.
 
 HD=/hdtest/hostdev
 # hostdev calls are bounded: a hung call must not eat the VM's time budget.
@@ -114,17 +115,21 @@ by_mac() {
     ipn "${2:-}" -j link show 2>/dev/null |
         jq -r --arg m "$1" '.[] | select(.address == $m or .permaddr == $m) | .ifname' 2>/dev/null | head -n 1
 }
-# wait_mac MAC SECONDS: polls the initial namespace until the NIC is there.
-wait_mac() {
-    i=0
-    while [ "$i" -lt "$2" ]; do
-        found=$(by_mac "$1")
+# wait_found SECONDS COMMAND...: polls COMMAND until it prints something,
+# and prints that.
+wait_found() {
+    w=$1 i=0
+    shift
+    while [ "$i" -lt "$w" ]; do
+        found=$("$@")
         [ -n "$found" ] && { echo "$found"; return 0; }
         sleep 1
         i=$((i + 1))
     done
     return 1
 }
+# wait_mac MAC SECONDS: polls the initial namespace until the NIC is there.
+wait_mac() { wait_found "$2" by_mac "$1"; }
 # pci_of IFNAME: the PCI function under the interface (virtio-net sits one
 # level below it, in virtioN).
 pci_of() {
@@ -429,6 +434,9 @@ sc_defroute() {
     finish defroute_allowed "allowDefaultRoute: ADD, DEL ok; address, state and default route restored: $after"
 }
 
+# shellcheck source=tests/vm/can-tests.sh
+. /hdtest/can-tests.sh
+
 # ---------------------------------------------------------------------------
 
 log "hostdev: $($HD 2>&1 | head -n 1)"
@@ -455,6 +463,7 @@ sc_clash
 
 sc_unbound
 sc_defroute
+can_tests
 
 log "guest dmesg (warnings and errors):"
 dmesg -r 2>/dev/null | grep -E '^<[0-4]>' | tail -n 20 | sed 's/^/#   /'

@@ -13,10 +13,11 @@ kver=$1 hostdev=$2 out=$3
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Modules wanted, by name. The NIC drivers and their helpers; vfio-pci for the
-# userspace-driver scenario (it binds only when the guest has an IOMMU).
+# userspace-driver scenario (it binds only when the guest has an IOMMU); the
+# CAN card's driver (kvaser_pci on sja1000) and vcan for the CAN scenarios.
 # Dependencies (virtio, virtio_ring, failover, net_failover, vfio-pci-core,
-# irqbypass, ...) are resolved from modules.dep below.
-modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci)
+# irqbypass, can-dev, ...) are resolved from modules.dep below.
+modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci kvaser_pci vcan)
 
 stage=$(mktemp -d "$(dirname "$out")/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -58,6 +59,7 @@ done
 
 install -m 0755 "$here/init.sh" "$stage/init"
 install -m 0755 "$here/guest-tests.sh" "$stage/hdtest/tests.sh"
+install -m 0644 "$here/can-tests.sh" "$stage/hdtest/can-tests.sh"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 

@@ -67,7 +67,7 @@ impl World {
 /// The address adds and the link-up, pipelined as hostdev sends them.
 fn configure(sock: &mut Socket, index: u32, name: &str, addrs: &[Addr]) -> Result<(), NlError> {
     let mut requests = add_requests(index, name, addrs);
-    requests.push(up_request(index, true));
+    requests.push(up_request(index));
     match sock.batch(requests)?.into_iter().next() {
         Some((_, e)) => Err(e),
         None => Ok(()),

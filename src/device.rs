@@ -80,7 +80,7 @@ pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs) -> Result<Sel
 /// or altnames, its MAC or permanent MAC. Sysfs selectors cannot be checked
 /// against a record (the device's sysfs entry follows it into the
 /// container), so they never match here.
-pub fn names(sel: &Selector, link: &Link) -> bool {
+pub fn could_name(sel: &Selector, link: &Link) -> bool {
     let by_name = sel.device.as_ref().is_some_and(|n| !n.is_empty() && (link.name == *n || link.altnames.contains(n)));
     let by_mac = sel
         .hwaddr
@@ -556,12 +556,12 @@ mod tests {
             altnames: vec!["long-alt".into()],
             ..link(7, "eth1", "02:00:00:00:00:99", Some("52:54:00:00:00:01"))
         };
-        assert!(names(&Selector { device: Some("eth1".into()), ..sel() }, &l));
-        assert!(names(&Selector { device: Some("long-alt".into()), ..sel() }, &l));
-        assert!(names(&Selector { hwaddr: Some("52:54:00:00:00:01".into()), ..sel() }, &l));
-        assert!(names(&Selector { hwaddr: Some("02:00:00:00:00:99".into()), ..sel() }, &l));
-        assert!(!names(&Selector { hwaddr: Some("02:00:00:00:00:98".into()), ..sel() }, &l));
-        assert!(!names(&Selector { pci_bus_id: Some("0000:03:00.1".into()), ..sel() }, &l));
+        assert!(could_name(&Selector { device: Some("eth1".into()), ..sel() }, &l));
+        assert!(could_name(&Selector { device: Some("long-alt".into()), ..sel() }, &l));
+        assert!(could_name(&Selector { hwaddr: Some("52:54:00:00:00:01".into()), ..sel() }, &l));
+        assert!(could_name(&Selector { hwaddr: Some("02:00:00:00:00:99".into()), ..sel() }, &l));
+        assert!(!could_name(&Selector { hwaddr: Some("02:00:00:00:00:98".into()), ..sel() }, &l));
+        assert!(!could_name(&Selector { pci_bus_id: Some("0000:03:00.1".into()), ..sel() }, &l));
     }
 
     #[test]

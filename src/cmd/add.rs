@@ -7,7 +7,7 @@ use nix::errno::Errno;
 
 use crate::cmd::home;
 use crate::cmd::locate::anchor_of;
-use crate::cmd::{Container, Host, del, kernel_error, open_netns};
+use crate::cmd::{Container, Host, attachment, kernel_error, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::result::{Interface, IpConfig};
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
@@ -33,7 +33,7 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     }
     home::unpark_all(&mut host, &store);
     let mut ctr = Container::open(ctr_ns, &host)?;
-    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let key = attachment(env, conf);
     // Held to the end: no DEL, GC or CHECK of this attachment runs against
     // a half-done ADD.
     let _lock = store.lock_key(&key)?;
@@ -93,7 +93,7 @@ fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selec
             .into_iter()
             .flatten()
             .filter_map(|(_, r)| r.ok())
-            .find(|r| device::names(&conf.selector, &r.host));
+            .find(|r| device::could_name(&conf.selector, &r.host));
         match holder {
             Some(r) if on_its_way_home(&r) => Error::new(
                 code::TRY_AGAIN,
@@ -338,7 +338,7 @@ fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniRes
         Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move"))
     })?;
     let mut requests = add_requests(link.index, ifname, addrs);
-    requests.push(up_request(link.index, true));
+    requests.push(up_request(link.index));
     for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
         match addrs.get(pos) {
             // The container has IPv6 disabled: the address cannot live there.
@@ -413,7 +413,7 @@ fn build_result(conf: &NetConf, iface: Interface, addrs: &[Addr]) -> Result<CniR
 /// would take it, and the record goes only once it is home.
 fn roll_back(host: &mut Host, ctr: &mut Container, store: &Store, rec: Record) {
     let name = rec.host.name.clone();
-    if let Err(e) = del::finish(host, Some(ctr), store, rec) {
+    if let Err(e) = home::finish(host, Some(ctr), store, rec) {
         warn!("rollback of {name} failed, the record stays for DEL: {e}");
     }
 }

@@ -11,7 +11,7 @@
 use std::os::fd::AsFd;
 
 use crate::cmd::locate::{Place, anchor_of, locate};
-use crate::cmd::{Container, Host, kernel_error};
+use crate::cmd::{Container, Host, attachment, kernel_error};
 use crate::cni::env::check_ifname;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
@@ -71,7 +71,7 @@ pub fn report(env: &Env, conf: &NetConf) -> Result<()> {
 /// Looks for CNI_IFNAME in the container, then for a physical device the
 /// kernel returned to the host under that name.
 fn examine(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Verdict> {
-    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let key = attachment(env, conf);
     if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
         && let Some(link) =
             ctr.sock.link_by_name(&env.ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?

@@ -1,12 +1,12 @@
 //! CHECK: is the attachment still what ADD made it? Verified inside the
 //! container against prevResult; each failure names what differs.
 
-use crate::cmd::{Container, Host, adopt, kernel_error, open_netns};
+use crate::cmd::{Container, Host, adopt, attachment, kernel_error, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V0_4_0;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::netlink::Socket;
-use crate::state::{Key, Store};
+use crate::state::Store;
 
 pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V0_4_0, "CHECK")?;
@@ -16,7 +16,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
         .ok_or_else(|| Error::new(code::INVALID_CONFIG, "CHECK needs prevResult in the config"))?;
     let prev = CniResult::from_json(prev)?;
     let store = Store::open(&conf.data_dir)?;
-    let key = Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() };
+    let key = attachment(env, conf);
     let _lock = store.lock_key(&key)?; // never against a half-done ADD or DEL
     let rec = store.load(&key)?;
     if rec.is_none() {

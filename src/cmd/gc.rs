@@ -4,7 +4,7 @@
 //! GC is then forwarded to IPAM. Keeps going past errors and reports them
 //! together.
 
-use crate::cmd::{Container, Host, del, home};
+use crate::cmd::{Container, Host, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Command, Env, Error, NetConf, Result, code};
@@ -54,7 +54,7 @@ fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key)
     let Some(rec) = store.load(key)? else { return Ok(()) };
     info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
     let mut ctr = rec.netns.as_deref().and_then(|p| Container::find(p, host));
-    let homecoming = del::finish(host, ctr.as_mut(), store, rec);
+    let homecoming = home::finish(host, ctr.as_mut(), store, rec);
     homecoming.and(release_ipam(env, conf, key))
 }
 

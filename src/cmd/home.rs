@@ -85,6 +85,37 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     }
 }
 
+/// Brings `rec`'s interface home and updates the record to match. The
+/// record goes only on proof: home and restored, or proven gone.
+pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut rec: Record) -> Result<()> {
+    if rec.userspace.is_some() {
+        return store.remove(&rec); // nothing was moved
+    }
+    // A parked interface is already home: only its name is missing.
+    let ctr = if rec.phase == Phase::Parked { None } else { ctr };
+    if !matches!(rec.phase, Phase::Parked | Phase::Removing) {
+        rec.phase = Phase::Removing;
+        store.save(&rec)?;
+    }
+    failpoint::hit("del-after-record");
+    match bring_home(host, ctr, &rec)? {
+        Outcome::Home | Outcome::Gone => store.remove(&rec),
+        Outcome::Lost(why) => {
+            warn!("the record of {} stays as lost: {why}", rec.host.name);
+            rec.phase = Phase::Lost;
+            rec.lost = Some(why);
+            store.save(&rec)
+        }
+        Outcome::Parked(name) => {
+            rec.phase = Phase::Parked;
+            rec.parked_as = Some(name);
+            store.save(&rec)?;
+            store.mark_parked(); // after the record, so a sweep never misses it
+            Ok(())
+        }
+    }
+}
+
 /// Locates the interface, giving a moment to one in transit: a physical
 /// device on its way back from a dying namespace, a veth whose namespace
 /// is being destroyed.
@@ -203,7 +234,7 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     let mut requests = vec![set_link_request(link.index, &change)];
     requests.extend(add_requests(link.index, name, &rec.addrs));
     if was.up {
-        requests.push(up_request(link.index, true));
+        requests.push(up_request(link.index));
     }
     let first_route = requests.len();
     requests.extend(route::restore_requests(link.index, &rec.routes));

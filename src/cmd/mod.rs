@@ -69,3 +69,8 @@ impl Container {
 pub fn open_netns(path: &Path) -> crate::cni::Result<Netns> {
     Netns::open(path).map_err(|why| Error::new(code::BAD_NETNS, format!("CNI_NETNS {}: {why}", path.display())))
 }
+
+/// The attachment a call is about: its network, container and interface.
+pub fn attachment(env: &crate::cni::Env, conf: &crate::cni::NetConf) -> crate::state::Key {
+    crate::state::Key { network: conf.name.clone(), container_id: env.container_id.clone(), ifname: env.ifname.clone() }
+}

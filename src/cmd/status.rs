@@ -32,7 +32,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     // device to look for: libcni's STATUS sends no runtimeConfig.
     if conf.selector != Selector::default() {
         let attached =
-            records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::names(&conf.selector, &r.host));
+            records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::could_name(&conf.selector, &r.host));
         if let Err(e) = device::select(&mut host.sock, &conf.selector)
             && !(e.code == code::DEVICE_NOT_FOUND && attached)
         {

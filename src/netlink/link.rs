@@ -114,7 +114,7 @@ impl Socket {
         let rename = || set_link_request(index, &LinkChange { name: Some(name.to_string()), ..LinkChange::default() });
         match self.batch(vec![rename()])?.pop() {
             Some((_, e)) if e.is(Errno::EBUSY) => {
-                self.batch(vec![up_request(index, false), rename()])?.pop().map_or(Ok(()), |(_, e)| Err(e))
+                self.batch(vec![down_request(index), rename()])?.pop().map_or(Ok(()), |(_, e)| Err(e))
             }
             failed => failed.map_or(Ok(()), |(_, e)| Err(e)),
         }
@@ -167,9 +167,14 @@ fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt,
     Ok((Rt::NewLink(msg), 0))
 }
 
-/// The request that sets link `index` up or down.
-pub fn up_request(index: u32, up: bool) -> (Rt, u16) {
-    set_link_request(index, &LinkChange { up: Some(up), ..LinkChange::default() })
+/// The request that sets link `index` up.
+pub fn up_request(index: u32) -> (Rt, u16) {
+    set_link_request(index, &LinkChange { up: Some(true), ..LinkChange::default() })
+}
+
+/// The request that sets link `index` down.
+pub fn down_request(index: u32) -> (Rt, u16) {
+    set_link_request(index, &LinkChange { up: Some(false), ..LinkChange::default() })
 }
 
 /// The RTM_NEWLINK request (with its extra flags) that applies `change`

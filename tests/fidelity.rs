@@ -41,11 +41,8 @@ fn tentative(ns: &str, dev: &str) -> Vec<String> {
 
 /// The kernel's own link-local: the one fe80:: address we did not add.
 fn kernel_link_local(ns: &str, dev: &str) -> String {
-    let lls: Vec<String> = addr_infos(ns, dev)
-        .iter()
-        .map(addr_key)
-        .filter(|a| a.starts_with("fe80:") && a != "fe80::abcd/64")
-        .collect();
+    let lls: Vec<String> =
+        addr_infos(ns, dev).iter().map(addr_key).filter(|a| a.starts_with("fe80:") && a != "fe80::abcd/64").collect();
     assert_eq!(lls.len(), 1, "one kernel link-local on {dev}: {lls:?}");
     lls[0].clone()
 }
@@ -115,8 +112,21 @@ fn link_state_is_the_host_one_after_del_whatever_the_container_did() {
     ip(
         &w.ctr.name,
         &[
-            "link", "set", "eth0", "promisc", "on", "allmulticast", "on", "arp", "off", "multicast", "off",
-            "txqueuelen", "5", "group", "9",
+            "link",
+            "set",
+            "eth0",
+            "promisc",
+            "on",
+            "allmulticast",
+            "on",
+            "arp",
+            "off",
+            "multicast",
+            "off",
+            "txqueuelen",
+            "5",
+            "group",
+            "9",
         ],
     );
     w.del("h1", "eth0").assert_ok();

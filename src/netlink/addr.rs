@@ -194,7 +194,8 @@ fn kernel_made(m: &AddressMessage, mac: &str) -> bool {
         // The kernel sends IFA_PROTO only when it is not 0: from 6.3 on,
         // its absence means somebody added the address.
         (None, Some(IpAddr::V6(v6))) => {
-            (flags & AddressFlags::Permanent.bits() == 0 || Some(v6) == eui64_link_local(mac)) && !reports_proto()
+            let generated_ll = || v6.segments()[0] == 0xfe80 && Some(v6) == eui64_link_local(mac);
+            (flags & AddressFlags::Permanent.bits() == 0 || generated_ll()) && !reports_proto()
         }
     }
 }

@@ -26,8 +26,10 @@ const IFNAME_MAX: usize = 15;
 /// Longest altname (ALTIFNAMSIZ - 1).
 const ALTNAME_MAX: usize = 127;
 
-/// What the selectors name.
+/// What the selectors name. Made once per command, so the size of a `Link`
+/// in one variant costs nothing worth a box.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Selected {
     /// A network interface in the host namespace.
     Netdev(Link),

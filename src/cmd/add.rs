@@ -19,7 +19,7 @@ use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::up_request;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::sysctl::enable_ipv6;
-use crate::netlink::{Addr, Link, Socket, route};
+use crate::netlink::{Addr, Link, Master, Socket, route};
 use crate::netns::Netns;
 use crate::state::{Anchor, Key, Phase, Record, Store, Userspace};
 use crate::{device, failpoint};
@@ -184,9 +184,8 @@ impl Stack {
     /// gives its recorded master the name it has.
     fn of(link: &mut Link, all: &[Link]) -> Stack {
         let master = link.master.as_ref().and_then(|m| all.iter().find(|l| l.index == m.index)).cloned();
-        if let (Some(m), Some(found)) = (link.master.as_mut(), &master) {
-            m.name = found.name.clone();
-        }
+        // A master that vanished since the dump began is no master to restore.
+        link.master = master.as_ref().map(|m| Master { index: m.index, name: m.name.clone() });
         Stack { master, uppers: link.uppers(all).into_iter().cloned().collect() }
     }
 

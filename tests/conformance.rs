@@ -339,7 +339,9 @@ fn hwaddr_shared_with_stacked_devices_selects_the_lower_one() {
     let mac = link(&w.host.name, "h1").unwrap().mac;
     assert_eq!(link(&w.host.name, "mv1").unwrap().mac, mac, "the macvlan should share h1's MAC");
     for sel in [json!({"hwaddr": mac}), json!({"device": "h1", "hwaddr": mac})] {
-        let mut c = json!({"cniVersion":"1.0.0","name":"n","type":"hostdev","dataDir":w.data_dir()});
+        // Moving a lower device strands its macvlan: allowed explicitly here.
+        let mut c = json!({"cniVersion":"1.0.0","name":"n","type":"hostdev","dataDir":w.data_dir(),
+            "allowUpperDevices": true});
         for (k, v) in sel.as_object().unwrap() {
             c[k] = v.clone();
         }

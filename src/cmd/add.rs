@@ -1,7 +1,9 @@
 //! ADD: snapshot the host interface, check the container can take it,
 //! record the attachment, move it in one message, restore its addresses.
 
-use std::os::fd::AsFd;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -12,10 +14,11 @@ use crate::cni::ipam::Ipam;
 use crate::cni::result::{Interface, IpConfig};
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::device::Selected;
-use crate::netlink::addr::add_requests;
+use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::up_request;
 use crate::netlink::route::RouteEntry;
-use crate::netlink::{Addr, Link, Socket, route};
+use crate::netlink::sysctl::enable_ipv6;
+use crate::netlink::{Addr, Link, Master, Socket, route};
 use crate::state::{Anchor, Key, Phase, Record, Store, Userspace};
 use crate::{device, failpoint};
 use crate::{info, warn};
@@ -47,20 +50,21 @@ pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     info!("moving {} (index {}) into {} as {}", rec.host.name, rec.host.index, netns_path.display(), env.ifname);
     let ipam = Ipam::of(env, conf);
     let mut ipam_added = false;
+    let ns = Namespaces { ctr: ctr.ns.as_fd(), host: host.ns.as_fd() };
     let attached = host
         .sock
         .move_link(rec.host.index, ctr.ns.as_fd(), &env.ifname)
         .map_err(|e| move_error(e, &rec, &env.ifname))
         .and_then(|()| {
             failpoint::hit("add-after-move");
-            configure(&mut ctr.sock, &env.ifname, &rec.addrs, &mut result)
+            configure(&mut ctr.sock, ns, &env.ifname, &rec.addrs, &mut result)
         })
         .and_then(|index| {
             failpoint::hit("add-after-addresses");
             if let Some(ipam) = &ipam {
                 let got = ipam.add()?;
                 ipam_added = true;
-                apply_ipam(&mut ctr.sock, index, &env.ifname, got, &mut result)?;
+                apply_ipam(&mut ctr.sock, ns, index, &env.ifname, got, &mut result)?;
             }
             failpoint::hit("add-after-ipam");
             result.check_expressible(conf.cni_version)?;
@@ -120,22 +124,89 @@ fn on_its_way_home(rec: &Record) -> bool {
     rec.anchor == Anchor::Parent && rec.phase != Phase::Parked && rec.netns.as_deref().is_some_and(|p| !p.exists())
 }
 
-/// Moving the interface that carries the host's default route would cut
-/// the node off its network: refused unless the config allows it.
-fn guard_default_route(routes: &[RouteEntry], link: &Link, allowed: bool) -> Result<()> {
+/// Moving the interface that carries the host's default route, or whose
+/// bridge (bond) or stacked devices (macvlan, vlan, ...) carry it, would
+/// cut the node off its network: refused unless the config allows it.
+fn guard_default_route(routes: &[RouteEntry], link: &Link, stack: &Stack, allowed: bool) -> Result<()> {
     if allowed {
         return Ok(());
     }
-    if let Some(default) = routes.iter().find(|r| r.is_default()) {
-        return Err(Error::new(
-            code::DEFAULT_ROUTE,
-            format!(
-                "device {:?} carries the host's default route ({}, table {}); moving it would cut the host off the network. Set \"allowDefaultRoute\": true to do it anyway",
-                link.name, default.dst, default.table
-            ),
-        ));
+    let Some(default) = routes.iter().find(|r| r.is_default()) else { return Ok(()) };
+    let via = match default.oif.and_then(|i| stack.describe(i)) {
+        Some(other) if default.oif != Some(link.index) => format!(" through {other}"),
+        _ => String::new(),
+    };
+    Err(Error::new(
+        code::DEFAULT_ROUTE,
+        format!(
+            "device {:?} carries the host's default route ({}, table {}){via}; moving it would cut the host off the network. Set \"allowDefaultRoute\": true to do it anyway",
+            link.name, default.dst, default.table
+        ),
+    ))
+}
+
+/// Moving a device that others are stacked on strands them on the host
+/// with a lower device they cannot reach: refused unless the config allows it.
+fn guard_upper_devices(link: &Link, stack: &Stack, allowed: bool) -> Result<()> {
+    if allowed || stack.uppers.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let names: Vec<String> = stack.uppers.iter().map(describe).collect();
+    Err(Error::new(
+        code::DEVICE_IMMOVABLE,
+        format!(
+            "device {:?} has devices stacked on it: {}; moving it would strand them on the host without their lower device. Set \"allowUpperDevices\": true to move it anyway",
+            link.name,
+            names.join(", ")
+        ),
+    ))
+}
+
+/// A link as errors name it: `"mv0" (macvlan)`.
+fn describe(l: &Link) -> String {
+    match &l.kind {
+        Some(kind) => format!("{:?} ({kind})", l.name),
+        None => format!("{:?}", l.name),
+    }
+}
+
+/// The devices around the one being moved: its master (a bridge, bond or
+/// team it is a port of) and the devices stacked on it.
+struct Stack {
+    master: Option<Link>,
+    uppers: Vec<Link>,
+}
+
+impl Stack {
+    /// Reads `link`'s stack from `all` (one dump of the host's links), and
+    /// gives its recorded master the name it has.
+    fn of(link: &mut Link, all: &[Link]) -> Stack {
+        let master = link.master.as_ref().and_then(|m| all.iter().find(|l| l.index == m.index)).cloned();
+        // A master that vanished since the dump began is no master to restore.
+        link.master = master.as_ref().map(|m| Master { index: m.index, name: m.name.clone() });
+        Stack { master, uppers: link.uppers(all).into_iter().cloned().collect() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.master.is_none() && self.uppers.is_empty()
+    }
+
+    /// The stacked device with index `index`, as errors name it.
+    fn describe(&self, index: u32) -> Option<String> {
+        if let Some(m) = self.master.as_ref().filter(|m| m.index == index) {
+            return Some(format!("its master {}", describe(m)));
+        }
+        self.uppers.iter().find(|u| u.index == index).map(|u| format!("the device stacked on it {}", describe(u)))
+    }
+
+    /// The indices whose routes matter to the guard: the device's own and
+    /// its stack's.
+    fn indices(&self, link: &Link) -> Vec<u32> {
+        let mut all = vec![link.index];
+        all.extend(self.master.iter().map(|m| m.index));
+        all.extend(self.uppers.iter().map(|u| u.index));
+        all
+    }
 }
 
 /// Refuses, before anything changes, what the kernel would refuse only
@@ -235,14 +306,30 @@ fn snapshot(
     found: &Link,
 ) -> Result<Record> {
     let name = &found.name;
-    let link = host.sock.link_by_index(found.index).map_err(kernel_error(&format!("read {name}")))?;
-    let link = link
-        .ok_or_else(|| Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached")))?;
+    // One dump answers for the device, its master and what is stacked on it.
+    let all = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
+    let mut link =
+        all.iter().find(|l| l.index == found.index).cloned().ok_or_else(|| {
+            Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
+        })?;
     device::check_movable(&link)?;
-    // The routes through it: for the guard, and to put back on DEL.
-    let routes = host.sock.routes(Some(link.index)).map_err(kernel_error("read the host's routes"))?;
-    guard_default_route(&routes, &link, conf.allow_default_route)?;
-    let addrs = host.sock.addrs(link.index).map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+    let stack = Stack::of(&mut link, &all);
+    // The routes through it: for the guard, and to put back on DEL. With a
+    // stack, the guard needs its routes too: one unfiltered dump.
+    let routes = if stack.is_empty() {
+        host.sock.routes(Some(link.index))
+    } else {
+        let ours = stack.indices(&link);
+        host.sock.routes(None).map(|r| r.into_iter().filter(|r| r.oif.is_some_and(|i| ours.contains(&i))).collect())
+    }
+    .map_err(kernel_error("read the host's routes"))?;
+    guard_default_route(&routes, &link, &stack, conf.allow_default_route)?;
+    guard_upper_devices(&link, &stack, conf.allow_upper_devices)?;
+    let routes: Vec<RouteEntry> = routes.into_iter().filter(|r| r.oif.is_none_or(|i| i == link.index)).collect();
+    let addrs = host
+        .sock
+        .addrs(link.index, &link.mac)
+        .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     check_container(&mut ctr.sock, &env.ifname, &link)?;
     if conf.ipam.is_none() {
         build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
@@ -331,32 +418,71 @@ fn move_error(e: crate::netlink::NlError, rec: &Record, ifname: &str) -> Error {
     Error::new(code, e.during(format!("move {} into the container as {ifname}", rec.host.name)).to_string())
 }
 
+/// The container's namespace and the host's, for what must be opened
+/// inside the container (sockets, sysctls).
+#[derive(Clone, Copy)]
+struct Namespaces<'a> {
+    ctr: BorrowedFd<'a>,
+    host: BorrowedFd<'a>,
+}
+
 /// Inside the container: re-add the addresses and bring the link up, in
 /// one batch. Returns the link's index there.
-fn configure(ctr: &mut Socket, ifname: &str, addrs: &[Addr], result: &mut CniResult) -> Result<u32> {
+fn configure(ctr: &mut Socket, ns: Namespaces, ifname: &str, addrs: &[Addr], result: &mut CniResult) -> Result<u32> {
     let link = ctr.link_by_name(ifname).map_err(kernel_error("look up the moved interface"))?.ok_or_else(|| {
         Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move"))
     })?;
-    let mut requests = add_requests(link.index, ifname, addrs);
+    let addrs = unexpired(addrs);
+    let mut requests = add_requests(link.index, ifname, &addrs);
     requests.push(up_request(link.index));
+    let mut refused = Vec::new();
     for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
         match addrs.get(pos) {
-            // The container has IPv6 disabled: the address cannot live there.
-            Some(a) if e.is(Errno::EACCES) && a.address.is_ipv6() => {
-                warn!("IPv6 is disabled in the container; {} stays off {ifname}", a.address);
-                result.ips.retain(|ip| ip.address != a.address);
-            }
+            // The container has IPv6 disabled: enabled below, on this interface only.
+            Some(a) if e.is(Errno::EACCES) && a.address.is_ipv6() => refused.push(a.clone()),
             Some(a) => return Err(kernel_error(&format!("add address {} to {ifname}", a.address))(e)),
             None => return Err(kernel_error(&format!("set {ifname} up"))(e)),
         }
+    }
+    if !refused.is_empty() {
+        add_ipv6(ctr, ns, link.index, ifname, &refused, result);
     }
     info!("{ifname} is up in the container (index {}) with {} addresses", link.index, result.ips.len());
     Ok(link.index)
 }
 
+/// Enables IPv6 on our interface in a container that has it disabled, and
+/// adds the IPv6 addresses it refused. What still fails stays off the
+/// interface and out of the result, with a warning.
+fn add_ipv6(ctr: &mut Socket, ns: Namespaces, index: u32, ifname: &str, addrs: &[Addr], result: &mut CniResult) {
+    info!("IPv6 is disabled in the container; enabling it on {ifname}");
+    let failures = enable_ipv6(ns.ctr, ns.host, ifname)
+        .and_then(|()| ctr.batch(add_requests(index, ifname, addrs)))
+        .map(|f| f.into_iter().filter_map(|(pos, e)| addrs.get(pos).map(|a| (a.address, e))).collect())
+        .unwrap_or_else(|e| addrs.iter().map(|a| (a.address, e.clone())).collect::<Vec<_>>());
+    for (address, e) in failures {
+        warn!("{address} stays off {ifname}: {e}");
+        result.ips.retain(|ip| ip.address != address);
+    }
+}
+
 /// Applies what IPAM handed out to our interface, and adds it to the result.
-fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result: &mut CniResult) -> Result<()> {
+/// IPv6 addresses are usable when ADD returns: like the upstream plugins,
+/// it waits for duplicate address detection to settle (a fresh address may
+/// clash on the link, unlike one the host had already checked).
+fn apply_ipam(
+    ctr: &mut Socket,
+    ns: Namespaces,
+    index: u32,
+    ifname: &str,
+    got: CniResult,
+    result: &mut CniResult,
+) -> Result<()> {
     let addrs: Vec<Addr> = got.ips.iter().map(|ip| Addr::plain(ip.address)).collect();
+    let v6 = addrs.iter().any(|a| a.address.is_ipv6());
+    if v6 {
+        enable_ipv6(ns.ctr, ns.host, ifname).map_err(kernel_error(&format!("enable IPv6 on {ifname}")))?;
+    }
     let mut requests = add_requests(index, ifname, &addrs);
     requests.extend(route::add_requests(index, &got.routes.iter().map(kernel_route).collect::<Vec<_>>()));
     if let Some((pos, e)) = ctr.batch(requests).map_err(kernel_error("apply the IPAM result"))?.into_iter().next() {
@@ -366,9 +492,43 @@ fn apply_ipam(ctr: &mut Socket, index: u32, ifname: &str, got: CniResult, result
         };
         return Err(kernel_error(&what)(e));
     }
+    if v6 {
+        let ips: Vec<IpAddr> = addrs.iter().map(|a| a.address.ip()).collect();
+        settle(ctr, index, ifname, &ips)?;
+    }
     info!("IPAM gave {ifname} {} addresses and {} routes", addrs.len(), got.routes.len());
     merge_ipam(result, got);
     Ok(())
+}
+
+/// How long IPv6 duplicate address detection may take, as upstream allows.
+const DAD_WAIT: Duration = Duration::from_secs(10);
+const DAD_POLL: Duration = Duration::from_millis(20);
+
+/// Waits until none of `ips` on link `index` is tentative; an address
+/// that failed DAD is another node's, an error.
+fn settle(ctr: &mut Socket, index: u32, ifname: &str, ips: &[IpAddr]) -> Result<()> {
+    let deadline = Instant::now() + DAD_WAIT;
+    loop {
+        let mut unsettled = ctr.unsettled(index).map_err(kernel_error(&format!("read the addresses of {ifname}")))?;
+        unsettled.retain(|(ip, _)| ips.contains(ip));
+        if let Some((ip, _)) = unsettled.iter().find(|(_, failed)| *failed) {
+            return Err(Error::new(
+                code::IPAM,
+                format!("IPAM address {ip} on {ifname} failed duplicate address detection: another node uses it"),
+            ));
+        }
+        if unsettled.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                code::IPAM,
+                format!("IPAM address {} on {ifname} is still tentative after {DAD_WAIT:?}", unsettled[0].0),
+            ));
+        }
+        std::thread::sleep(DAD_POLL);
+    }
 }
 
 /// Adds IPAM's answer to the result, its addresses on our interface (the

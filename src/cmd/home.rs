@@ -12,9 +12,9 @@ use crate::cmd::locate::{Place, locate};
 use crate::cmd::{Container, Host, kernel_error};
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
-use crate::netlink::addr::add_requests;
-use crate::netlink::link::{set_link_request, up_request};
-use crate::netlink::{Link, LinkChange, Socket, route};
+use crate::netlink::addr::{add_requests, unexpired};
+use crate::netlink::link::{master_request, set_link_request, up_request};
+use crate::netlink::{Link, LinkChange, Master, Socket, route};
 use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
@@ -220,19 +220,28 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     Err(kernel_error(&format!("rename {} on the host (names kept being taken)", link.name))(e))
 }
 
-/// Gives `link` back MTU, MAC, alias, altnames, addresses, admin state and
-/// its routes, in one pipelined batch. A route that cannot come back (its
-/// gateway is gone, say) is a warning, not a failed DEL.
+/// Gives `link` back MTU, MAC, alias, admin flags, txqueuelen, group,
+/// altnames, its master, addresses, admin state and its routes, in one
+/// pipelined batch, undoing whatever the container changed. A route or a
+/// master that cannot come back (its gateway or bridge is gone, say) is a
+/// warning, not a failed DEL.
 fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
     let was = &rec.host;
+    let differs = |want: Option<u32>, have: Option<u32>| want.filter(|w| Some(*w) != have);
     let change = LinkChange {
         mac: (link.mac != was.mac).then(|| was.mac.clone()),
         mtu: (link.mtu != was.mtu).then_some(was.mtu),
         alias: (link.alias != was.alias).then(|| was.alias.clone().unwrap_or_default()),
+        flags: was.flags.filter(|f| link.flags != Some(*f)),
+        txqlen: differs(was.txqlen, link.txqlen),
+        group: differs(was.group, link.group),
         ..LinkChange::default()
     };
     let mut requests = vec![set_link_request(link.index, &change)];
-    requests.extend(add_requests(link.index, name, &rec.addrs));
+    let master = restore_master(sock, link, name, was.master.as_ref());
+    requests.extend(master.map(|m| master_request(link.index, m)));
+    let addrs = unexpired(&rec.addrs);
+    requests.extend(add_requests(link.index, name, &addrs));
     if was.up {
         requests.push(up_request(link.index));
     }
@@ -241,6 +250,7 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     for (pos, e) in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
         match pos.checked_sub(first_route).and_then(|i| rec.routes.get(i)) {
             Some(r) => warn!("cannot put route {} back on {name}: {e}", r.dst),
+            None if pos == 1 && master.is_some() => warn!("cannot make {name} a port of its master again: {e}"),
             None => return Err(kernel_error(&format!("restore {name} on the host"))(e)),
         }
     }
@@ -249,6 +259,24 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
         warn!("cannot give {name} back its altnames {lost:?}: {e}");
     }
     Ok(())
+}
+
+/// The index of the master (bridge, bond, team) `link` was a port of, when
+/// it is not a port of it now; found by its recorded index and name.
+fn restore_master(sock: &mut Socket, link: &Link, name: &str, master: Option<&Master>) -> Option<u32> {
+    let master = master?;
+    match sock.find_master(master) {
+        Ok(Some(index)) if link.master.as_ref().is_some_and(|m| m.index == index) => None,
+        Ok(Some(index)) => Some(index),
+        Ok(None) => {
+            warn!("{name} was a port of {}, which is gone from the host", master.name);
+            None
+        }
+        Err(e) => {
+            warn!("cannot look up {}, the master of {name}: {e}", master.name);
+            None
+        }
+    }
 }
 
 /// Gives parked interfaces their own names back where those are free now.

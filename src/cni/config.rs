@@ -45,6 +45,8 @@ pub struct NetConf {
     pub log_file: Option<PathBuf>,
     pub log_level: Option<String>,
     pub allow_default_route: bool,
+    /// Move a device even though others (macvlan, vlan, ...) are stacked on it.
+    pub allow_upper_devices: bool,
     /// The whole config as received, passed unchanged to IPAM plugins.
     pub raw: Vec<u8>,
     pub object: Map<String, Value>,
@@ -107,6 +109,7 @@ impl NetConf {
             log_file: opt_string(&obj, "logFile")?.map(PathBuf::from),
             log_level: opt_string(&obj, "logLevel")?,
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
+            allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
             raw: raw.to_vec(),
             object: obj,
         })
@@ -253,6 +256,7 @@ mod tests {
             (r#"{"cniVersion":"1.0.0","name":"n","device":5}"#, "device"),
             (r#"{"cniVersion":"1.0.0","name":"n","dataDir":[]}"#, "dataDir"),
             (r#"{"cniVersion":"1.0.0","name":"n","allowDefaultRoute":"yes"}"#, "allowDefaultRoute"),
+            (r#"{"cniVersion":"1.0.0","name":"n","allowUpperDevices":1}"#, "allowUpperDevices"),
             (r#"{"cniVersion":"1.0.0","name":"n","ipam":"static"}"#, "ipam"),
             (r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":3}}"#, "ipam.type"),
             (r#"{"cniVersion":"1.0.0","name":7}"#, "name"),

@@ -26,7 +26,7 @@ impl NlError {
         NlError { context: context.into(), errno: Some(e), kernel_msg: None }
     }
 
-    pub fn io(context: &'static str) -> impl Fn(std::io::Error) -> NlError {
+    pub fn io(context: &str) -> impl Fn(std::io::Error) -> NlError + '_ {
         move |e| NlError::errno(context, Errno::from_raw(e.raw_os_error().unwrap_or(0)))
     }
 

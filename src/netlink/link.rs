@@ -44,6 +44,17 @@ pub struct Link {
     /// IFLA_LINK_NETNSID: where `link` lives, when not in this namespace.
     #[serde(skip)]
     pub link_netnsid: Option<i32>,
+    /// Admin flags beyond up; absent in records written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<AdminFlags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txqlen: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
+    /// The bridge (bond, team) it is a port of. A dump reports only the
+    /// index; the snapshot fills in the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<Master>,
 }
 
 /// A link's parent device on its bus (`ip -d link`: parentbus, parentdev).
@@ -51,6 +62,38 @@ pub struct Link {
 pub struct Parent {
     pub bus: String,
     pub device: String,
+}
+
+/// The admin flags an operator sets with `ip link set` (besides up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminFlags {
+    pub promisc: bool,
+    pub allmulti: bool,
+    pub noarp: bool,
+    pub multicast: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Master {
+    pub index: u32,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Link kinds that come in pairs: IFLA_LINK names the peer, not a lower device.
+const PAIR_KINDS: [&str; 3] = ["veth", "vxcan", "netkit"];
+
+impl Link {
+    /// The links of `all` stacked on this one (macvlan, vlan, ipvlan, ...).
+    pub fn uppers<'a>(&self, all: &'a [Link]) -> Vec<&'a Link> {
+        all.iter()
+            .filter(|l| {
+                l.link == Some(self.index)
+                    && l.link_netnsid.is_none()
+                    && !l.kind.as_deref().is_some_and(|k| PAIR_KINDS.contains(&k))
+            })
+            .collect()
+    }
 }
 
 /// Changes to apply to a link in one request; None leaves a field alone.
@@ -62,6 +105,9 @@ pub struct LinkChange {
     /// Some("") removes the alias.
     pub alias: Option<String>,
     pub up: Option<bool>,
+    pub flags: Option<AdminFlags>,
+    pub txqlen: Option<u32>,
+    pub group: Option<u32>,
 }
 
 impl Socket {
@@ -140,6 +186,15 @@ impl Socket {
         }
     }
 
+    /// The index `master` has now: the link at its recorded index if it
+    /// still has its name, else the link with its name.
+    pub fn find_master(&mut self, master: &Master) -> NlResult<Option<u32>> {
+        if let Some(l) = self.link_by_index(master.index)?.filter(|l| l.name == master.name) {
+            return Ok(Some(l.index));
+        }
+        Ok(self.link_by_name(&master.name)?.map(|l| l.index))
+    }
+
     /// Adds altnames the link lost (the kernel drops clashing ones when it
     /// returns a device from a dying namespace).
     pub fn add_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
@@ -165,6 +220,13 @@ fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt,
     msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     Ok((Rt::NewLink(msg), 0))
+}
+
+/// The request that makes link `index` a port of `master`.
+pub fn master_request(index: u32, master: u32) -> (Rt, u16) {
+    let mut msg = link_request(index);
+    msg.attributes.push(LinkAttribute::Controller(master));
+    (Rt::NewLink(msg), 0)
 }
 
 /// The request that sets link `index` up.
@@ -193,11 +255,28 @@ pub fn set_link_request(index: u32, change: &LinkChange) -> (Rt, u16) {
     if let Some(alias) = &change.alias {
         msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
     }
+    if let Some(txqlen) = change.txqlen {
+        msg.attributes.push(LinkAttribute::TxQueueLen(txqlen));
+    }
+    if let Some(group) = change.group {
+        msg.attributes.push(LinkAttribute::Group(group));
+    }
     if let Some(up) = change.up {
-        msg.header.change_mask = LinkFlags::Up;
-        msg.header.flags = if up { LinkFlags::Up } else { LinkFlags::empty() };
+        set_flag(&mut msg, LinkFlags::Up, up);
+    }
+    if let Some(f) = change.flags {
+        set_flag(&mut msg, LinkFlags::Promisc, f.promisc);
+        set_flag(&mut msg, LinkFlags::Allmulti, f.allmulti);
+        set_flag(&mut msg, LinkFlags::Noarp, f.noarp);
+        set_flag(&mut msg, LinkFlags::Multicast, f.multicast);
     }
     (Rt::NewLink(msg), 0)
+}
+
+/// Asks for `flag` on or off; the change mask leaves the others alone.
+fn set_flag(msg: &mut LinkMessage, flag: LinkFlags, on: bool) {
+    msg.header.change_mask |= flag;
+    msg.header.flags.set(flag, on);
 }
 
 fn link_request(index: u32) -> LinkMessage {
@@ -210,10 +289,17 @@ fn link_request(index: u32) -> LinkMessage {
 
 impl From<&LinkMessage> for Link {
     fn from(m: &LinkMessage) -> Link {
+        let flags = m.header.flags;
         let mut link = Link {
             index: m.header.index,
-            up: m.header.flags.contains(LinkFlags::Up),
-            loopback: m.header.flags.contains(LinkFlags::Loopback),
+            up: flags.contains(LinkFlags::Up),
+            loopback: flags.contains(LinkFlags::Loopback),
+            flags: Some(AdminFlags {
+                promisc: flags.contains(LinkFlags::Promisc),
+                allmulti: flags.contains(LinkFlags::Allmulti),
+                noarp: flags.contains(LinkFlags::Noarp),
+                multicast: flags.contains(LinkFlags::Multicast),
+            }),
             ..Link::default()
         };
         let mut parent = (None, None);
@@ -234,6 +320,9 @@ impl From<&LinkMessage> for Link {
                 LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(*id),
                 LinkAttribute::ParentDevName(n) => parent.1 = Some(n.clone()),
                 LinkAttribute::ParentDevBusName(b) => parent.0 = Some(b.clone()),
+                LinkAttribute::TxQueueLen(q) => link.txqlen = Some(*q),
+                LinkAttribute::Group(g) => link.group = Some(*g),
+                LinkAttribute::Controller(i) => link.master = Some(Master { index: *i, name: String::new() }),
                 _ => {}
             }
         }
@@ -265,6 +354,23 @@ pub fn parse_mac(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uppers_are_stacked_links_not_veth_peers() {
+        let base = Link { index: 3, ..Link::default() };
+        let peer = Link { index: 4, link: Some(3), kind: Some("veth".into()), ..Link::default() };
+        let mv = Link { index: 5, link: Some(3), kind: Some("macvlan".into()), ..Link::default() };
+        let other = Link { index: 6, link: Some(9), kind: Some("macvlan".into()), ..Link::default() };
+        let all = [base.clone(), peer, mv.clone(), other];
+        assert_eq!(base.uppers(&all), vec![&mv]);
+    }
+
+    #[test]
+    fn old_records_leave_the_new_link_fields_unset() {
+        let l: Link =
+            serde_json::from_str(r#"{"index":3,"name":"h1","mac":"02:00:00:00:00:01","mtu":1500,"up":true}"#).unwrap();
+        assert_eq!((l.flags, l.txqlen, l.group, l.master), (None, None, None, None));
+    }
 
     #[test]
     fn macs_round_trip() {

@@ -6,8 +6,9 @@ pub mod error;
 pub mod link;
 pub mod route;
 pub mod socket;
+pub mod sysctl;
 
 pub use addr::Addr;
 pub use error::NlError;
-pub use link::{Link, LinkChange, Parent};
+pub use link::{AdminFlags, Link, LinkChange, Master, Parent};
 pub use socket::{NlResult, Socket};

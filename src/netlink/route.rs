@@ -22,6 +22,9 @@ pub struct RouteEntry {
     pub dst: IpNetwork,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
+    /// The link it goes through (for the stacked-device guard).
+    #[serde(skip)]
+    pub oif: Option<u32>,
     pub table: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
@@ -130,6 +133,7 @@ impl RouteEntry {
         let mut entry = RouteEntry {
             dst: IpNetwork::new(unspecified(m.header.address_family)?, 0).ok()?,
             gw: None,
+            oif: None,
             table: u32::from(m.header.table),
             metric: None,
             scope: u8::from(m.header.scope),
@@ -141,6 +145,7 @@ impl RouteEntry {
                     entry.dst = IpNetwork::new(ip_of(a)?, m.header.destination_prefix_length).ok()?
                 }
                 RouteAttribute::Gateway(a) => entry.gw = ip_of(a),
+                RouteAttribute::Oif(i) => entry.oif = Some(*i),
                 RouteAttribute::Table(t) => entry.table = *t,
                 RouteAttribute::Priority(p) => entry.metric = Some(*p),
                 _ => {}

@@ -47,20 +47,9 @@ impl Socket {
     }
 
     /// A socket bound to the namespace `ns`. A netlink socket stays in the
-    /// namespace it was created in, so this thread joins `ns`, opens it, and
-    /// returns to `home` at once. The plugin is single-threaded and owns
-    /// its thread; this avoids a thread (its start-up, stack and malloc
-    /// arena) on every call. Failing to return would leave later requests
-    /// in the wrong namespace, so that aborts the process: nothing has
-    /// changed yet when sockets are opened, and records cover the rest.
+    /// namespace it was created in, so it is opened from inside `ns`.
     pub fn open_in(ns: BorrowedFd<'_>, home: BorrowedFd<'_>) -> NlResult<Socket> {
-        setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
-        let sock = Socket::open();
-        if let Err(e) = setns(home, CloneFlags::CLONE_NEWNET) {
-            eprintln!("hostdev: cannot return to the host network namespace: {e}");
-            std::process::abort();
-        }
-        sock
+        in_namespace(ns, home, Socket::open)?
     }
 
     /// Sends one request and waits for its acknowledgement.
@@ -183,6 +172,23 @@ impl Socket {
             }
         }
     }
+}
+
+/// Runs `f` with this thread in the network namespace `ns`, then returns to
+/// `home`. Only for what stays bound to the namespace it was opened in (a
+/// netlink socket, a /proc/sys/net file). The plugin is single-threaded and
+/// owns its thread; this avoids a thread (its start-up, stack and malloc
+/// arena) on every call. Failing to return would leave later requests in
+/// the wrong namespace, so that aborts the process: nothing is half done
+/// at that point, and records cover the rest.
+pub fn in_namespace<T>(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, f: impl FnOnce() -> T) -> NlResult<T> {
+    setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
+    let out = f();
+    if let Err(e) = setns(home, CloneFlags::CLONE_NEWNET) {
+        eprintln!("hostdev: cannot return to the host network namespace: {e}");
+        std::process::abort();
+    }
+    Ok(out)
 }
 
 /// How many of `msgs` go out before waiting for answers.

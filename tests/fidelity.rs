@@ -1,0 +1,304 @@
+//! Interface fidelity: everything an operator configured on the host
+//! interface comes back on DEL (whatever the container did to it), IPv6
+//! addresses are usable the moment ADD and DEL return, and devices stacked
+//! on others are guarded.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+fn ip_json(ns: &str, args: &[&str]) -> Value {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ip(ns, &all)).unwrap()
+}
+
+/// One link as `ip -j -d link show` reports it.
+fn link_details(ns: &str, name: &str) -> Value {
+    ip_json(ns, &["-d", "link", "show", "dev", name])[0].clone()
+}
+
+/// The addresses of `dev`: (address/prefix, scope, flags) for each.
+fn addr_infos(ns: &str, dev: &str) -> Vec<Value> {
+    ip_json(ns, &["addr", "show", "dev", dev])[0]["addr_info"].as_array().cloned().unwrap_or_default()
+}
+
+fn addr_key(i: &Value) -> String {
+    norm_addr(&format!("{}/{}", i["local"].as_str().unwrap(), i["prefixlen"]))
+}
+
+/// Every address of `dev` with its scope.
+fn scoped_addrs(ns: &str, dev: &str) -> BTreeSet<(String, String)> {
+    addr_infos(ns, dev).iter().map(|i| (addr_key(i), i["scope"].as_str().unwrap_or("").to_string())).collect()
+}
+
+/// The addresses of `dev` still running duplicate address detection.
+fn tentative(ns: &str, dev: &str) -> Vec<String> {
+    addr_infos(ns, dev).iter().filter(|i| i["tentative"] == true).map(addr_key).collect()
+}
+
+/// The kernel's own link-local: the one fe80:: address we did not add.
+fn kernel_link_local(ns: &str, dev: &str) -> String {
+    let lls: Vec<String> =
+        addr_infos(ns, dev).iter().map(addr_key).filter(|a| a.starts_with("fe80:") && a != "fe80::abcd/64").collect();
+    assert_eq!(lls.len(), 1, "one kernel link-local on {dev}: {lls:?}");
+    lls[0].clone()
+}
+
+fn config_with(w: &World, device: &str, extra: Value) -> String {
+    let mut c: Value = serde_json::from_str(&w.config("1.0.0", device)).unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c.to_string()
+}
+
+/// A veth `h1` on the host, its peer up, itself up.
+fn plain_veth(w: &World) {
+    let ns = &w.host.name;
+    ip(ns, &["link", "add", "h1", "type", "veth", "peer", "name", "h1p"]);
+    ip(ns, &["link", "set", "h1p", "up"]);
+    ip(ns, &["link", "set", "h1", "up"]);
+}
+
+#[test]
+fn every_configured_address_comes_back_with_its_lifetime() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["addr", "add", "10.7.7.7/24", "dev", "h1", "scope", "link"]);
+    ip(ns, &["addr", "add", "fe80::abcd/64", "dev", "h1", "nodad"]);
+    ip(ns, &["addr", "add", "10.8.8.8/24", "dev", "h1", "valid_lft", "3000", "preferred_lft", "3000"]);
+    ip(ns, &["addr", "add", "2001:db8:5::5/64", "dev", "h1", "valid_lft", "3000", "preferred_lft", "2000", "nodad"]);
+    assert!(wait_until(5, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
+    let before = scoped_addrs(ns, "h1");
+    let kernel_ll = kernel_link_local(ns, "h1");
+
+    let out = w.attach("h1", "eth0");
+    let in_ctr = scoped_addrs(&w.ctr.name, "eth0");
+    for want in [("10.7.7.7/24", "link"), ("fe80::abcd/64", "link"), ("10.8.8.8/24", "global")] {
+        assert!(in_ctr.contains(&(want.0.into(), want.1.into())), "{want:?} not in the container: {in_ctr:?}");
+    }
+    let ips: BTreeSet<String> =
+        out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect();
+    assert!(ips.contains("10.7.7.7/24") && ips.contains("2001:db8:5::5/64"), "result: {out:#?}");
+    assert!(!ips.contains(&kernel_ll), "the kernel's own link-local is not carried: {out:#?}");
+
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(scoped_addrs(ns, "h1"), before, "addresses after DEL");
+    for i in addr_infos(ns, "h1") {
+        let key = addr_key(&i);
+        if key == "10.8.8.8/24" || key == "2001:db8:5::5/64" {
+            let valid = i["valid_life_time"].as_u64().unwrap();
+            assert!(valid > 2900 && valid <= 3000, "{key} valid_lft {valid}");
+            let preferred = i["preferred_life_time"].as_u64().unwrap();
+            assert!(preferred <= if key.contains(':') { 2000 } else { 3000 } && preferred > 1900, "{key} {i}");
+        }
+    }
+    let routes = ip(ns, &["route", "show", "dev", "h1"]);
+    assert!(routes.contains("10.8.8.0/24"), "prefix route of a finite-lifetime address: {routes}");
+}
+
+#[test]
+fn link_state_is_the_host_one_after_del_whatever_the_container_did() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["link", "set", "h1", "txqueuelen", "77", "group", "5"]);
+    let before = link_details(ns, "h1");
+    w.attach("h1", "eth0");
+    ip(
+        &w.ctr.name,
+        &[
+            "link",
+            "set",
+            "eth0",
+            "promisc",
+            "on",
+            "allmulticast",
+            "on",
+            "arp",
+            "off",
+            "multicast",
+            "off",
+            "txqueuelen",
+            "5",
+            "group",
+            "9",
+        ],
+    );
+    w.del("h1", "eth0").assert_ok();
+    let after = link_details(ns, "h1");
+    for key in ["flags", "txqlen", "group", "promiscuity", "allmulti"] {
+        assert_eq!(after[key], before[key], "{key} after DEL: {after}");
+    }
+}
+
+#[test]
+fn host_promisc_and_noarp_come_back() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["link", "set", "h1", "promisc", "on", "allmulticast", "on", "arp", "off"]);
+    let before = link_details(ns, "h1");
+    w.attach("h1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "promisc", "off", "allmulticast", "off", "arp", "on"]);
+    w.del("h1", "eth0").assert_ok();
+    let after = link_details(ns, "h1");
+    assert_eq!(after["flags"], before["flags"], "{after}");
+}
+
+#[test]
+fn a_bridge_port_is_a_port_again_after_del() {
+    let w = World::new();
+    let ns = &w.host.name;
+    ip(ns, &["link", "add", "br0", "type", "bridge"]);
+    ip(ns, &["link", "set", "br0", "up"]);
+    plain_veth(&w);
+    ip(ns, &["link", "set", "h1", "master", "br0"]);
+    w.attach("h1", "eth0");
+    w.del("h1", "eth0").assert_ok();
+    let after = link_details(ns, "h1");
+    assert_eq!(after["master"], "br0", "h1 after DEL: {after}");
+    assert!(after["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{after}");
+}
+
+#[test]
+fn ipv6_addresses_are_not_tentative_when_add_and_del_return() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["addr", "add", "2001:db8:7::7/64", "dev", "h1"]);
+    ip(ns, &["addr", "add", "fe80::abcd/64", "dev", "h1"]);
+    assert!(wait_until(5, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
+
+    w.attach("h1", "eth0");
+    let in_ctr = tentative(&w.ctr.name, "eth0");
+    assert!(!in_ctr.contains(&"2001:db8:7::7/64".to_string()), "tentative after ADD: {in_ctr:?}");
+    assert!(!in_ctr.contains(&"fe80::abcd/64".to_string()), "tentative after ADD: {in_ctr:?}");
+
+    w.del("h1", "eth0").assert_ok();
+    let home = tentative(ns, "h1");
+    assert!(!home.contains(&"2001:db8:7::7/64".to_string()), "tentative after DEL: {home:?}");
+    assert!(!home.contains(&"fe80::abcd/64".to_string()), "tentative after DEL: {home:?}");
+}
+
+#[test]
+fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
+    ip(ns, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
+    for key in ["all", "default"] {
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", &w.ctr.name, "sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let out = w.attach("h1", "eth0");
+    let in_ctr = scoped_addrs(&w.ctr.name, "eth0");
+    assert!(in_ctr.contains(&("2001:db8:1::3/64".into(), "global".into())), "{in_ctr:?}");
+    let ips: Vec<String> =
+        out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect();
+    assert!(ips.contains(&"2001:db8:1::3/64".to_string()), "result: {out:#?}");
+    // Only this interface: the container's default stays as it was.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &w.ctr.name, "sysctl", "-n", "net.ipv6.conf.default.disable_ipv6"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    w.del("h1", "eth0").assert_ok();
+    assert!(scoped_addrs(ns, "h1").contains(&("2001:db8:1::3/64".into(), "global".into())));
+}
+
+#[test]
+fn ipam_ipv6_addresses_are_settled_when_add_returns() {
+    let w = World::new();
+    plain_veth(&w);
+    let conf = config_with(
+        &w,
+        "h1",
+        json!({"ipam": {"type": "static", "addresses": [{"address": "2001:db8:9::9/64"}, {"address": "10.9.9.9/24"}]}}),
+    );
+    w.run(&w.env("ADD", "eth0"), &conf).assert_ok();
+    let t = tentative(&w.ctr.name, "eth0");
+    assert!(!t.contains(&"2001:db8:9::9/64".to_string()), "IPAM address tentative after ADD: {t:?}");
+    w.run(&w.env("DEL", "eth0"), &conf).assert_ok();
+}
+
+/// A bridge `br0` on the host with `h1` as its port, carrying the default route.
+fn bridge_with_default_route(w: &World) {
+    let ns = &w.host.name;
+    ip(ns, &["link", "add", "br0", "type", "bridge"]);
+    plain_veth(w);
+    ip(ns, &["link", "set", "h1", "master", "br0"]);
+    ip(ns, &["link", "set", "br0", "up"]);
+    ip(ns, &["addr", "add", "10.9.0.1/24", "dev", "br0"]);
+    ip(ns, &["route", "add", "default", "via", "10.9.0.254", "dev", "br0"]);
+}
+
+#[test]
+fn the_port_of_a_bridge_that_carries_the_default_route_stays() {
+    let w = World::new();
+    bridge_with_default_route(&w);
+    let out = w.add("h1", "eth0");
+    out.assert_err(107);
+    assert!(out.json["msg"].as_str().unwrap().contains("br0"), "{out:#?}");
+    assert!(link(&w.host.name, "h1").is_some());
+
+    let conf = config_with(&w, "h1", json!({"allowDefaultRoute": true}));
+    w.run(&w.env("ADD", "eth0"), &conf).assert_ok();
+    w.run(&w.env("DEL", "eth0"), &conf).assert_ok();
+    assert_eq!(link_details(&w.host.name, "h1")["master"], "br0");
+}
+
+/// `h1` with a macvlan `mv0` on it.
+fn macvlan_on_veth(w: &World) {
+    let ns = &w.host.name;
+    plain_veth(w);
+    ip(ns, &["link", "add", "mv0", "link", "h1", "type", "macvlan", "mode", "bridge"]);
+    ip(ns, &["link", "set", "mv0", "up"]);
+}
+
+#[test]
+fn the_lower_device_of_a_macvlan_that_carries_the_default_route_stays() {
+    let w = World::new();
+    let ns = &w.host.name;
+    macvlan_on_veth(&w);
+    ip(ns, &["addr", "add", "10.9.1.1/24", "dev", "mv0"]);
+    ip(ns, &["route", "add", "default", "via", "10.9.1.254", "dev", "mv0"]);
+    let conf = config_with(&w, "h1", json!({"allowUpperDevices": true}));
+    let out = w.run(&w.env("ADD", "eth0"), &conf);
+    out.assert_err(107);
+    assert!(out.json["msg"].as_str().unwrap().contains("mv0"), "{out:#?}");
+    assert!(link(ns, "h1").is_some());
+}
+
+#[test]
+fn a_device_with_upper_devices_is_refused_unless_allowed() {
+    let w = World::new();
+    let ns = &w.host.name;
+    macvlan_on_veth(&w);
+    let out = w.add("h1", "eth0");
+    out.assert_err(104);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(msg.contains("mv0") && msg.contains("allowUpperDevices"), "{out:#?}");
+    assert!(link(ns, "h1").is_some());
+
+    let conf = config_with(&w, "h1", json!({"allowUpperDevices": true}));
+    w.run(&w.env("ADD", "eth0"), &conf).assert_ok();
+    w.run(&w.env("DEL", "eth0"), &conf).assert_ok();
+    assert!(link(ns, "h1").is_some());
+}
+
+#[test]
+fn a_veth_whose_peer_is_on_the_host_has_no_upper_devices() {
+    let w = World::new();
+    plain_veth(&w);
+    w.attach("h1", "eth0");
+    w.del("h1", "eth0").assert_ok();
+}

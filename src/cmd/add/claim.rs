@@ -1,0 +1,195 @@
+//! ADD's claim: under the store's lock, the device is selected, checked
+//! free, snapshotted and recorded, before anything moves.
+
+use crate::cmd::Host;
+use crate::cmd::locate::anchor_of;
+use crate::cni::{Error, NetConf, Result, code};
+use crate::device::{self, Selected};
+use crate::kernel::kernel_error;
+use crate::netlink::Link;
+use crate::netlink::route::RouteEntry;
+use crate::state::{Anchor, Phase, Record, Store};
+use crate::{info, warn};
+
+use super::Attachment;
+use super::guard::{Stack, check_container, guard_default_route, guard_upper_devices};
+use super::result::{build_result, netdev_interface};
+
+/// Under the store's lock: selects the device, checks that no other
+/// attachment holds it, snapshots it, checks that the container can take
+/// it, and writes the record. The lock is released before anything moves.
+pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
+    let (store, env, conf, key) = (att.store, att.env, att.conf, att.key.clone());
+    let _lock = store.lock()?;
+    // A parked record under this key (podman reuses a container's id when it
+    // restarts it) gives way below if it is the same device.
+    let same_key = store.load(&key)?;
+    if same_key.as_ref().is_some_and(|r| r.phase != Phase::Parked) {
+        return Err(Error::new(
+            code::DEVICE_BUSY,
+            format!(
+                "container {} already has an attachment {} on network {}; DEL it first",
+                key.container_id, key.ifname, key.network
+            ),
+        ));
+    }
+    let netns = env.netns.clone();
+    let mut parked = None;
+    let rec = match select_device(&mut att.host, conf, store)? {
+        Selected::Userspace(device) => {
+            let rec = Record::userspace(&key, netns, device);
+            check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
+            rec
+        }
+        Selected::Netdev(found) => {
+            parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
+            let mut rec = snapshot(att, netns, &found)?;
+            if let Some(parked) = &parked {
+                // A parked interface keeps its true name: DEL brings it home as that.
+                rec.host.name = parked.host.name.clone();
+            }
+            rec
+        }
+    };
+    // The same key's parked record may only give way to its own device.
+    let inherits_same_key = parked.as_ref().is_some_and(|p| p.key() == key);
+    if let Some(waiting) = same_key.filter(|_| !inherits_same_key) {
+        return Err(Error::new(
+            code::DEVICE_BUSY,
+            format!(
+                "{} from an earlier attachment of container {} as {} is parked, waiting for its name; it must come home first",
+                waiting.host.name, key.container_id, key.ifname
+            ),
+        ));
+    }
+    store.claim(&rec)?;
+    store.save(&rec)?;
+    info!(
+        "recorded {} (index {}, {}): {} addresses, {} routes, {}",
+        rec.host.name,
+        rec.host.index,
+        rec.host.mac,
+        rec.addrs.len(),
+        rec.routes.len(),
+        if rec.host.up { "up" } else { "down" }
+    );
+    if let Some(parked) = parked.filter(|_| !inherits_same_key) {
+        store.remove(&parked)?; // this attachment carries its name now
+    }
+    Ok(rec)
+}
+
+/// What the selectors name; when nothing is found because another
+/// attachment holds the device, says so.
+pub(super) fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selected> {
+    device::select(&mut host.sock, &conf.selector).map_err(|e| {
+        if e.code != code::DEVICE_NOT_FOUND {
+            return e;
+        }
+        let holder = store
+            .list()
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, r)| r.ok())
+            .find(|r| device::could_name(&conf.selector, &r.host));
+        match holder {
+            Some(r) if on_its_way_home(&r) => Error::new(
+                code::TRY_AGAIN,
+                format!(
+                    "device {:?} is on its way back from the namespace of container {}, which is gone (the kernel returns a physical device asynchronously); try again later",
+                    r.host.name, r.container_id
+                ),
+            ),
+            Some(r) => Error::new(
+                code::DEVICE_BUSY,
+                format!(
+                    "device {:?} is attached to container {} as {} (network {})",
+                    r.host.name, r.container_id, r.ifname, r.network
+                ),
+            ),
+            None => e,
+        }
+    })
+}
+
+/// A physical device whose attachment's namespace no longer exists: the
+/// kernel is returning it to the host (DEL or GC then restores it).
+pub(super) fn on_its_way_home(rec: &Record) -> bool {
+    rec.anchor == Anchor::Parent && rec.phase != Phase::Parked && rec.netns.as_deref().is_some_and(|p| !p.exists())
+}
+
+/// The record of a netdev: read only now, after the claim check (a DEL
+/// still restoring the device holds its record until the restore is
+/// complete, and was refused), with the checks that need the fresh state.
+pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, found: &Link) -> Result<Record> {
+    let (env, conf, key, host, ctr) = (att.env, att.conf, &att.key, &mut att.host, &mut att.ctr);
+    let name = &found.name;
+    // One dump answers for the device, its master and what is stacked on it.
+    let all = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
+    let mut link =
+        all.iter().find(|l| l.index == found.index).cloned().ok_or_else(|| {
+            Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
+        })?;
+    device::check_movable(&link)?;
+    let stack = Stack::of(&mut link, &all);
+    // The routes through it: for the guard, and to put back on DEL. With a
+    // stack, the guard needs its routes too: one unfiltered dump.
+    let routes = if stack.is_empty() {
+        host.sock.routes(Some(link.index))
+    } else {
+        let ours = stack.indices(&link);
+        host.sock.routes(None).map(|r| r.into_iter().filter(|r| r.oif.is_some_and(|i| ours.contains(&i))).collect())
+    }
+    .map_err(kernel_error("read the host's routes"))?;
+    guard_default_route(&routes, &link, &stack, conf.allow_default_route)?;
+    guard_upper_devices(&link, &stack, conf.allow_upper_devices)?;
+    let routes: Vec<RouteEntry> = routes.into_iter().filter(|r| r.oif.is_none_or(|i| i == link.index)).collect();
+    let addrs = host
+        .sock
+        .addrs(link.index, &link.mac)
+        .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
+    check_container(&mut ctr.sock, &env.ifname, &link)?;
+    if conf.ipam.is_none() {
+        build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
+    }
+    let anchor = anchor_of(&link);
+    if anchor == Anchor::Unprovable {
+        warn!(
+            "{} ({}) has no identity a container cannot forge: DEL will not take it back from the container",
+            link.name,
+            link.kind.as_deref().unwrap_or("no kind")
+        );
+    }
+    let mut rec = Record::new(key, netns, link, addrs);
+    rec.anchor = anchor;
+    rec.netns_identity = Some(ctr.ns.identity());
+    rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
+    Ok(rec)
+}
+
+/// Fails when another attachment holds the device `what` (`probe` is a
+/// record of it). A parked record (home, waiting for its name) does not
+/// hold it: it is returned, so the new attachment can take over its name.
+/// One claim file answers, whatever the number of attachments.
+pub(super) fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Result<Option<Record>> {
+    let Some(other) = store.claimant(probe)? else { return Ok(None) };
+    let holds = match (&probe.userspace, &other.userspace) {
+        (Some(a), Some(b)) => a.id == b.id,
+        (None, None) => other.describes(&probe.host),
+        _ => false,
+    };
+    if !holds {
+        return Ok(None); // a stale claim: its record is about another device
+    }
+    if other.phase == Phase::Parked {
+        return Ok(Some(other));
+    }
+    Err(Error::new(
+        code::DEVICE_BUSY,
+        format!(
+            "device {what:?} is already attached to container {} as {} (network {})",
+            other.container_id, other.ifname, other.network
+        ),
+    ))
+}

@@ -1,0 +1,34 @@
+//! The on-disk record format, pinned by real records (golden files): a
+//! record written today must read back the same and serialise byte for
+//! byte as it was written, and a record written before anchors existed (an
+//! attachment that outlived an upgrade) must still load. Renaming a field
+//! in the netlink structs a record embeds fails here, not on a node.
+
+use hostdev::state::{Anchor, Phase, Record};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/records/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn a_record_of_today_reads_and_writes_unchanged() {
+    let bytes = fixture("v1-veth-attached.json");
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", &bytes).expect("today's record loads");
+    assert_eq!(rec.phase, Phase::Attached);
+    assert_eq!(rec.anchor, Anchor::Peer { index: 2 });
+    assert_eq!((rec.host.name.as_str(), rec.host.mtu, rec.host.txqlen), ("h1", 1400, Some(1000)));
+    assert_eq!(rec.addrs.len(), 2);
+    assert_eq!(rec.routes.len(), 1);
+    assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
+}
+
+#[test]
+fn a_record_from_before_anchors_still_loads() {
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-before-anchors.json"))
+        .expect("an older record loads");
+    // Nothing recorded proves its identity: DEL will not take it back blind.
+    assert_eq!(rec.anchor, Anchor::Unprovable);
+    assert_eq!(rec.netns_identity, None);
+    assert_eq!(rec.host.alias.as_deref(), Some("gold h1"));
+    assert_eq!(rec.host.altnames, vec!["h1-alt".to_string()]);
+}

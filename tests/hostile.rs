@@ -351,3 +351,20 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     assert!(st.success(), "a lost interface does not make the network unready: {out:#?}");
     assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
 }
+
+/// A lost record does not block its attachment for good: podman reuses a
+/// container's id, and the runtime's DEL of the lost one succeeded.
+#[test]
+fn a_lost_record_gives_way_to_a_new_add_of_its_attachment() {
+    let w = World::new();
+    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
+    w.attach("tp1", "eth0");
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    assert!(st.success(), "{out:#?}");
+    assert_eq!(only_phase(&w), "lost");
+    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    assert_eq!(only_phase(&w), "attached");
+    assert_eq!(only_record(&w, &w.id, "eth0")["host"]["name"], "h1");
+}

@@ -22,8 +22,15 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
     let (store, env, conf, key) = (att.store, att.env, att.conf, att.key.clone());
     let _lock = store.lock()?;
     // A parked record under this key (podman reuses a container's id when it
-    // restarts it) gives way below if it is the same device.
-    let same_key = store.load(&key)?;
+    // restarts it) gives way below if it is the same device. A lost one (its
+    // DEL succeeded, nothing could be done) gives way to the new attachment.
+    let same_key = store.load(&key)?.filter(|r| {
+        let lost = r.phase == Phase::Lost;
+        if lost {
+            warn!("the record of {}, lost since an earlier DEL, is replaced by this attachment", r.host.name);
+        }
+        !lost
+    });
     if same_key.as_ref().is_some_and(|r| r.phase != Phase::Parked) {
         return Err(Error::new(
             code::DEVICE_BUSY,

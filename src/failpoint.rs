@@ -2,6 +2,12 @@
 //! process kills itself with SIGKILL when HOSTDEV_FAILPOINT names the point
 //! it reaches, as a crash between two kernel requests would. Without the
 //! feature, `hit` compiles to nothing.
+//!
+//! `lose_addrs` plays the kernel deleting addresses it has acknowledged
+//! (see cmd/kept.rs): HOSTDEV_LOSE_ADDRS names them ("ip/prefix,..."),
+//! HOSTDEV_LOSE_ROUNDS how many times (default once).
+
+use crate::netlink::Socket;
 
 /// Every fail point, in the order ADD then DEL reach them.
 #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
@@ -27,3 +33,22 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// Deletes the addresses named in HOSTDEV_LOSE_ADDRS from link `index`,
+/// in the first HOSTDEV_LOSE_ROUNDS calls of the process.
+#[cfg(feature = "test-hooks")]
+pub fn lose_addrs(sock: &mut Socket, index: u32) {
+    use crate::netlink::{Addr, addr::del_requests};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let Ok(list) = std::env::var("HOSTDEV_LOSE_ADDRS") else { return };
+    let rounds = std::env::var("HOSTDEV_LOSE_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    if CALLS.fetch_add(1, Ordering::SeqCst) < rounds {
+        let addrs: Vec<Addr> = list.split(',').filter_map(|a| a.parse().ok()).map(Addr::plain).collect();
+        let _ = sock.batch(del_requests(index, &addrs));
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn lose_addrs(_sock: &mut Socket, _index: u32) {}

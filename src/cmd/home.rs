@@ -254,6 +254,7 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
             None => return Err(kernel_error(&format!("restore {name} on the host"))(e)),
         }
     }
+    crate::failpoint::lose_addrs(sock, link.index);
     let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {
         warn!("cannot give {name} back its altnames {lost:?}: {e}");

@@ -219,6 +219,13 @@ fn eui64_link_local(mac: &str) -> Option<std::net::Ipv6Addr> {
     Some(octets.into())
 }
 
+/// Requests that delete `addrs` from link `index`: only the test hook that
+/// plays the kernel dropping addresses needs them.
+#[cfg(feature = "test-hooks")]
+pub fn del_requests(index: u32, addrs: &[Addr]) -> Vec<(Rt, u16)> {
+    addrs.iter().filter_map(|a| a.to_message(index, "")).map(|m| (Rt::DelAddress(m), 0)).collect()
+}
+
 impl Addr {
     /// An address with nothing but its prefix (as IPAM hands them out).
     pub fn plain(address: IpNetwork) -> Addr {

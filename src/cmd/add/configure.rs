@@ -65,6 +65,7 @@ pub(super) fn configure(
     if !refused.is_empty() {
         add_ipv6(ctr, ns, link.index, ifname, &refused, result);
     }
+    crate::failpoint::lose_addrs(ctr, link.index);
     info!("{ifname} is up in the container (index {}) with {} addresses", link.index, result.ips.len());
     Ok(link.index)
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::cmd::kept::check_kept;
 use crate::cmd::locate::{Place, locate};
 use crate::cmd::{Container, Host, kernel_error};
 use crate::cni::{Error, Result, code};
@@ -254,7 +255,7 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
             None => return Err(kernel_error(&format!("restore {name} on the host"))(e)),
         }
     }
-    crate::failpoint::lose_addrs(sock, link.index);
+    check_kept(sock, link.index, name, &addrs)?;
     let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {
         warn!("cannot give {name} back its altnames {lost:?}: {e}");

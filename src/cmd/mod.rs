@@ -6,6 +6,7 @@ pub mod check;
 pub mod del;
 pub mod gc;
 pub mod home;
+pub mod kept;
 pub mod locate;
 pub mod status;
 pub mod version;

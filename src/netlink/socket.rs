@@ -98,6 +98,11 @@ impl Socket {
     /// Only the last request of each window asks for an ACK: successes
     /// produce no reply, errors arrive with their sequence number, and the
     /// last ACK (or error) tells that the whole window was processed.
+    /// A batch is not a transaction: the kernel goes on after a failure.
+    /// No reply is lost silently: one that does not fit the receive buffer
+    /// makes the next receive fail with ENOBUFS. But a success only says
+    /// that the kernel accepted the request: it can still undo it later
+    /// (see cmd/kept.rs).
     pub fn batch(&mut self, msgs: Vec<(RouteNetlinkMessage, u16)>) -> NlResult<Vec<(usize, NlError)>> {
         let mut failures = Vec::new();
         let mut done = 0;

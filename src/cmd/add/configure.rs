@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::cmd::kept::check_kept;
 use crate::cni::result::Route;
 use crate::cni::{CniResult, Error, Result, code};
 use crate::kernel::kernel_error;
@@ -39,7 +40,8 @@ pub(super) struct Namespaces<'a> {
 }
 
 /// Inside the container: re-add the addresses and bring the link up, in
-/// one batch. Returns the link's index there.
+/// one batch, then check that the kernel kept them all (see cmd/kept.rs).
+/// Returns the link's index there.
 pub(super) fn configure(
     ctr: &mut Socket,
     ns: Namespaces,
@@ -65,7 +67,9 @@ pub(super) fn configure(
     if !refused.is_empty() {
         add_ipv6(ctr, ns, link.index, ifname, &refused, result);
     }
-    crate::failpoint::lose_addrs(ctr, link.index);
+    // What stayed off the interface has left the result.
+    let kept: Vec<Addr> = addrs.into_iter().filter(|a| result.ips.iter().any(|ip| ip.address == a.address)).collect();
+    check_kept(ctr, link.index, ifname, &kept)?;
     info!("{ifname} is up in the container (index {}) with {} addresses", link.index, result.ips.len());
     Ok(link.index)
 }

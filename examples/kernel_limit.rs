@@ -69,7 +69,7 @@ fn configure(sock: &mut Socket, index: u32, name: &str, addrs: &[Addr]) -> Resul
     let mut requests = add_requests(index, name, addrs);
     requests.push(up_request(index));
     match sock.batch(requests)?.into_iter().next() {
-        Some((_, e)) => Err(e),
+        Some(f) => Err(f.error),
         None => Ok(()),
     }
 }

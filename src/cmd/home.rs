@@ -13,9 +13,10 @@ use crate::cmd::locate::{Place, locate};
 use crate::cmd::{Container, Host, kernel_error};
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
+use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::{master_request, set_link_request, up_request};
-use crate::netlink::{Link, LinkChange, Master, Socket, route};
+use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
 use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
@@ -246,13 +247,14 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     if was.up {
         requests.push(up_request(link.index));
     }
-    let first_route = requests.len();
     requests.extend(route::restore_requests(link.index, &rec.routes));
-    for (pos, e) in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
-        match pos.checked_sub(first_route).and_then(|i| rec.routes.get(i)) {
-            Some(r) => warn!("cannot put route {} back on {name}: {e}", r.dst),
-            None if pos == 1 && master.is_some() => warn!("cannot make {name} a port of its master again: {e}"),
-            None => return Err(kernel_error(&format!("restore {name} on the host"))(e)),
+    for f in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
+        match f.subject {
+            // A route whose gateway is gone, a master that refuses the port:
+            // the interface is home all the same.
+            Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
+            Subject::Master => warn!("cannot make {name} a port of its master again: {}", f.error),
+            Subject::Link | Subject::Address(_) => return Err(refused(f)),
         }
     }
     check_kept(sock, link.index, name, &addrs)?;

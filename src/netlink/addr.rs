@@ -14,6 +14,7 @@ use netlink_packet_route::address::{
 use nix::time::{ClockId, clock_gettime};
 use serde::{Deserialize, Serialize};
 
+use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
 /// Flags worth carrying over; the rest (tentative, deprecated, secondary,
@@ -153,11 +154,14 @@ impl Socket {
 /// an existing equal address, so adding twice is harmless. An address
 /// whose lifetime ran out meanwhile is not added: it would have expired on
 /// the host too.
-pub fn add_requests(index: u32, ifname: &str, addrs: &[Addr]) -> Vec<(Rt, u16)> {
+pub fn add_requests(index: u32, ifname: &str, addrs: &[Addr]) -> Vec<Request> {
     addrs
         .iter()
-        .filter_map(|a| a.to_message(index, ifname))
-        .map(|m| (Rt::NewAddress(m), NLM_F_CREATE | NLM_F_REPLACE))
+        .filter_map(|a| {
+            let what = format!("add address {} to {ifname}", a.address);
+            let m = a.to_message(index, ifname)?;
+            Some(Request::new(Rt::NewAddress(m), NLM_F_CREATE | NLM_F_REPLACE, Subject::Address(a.address), what))
+        })
         .collect()
 }
 
@@ -222,8 +226,19 @@ fn eui64_link_local(mac: &str) -> Option<std::net::Ipv6Addr> {
 /// Requests that delete `addrs` from link `index`: only the test hook that
 /// plays the kernel dropping addresses needs them.
 #[cfg(feature = "test-hooks")]
-pub fn del_requests(index: u32, addrs: &[Addr]) -> Vec<(Rt, u16)> {
-    addrs.iter().filter_map(|a| a.to_message(index, "")).map(|m| (Rt::DelAddress(m), 0)).collect()
+pub fn del_requests(index: u32, addrs: &[Addr]) -> Vec<Request> {
+    addrs
+        .iter()
+        .filter_map(|a| {
+            let m = a.to_message(index, "")?;
+            Some(Request::new(
+                Rt::DelAddress(m),
+                0,
+                Subject::Address(a.address),
+                format!("delete address {}", a.address),
+            ))
+        })
+        .collect()
 }
 
 impl Addr {

@@ -9,6 +9,7 @@ use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
+use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
 const IFLA_ALT_IFNAME: u16 = 53;
@@ -150,7 +151,7 @@ impl Socket {
     /// there, in one RTM_NEWLINK. The kernel does this in two steps (move,
     /// then rename): on error the caller must look where the link ended up.
     pub fn move_link(&mut self, index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<()> {
-        self.ack(move_request(index, target, name)?.0)
+        self.ack_one(move_request(index, target, name)?)
     }
 
     /// Renames link `index`. Kernels before 6.x refuse to rename an UP link
@@ -159,10 +160,10 @@ impl Socket {
     pub fn rename_link(&mut self, index: u32, name: &str) -> NlResult<()> {
         let rename = || set_link_request(index, &LinkChange { name: Some(name.to_string()), ..LinkChange::default() });
         match self.batch(vec![rename()])?.pop() {
-            Some((_, e)) if e.is(Errno::EBUSY) => {
-                self.batch(vec![down_request(index), rename()])?.pop().map_or(Ok(()), |(_, e)| Err(e))
+            Some(f) if f.is(Errno::EBUSY) => {
+                self.batch(vec![down_request(index), rename()])?.pop().map_or(Ok(()), |f| Err(f.error))
             }
-            failed => failed.map_or(Ok(()), |(_, e)| Err(e)),
+            failed => failed.map_or(Ok(()), |f| Err(f.error)),
         }
     }
 
@@ -212,36 +213,42 @@ impl Socket {
 }
 
 /// The one RTM_NEWLINK that moves link `index` into `target` as `name`.
-fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<(Rt, u16)> {
+fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<Request> {
     if crate::ifname::invalid(name).is_some() {
         return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
     }
     let mut msg = link_request(index);
     msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-    Ok((Rt::NewLink(msg), 0))
+    Ok(Request::new(Rt::NewLink(msg), 0, Subject::Link, format!("move link {index} as {name}")))
 }
 
 /// The request that makes link `index` a port of `master`.
-pub fn master_request(index: u32, master: u32) -> (Rt, u16) {
+pub fn master_request(index: u32, master: u32) -> Request {
     let mut msg = link_request(index);
     msg.attributes.push(LinkAttribute::Controller(master));
-    (Rt::NewLink(msg), 0)
+    Request::new(Rt::NewLink(msg), 0, Subject::Master, format!("make link {index} a port of link {master}"))
 }
 
 /// The request that sets link `index` up.
-pub fn up_request(index: u32) -> (Rt, u16) {
-    set_link_request(index, &LinkChange { up: Some(true), ..LinkChange::default() })
+pub fn up_request(index: u32) -> Request {
+    Request {
+        what: format!("set link {index} up"),
+        ..set_link_request(index, &LinkChange { up: Some(true), ..LinkChange::default() })
+    }
 }
 
 /// The request that sets link `index` down.
-pub fn down_request(index: u32) -> (Rt, u16) {
-    set_link_request(index, &LinkChange { up: Some(false), ..LinkChange::default() })
+pub fn down_request(index: u32) -> Request {
+    Request {
+        what: format!("set link {index} down"),
+        ..set_link_request(index, &LinkChange { up: Some(false), ..LinkChange::default() })
+    }
 }
 
 /// The RTM_NEWLINK request (with its extra flags) that applies `change`
 /// to an existing link, for batching.
-pub fn set_link_request(index: u32, change: &LinkChange) -> (Rt, u16) {
+pub fn set_link_request(index: u32, change: &LinkChange) -> Request {
     let mut msg = link_request(index);
     if let Some(name) = &change.name {
         msg.attributes.push(LinkAttribute::IfName(name.clone()));
@@ -270,7 +277,7 @@ pub fn set_link_request(index: u32, change: &LinkChange) -> (Rt, u16) {
         set_flag(&mut msg, LinkFlags::Noarp, f.noarp);
         set_flag(&mut msg, LinkFlags::Multicast, f.multicast);
     }
-    (Rt::NewLink(msg), 0)
+    Request::new(Rt::NewLink(msg), 0, Subject::Link, format!("change link {index}"))
 }
 
 /// Asks for `flag` on or off; the change mask leaves the others alone.

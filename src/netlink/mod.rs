@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod error;
 pub mod link;
+pub mod request;
 pub mod route;
 pub mod socket;
 pub mod sysctl;
@@ -11,4 +12,5 @@ pub mod sysctl;
 pub use addr::Addr;
 pub use error::NlError;
 pub use link::{AdminFlags, Link, LinkChange, Master, Parent};
+pub use request::{Failure, Request, Subject};
 pub use socket::{NlResult, Socket};

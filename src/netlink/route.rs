@@ -14,6 +14,7 @@ use netlink_packet_route::route::{
 
 use serde::{Deserialize, Serialize};
 
+use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
 /// A route as read from the kernel.
@@ -72,12 +73,19 @@ pub struct NewRoute {
 pub const RTPROT_BOOT: u8 = 3;
 
 /// Requests that add `routes` through link `index`, replacing equal ones.
-pub fn add_requests(index: u32, routes: &[NewRoute]) -> Vec<(Rt, u16)> {
-    routes.iter().map(|r| (Rt::NewRoute(to_message(index, r)), NLM_F_CREATE | NLM_F_REPLACE)).collect()
+pub fn add_requests(index: u32, routes: &[NewRoute]) -> Vec<Request> {
+    routes
+        .iter()
+        .map(|r| {
+            let via = r.gw.map(|g| format!(" via {g}")).unwrap_or_default();
+            let what = format!("add route {}{via}", r.dst);
+            Request::new(Rt::NewRoute(to_message(index, r)), NLM_F_CREATE | NLM_F_REPLACE, Subject::Route(r.dst), what)
+        })
+        .collect()
 }
 
 /// Requests that put saved routes back through link `index`.
-pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<(Rt, u16)> {
+pub fn restore_requests(index: u32, routes: &[RouteEntry]) -> Vec<Request> {
     let routes: Vec<NewRoute> = routes
         .iter()
         .map(|e| NewRoute {

@@ -13,6 +13,7 @@ use netlink_sys::{Socket as RawSocket, SocketAddr, protocols::NETLINK_ROUTE};
 use nix::sched::{CloneFlags, setns};
 
 use super::error::NlError;
+use super::request::{Failure, Request, Subject};
 
 type Message = NetlinkMessage<RouteNetlinkMessage>;
 pub type NlResult<T> = Result<T, NlError>;
@@ -54,13 +55,17 @@ impl Socket {
 
     /// Sends one request and waits for its acknowledgement.
     pub fn ack(&mut self, msg: RouteNetlinkMessage) -> NlResult<()> {
-        let mut errors = self.batch(vec![(msg, 0)])?;
-        errors.pop().map_or(Ok(()), |(_, e)| Err(e))
+        self.ack_one(Request::new(msg, 0, Subject::Link, ""))
+    }
+
+    /// Sends `request` alone; its failure is the error.
+    pub fn ack_one(&mut self, request: Request) -> NlResult<()> {
+        self.batch(vec![request])?.pop().map_or(Ok(()), |f| Err(f.error))
     }
 
     /// Sends one request that the kernel answers with one message.
     pub fn get(&mut self, msg: RouteNetlinkMessage) -> NlResult<RouteNetlinkMessage> {
-        let seq = self.send(&[(msg, 0)], NLM_F_REQUEST, false)?;
+        let seq = self.send(&[Request::new(msg, 0, Subject::Link, "")], NLM_F_REQUEST, false)?;
         let mut reply = None;
         self.receive(seq, |m| {
             if let NetlinkPayload::InnerMessage(inner) = m.payload {
@@ -75,7 +80,8 @@ impl Socket {
     /// interrupted by a concurrent change.
     pub fn dump(&mut self, msg: RouteNetlinkMessage) -> NlResult<Vec<RouteNetlinkMessage>> {
         for _ in 0..DUMP_ATTEMPTS {
-            let seq = self.send(&[(msg.clone(), 0)], NLM_F_REQUEST | NLM_F_DUMP, false)?;
+            let seq =
+                self.send(&[Request::new(msg.clone(), 0, Subject::Link, "")], NLM_F_REQUEST | NLM_F_DUMP, false)?;
             let (mut items, mut interrupted) = (Vec::new(), false);
             self.receive(seq, |m| {
                 interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
@@ -94,7 +100,7 @@ impl Socket {
     }
 
     /// Sends `msgs` (each with its extra flags, such as NLM_F_CREATE)
-    /// pipelined and returns the failures with their position.
+    /// pipelined and returns the failures, each naming its request.
     /// Only the last request of each window asks for an ACK: successes
     /// produce no reply, errors arrive with their sequence number, and the
     /// last ACK (or error) tells that the whole window was processed.
@@ -103,7 +109,7 @@ impl Socket {
     /// makes the next receive fail with ENOBUFS. But a success only says
     /// that the kernel accepted the request: it can still undo it later
     /// (see cmd/kept.rs).
-    pub fn batch(&mut self, msgs: Vec<(RouteNetlinkMessage, u16)>) -> NlResult<Vec<(usize, NlError)>> {
+    pub fn batch(&mut self, msgs: Vec<Request>) -> NlResult<Vec<Failure>> {
         let mut failures = Vec::new();
         let mut done = 0;
         while done < msgs.len() {
@@ -114,8 +120,9 @@ impl Socket {
             self.receive_any(|m| {
                 let pos = m.header.sequence_number.wrapping_sub(first) as usize;
                 if let (NetlinkPayload::Error(e), true) = (&m.payload, pos < window) {
-                    if let Some(err) = NlError::from_reply(e, m.header.flags) {
-                        failures.push((done + pos, err));
+                    if let Some(error) = NlError::from_reply(e, m.header.flags) {
+                        let req = &msgs[done + pos];
+                        failures.push(Failure { subject: req.subject, what: req.what.clone(), error });
                     }
                     acked |= m.header.sequence_number == last;
                 }
@@ -128,10 +135,10 @@ impl Socket {
 
     /// Writes requests with consecutive sequence numbers in one send; with
     /// `ack_last` the last one asks for an ACK. Returns the first number.
-    fn send(&mut self, msgs: &[(RouteNetlinkMessage, u16)], flags: u16, ack_last: bool) -> NlResult<u32> {
+    fn send(&mut self, msgs: &[Request], flags: u16, ack_last: bool) -> NlResult<u32> {
         let first = self.seq.wrapping_add(1);
         let mut out = Vec::with_capacity(msgs.len() * 64);
-        for (i, (inner, extra)) in msgs.iter().enumerate() {
+        for (i, Request { msg: inner, flags: extra, .. }) in msgs.iter().enumerate() {
             self.seq = self.seq.wrapping_add(1);
             let mut header = NetlinkHeader::default();
             header.flags = flags | extra | if ack_last && i + 1 == msgs.len() { NLM_F_ACK } else { 0 };
@@ -197,10 +204,10 @@ pub fn in_namespace<T>(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, f: impl FnOnce(
 }
 
 /// How many of `msgs` go out before waiting for answers.
-fn window_len(msgs: &[(RouteNetlinkMessage, u16)]) -> usize {
+fn window_len(msgs: &[Request]) -> usize {
     use netlink_packet_core::Emitable;
     let mut bytes = 0;
-    for (i, (m, _)) in msgs.iter().enumerate().take(BATCH_MESSAGES) {
+    for (i, Request { msg: m, .. }) in msgs.iter().enumerate().take(BATCH_MESSAGES) {
         bytes += m.buffer_len() + 16;
         if bytes > BATCH_BYTES && i > 0 {
             return i;

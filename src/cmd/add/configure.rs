@@ -10,11 +10,11 @@ use nix::errno::Errno;
 use crate::cmd::kept::check_kept;
 use crate::cni::result::Route;
 use crate::cni::{CniResult, Error, Result, code};
-use crate::kernel::kernel_error;
+use crate::kernel::{kernel_error, refused as refused_request};
 use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::up_request;
 use crate::netlink::sysctl::enable_ipv6;
-use crate::netlink::{Addr, NlError, Socket, route};
+use crate::netlink::{Addr, NlError, Socket, Subject, route};
 use crate::state::Record;
 use crate::{info, warn};
 
@@ -56,12 +56,13 @@ pub(super) fn configure(
     let mut requests = add_requests(link.index, ifname, &addrs);
     requests.push(up_request(link.index));
     let mut refused = Vec::new();
-    for (pos, e) in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
-        match addrs.get(pos) {
+    for f in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
+        match f.subject {
             // The container has IPv6 disabled: enabled below, on this interface only.
-            Some(a) if e.is(Errno::EACCES) && a.address.is_ipv6() => refused.push(a.clone()),
-            Some(a) => return Err(kernel_error(&format!("add address {} to {ifname}", a.address))(e)),
-            None => return Err(kernel_error(&format!("set {ifname} up"))(e)),
+            Subject::Address(ip) if f.is(Errno::EACCES) && ip.is_ipv6() => {
+                refused.extend(addrs.iter().find(|a| a.address == ip).cloned())
+            }
+            _ => return Err(refused_request(f)),
         }
     }
     if !refused.is_empty() {
@@ -88,11 +89,13 @@ pub(super) fn add_ipv6(
     info!("IPv6 is disabled in the container; enabling it on {ifname}");
     let failures = enable_ipv6(ns.ctr, ns.host, ifname)
         .and_then(|()| ctr.batch(add_requests(index, ifname, addrs)))
-        .map(|f| f.into_iter().filter_map(|(pos, e)| addrs.get(pos).map(|a| (a.address, e))).collect())
-        .unwrap_or_else(|e| addrs.iter().map(|a| (a.address, e.clone())).collect::<Vec<_>>());
-    for (address, e) in failures {
-        warn!("{address} stays off {ifname}: {e}");
-        result.ips.retain(|ip| ip.address != address);
+        .map(|failures| failures.into_iter().map(|f| (f.subject, f.error)).collect())
+        .unwrap_or_else(|e| addrs.iter().map(|a| (Subject::Address(a.address), e.clone())).collect::<Vec<_>>());
+    for (subject, e) in failures {
+        if let Subject::Address(address) = subject {
+            warn!("{address} stays off {ifname}: {e}");
+            result.ips.retain(|ip| ip.address != address);
+        }
     }
 }
 
@@ -115,12 +118,8 @@ pub(super) fn apply_ipam(
     }
     let mut requests = add_requests(index, ifname, &addrs);
     requests.extend(route::add_requests(index, &got.routes.iter().map(kernel_route).collect::<Vec<_>>()));
-    if let Some((pos, e)) = ctr.batch(requests).map_err(kernel_error("apply the IPAM result"))?.into_iter().next() {
-        let what = match addrs.get(pos) {
-            Some(a) => format!("add IPAM address {} to {ifname}", a.address),
-            None => format!("add IPAM route {}", got.routes[pos - addrs.len()].dst),
-        };
-        return Err(kernel_error(&what)(e));
+    if let Some(f) = ctr.batch(requests).map_err(kernel_error("apply the IPAM result"))?.into_iter().next() {
+        return Err(refused_request(f));
     }
     if v6 {
         let ips: Vec<IpAddr> = addrs.iter().map(|a| a.address.ip()).collect();

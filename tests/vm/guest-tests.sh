@@ -19,6 +19,7 @@
 #   52:54:00:12:34:08 e1000       driver unbound, then vfio-pci
 #   52:54:00:12:34:09 virtio-net  default-route guard
 #   52:54:00:12:34:0a e1000       anchor: never moved; its name is the clashing CNI_IFNAME
+#   52:54:00:12:34:0b..0f e1000   attached by upstream's host-device: see adopt-tests.sh
 # and a CAN card (kvaser_pci), found by its PCI function: see can-tests.sh.
 
 HD=/hdtest/hostdev
@@ -170,7 +171,7 @@ expect_no_records() {
 inventory() {
     list=
     missing=
-    for i in 01 02 03 04 05 06 07 08 09 0a; do
+    for i in 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f; do
         mac=52:54:00:12:34:$i
         dev=$(by_mac "$mac")
         if [ -z "$dev" ]; then
@@ -434,6 +435,8 @@ sc_defroute() {
     finish defroute_allowed "allowDefaultRoute: ADD, DEL ok; address, state and default route restored: $after"
 }
 
+# shellcheck source=tests/vm/adopt-tests.sh
+. /hdtest/adopt-tests.sh
 # shellcheck source=tests/vm/can-tests.sh
 . /hdtest/can-tests.sh
 
@@ -463,6 +466,7 @@ sc_clash
 
 sc_unbound
 sc_defroute
+adopt_tests
 can_tests
 
 log "guest dmesg (warnings and errors):"

@@ -49,13 +49,30 @@ adopt_attach() {
 # for a scenario that failed half-way, so the next ones start clean).
 adopt_undo() {
     if [ -n "$(by_mac "$2" "hd-$1")" ]; then
-        upstream DEL "id-$1" "/run/netns/hd-$1" "$(by_mac "$2" "hd-$1")" "$(up_conf "net-$1" '{}')"
+        # Upstream's DEL reads only CNI_IFNAME, but wants some selector.
+        upstream DEL "id-$1" "/run/netns/hd-$1" "$(by_mac "$2" "hd-$1")" "$(up_conf "net-$1" "{\"device\":\"$dev\"}")"
     fi
     ip netns del "hd-$1" 2>/dev/null
     now=$(wait_mac "$2" "$RETURN_TIMEOUT")
     [ -z "$now" ] || [ "$now" = "$dev" ] || ip link set dev "$now" name "$dev"
     ip link set dev "$dev" alias "" 2>/dev/null
     log "$1: after clean-up the NIC is '$(by_mac "$2")'"
+}
+
+# adopt_begin NAME MAC UP-SELECTOR: the NIC with MAC prepared ($dev, its
+# snap $before) and attached by upstream as ctr0 in hd-NAME ($ns; $dd the
+# data directory); on failure (1) the scenario is reported and undone.
+adopt_begin() {
+    dev=$(by_mac "$2")
+    [ -n "$dev" ] || { result "$1" FAIL "no NIC with MAC $2"; return 1; }
+    adopt_prep "$dev" || fail "preparing $dev"
+    before=$(snap "$dev")
+    log "$1: $dev before: $before"
+    ns=hd-$1 dd=/run/hd/$1
+    adopt_attach "$1" "$3" && return 0
+    adopt_undo "$1" "$2"
+    finish "$1" ""
+    return 1
 }
 
 # expect_brought_home NAME: DEL's log says it adopted ctr0 as $dev.
@@ -74,17 +91,7 @@ expect_brought_home() {
 # changes nothing.
 sc_adopt() {
     name=$1 mac=$2 upsel=$3 sel=$4 newmac=${5:-}
-    dev=$(by_mac "$mac")
-    [ -n "$dev" ] || { result "$name" FAIL "no NIC with MAC $mac"; return; }
-    adopt_prep "$dev" || fail "preparing $dev"
-    before=$(snap "$dev")
-    log "$name: $dev before: $before"
-    ns=hd-$name dd=/run/hd/$name
-    if ! adopt_attach "$name" "$upsel"; then
-        adopt_undo "$name" "$mac"
-        finish "$name" ""
-        return
-    fi
+    adopt_begin "$name" "$mac" "$upsel" || return
     want=$(printf '%s' "$before" | jq -c '.alias = ""')
     if [ -n "$newmac" ]; then
         ip -n "$ns" link set dev ctr0 address "$newmac" || fail "changing the MAC of ctr0 in the container"
@@ -113,26 +120,10 @@ sc_adopt() {
 sc_adopt_gone() {
     name=adopt_gone_del mac=52:54:00:12:34:0c
     dev=$(by_mac "$mac")
-    [ -n "$dev" ] || { result "$name" FAIL "no NIC with MAC $mac"; return; }
-    adopt_prep "$dev" || fail "preparing $dev"
-    before=$(snap "$dev")
-    log "$name: $dev before: $before"
-    ns=hd-$name dd=/run/hd/$name sel="{\"pciBusID\":\"$(pci_of "$dev")\"}"
-    if ! adopt_attach "$name" "$sel"; then
-        adopt_undo "$name" "$mac"
-        finish "$name" ""
-        return
-    fi
+    sel="{\"pciBusID\":\"$(pci_of "$dev")\"}"
+    adopt_begin "$name" "$mac" "$sel" || return
     ip netns del "$ns"
-    t0=$(date +%s)
-    back=$(wait_mac "$mac" "$RETURN_TIMEOUT")
-    if [ -z "$back" ]; then
-        fail "the NIC did not come back to the initial namespace within ${RETURN_TIMEOUT}s"
-        finish "$name" ""
-        return
-    fi
-    returned=$(snap "$back")
-    note "$name: after the namespace died the kernel returned $dev as '$back' in $(($(date +%s) - t0))s: $returned"
+    await_return "$name" "$mac" || { finish "$name" ""; return; }
     case $back in
     ctr0 | dev[0-9]*) ;;
     *) fail "returned as '$back', expected ctr0 or dev<N>" ;;
@@ -161,19 +152,13 @@ sc_adopt_gone() {
 sc_adopt_declines() {
     name=adopt_device_declines mac=52:54:00:12:34:0f
     dev=$(by_mac "$mac")
-    [ -n "$dev" ] || { result "$name" FAIL "no NIC with MAC $mac"; return; }
-    adopt_prep "$dev" || fail "preparing $dev"
-    ns=hd-$name dd=/run/hd/$name sel="{\"device\":\"$dev\"}"
-    if ! adopt_attach "$name" "$sel"; then
-        adopt_undo "$name" "$mac"
-        finish "$name" ""
-        return
-    fi
+    sel="{\"device\":\"$dev\"}"
+    adopt_begin "$name" "$mac" "$sel" || return
     inside=$(snap_in "$ns" ctr0)
     cni DEL "id-$name" "/run/netns/$ns" ctr0 "$(conf 1.0.0 "net-$name" "$dd" "$sel")"
     expect_ok "hostdev DEL by $sel"
-    declined=$(printf '%s\n' "$ERR" | grep declines)
-    [ -n "$declined" ] || fail "DEL's log has no line saying hostdev declines: $(oneline "$ERR")"
+    declined=$(printf '%s\n' "$ERR" | grep "hostdev declines")
+    [ -n "$declined" ] || fail "DEL's log has no line saying 'hostdev declines': $(oneline "$ERR")"
     [ "$(snap_in "$ns" ctr0)" = "$inside" ] || fail "ctr0 changed in the container: '$(snap_in "$ns" ctr0)', was '$inside'"
     [ -z "$(by_mac "$mac")" ] || fail "the NIC was moved to the host as $(by_mac "$mac")"
     expect_no_records "$dd"

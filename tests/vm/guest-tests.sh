@@ -234,6 +234,21 @@ sc_select() {
     finish "$name" "$dev by $sel: ADD, CHECK, DEL ok; identical after: $after"
 }
 
+# await_return NAME MAC: once the container's namespace is deleted, waits
+# for the kernel to return the NIC $dev to the initial namespace; sets back
+# (its name there) and returned (its snap) and notes them; fails (1) when it
+# does not come back in time.
+await_return() {
+    t0=$(date +%s)
+    back=$(wait_mac "$2" "$RETURN_TIMEOUT")
+    if [ -z "$back" ]; then
+        fail "the NIC did not come back to the initial namespace within ${RETURN_TIMEOUT}s"
+        return 1
+    fi
+    returned=$(snap "$back")
+    note "$1: after the namespace died the kernel returned $dev as '$back' in $(($(date +%s) - t0))s: $returned"
+}
+
 # sc_gone NAME MAC N IFNAME HOW NAME-PATTERN
 # ADD, the namespace is deleted without DEL, the kernel returns the NIC to
 # the initial namespace (as IFNAME, or dev<N> when IFNAME is taken there:
@@ -260,15 +275,7 @@ sc_gone() {
     add_out=$OUT
     [ -n "$(by_mac "$mac" "$ns")" ] || fail "NIC not in the container after ADD"
     ip netns del "$ns"
-    t0=$(date +%s)
-    back=$(wait_mac "$mac" "$RETURN_TIMEOUT")
-    if [ -z "$back" ]; then
-        fail "the NIC did not come back to the initial namespace within ${RETURN_TIMEOUT}s"
-        finish "$name" ""
-        return
-    fi
-    returned=$(snap "$back")
-    note "$name: after the namespace died the kernel returned $dev as '$back' in $(($(date +%s) - t0))s: $returned"
+    await_return "$name" "$mac" || { finish "$name" ""; return; }
     # shellcheck disable=SC2254 # $pattern is a pattern on purpose
     case $back in
     $pattern) ;;

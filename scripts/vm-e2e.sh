@@ -6,7 +6,7 @@
 # PCI address, a driver that can be unbound, a real /sys/devices path, and
 # when their namespace dies the kernel RETURNS them to the initial namespace
 # instead of destroying them. This script boots Debian's kernel under QEMU
-# (TCG, no KVM needed) with ten emulated NICs (e1000 and virtio-net-pci) on a
+# (TCG, no KVM needed) with fifteen emulated NICs (e1000 and virtio-net-pci) on a
 # hub that has no host backend (the VM has no outside network at all) and a
 # CAN card (kvaser_pci) on a CAN bus of its own, runs
 # tests/vm/guest-tests.sh as the guest's init, and reads one line per check:
@@ -15,7 +15,9 @@
 # when the VM does not finish in time.
 #
 # Needs root (apt-get). Installs, when missing, from Debian: qemu-system-x86,
-# linux-image-amd64, busybox-static, iproute2, jq, cpio, kmod. Never touches
+# linux-image-amd64, busybox-static, iproute2, jq, cpio, kmod, and
+# containernetworking-plugins (upstream's host-device, which attaches the
+# NICs of the adoption checks). Never touches
 # the host's interfaces, routes or addresses. Everything it makes lives in
 # one temporary directory, removed on exit, and qemu is killed on exit.
 #
@@ -42,6 +44,7 @@ EXPECTED=(
     gone_del gone_gc gone_name_taken_del gone_name_taken_anchor
     unbound_no_driver vfio_userspace
     defroute_refused defroute_allowed
+    adopt_pcibusid adopt_gone_del adopt_kernelpath adopt_hwaddr_permanent adopt_device_declines
     can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
     can_lingering_del vcan_dies vcan_leaves_can
 )
@@ -50,6 +53,7 @@ EXPECTED=(
 NICS=(
     e1000:01 virtio-net-pci:02 virtio-net-pci:03 e1000:04 e1000:05
     virtio-net-pci:06 e1000:07 e1000:08 virtio-net-pci:09 e1000:0a
+    e1000:0b e1000:0c e1000:0d e1000:0e e1000:0f
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -135,6 +139,7 @@ install_packages() {
     command -v ip >/dev/null || missing+=(iproute2)
     command -v jq >/dev/null || missing+=(jq)
     command -v cpio >/dev/null || missing+=(cpio)
+    [[ -x /usr/lib/cni/host-device ]] || missing+=(containernetworking-plugins)
     ((${#missing[@]} == 0)) && return 0
     say "installing from Debian: ${missing[*]}"
     # --no-remove: never let a dependency resolution remove something else.

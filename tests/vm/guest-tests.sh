@@ -19,6 +19,7 @@
 #   52:54:00:12:34:08 e1000       driver unbound, then vfio-pci
 #   52:54:00:12:34:09 virtio-net  default-route guard
 #   52:54:00:12:34:0a e1000       anchor: never moved; its name is the clashing CNI_IFNAME
+#   52:54:00:12:34:0b..0f e1000   attached by upstream's host-device: see adopt-tests.sh
 # and a CAN card (kvaser_pci), found by its PCI function: see can-tests.sh.
 
 HD=/hdtest/hostdev
@@ -170,7 +171,7 @@ expect_no_records() {
 inventory() {
     list=
     missing=
-    for i in 01 02 03 04 05 06 07 08 09 0a; do
+    for i in 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f; do
         mac=52:54:00:12:34:$i
         dev=$(by_mac "$mac")
         if [ -z "$dev" ]; then
@@ -233,6 +234,21 @@ sc_select() {
     finish "$name" "$dev by $sel: ADD, CHECK, DEL ok; identical after: $after"
 }
 
+# await_return NAME MAC: once the container's namespace is deleted, waits
+# for the kernel to return the NIC $dev to the initial namespace; sets back
+# (its name there) and returned (its snap) and notes them; fails (1) when it
+# does not come back in time.
+await_return() {
+    t0=$(date +%s)
+    back=$(wait_mac "$2" "$RETURN_TIMEOUT")
+    if [ -z "$back" ]; then
+        fail "the NIC did not come back to the initial namespace within ${RETURN_TIMEOUT}s"
+        return 1
+    fi
+    returned=$(snap "$back")
+    note "$1: after the namespace died the kernel returned $dev as '$back' in $(($(date +%s) - t0))s: $returned"
+}
+
 # sc_gone NAME MAC N IFNAME HOW NAME-PATTERN
 # ADD, the namespace is deleted without DEL, the kernel returns the NIC to
 # the initial namespace (as IFNAME, or dev<N> when IFNAME is taken there:
@@ -259,15 +275,7 @@ sc_gone() {
     add_out=$OUT
     [ -n "$(by_mac "$mac" "$ns")" ] || fail "NIC not in the container after ADD"
     ip netns del "$ns"
-    t0=$(date +%s)
-    back=$(wait_mac "$mac" "$RETURN_TIMEOUT")
-    if [ -z "$back" ]; then
-        fail "the NIC did not come back to the initial namespace within ${RETURN_TIMEOUT}s"
-        finish "$name" ""
-        return
-    fi
-    returned=$(snap "$back")
-    note "$name: after the namespace died the kernel returned $dev as '$back' in $(($(date +%s) - t0))s: $returned"
+    await_return "$name" "$mac" || { finish "$name" ""; return; }
     # shellcheck disable=SC2254 # $pattern is a pattern on purpose
     case $back in
     $pattern) ;;
@@ -434,6 +442,8 @@ sc_defroute() {
     finish defroute_allowed "allowDefaultRoute: ADD, DEL ok; address, state and default route restored: $after"
 }
 
+# shellcheck source=tests/vm/adopt-tests.sh
+. /hdtest/adopt-tests.sh
 # shellcheck source=tests/vm/can-tests.sh
 . /hdtest/can-tests.sh
 
@@ -463,6 +473,7 @@ sc_clash
 
 sc_unbound
 sc_defroute
+adopt_tests
 can_tests
 
 log "guest dmesg (warnings and errors):"

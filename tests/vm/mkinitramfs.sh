@@ -2,7 +2,9 @@
 # Builds the small initramfs (cpio.gz) that scripts/vm-e2e.sh boots:
 #   busybox-static, iproute2's `ip` and jq with the shared libraries they link,
 #   the kernel modules the emulated NICs need (with their dependencies, in
-#   load order), the hostdev binary, and the guest scripts in tests/vm/.
+#   load order), the hostdev binary, upstream's host-device (Debian's
+#   containernetworking-plugins) for the adoption checks, and the guest
+#   scripts in tests/vm/.
 #
 # Usage: mkinitramfs.sh KERNEL_VERSION HOSTDEV_BINARY OUTPUT.cpio.gz
 # Reads only the host's files; writes only OUTPUT and a temporary staging
@@ -42,6 +44,7 @@ copy_elf() {
 copy_elf "$(readlink -f "$(command -v ip)")" /sbin/ip      # iproute2: busybox's ip cannot do netns
 copy_elf "$(readlink -f "$(command -v jq)")" /usr/bin/jq
 copy_elf "$hostdev" /hdtest/hostdev
+copy_elf /usr/lib/cni/host-device /hdtest/host-device
 
 # Kernel modules, each after its dependencies, from modules.dep (through
 # modprobe --show-depends, which reads it); duplicates dropped, order kept.
@@ -60,6 +63,7 @@ done
 install -m 0755 "$here/init.sh" "$stage/init"
 install -m 0755 "$here/guest-tests.sh" "$stage/hdtest/tests.sh"
 install -m 0644 "$here/can-tests.sh" "$stage/hdtest/can-tests.sh"
+install -m 0644 "$here/adopt-tests.sh" "$stage/hdtest/adopt-tests.sh"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 

@@ -254,7 +254,9 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
             // the interface is home all the same.
             Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
             Subject::Master => warn!("cannot make {name} a port of its master again: {}", f.error),
-            Subject::Link | Subject::Address(_) => return Err(refused(f)),
+            // Tried once more below, with the ones the kernel dropped.
+            Subject::Address(a) => warn!("cannot put address {a} back on {name} yet: {}", f.error),
+            Subject::Link => return Err(refused(f)),
         }
     }
     check_kept(sock, link.index, name, &addrs)?;

@@ -16,8 +16,10 @@ mkdir -p /run/netns /run/cni
 echo 4 >/proc/sys/kernel/printk 2>/dev/null
 
 echo "# init: kernel $(uname -r), loading modules"
-while read -r m; do
-    insmod "$m" || echo "# init: insmod $m failed"
+# One module a line: its path, then its options (see mkinitramfs.sh).
+while read -r m opts; do
+    # shellcheck disable=SC2086 # the options are words
+    insmod "$m" $opts || echo "# init: insmod $m $opts failed"
 done </hdtest/modules.list
 
 # Drivers may probe asynchronously: wait (bounded) until the NICs appear.

@@ -16,10 +16,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Modules wanted, by name. The NIC drivers and their helpers; vfio-pci for the
 # userspace-driver scenario (it binds only when the guest has an IOMMU); the
-# CAN card's driver (kvaser_pci on sja1000) and vcan for the CAN scenarios.
+# CAN card's driver (kvaser_pci on sja1000) and vcan for the CAN scenarios;
+# 8021q (vlan) and bonding for the stacked-device scenarios.
 # Dependencies (virtio, virtio_ring, failover, net_failover, vfio-pci-core,
-# irqbypass, can-dev, ...) are resolved from modules.dep below.
-modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci kvaser_pci vcan)
+# irqbypass, can-dev, llc, stp, garp, mrp, tls, ...) are resolved from
+# modules.dep below.
+modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci kvaser_pci vcan 8021q bonding)
 
 stage=$(mktemp -d "$(dirname "$out")/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -48,15 +50,18 @@ copy_elf /usr/lib/cni/host-device /hdtest/host-device
 
 # Kernel modules, each after its dependencies, from modules.dep (through
 # modprobe --show-depends, which reads it); duplicates dropped, order kept.
+# Each line is the path and the options modprobe.d gives the module (bonding:
+# max_bonds=0, so no bond0 appears that the guest's NIC count would take for
+# a NIC).
 : >"$stage/hdtest/modules.list"
 declare -A seen=()
 for m in "${modules[@]}"; do
     modinfo -k "$kver" -F filename "$m" >/dev/null
-    while read -r verb path _; do
+    while read -r verb path opts; do
         [[ $verb == insmod && -z ${seen[$path]:-} ]] || continue
         seen[$path]=1
         install -D -m 0644 "$path" "$stage$path"
-        printf '%s\n' "$path" >>"$stage/hdtest/modules.list"
+        printf '%s %s\n' "$path" "$opts" >>"$stage/hdtest/modules.list"
     done < <(modprobe -S "$kver" --show-depends "$m")
 done
 
@@ -64,6 +69,7 @@ install -m 0755 "$here/init.sh" "$stage/init"
 install -m 0755 "$here/guest-tests.sh" "$stage/hdtest/tests.sh"
 install -m 0644 "$here/can-tests.sh" "$stage/hdtest/can-tests.sh"
 install -m 0644 "$here/adopt-tests.sh" "$stage/hdtest/adopt-tests.sh"
+install -m 0644 "$here/stack-tests.sh" "$stage/hdtest/stack-tests.sh"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 

@@ -46,8 +46,8 @@ expect_refused() {
         esac
     fi
 }
-# expect_untouched NAME: after a refused ADD, $dev is on the host as it was
-# ($before), with the same master, and nothing is recorded.
+# expect_untouched MASTER: after a refused ADD, $dev is on the host as it was
+# ($before), a port of MASTER ("" none), and nothing is recorded for $name.
 expect_untouched() {
     [ "$(snap "$dev")" = "$before" ] || fail "$dev changed after the refused ADD: $(snap "$dev")"
     [ "$(master_of "$dev")" = "$1" ] || fail "$dev's master is '$(master_of "$dev")' after the refused ADD, want '$1'"
@@ -55,7 +55,7 @@ expect_untouched() {
 }
 # stack_round_trip NAME CONFIG: ADD of $dev as ctr0 into hd-NAME, which it
 # reaches as it was ($before) and not a port of anything; then DEL.
-# Sets inside_master (its master in the container); 1 when ADD failed.
+# Returns 1 when ADD failed.
 stack_round_trip() {
     cni ADD "id-$1" "/run/netns/hd-$1" ctr0 "$2"
     if [ "$RC" != 0 ]; then

@@ -158,6 +158,23 @@ vlan_begin() {
 vlan_operstate_up() {
     [ "$(ip -j link show dev "$vlan" | jq -r '.[0].operstate')" = UP ] && echo "$(($(date +%s) - t0))"
 }
+# tx_of IFNAME: the packets IFNAME has sent, and those it dropped.
+tx_of() { ip -s -j link show dev "$1" | jq -r '.[0].stats64.tx | "\(.packets) \(.dropped)"'; }
+# vlan_sends_through: what the vlan $vlan, left on the host, hands its lower
+# device (now in the container) during a 3-second ping from the host through
+# it: ARP requests, as nothing answers (a vlan counts a frame as sent once
+# its lower device's queue took it, as dropped otherwise; 203.0.113.0/24 is a
+# documentation range).
+vlan_sends_through() {
+    ip addr add 203.0.113.1/24 dev "$vlan" || return
+    # shellcheck disable=SC2046 # two numbers, split on purpose
+    set -- $(tx_of "$vlan")
+    ping -c 3 -W 1 203.0.113.2 >/dev/null 2>&1
+    # shellcheck disable=SC2046
+    set -- "$@" $(tx_of "$vlan")
+    echo "during a 3-second ping from the host through $vlan it sent $(($3 - $1)) frames into its lower device, dropped $(($4 - $2))"
+    ip addr del 203.0.113.1/24 dev "$vlan"
+}
 # expect_vlan_home: the vlan $vlan is on the host, stacked on $dev again.
 expect_vlan_home() {
     [ "$(lower_of "$vlan")" = "$dev" ] ||
@@ -181,6 +198,7 @@ sc_vlan_guard() {
     stack_while_attached() {
         ip link show dev "$vlan" >/dev/null 2>&1 || fail "the vlan $vlan is gone from the host while $dev is in the container"
         vlan_away=$(ip -j -d link show dev "$vlan" | jq -c '.[0] | {link, link_netnsid, operstate}')
+        vlan_sends=$(vlan_sends_through)
     }
     ip netns add "hd-$name"
     stack_round_trip "$name" "$(stack_conf "$name" "$dev" '{"allowUpperDevices": true}')"
@@ -191,7 +209,7 @@ sc_vlan_guard() {
     expect_vlan_home
     t0=$(date +%s)
     vlan_up=$(wait_found 10 vlan_operstate_up)
-    note "$name: the vlan while $dev was in the container: $vlan_away; after DEL: $(ip -j link show dev "$vlan" | jq -c '.[0] | {link, operstate}')${vlan_up:+ (operstate UP ${vlan_up}s later)}"
+    note "$name: the vlan while $dev was in the container: $vlan_away; after DEL: $(ip -j link show dev "$vlan" | jq -c '.[0] | {link, operstate}')${vlan_up:+ (operstate UP ${vlan_up}s later)}; $vlan_sends"
     ip link del dev "$vlan"
     finish "$name" "allowUpperDevices: ADD, DEL ok; $vlan stayed on the host, on $dev again; identical: $after"
 }

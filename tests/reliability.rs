@@ -840,3 +840,26 @@ fn crash_after_move_home_with_mac_changed_in_container() {
     assert_home(&w, &before, &host_names, &ctr_names, "after the crash with a changed MAC");
     assert!(records(&w).is_empty());
 }
+
+/// The container changed what the interface had (MTU, alias, MAC, admin
+/// state): DEL gives each back. Also when the host interface had no alias:
+/// the container's alias does not come home with it.
+#[test]
+fn del_restores_what_the_container_changed() {
+    for had_alias in [true, false] {
+        let w = World::new();
+        w.host_veth("h1", true);
+        if !had_alias {
+            ip(&w.host.name, &["link", "set", "dev", "h1", "alias", ""]);
+        }
+        let before = link(&w.host.name, "h1").unwrap();
+        let host_names = link_names(&w.host.name);
+        let ctr_names = link_names(&w.ctr.name);
+        w.attach("h1", "eth0");
+        let c = &w.ctr.name;
+        ip(c, &["link", "set", "dev", "eth0", "mtu", "1280", "alias", "set by the container"]);
+        ip(c, &["link", "set", "dev", "eth0", "address", "02:00:00:00:be:ef", "down"]);
+        w.del("h1", "eth0").assert_ok();
+        assert_home(&w, &before, &host_names, &ctr_names, &format!("changed in the container (alias: {had_alias})"));
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Mutation testing of the modules that move, rename, restore or record
+# interfaces: cargo-mutants changes the code one small way at a time and
+# checks that a test notices. As root (the tests make namespaces):
+#
+#   bash scripts/mutants.sh                      # every file below, one run
+#   bash scripts/mutants.sh src/cmd/home.rs ...  # only these files
+#
+# Too slow for test.sh: every mutant is a build and a run of the namespace
+# suites (settings in .cargo/mutants.toml). Survivors that are equivalent
+# to the original are named, with why, in .cargo/mutants-allow.txt. Exits
+# non-zero when a mutant is missed or times out. MUTANTS_JOBS (default 2)
+# mutants are tried in parallel; the suites mostly wait on the kernel.
+# Results: mutants.out/ (missed.txt, caught.txt, unviable.txt, timeout.txt).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$HD_REPO"
+
+FILES=(
+    src/cmd/home.rs src/cmd/locate.rs src/cmd/del.rs src/cmd/gc.rs src/state.rs
+    src/cmd/add.rs src/cmd/adopt.rs src/safedir.rs src/device.rs
+)
+ALLOW=.cargo/mutants-allow.txt
+
+install_cargo_mutants() {
+    if ! cargo mutants --version >/dev/null 2>&1; then
+        hd_header "Installing cargo-mutants"
+        cargo install --locked cargo-mutants
+    fi
+}
+
+# allowed_regexes: the allow-list's entries, one regex a line; lines that
+# are blank or start with # (the reasons) are skipped.
+allowed_regexes() {
+    grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$ALLOW"
+}
+
+main() {
+    install_cargo_mutants
+    local files=("$@") args=() re
+    ((${#files[@]})) || files=("${FILES[@]}")
+    for f in "${files[@]}"; do args+=(--file "$f"); done
+    while IFS= read -r re; do args+=(--exclude-re "$re"); done < <(allowed_regexes)
+    hd_header "cargo mutants on ${files[*]}"
+    hd_show cargo mutants --jobs "${MUTANTS_JOBS:-2}" "${args[@]}"
+}
+
+main "$@"

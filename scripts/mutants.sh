@@ -5,6 +5,7 @@
 #
 #   bash scripts/mutants.sh                      # every file below, one run
 #   bash scripts/mutants.sh src/cmd/home.rs ...  # only these files
+#   bash scripts/mutants.sh --iterate ...        # skip what was caught last time
 #
 # Too slow for test.sh: every mutant is a build and a run of the namespace
 # suites (settings in .cargo/mutants.toml). Survivors that are equivalent
@@ -39,9 +40,12 @@ allowed_regexes() {
 
 main() {
     install_cargo_mutants
-    local files=("$@") args=() re
+    local files=() args=() arg re
+    for arg in "$@"; do # source files to examine; anything else goes to cargo mutants
+        if [[ $arg == *.rs ]]; then files+=("$arg"); else args+=("$arg"); fi
+    done
     ((${#files[@]})) || files=("${FILES[@]}")
-    for f in "${files[@]}"; do args+=(--file "$f"); done
+    for arg in "${files[@]}"; do args+=(--file "$arg"); done
     while IFS= read -r re; do args+=(--exclude-re "$re"); done < <(allowed_regexes)
     hd_header "cargo mutants on ${files[*]}"
     hd_show cargo mutants --jobs "${MUTANTS_JOBS:-2}" "${args[@]}"

@@ -863,3 +863,45 @@ fn del_restores_what_the_container_changed() {
         assert_home(&w, &before, &host_names, &ctr_names, &format!("changed in the container (alias: {had_alias})"));
     }
 }
+
+/// The runtime removed the container's namespace path but a process still
+/// holds the namespace (it is being torn down): DEL gives it a moment to
+/// die, then drops the record as the veth died with it. One that outlives
+/// the moment gets code 11 (try again) after it, not an endless wait, and
+/// the record stays for the next DEL.
+#[test]
+fn del_waits_a_moment_for_a_namespace_on_its_way_out() {
+    for (held_for, dies_in_time) in [("1.5", true), ("8", false)] {
+        let mut w = World::new();
+        w.host_veth("h1", true);
+        w.attach("h1", "eth0");
+        let mut holder = Command::new("ip").args(["netns", "exec", &w.ctr.name, "sleep", held_for]).spawn().unwrap();
+        let pid = holder.id().to_string();
+        let ctr = w.ctr.name.clone();
+        assert!(wait_until(5, || ns_pids(&ctr).contains(&pid)), "the holder never entered {ctr}");
+        let netns_path = w.ctr.path();
+        w.ctr.delete();
+        let started = std::time::Instant::now();
+        let out = w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
+        let took = started.elapsed();
+        if dies_in_time {
+            out.assert_ok();
+            assert!(records(&w).is_empty(), "{:#?}", records(&w));
+        } else {
+            out.assert_err(11);
+            assert!(took < std::time::Duration::from_secs(6), "DEL waited {took:?} for a namespace that lingers");
+            assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "removing");
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert!(wait_until(10, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
+        w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
+        assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    }
+}
+
+/// The process ids in the named namespace.
+fn ns_pids(ns: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "pids", ns]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}

@@ -368,3 +368,39 @@ fn a_lost_record_gives_way_to_a_new_add_of_its_attachment() {
     assert_eq!(only_phase(&w), "attached");
     assert_eq!(only_record(&w, &w.id, "eth0")["host"]["name"], "h1");
 }
+
+/// GC meets two attachments it cannot bring home (the container moved both
+/// into a namespace of its own): it reports both, with their own code
+/// (110), and keeps both records. Add an unreadable record (106) and the
+/// mix is reported as 100.
+#[test]
+fn gc_reports_every_problem_with_one_code() {
+    let (w, _, _, _) = attached_world();
+    w.host_veth("h2", true);
+    w.run(&w.env("ADD", "net1"), &w.config("1.0.0", "h2")).assert_ok();
+    let nested = Netns::new(format!("{}-nest", w.id));
+    for dev in ["eth0", "net1"] {
+        ip(&w.ctr.name, &["link", "set", dev, "netns", &nested.name]);
+    }
+
+    let out = run_gc(&w, "h1");
+    out.assert_err(110);
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("2 problem(s)") && msg.contains("h1") && msg.contains("h2"), "{msg}");
+    assert_eq!(records(&w).len(), 2, "{:#?}", records(&w));
+
+    let bogus = std::path::Path::new(&w.data_dir()).join("testnet+someone+eth9.json");
+    std::fs::write(&bogus, b"{ not a record").unwrap();
+    let out = run_gc(&w, "h1");
+    out.assert_err(100);
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("3 problem(s)"), "{msg}");
+    std::fs::remove_file(&bogus).unwrap();
+
+    for dev in ["eth0", "net1"] {
+        ip(&nested.name, &["link", "set", dev, "netns", &w.ctr.name]);
+    }
+    run_gc(&w, "h1").assert_ok();
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    assert!(link(&w.host.name, "h1").is_some() && link(&w.host.name, "h2").is_some());
+}

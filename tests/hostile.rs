@@ -404,3 +404,74 @@ fn gc_reports_every_problem_with_one_code() {
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
     assert!(link(&w.host.name, "h1").is_some() && link(&w.host.name, "h2").is_some());
 }
+
+// ------------------------------------------- 3. a macvlan, proven by its lower device
+
+/// A world with macvlan mv1 (on host veth low0, with an address) attached
+/// as eth0: mv1 as it was, and the host's and the container's link names
+/// before ADD.
+fn macvlan_world() -> (World, Link, BTreeSet<String>, BTreeSet<String>) {
+    let w = World::new();
+    let h = &w.host.name;
+    ip(h, &["link", "add", "low0", "type", "veth", "peer", "name", "low0p"]);
+    ip(h, &["link", "add", "mv1", "link", "low0", "type", "macvlan", "mode", "bridge"]);
+    ip(h, &["link", "set", "mv1", "mtu", "1400", "alias", "macvlan mv1", "up"]);
+    ip(h, &["addr", "add", "10.9.0.2/24", "dev", "mv1"]);
+    let before = link(h, "mv1").unwrap();
+    let host_names = link_names(h);
+    let ctr_names = link_names(&w.ctr.name);
+    w.attach("mv1", "eth0");
+    (w, before, host_names, ctr_names)
+}
+
+/// A macvlan comes home as it was, also renamed, re-MACed and with a new
+/// MTU in the container: its lower device on the host proves it.
+#[test]
+fn macvlan_comes_home() {
+    let (w, before, host_names, ctr_names) = macvlan_world();
+    ip(&w.ctr.name, &["link", "set", "eth0", "down"]);
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "renamed", "address", "02:00:00:00:be:ef", "mtu", "1300"]);
+    w.del("mv1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "mv1"), Some(before));
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// The container deletes the macvlan and makes its own `eth0` macvlan at
+/// the same index, on a veth of its own at the index the host's lower
+/// device has: the same lower index, kind, name and index, but not on the
+/// host's device. DEL takes nothing, and keeps the record as lost.
+#[test]
+fn macvlan_impostor_on_the_same_lower_index_stays_in_the_container() {
+    let (w, _, host_names, ctr_names) = macvlan_world();
+    let c = &w.ctr.name;
+    let index = ifindex(c, "eth0").to_string();
+    let lower = ifindex(&w.host.name, "low0").to_string();
+    ip(c, &["link", "del", "eth0"]);
+    ip(c, &["link", "add", "lowc", "index", &lower, "type", "veth", "peer", "name", "lowcp"]);
+    ip(c, &["link", "add", "eth0", "index", &index, "link", "lowc", "type", "macvlan", "mode", "bridge"]);
+    let impostor = link(c, "eth0").unwrap();
+
+    w.del("mv1", "eth0").assert_ok();
+    assert_eq!(link(c, "eth0"), Some(impostor), "the impostor was touched");
+    assert_eq!(link_names(c), with(&ctr_names, &["eth0", "lowc", "lowcp"]));
+    assert_eq!(link_names(&w.host.name), without(&host_names, &["mv1"]), "the host gained a link");
+    assert_eq!(only_phase(&w), "lost");
+}
+
+/// The container deletes the macvlan; the host has one of its own on the
+/// same lower device, which shares no name, index or MAC with it. DEL must
+/// not take the host's macvlan for the lost one.
+#[test]
+fn host_macvlan_on_the_same_lower_is_not_taken_for_a_lost_one() {
+    let (w, _, host_names, _) = macvlan_world();
+    ip(&w.host.name, &["link", "add", "mv2", "link", "low0", "type", "macvlan", "mode", "bridge"]);
+    let other = link(&w.host.name, "mv2").unwrap();
+    ip(&w.ctr.name, &["link", "del", "eth0"]);
+
+    w.del("mv1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "mv2"), Some(other), "the host's own macvlan was renamed or re-addressed");
+    assert_eq!(link_names(&w.host.name), with(&without(&host_names, &["mv1"]), &["mv2"]));
+    assert_eq!(only_phase(&w), "lost");
+}

@@ -135,9 +135,11 @@ fn pick(sock: &mut Socket, rec: &Record, proven: impl Fn(&Link) -> bool, side: &
         )
     };
     candidates.sort_by_key(|l| std::cmp::Reverse(score(l)));
-    // Several proven links and no hint for any (macvlans of the host's own
-    // on the same lower device, ports of one card): none is known to be ours.
-    if candidates.len() > 1 && score(&candidates[0]) == (false, false, false, false) {
+    // A proven link with no hint is not known to be ours, unless it is the
+    // only link of its parent device: a lower device carries the host's own
+    // macvlans (and other attachments'), a card can have several ports.
+    let alone_is_ours = candidates.len() == 1 && rec.anchor == Anchor::Parent;
+    if !alone_is_ours && candidates.first().is_some_and(|l| score(l) == (false, false, false, false)) {
         return Ok(None);
     }
     Ok(candidates.into_iter().next())

@@ -480,3 +480,53 @@ fn host_macvlan_on_the_same_lower_is_not_taken_for_a_lost_one() {
     assert_eq!(link_names(&w.host.name), with(&without(&host_names, &["mv1"]), &["mv2"]));
     assert_eq!(only_phase(&w), "lost");
 }
+
+/// The container renamed the interface to `evil0`: DEL renames it home
+/// inside the container first, so the host never sees a link by the
+/// container's name, not even for an instant (a host daemon could act on
+/// it). Watched with `ip monitor link` on the host, bracketed by marker
+/// links so that no event is missed.
+#[test]
+fn host_never_sees_the_container_side_name() {
+    let (w, before, host_names, _) = attached_world();
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "evil0"]);
+    let log = w.tmp.join("monitor.log");
+    let monitor = Monitor(
+        std::process::Command::new("ip")
+            .args(["-n", &w.host.name, "-o", "monitor", "link"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let seen = |name: &str| std::fs::read_to_string(&log).unwrap_or_default().contains(name);
+    // A marker made before the monitor listens is never reported: make it
+    // again until it is.
+    let mark = |name: &str| {
+        let reported = (0..10).any(|_| {
+            ip(&w.host.name, &["link", "add", name, "type", "veth", "peer", "name", &format!("{name}p")]);
+            ip(&w.host.name, &["link", "del", name]);
+            wait_until(1, || seen(name))
+        });
+        assert!(reported, "ip monitor never reported {name}");
+    };
+    mark("mark0");
+    w.del("h1", "eth0").assert_ok();
+    mark("mark1");
+    drop(monitor);
+    let events = std::fs::read_to_string(&log).unwrap();
+    assert!(events.contains("h1"), "no event for h1: {events}");
+    assert!(!events.contains("evil0"), "the host saw the container-side name: {events}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert_eq!(link_names(&w.host.name), host_names);
+}
+
+/// A child process killed and reaped when dropped, also when a test fails.
+struct Monitor(std::process::Child);
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

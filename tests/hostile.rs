@@ -530,3 +530,24 @@ impl Drop for Monitor {
         let _ = self.0.wait();
     }
 }
+
+/// As above, with the nested namespace at host nsid 0 (the container's is
+/// 7): an id of 0 is a namespace like any other, neither dying nor
+/// unknown. DEL fails at once with 110 and says where the interface is.
+#[test]
+fn interface_in_a_nested_namespace_at_nsid_0_fails_110_at_once() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
+    w.attach("h1", "eth0");
+    let nested = Netns::new(format!("{}-nest", w.id));
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+
+    let started = std::time::Instant::now();
+    let out = w.del("h1", "eth0");
+    out.assert_err(110);
+    assert!(started.elapsed() < Duration::from_millis(2500), "DEL waited for a live namespace");
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("another network namespace (host nsid 0)"), "{msg}");
+    assert_eq!(records(&w).len(), 1, "the record must stay");
+}

@@ -874,6 +874,8 @@ fn del_waits_a_moment_for_a_namespace_on_its_way_out() {
     for (held_for, dies_in_time) in [("1.5", true), ("8", false)] {
         let mut w = World::new();
         w.host_veth("h1", true);
+        // A non-zero id, which the message must not take for a dying one.
+        ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
         w.attach("h1", "eth0");
         let mut holder = Command::new("ip").args(["netns", "exec", &w.ctr.name, "sleep", held_for]).spawn().unwrap();
         let pid = holder.id().to_string();
@@ -889,6 +891,8 @@ fn del_waits_a_moment_for_a_namespace_on_its_way_out() {
             assert!(records(&w).is_empty(), "{:#?}", records(&w));
         } else {
             out.assert_err(11);
+            let msg = out.json["msg"].as_str().unwrap_or("");
+            assert!(msg.contains("another network namespace (host nsid 7)"), "{msg}");
             assert!(took < std::time::Duration::from_secs(6), "DEL waited {took:?} for a namespace that lingers");
             assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "removing");
         }

@@ -485,3 +485,33 @@ fn data_dir_not_the_hosts_is_warned_about() {
     assert!(out.stderr.contains("dataDir") && out.stderr.contains(&data), "no warning: {out:#?}");
     assert!(out.json.is_object(), "stdout polluted: {out:#?}");
 }
+
+/// GC releases a stale attachment's allocation with IPAM DEL as that
+/// attachment's DEL would: its container id and interface, and no
+/// namespace (it may be gone), even when the runtime set CNI_NETNS for GC.
+#[test]
+fn gc_releases_with_the_attachments_own_identity_and_no_namespace() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let body = r#"case $CNI_COMMAND in
+ADD) echo '{"cniVersion":"1.1.0","ips":[{"address":"192.0.2.77/24"}]}';;
+*) echo "$CNI_COMMAND id=$CNI_CONTAINERID if=$CNI_IFNAME netns=$CNI_NETNS" >>"$dir/calls";;
+esac"#;
+    let path = fake_ipam(&w, "rec", body);
+    let c = conf(&w, "1.1.0", "h1", json!({"type":"rec"}));
+    let mut add_env = w.env("ADD", "eth0");
+    add_env.insert("CNI_PATH", path.clone());
+    w.run(&add_env, &c.to_string()).assert_ok();
+
+    let mut gc = c.clone();
+    gc.as_object_mut().unwrap().remove("device");
+    gc["cni.dev/valid-attachments"] = json!([]);
+    let mut env = gc_env(&w);
+    env.insert("CNI_PATH", path);
+    env.insert("CNI_NETNS", w.ctr.path());
+    w.run(&env, &gc.to_string()).assert_ok();
+    let calls = std::fs::read_to_string(w.tmp.join("res/calls")).unwrap_or_default();
+    let del = format!("DEL id={} if=eth0 netns=\n", w.id);
+    assert!(calls.starts_with(&del), "IPAM calls: {calls:?}");
+    assert!(link(&w.host.name, "h1").is_some(), "h1 not home");
+}

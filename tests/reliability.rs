@@ -909,3 +909,28 @@ fn ns_pids(ns: &str) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "pids", ns]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
 }
+
+/// A parked interface whose name is still taken stays parked through a
+/// STATUS, and is not forgotten: once the name is free, the next STATUS
+/// brings it home.
+#[test]
+fn parked_stays_parked_through_status_then_comes_home() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+    w.attach("h1", "eth0");
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+
+    let status = || {
+        let (st, out) = run(&w.host.name, &plain_env("STATUS"), &conf(&w, "1.1.0", "h1", json!({})));
+        assert!(st.success(), "STATUS: {out:#?}");
+    };
+    status();
+    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked", "unparked while its name is taken");
+    ip(&w.host.name, &["link", "del", "h1"]);
+    status();
+    assert_home(&w, &before, &host_names, &ctr_names, "unparked by the second STATUS");
+}

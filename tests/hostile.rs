@@ -551,3 +551,26 @@ fn interface_in_a_nested_namespace_at_nsid_0_fails_110_at_once() {
     assert!(msg.contains("another network namespace (host nsid 0)"), "{msg}");
     assert_eq!(records(&w).len(), 1, "the record must stay");
 }
+
+/// mv1's index is taken in the container, so the kernel gives it another
+/// one there; the container then renames it and changes its MAC. Only the
+/// container index ADD recorded points at it: DEL still brings it home.
+#[test]
+fn macvlan_with_a_new_index_in_the_container_comes_home() {
+    let w = World::new();
+    let h = &w.host.name;
+    ip(h, &["link", "add", "low0", "type", "veth", "peer", "name", "low0p"]);
+    ip(h, &["link", "add", "mv1", "link", "low0", "type", "macvlan", "mode", "bridge"]);
+    let before = link(h, "mv1").unwrap();
+    let index = ifindex(h, "mv1").to_string();
+    ip(&w.ctr.name, &["link", "add", "taken", "index", &index, "type", "veth", "peer", "name", "takenp"]);
+    let ctr_names = link_names(&w.ctr.name);
+    w.attach("mv1", "eth0");
+    assert_ne!(ifindex(&w.ctr.name, "eth0").to_string(), index, "the kernel kept a taken index");
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "renamed", "address", "02:00:00:00:be:ef"]);
+
+    w.del("mv1", "eth0").assert_ok();
+    assert_eq!(link(h, "mv1"), Some(before));
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}

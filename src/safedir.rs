@@ -188,6 +188,11 @@ impl SafeDir {
         }
     }
 
+    /// When `name` was last written, in seconds since the epoch.
+    pub fn modified(&self, name: &str) -> Option<i64> {
+        fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok().map(|st| st.st_mtime)
+    }
+
     /// Whether `name` still is the file `file` (not removed or replaced).
     pub fn is_same(&self, name: &str, file: &impl AsFd) -> bool {
         match (fstat(file), fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)) {

@@ -386,7 +386,7 @@ impl Store {
         self.sweep_claims(&names);
         for name in names {
             if let Some(pid) = temp_owner(&name) {
-                if !process_alive(pid) {
+                if !self.dir.modified(&name).is_some_and(|written| process_alive(pid, written)) {
                     crate::info!("removing {}, left by a killed process", self.dir.show(&name));
                     let _ = self.dir.remove(&name);
                 }
@@ -422,9 +422,29 @@ impl Store {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
+/// Whether the process that wrote a file at `written` (seconds since the
+/// epoch) as `pid` still runs: a hostdev (our own name) that is not a zombie
+/// (an orphan nobody reaps keeps its pid) and started before the file was
+/// written (pids are reused, quickly where pid_max is small).
+fn process_alive(pid: u32, written: i64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let ours = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let started =
+        fields.get(19).and_then(|t| t.parse::<i64>().ok()).zip(boot_time()).map(|(t, boot)| boot + t / CLK_TCK);
+    stat[open + 1..close] == *ours.trim_end()
+        && fields.first() != Some(&"Z")
+        && started.is_some_and(|s| s <= written + 1)
+}
+
+/// Clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux).
+const CLK_TCK: i64 = 100;
+
+/// When the machine booted, in seconds since the epoch.
+fn boot_time() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|b| b.trim().parse().ok())
 }
 
 /// How long a command waits for a lock another call holds before it
@@ -501,6 +521,20 @@ mod tests {
     fn veth_record(ifname: &str) -> Record {
         let host = Link { index: 7, name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() };
         Record { anchor: Anchor::Peer { index: 8 }, ..Record::new(&key(ifname), None, host, vec![]) }
+    }
+
+    #[test]
+    fn only_a_live_process_of_our_own_name_keeps_its_leftovers() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!(process_alive(std::process::id(), now));
+        assert!(!process_alive(u32::MAX, now));
+        // A file older than the process at its pid: the pid was reused.
+        assert!(!process_alive(std::process::id(), 0));
+        // Another program at a pid (a reused pid, to a sweep) is not ours.
+        let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(!process_alive(other.id(), now));
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 
     #[test]

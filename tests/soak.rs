@@ -20,16 +20,8 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 const DEVICES: usize = 2;
-const FAIL_POINTS: [&str; 8] = [
-    "add-after-record",
-    "add-after-move",
-    "add-after-addresses",
-    "add-after-ipam",
-    "del-after-record",
-    "del-before-move",
-    "del-after-move",
-    "del-after-restore",
-];
+/// Every fail point the plugin has.
+use hostdev::failpoint::ALL as FAIL_POINTS;
 /// A plugin run that takes longer than this has hung.
 const HANG_SECS: u32 = 20;
 

@@ -574,3 +574,25 @@ fn macvlan_with_a_new_index_in_the_container_comes_home() {
     assert_eq!(link_names(&w.ctr.name), ctr_names);
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
+
+/// A parked interface was restored when it came home: coming out of
+/// parking only gives it its name back. What the operator changed while it
+/// waited (here its MTU and an address) stays.
+#[test]
+fn unparking_renames_and_keeps_what_the_operator_changed() {
+    let (w, before, _, _) = attached_world();
+    let index = before_index(&w, &before);
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    w.del("h1", "eth0").assert_ok();
+    let parked = format!("hdpark{index}");
+    ip(&w.host.name, &["link", "set", "dev", &parked, "mtu", "1300"]);
+    ip(&w.host.name, &["addr", "add", "10.1.9.9/24", "dev", &parked]);
+    ip(&w.host.name, &["link", "del", "h1"]);
+
+    run_gc(&w, "h1").assert_ok();
+    let home = link(&w.host.name, "h1").expect("h1 home under its own name");
+    let mut addrs = before.addrs.clone();
+    addrs.insert("10.1.9.9/24".into());
+    assert_eq!(home, Link { mtu: 1300, addrs, ..before }, "unparking restored again");
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}

@@ -75,8 +75,12 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     };
     info!("{} is on the host as {} (index {})", rec.host.name, link.name, link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
-    restore(&mut host.sock, &link, &name, rec)?;
-    info!("restored {name}: {} addresses, {} routes, mtu {}", rec.addrs.len(), rec.routes.len(), rec.host.mtu);
+    // A parked interface was restored when it came home: only its name was
+    // missing. Restoring again would undo what the operator changed since.
+    if rec.phase != Phase::Parked {
+        restore(&mut host.sock, &link, &name, rec)?;
+        info!("restored {name}: {} addresses, {} routes, mtu {}", rec.addrs.len(), rec.routes.len(), rec.host.mtu);
+    }
     failpoint::hit("del-after-restore");
     if name == rec.host.name {
         info!("interface {} is home", name);

@@ -95,18 +95,24 @@ fn upstream_veth_comes_home_under_its_name() {
     assert_eq!(link_names(&w.host.name), host_names, "a second DEL changed the host");
 }
 
-/// Selected by MAC, nothing in the config names h1: upstream's alias does,
-/// and h1 is free on the host. An interface that was down in the container
-/// comes home down.
+/// A veth proves only that it hangs off the host, not which of the host's
+/// it is, and its MAC and alias are the container's to set: with no
+/// `device` in the config, nothing but the container would name its home
+/// (a pod's own primary veth, renamed to CNI_IFNAME, would qualify too).
+/// DEL declines, exit 0, and leaves it where it is.
 #[test]
-fn upstream_veth_selected_by_mac_comes_home_by_its_alias() {
+fn upstream_veth_selected_by_mac_alone_is_declined() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     upstream_add(&w, json!({"hwaddr": before.mac}), "net1");
-    ip(&w.ctr.name, &["link", "set", "net1", "down"]);
+    let host_names = link_names(&w.host.name);
 
-    del(&w, "net1", json!({"hwaddr": before.mac})).assert_ok();
-    assert_home(&w, "net1", came_home(&before, "h1", "", false));
+    let out = del(&w, "net1", json!({"hwaddr": before.mac}));
+    out.assert_ok();
+    assert!(out.stderr.contains("declines") && out.stderr.contains("container's to choose"), "{out:#?}");
+    assert!(link(&w.ctr.name, "net1").is_some(), "net1 left the container");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_no_records(&w);
 }
 
 /// A macvlan upstream moved in: its lower device in the host proves it.

@@ -16,7 +16,7 @@ use crate::cni::env::check_ifname;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
 use crate::netlink::Link;
-use crate::state::{Anchor, Key, Record};
+use crate::state::{Anchor, Key, Record, Store};
 use crate::sysfs::Sysfs;
 use crate::{info, warn};
 
@@ -33,8 +33,8 @@ pub enum Verdict {
 
 /// The record that brings CNI_IFNAME home when it is provably this
 /// network's interface; None (logged) when it is absent or not proven.
-pub fn adoptable(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Option<Record>> {
-    match examine(env, conf, host)? {
+pub fn adoptable(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Option<Record>> {
+    match examine(env, conf, host, store)? {
         Verdict::Adopt(rec, why) => {
             info!("no record of {}: {why}; bringing it home as {}", env.ifname, rec.host.name);
             Ok(Some(*rec))
@@ -55,10 +55,10 @@ pub fn adoptable(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Option<Re
 
 /// CHECK with no record: Ok when DEL would bring CNI_IFNAME home (and the
 /// log says so), else code 108 saying what was found.
-pub fn report(env: &Env, conf: &NetConf) -> Result<()> {
+pub fn report(env: &Env, conf: &NetConf, store: &Store) -> Result<()> {
     let missing =
         format!("no attachment of {} for container {} on network {}", env.ifname, env.container_id, conf.name);
-    match examine(env, conf, &mut Host::open()?)? {
+    match examine(env, conf, &mut Host::open()?, store)? {
         Verdict::Adopt(rec, why) => {
             info!("no record of {}, but {why}: DEL brings it home as {}", env.ifname, rec.host.name);
             Ok(())
@@ -70,7 +70,7 @@ pub fn report(env: &Env, conf: &NetConf) -> Result<()> {
 
 /// Looks for CNI_IFNAME in the container, then for a physical device the
 /// kernel returned to the host under that name.
-fn examine(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Verdict> {
+fn examine(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Verdict> {
     let key = attachment(env, conf);
     if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
         && let Some(link) =
@@ -78,7 +78,7 @@ fn examine(env: &Env, conf: &NetConf, host: &mut Host) -> Result<Verdict> {
     {
         return in_container(env, conf, host, &mut ctr, &key, link);
     }
-    returned(env, conf, host, &key)
+    returned(env, conf, host, store, &key)
 }
 
 /// CNI_IFNAME in the container: proven by its anchor (checked from the
@@ -102,7 +102,7 @@ fn in_container(
             return Ok(Verdict::Decline(format!("{} in the container is {}: {why}", link.name, describe(&link))));
         }
     };
-    let Some((name, upstream_alias)) = home_name(host, conf, &link, None)? else {
+    let Some((name, upstream_alias)) = home_name(host, conf, &link, &anchor, None)? else {
         return Ok(Verdict::Decline(no_home_name(&link)));
     };
     let mut rec = record(env, key, &link, anchor, name, upstream_alias);
@@ -126,7 +126,7 @@ fn unproven(place: &Place) -> String {
 /// namespace died: down, under the container-side name (or dev<index> when
 /// that was taken), its parent device named by the config. One that has
 /// no other name to go to is taken to be home already.
-fn returned(env: &Env, conf: &NetConf, host: &mut Host, key: &Key) -> Result<Verdict> {
+fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key) -> Result<Verdict> {
     let links = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
     let mut found = links.into_iter().filter_map(|l| {
         let named = l.name == env.ifname || l.name == format!("dev{}", l.index);
@@ -140,7 +140,13 @@ fn returned(env: &Env, conf: &NetConf, host: &mut Host, key: &Key) -> Result<Ver
             return Ok(Verdict::Decline(format!("both {} and {} on the host fit the config", a.name, b.name)));
         }
     };
-    match home_name(host, conf, &link, Some(link.index))? {
+    if let Some(holder) = holder(store, key, &link)? {
+        return Ok(Verdict::Decline(format!(
+            "{} is the device of container {}'s attachment {} (network {}), which its own DEL or GC brings home",
+            link.name, holder.container_id, holder.ifname, holder.network
+        )));
+    }
+    match home_name(host, conf, &link, &Anchor::Parent, Some(link.index))? {
         Some((name, upstream_alias)) if name != link.name => {
             let why = format!("{why}, back on the host");
             Ok(Verdict::Adopt(Box::new(record(env, key, &link, Anchor::Parent, name, upstream_alias)), why))
@@ -163,12 +169,24 @@ fn evidence(conf: &NetConf, link: &Link, anchor: &Anchor) -> std::result::Result
 
 /// The name to come home under, and whether the alias is upstream's (to
 /// be cleared): the config's `device` when it is an interface name (not
-/// one of the link's altnames), else the alias when it is an interface
-/// name free on the host (`ours`: the link's own host index, if there).
-fn home_name(host: &mut Host, conf: &NetConf, link: &Link, ours: Option<u32>) -> Result<Option<(String, bool)>> {
+/// one of the link's altnames), else, for a physical device only, the
+/// alias when it is an interface name free on the host (`ours`: the link's
+/// own host index, if there). A veth or macvlan proves only that it hangs
+/// off the host, not which of the host's it is: the container, which sets
+/// the alias, must not choose the name it gets there.
+fn home_name(
+    host: &mut Host,
+    conf: &NetConf,
+    link: &Link,
+    anchor: &Anchor,
+    ours: Option<u32>,
+) -> Result<Option<(String, bool)>> {
     let usable = |n: &&String| check_ifname("name", n).is_ok() && !link.altnames.contains(n);
     if let Some(device) = conf.selector.device.as_ref().filter(usable) {
         return Ok(Some((device.clone(), link.alias.as_ref() == Some(device))));
+    }
+    if *anchor != Anchor::Parent {
+        return Ok(None);
     }
     let Some(alias) = link.alias.as_ref().filter(usable) else { return Ok(None) };
     let taken = host.sock.link_by_name(alias).map_err(kernel_error("look up a name on the host"))?;
@@ -176,11 +194,26 @@ fn home_name(host: &mut Host, conf: &NetConf, link: &Link, ours: Option<u32>) ->
 }
 
 fn no_home_name(link: &Link) -> String {
+    if link.parent.is_none() {
+        return format!(
+            "nothing names its home: the config has no \"device\", and {}'s alias is the container's to choose",
+            link.name
+        );
+    }
     let alias = link.alias.as_deref().map_or("no alias".into(), |a| format!("alias {a:?}"));
     format!(
         "nothing names its home: the config has no \"device\", and {} has {alias}, which is not an interface name free on the host",
         link.name
     )
+}
+
+/// Another attachment's record that holds `link` (its claim, and the same
+/// parent device): that device is not this attachment's to adopt.
+fn holder(store: &Store, key: &Key, link: &Link) -> Result<Option<Record>> {
+    let probe = Record::new(key, None, link.clone(), Vec::new());
+    Ok(store
+        .claimant(&probe)?
+        .filter(|r| r.key() != *key && r.anchor == Anchor::Parent && r.host.parent == link.parent))
 }
 
 /// The record of `link` as it will be at home: named `name`, with the

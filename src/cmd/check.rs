@@ -20,7 +20,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     let _lock = store.lock_key(&key)?; // never against a half-done ADD or DEL
     let rec = store.load(&key)?;
     if rec.is_none() {
-        adopt::report(env, conf)?; // what DEL would make of it
+        adopt::report(env, conf, &store)?; // what DEL would make of it
     }
     // A userspace-bound device has no interface to look at; IPAM still answers.
     if rec.is_none_or(|r| r.userspace.is_none()) {

@@ -29,7 +29,7 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     let rec = match store.load(&key)? {
         Some(rec) => rec,
         // Upstream host-device's attachment, or one whose record was lost.
-        None => match adopt::adoptable(env, conf, &mut host)? {
+        None => match adopt::adoptable(env, conf, &mut host, &store)? {
             Some(rec) => rec,
             None => return Ok(()),
         },

@@ -15,6 +15,7 @@ use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::failpoint;
+use crate::netlink::addr::unexpired;
 use crate::state::{Key, KeyLock, Phase, Record, Store};
 use crate::{info, warn};
 
@@ -74,7 +75,10 @@ impl<'a> Attachment<'a> {
 
     /// The steps for a network interface.
     fn netdev(&mut self, rec: &mut Record, progress: &mut Progress) -> Result<CniResult> {
-        let mut result = build_result(self.conf, netdev_interface(self.env, &rec.host), &rec.addrs)?;
+        // An address whose lifetime ran out since the snapshot is neither
+        // added nor reported.
+        let addrs = unexpired(&rec.addrs);
+        let mut result = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
         failpoint::hit("add-after-record");
         self.move_in(rec)?;
         failpoint::hit("add-after-move");

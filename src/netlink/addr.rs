@@ -102,38 +102,21 @@ impl Socket {
 
     /// Every address of link `index`, whatever its scope or lifetime.
     pub fn all_addrs(&mut self, index: u32) -> NlResult<Vec<IpNetwork>> {
-        let local = |m: &AddressMessage| {
-            let ip = m.attributes.iter().fold(None, |found, a| match a {
-                AddressAttribute::Local(ip) => Some(*ip),
-                AddressAttribute::Address(ip) => found.or(Some(*ip)),
-                _ => found,
-            })?;
-            IpNetwork::new(ip, m.header.prefix_len).ok()
-        };
+        let local = |m: &AddressMessage| IpNetwork::new(address_and_flags(m)?.0, m.header.prefix_len).ok();
         Ok(self.address_messages(index)?.iter().filter_map(local).collect())
     }
 
     /// The IPv6 addresses of link `index` still in duplicate address
-    /// detection, and those that failed it (`true`).
+    /// detection, and those that failed it (`true`). An optimistic address
+    /// may be used already (RFC 4429), so it is not waited for here; it is
+    /// not "settled" either when a snapshot asks whether DAD may be skipped.
     pub fn unsettled(&mut self, index: u32) -> NlResult<Vec<(IpAddr, bool)>> {
         let tentative = (AddressFlags::Tentative | AddressFlags::Dadfailed).bits();
-        Ok(self
-            .address_messages(index)?
-            .iter()
-            .filter_map(|m| {
-                let mut flags = u32::from(m.header.flags.bits());
-                let mut ip = None;
-                for attr in &m.attributes {
-                    match attr {
-                        AddressAttribute::Flags(f) => flags = f.bits(),
-                        AddressAttribute::Address(a @ IpAddr::V6(_)) => ip = Some(*a),
-                        _ => {}
-                    }
-                }
-                let failed = flags & AddressFlags::Dadfailed.bits() != 0;
-                ip.filter(|_| flags & tentative != 0).map(|ip| (ip, failed))
-            })
-            .collect())
+        let unsettled = |m: &AddressMessage| {
+            let (ip, flags) = address_and_flags(m).filter(|(ip, flags)| ip.is_ipv6() && flags & tentative != 0)?;
+            Some((ip, flags & AddressFlags::Dadfailed.bits() != 0))
+        };
+        Ok(self.address_messages(index)?.iter().filter_map(unsettled).collect())
     }
 
     fn address_messages(&mut self, index: u32) -> NlResult<Vec<AddressMessage>> {
@@ -148,6 +131,21 @@ impl Socket {
             })
             .collect())
     }
+}
+
+/// The address a message is about (IFA_LOCAL, else IFA_ADDRESS) and its
+/// flags (IFA_FLAGS, which holds all 32 bits, else the header's 8).
+fn address_and_flags(m: &AddressMessage) -> Option<(IpAddr, u32)> {
+    let (mut local, mut address, mut flags) = (None, None, u32::from(m.header.flags.bits()));
+    for attr in &m.attributes {
+        match attr {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            AddressAttribute::Flags(f) => flags = f.bits(),
+            _ => {}
+        }
+    }
+    Some((local.or(address)?, flags))
 }
 
 /// Requests that add `addrs` to link `index` named `ifname`. They replace

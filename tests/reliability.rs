@@ -818,6 +818,61 @@ fn parked_interface_attached_again_comes_home_under_its_own_name() {
     assert!(records(&w).is_empty());
 }
 
+/// A parked interface taken again under the same key, by an ADD that dies
+/// right after its record: the device is still claimed by that record (the
+/// parked record it replaced was the same file, and its claim is the new
+/// one's), so another container's ADD is refused.
+#[test]
+fn parked_interface_attached_again_stays_claimed_through_a_crash() {
+    let w = World::new();
+    let other = Netns::new(format!("{}-ctr2", w.id));
+    let before = w.host_veth("h1", true);
+    let mut by_mac: Value = serde_json::from_str(&conf(&w, "1.0.0", "", json!({"hwaddr": before.mac}))).unwrap();
+    by_mac.as_object_mut().unwrap().remove("device");
+    let by_mac = by_mac.to_string();
+    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
+    assert!(st.success(), "first ADD: {out:#?}");
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
+    assert!(st.success(), "DEL that parks: {out:#?}");
+    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+
+    let mut env = w.env("ADD", "eth0");
+    env.insert("HOSTDEV_FAILPOINT", "add-after-record".to_string());
+    let (st, out) = run(&w.host.name, &env, &by_mac);
+    assert_killed(&st, &out, "add-after-record");
+
+    let (_, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &by_mac);
+    out.assert_err(102);
+    assert!(link(&other.name, "eth0").is_none(), "another container took a claimed device");
+    let rec = only_record(&w, &w.id, "eth0");
+    assert_eq!(rec["host"]["name"], "h1", "{rec:#}");
+
+    ip(&w.host.name, &["link", "del", "h1"]);
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
+    assert!(st.success(), "DEL after the crash: {out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 did not come home under its own name");
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// A veth's container died with it: the veth is gone, its record is not
+/// yet collected. An ADD that names it hears who holds it (busy), not that
+/// it is on its way home: only a physical device comes back by itself.
+#[test]
+fn device_of_a_dead_container_is_busy_not_on_its_way_home() {
+    let mut w = World::new();
+    let other = Netns::new(format!("{}-ctr2", w.id));
+    w.host_veth("h1", true);
+    let cfg = w.config("1.0.0", "h1");
+    w.attach("h1", "eth0");
+    w.ctr.delete();
+    assert!(wait_until(5, || link(&w.host.name, "h1p").is_none()), "the veth outlived its namespace");
+    let (_, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &cfg);
+    out.assert_err(102);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(msg.contains(&w.id) && msg.contains("attached"), "{out:#?}");
+}
+
 /// The container changed the MAC, then DEL died right after the move home
 /// (before the restore): the next DEL still recognises the interface on the
 /// host by its original index and name, and gives it back its own MAC.

@@ -52,8 +52,11 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
             parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
             let mut rec = snapshot(att, netns, &found)?;
             if let Some(parked) = &parked {
-                // A parked interface keeps its true name: DEL brings it home as that.
+                // A parked interface keeps its true name: DEL brings it home
+                // as that. Until it moves, the record knows it by its parking
+                // name too, so its claim holds (see Record::describes).
                 rec.host.name = parked.host.name.clone();
+                rec.parked_as = parked.parked_as.clone();
             }
             rec
         }

@@ -81,6 +81,7 @@ impl<'a> Attachment<'a> {
         let mut result = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
         failpoint::hit("add-after-record");
         self.move_in(rec)?;
+        rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         let index = self.configure(rec, &mut result)?;
         failpoint::hit("add-after-addresses");

@@ -336,7 +336,11 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     let w = World::new();
     ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
     let host_names = link_names(&w.host.name);
-    w.attach("tp1", "eth0");
+    let added = w.attach("tp1", "eth0");
+    assert!(
+        added.stderr.contains("tp1 (tun) has no identity a container cannot forge"),
+        "ADD warns that DEL cannot take a tap back: {added:#?}"
+    );
 
     let started = std::time::Instant::now();
     let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));

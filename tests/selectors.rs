@@ -518,6 +518,20 @@ fn userspace_bound_device_gets_ipam_only() {
     sys.pci(pci, &[]);
     sys.bind("devices/pci0000:00/0000:03:00.3", "vfio-pci");
     refused(&w, Some(&sys), json!({"device": "h1", "pciBusID": pci}), 7, &["selects h1", "vfio-pci"]);
+    // One container holds it: another's ADD is refused, and moves nothing.
+    let sel = json!({"cniVersion": "1.1.0", "pciBusID": pci, "ipam": ipam});
+    run_sel(&w, Some(&sys), "ADD", &sel).assert_ok();
+    let other = Netns::new(format!("{}-ctr2", w.id));
+    let mut env = env_for("ADD", "second", &other.path(), "eth0");
+    env.insert("HOSTDEV_SYSFS_ROOT", sys.root.to_string_lossy().into_owned());
+    let mut conf = sel.clone();
+    for (k, v) in [("name", json!("testnet")), ("type", json!("hostdev")), ("dataDir", json!(w.data_dir()))] {
+        conf[k] = v;
+    }
+    let out = w.run(&env, &conf.to_string());
+    out.assert_err(102);
+    assert!(out.json["msg"].as_str().unwrap_or("").contains(&w.id), "names the holder: {out:#?}");
+    run_sel(&w, Some(&sys), "DEL", &sel).assert_ok();
 }
 
 /// An auxiliary device bound to a userspace driver has no PCI address:

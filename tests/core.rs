@@ -90,7 +90,11 @@ fn refused_for_clash(taken: &str) {
     let before = w.host_veth("h1", true);
     w.ctr_veth(taken);
     let ctr_before = links(&w.ctr.name);
-    w.add("h1", "eth0").assert_err(103);
+    let out = w.add("h1", "eth0");
+    out.assert_err(103);
+    // Refused before the move, naming the clash (the kernel's EEXIST names nothing).
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains(&format!("{taken:?}")) && msg.contains("exists in the container"), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "host after failed ADD");
     assert_eq!(links(&w.ctr.name), ctr_before, "container after failed ADD");
     w.del("h1", "eth0").assert_ok();

@@ -202,15 +202,53 @@ fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
     let out = w.attach("h1", "eth0");
     let in_ctr = scoped_addrs(&w.ctr.name, "eth0");
     assert!(in_ctr.contains(&("2001:db8:1::3/64".into(), "global".into())), "{in_ctr:?}");
-    let ips: Vec<String> =
+    assert!(in_ctr.contains(&("10.1.2.3/24".into(), "global".into())), "{in_ctr:?}");
+    let mut ips: Vec<String> =
         out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect();
-    assert!(ips.contains(&"2001:db8:1::3/64".to_string()), "result: {out:#?}");
+    ips.sort();
+    assert_eq!(ips, ["10.1.2.3/24", "2001:db8:1::3/64"], "result: {out:#?}");
+    assert!(!out.stderr.contains("stays off"), "an address was left off: {out:#?}");
     // Only this interface: the container's default stays as it was.
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", &w.ctr.name, "sysctl", "-n", "net.ipv6.conf.default.disable_ipv6"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    w.del("h1", "eth0").assert_ok();
+    assert!(scoped_addrs(ns, "h1").contains(&("2001:db8:1::3/64".into(), "global".into())));
+}
+
+/// IPv6 is disabled in the container and cannot be enabled there either:
+/// the plugin runs where /proc/sys is read-only (as in a hardened runtime).
+/// The IPv6 address stays off the interface and out of the result, with a
+/// warning; the IPv4 one arrives; DEL brings the IPv6 one home.
+#[test]
+fn ipv6_that_cannot_be_enabled_stays_off_and_out_of_the_result() {
+    let w = World::new();
+    let ns = &w.host.name;
+    plain_veth(&w);
+    ip(ns, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
+    ip(ns, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", &w.ctr.name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let wrapper = w.tmp.join("ro-proc-sys");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount -o bind,ro /proc/sys /proc/sys && exec {BIN}'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run_binary(wrapper.to_str().unwrap(), ns, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"));
+    out.assert_ok();
+    assert!(out.stderr.contains("2001:db8:1::3/64 stays off eth0"), "{out:#?}");
+    let ips: Vec<String> =
+        out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect();
+    assert_eq!(ips, ["10.1.2.3/24"], "result: {out:#?}");
+    let in_ctr: Vec<String> = addr_infos(&w.ctr.name, "eth0").iter().map(addr_key).collect();
+    assert_eq!(in_ctr, ["10.1.2.3/24"], "addresses in the container");
     w.del("h1", "eth0").assert_ok();
     assert!(scoped_addrs(ns, "h1").contains(&("2001:db8:1::3/64".into(), "global".into())));
 }

@@ -14,10 +14,8 @@ pub(super) fn guard_default_route(routes: &[RouteEntry], link: &Link, stack: &St
         return Ok(());
     }
     let Some(default) = routes.iter().find(|r| r.is_default()) else { return Ok(()) };
-    let via = match default.oif.and_then(|i| stack.describe(i)) {
-        Some(other) if default.oif != Some(link.index) => format!(" through {other}"),
-        _ => String::new(),
-    };
+    // The stack names only its master and uppers, never the link itself.
+    let via = default.oif.and_then(|i| stack.describe(i)).map(|other| format!(" through {other}")).unwrap_or_default();
     Err(Error::new(
         code::DEFAULT_ROUTE,
         format!(

@@ -195,9 +195,39 @@ fn forged_alias_on_a_container_device_is_refused() {
         let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
         let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
         check.assert_err(108);
-        assert!(check.json["msg"].as_str().unwrap_or("").contains("declines"), "{what}: CHECK: {check:#?}");
+        let msg = check.json["msg"].as_str().unwrap_or("");
+        assert!(msg.contains("declines") && msg.contains(UNTIED), "{what}: CHECK: {check:#?}");
         assert_eq!(link_names(&w.host.name), host_names, "{what}: the host gained a link");
         assert_eq!(link_names(&w.ctr.name), ctr_names, "{what}: the container lost a link");
+        assert_no_records(&w);
+    }
+}
+
+/// Why a container's own device is declined, as CHECK says it.
+const UNTIED: &str = "nothing a container cannot forge ties it to the host";
+
+/// A veth whose peer is in a third namespace hangs off that namespace, not
+/// the host: declined for that reason, whether or not the container has an
+/// id for the host's namespace.
+#[test]
+fn veth_whose_peer_is_in_a_third_namespace_is_refused() {
+    for host_id in [false, true] {
+        let w = World::new();
+        let third = Netns::new(format!("{}-third", w.id));
+        w.host_veth("h1", true);
+        ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p", "netns", &third.name]);
+        if host_id {
+            ip(&w.ctr.name, &["netns", "set", &w.host.name, "7"]);
+        }
+        let host_names = link_names(&w.host.name);
+        let ctr_names = link_names(&w.ctr.name);
+        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
+        check.assert_err(108);
+        assert!(check.json["msg"].as_str().unwrap_or("").contains(UNTIED), "host id {host_id}: {check:#?}");
+        del(&w, "eth0", json!({"device": "h1"})).assert_ok();
+        assert_eq!(link_names(&w.host.name), host_names, "host id {host_id}: the host changed");
+        assert_eq!(link_names(&w.ctr.name), ctr_names, "host id {host_id}: the container lost a link");
         assert_no_records(&w);
     }
 }

@@ -203,6 +203,24 @@ fn forged_alias_on_a_container_device_is_refused() {
     }
 }
 
+/// Upstream selected h1 by its altname: the config's `device` is not a
+/// name h1 can come home under (it is one of its altnames), and a veth's
+/// alias is the container's: DEL declines and moves nothing.
+#[test]
+fn upstream_veth_selected_by_altname_is_declined() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    upstream_add(&w, json!({"device": "h1-alt"}), "eth0");
+    let host_names = link_names(&w.host.name);
+
+    let out = del(&w, "eth0", json!({"device": "h1-alt"}));
+    out.assert_ok();
+    assert!(out.stderr.contains("declines") && out.stderr.contains("nothing names its home"), "{out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "eth0 left the container");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_no_records(&w);
+}
+
 /// Why a container's own device is declined, as CHECK says it.
 const UNTIED: &str = "nothing a container cannot forge ties it to the host";
 

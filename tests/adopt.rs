@@ -87,9 +87,12 @@ fn upstream_veth_comes_home_under_its_name() {
     let host_names = link_names(&w.host.name);
     upstream_add(&w, json!({"device": "h1"}), "eth0");
     assert_eq!(link(&w.ctr.name, "eth0").expect("eth0 in the container").alias, "h1", "upstream's alias");
+    ip(&w.ctr.name, &["link", "property", "add", "dev", "eth0", "altname", "ctr-alt"]);
 
     del(&w, "eth0", json!({"device": "h1"})).assert_ok();
     assert_home(&w, "eth0", came_home(&before, "h1", "", true));
+    let altnames = link(&w.host.name, "h1").unwrap().altnames;
+    assert!(!altnames.contains(&"ctr-alt".to_string()), "the container's altname came home: {altnames:?}");
     assert_eq!(link_names(&w.host.name), host_names);
     del(&w, "eth0", json!({"device": "h1"})).assert_ok();
     assert_eq!(link_names(&w.host.name), host_names, "a second DEL changed the host");
@@ -168,18 +171,20 @@ fn own_attachment_with_a_lost_record_comes_home() {
 /// (exit 0, a log line), CHECK fails saying why, nothing moves.
 #[test]
 fn forged_alias_on_a_container_device_is_refused() {
-    let forgeries: [(&str, &[&[&str]]); 3] = [
-        ("a veth pair of its own", &[&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]]),
+    // What each forgery is, and what CHECK calls it.
+    let forgeries: [(&str, &str, &[&[&str]]); 3] = [
+        ("a veth pair of its own", "a veth", &[&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]]),
         (
             "a macvlan on its own veth",
+            "a macvlan",
             &[
                 &["link", "add", "lowc", "type", "veth", "peer", "name", "lowcp"],
                 &["link", "add", "eth0", "link", "lowc", "type", "macvlan", "mode", "bridge"],
             ],
         ),
-        ("a tap", &[&["tuntap", "add", "eth0", "mode", "tap"]]),
+        ("a tap", "a tun", &[&["tuntap", "add", "eth0", "mode", "tap"]]),
     ];
-    for (what, steps) in forgeries {
+    for (what, called, steps) in forgeries {
         let w = World::new();
         w.host_veth("h2", true);
         for step in steps {
@@ -197,6 +202,7 @@ fn forged_alias_on_a_container_device_is_refused() {
         check.assert_err(108);
         let msg = check.json["msg"].as_str().unwrap_or("");
         assert!(msg.contains("declines") && msg.contains(UNTIED), "{what}: CHECK: {check:#?}");
+        assert!(msg.contains(&format!("eth0 in the container is {called}:")), "{what}: CHECK: {check:#?}");
         assert_eq!(link_names(&w.host.name), host_names, "{what}: the host gained a link");
         assert_eq!(link_names(&w.ctr.name), ctr_names, "{what}: the container lost a link");
         assert_no_records(&w);

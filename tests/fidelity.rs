@@ -340,3 +340,60 @@ fn a_veth_whose_peer_is_on_the_host_has_no_upper_devices() {
     w.attach("h1", "eth0");
     w.del("h1", "eth0").assert_ok();
 }
+
+// ------------------------------------------- addresses the kernel drops
+
+/// h1 with `n` /32 addresses (10.1.4.1 up), attached with the test hook
+/// deleting the first `lost` of them right after they were added, `rounds`
+/// times (tests/scale_addrs.rs does this with 4,096 addresses).
+#[cfg(feature = "test-hooks")]
+fn add_losing(w: &World, n: usize, lost: usize, rounds: u32) -> (Out, Vec<String>) {
+    plain_veth(w);
+    let addrs: Vec<String> = (1..=n).map(|i| format!("10.1.4.{i}/32")).collect();
+    for a in &addrs {
+        ip(&w.host.name, &["addr", "add", a, "dev", "h1"]);
+    }
+    let mut env = w.env("ADD", "eth0");
+    env.insert("HOSTDEV_LOSE_ADDRS", addrs[..lost].join(","));
+    env.insert("HOSTDEV_LOSE_ROUNDS", rounds.to_string());
+    (w.run(&env, &w.config("1.0.0", "h1")), addrs)
+}
+
+/// The IPv4 addresses of `dev`, sorted (the kernel adds an IPv6 link-local).
+#[cfg(feature = "test-hooks")]
+fn v4_addrs(ns: &str, dev: &str) -> Vec<String> {
+    let mut v4: Vec<String> = addr_infos(ns, dev).iter().map(addr_key).filter(|a| !a.contains(':')).collect();
+    v4.sort();
+    v4
+}
+
+/// Lost once: put back, logged, and the result has every address.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn addresses_the_kernel_drops_once_are_put_back() {
+    let w = World::new();
+    let (out, addrs) = add_losing(&w, 3, 2, 1);
+    out.assert_ok();
+    assert!(out.stderr.contains("dropped 2 addresses of eth0") && out.stderr.contains("10.1.4.2/32"), "{out:#?}");
+    assert_eq!(v4_addrs(&w.ctr.name, "eth0"), addrs, "addresses in the container");
+    assert_eq!(out.json["ips"].as_array().map(|a| a.len()), Some(3), "{out:#?}");
+}
+
+/// Lost twice: ADD fails naming them (five at most, then "..."), and h1
+/// is home with every address.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn addresses_the_kernel_keeps_dropping_are_named() {
+    for (lost, named) in
+        [(5, "10.1.4.1/32, 10.1.4.2/32, 10.1.4.3/32, 10.1.4.4/32, 10.1.4.5/32"), (6, "10.1.4.5/32, ...")]
+    {
+        let w = World::new();
+        let (out, addrs) = add_losing(&w, 6, lost, 2);
+        out.assert_err(100);
+        let msg = out.json["msg"].as_str().unwrap_or("");
+        let want = format!("the kernel dropped {lost} addresses of eth0 after accepting them, twice: ");
+        assert!(msg.starts_with(&want) && msg.ends_with(named), "{lost} lost: {msg}");
+        assert!(link(&w.ctr.name, "eth0").is_none(), "eth0 left in the container");
+        assert_eq!(v4_addrs(&w.host.name, "h1"), addrs, "{lost} lost: h1 after the failed ADD");
+    }
+}

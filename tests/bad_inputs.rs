@@ -533,13 +533,13 @@ fn command_cases() -> Vec<Case> {
 
 fn device_cases() -> Vec<Case> {
     vec![
-        case("device lo", 104).key("device", json!("lo")).mentions(&["lo"]),
+        case("device lo", 104).key("device", json!("lo")).mentions(&["\"lo\" cannot be moved", "loopback"]),
         case("device a bridge", 104)
             .setup(|w| {
                 ip(&w.host.name, &["link", "add", "hdbr0", "type", "bridge"]);
             })
             .key("device", json!("hdbr0"))
-            .mentions(&["hdbr0"]),
+            .mentions(&["\"hdbr0\" cannot be moved", "netns-immutable"]),
         case("unknown device", 101).key("device", json!("nosuchdev0")).mentions(&["nosuchdev0"]),
         case("CNI_IFNAME already in the container", 103)
             .setup(|w| {

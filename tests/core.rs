@@ -102,6 +102,18 @@ fn refused_for_clash(taken: &str) {
     assert_eq!(links(&w.ctr.name), ctr_before, "container after DEL");
 }
 
+/// An unknown device is not found (101), also while another attachment
+/// holds a device: only a record of the device named is its holder.
+#[test]
+fn unknown_device_is_not_found_while_another_is_attached() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let out = w.add("nosuchdev0", "net1");
+    out.assert_err(101);
+    assert!(out.json["msg"].as_str().unwrap_or("").contains("nosuchdev0"), "{out:#?}");
+}
+
 #[test]
 fn ifname_taken_in_container_fails_103_and_del_is_harmless() {
     refused_for_clash("eth0");

@@ -80,7 +80,7 @@ fn run_sel(w: &World, sys: Option<&FakeSys>, command: &str, sel: &Value) -> Out 
 
 /// ADD by `sel` moves `host_if` into the container as eth0; DEL with the same
 /// config brings it back unchanged.
-fn round_trip(w: &World, sys: Option<&FakeSys>, sel: Value, host_if: &str) {
+fn round_trip(w: &World, sys: Option<&FakeSys>, sel: Value, host_if: &str) -> Out {
     let before = link(&w.host.name, host_if).unwrap_or_else(|| panic!("{host_if} missing before ADD"));
     let out = run_sel(w, sys, "ADD", &sel);
     out.assert_ok();
@@ -94,6 +94,7 @@ fn round_trip(w: &World, sys: Option<&FakeSys>, sel: Value, host_if: &str) {
     assert_eq!(link(&w.ctr.name, "eth0").map(|l| l.mac), Some(before.mac.clone()), "wrong device moved by {sel}");
     run_sel(w, sys, "DEL", &sel).assert_ok();
     assert_eq!(link(&w.host.name, host_if), Some(before), "{host_if} after DEL");
+    out
 }
 
 /// ADD by `sel` fails with `code`, its message names every string in
@@ -221,6 +222,43 @@ fn hwaddr_shared_by_two_interfaces_is_ambiguous() {
     refused(&w, None, json!({"device": "sa1", "hwaddr": "02:5e:1e:c7:00:02"}), 7, &["sa1", "sa2"]);
 }
 
+/// A veth pair whose ends share a MAC, and a third interface with it:
+/// each end is stacked on the other, so nothing is the one lower device.
+#[test]
+fn hwaddr_shared_by_a_veth_pair_and_another_is_ambiguous() {
+    let w = World::new();
+    veth(&w, "sa1");
+    veth(&w, "sa2");
+    for name in ["sa1", "sa1p", "sa2"] {
+        set_mac(&w, name, "02:5e:1e:c7:00:03");
+    }
+    refused(&w, None, json!({"hwaddr": "02:5e:1e:c7:00:03"}), 7, &["ambiguous", "sa1", "sa1p", "sa2"]);
+}
+
+/// h1's veth peer is in another namespace at index 4000, and the macvlan
+/// stacked on h1 (sharing its MAC) is index 4000 on the host: an index in
+/// another namespace is no device here, and hwaddr selects h1. (Its peer
+/// elsewhere, h1 has no identity a container cannot forge: ADD says so.)
+#[test]
+fn hwaddr_lower_whose_peer_index_names_a_host_device_is_selected() {
+    let w = World::new();
+    let other = Netns::new(format!("{}-other", w.id));
+    ip(
+        &other.name,
+        &["link", "add", "h1p", "index", "4000", "type", "veth", "peer", "name", "h1", "netns", &w.host.name],
+    );
+    ip(
+        &w.host.name,
+        &["link", "add", "link", "h1", "name", "mv1", "index", "4000", "type", "macvlan", "mode", "passthru"],
+    );
+    let mac = mac_of(&w, "h1");
+    let out = run_sel(&w, None, "ADD", &json!({"hwaddr": mac, "allowUpperDevices": true}));
+    out.assert_ok();
+    assert!(out.stderr.contains("h1 (veth) has no identity"), "{out:#?}");
+    assert!(link(&w.host.name, "h1").is_none() && link(&w.host.name, "mv1").is_some(), "h1 not the one moved");
+    assert_eq!(link(&w.ctr.name, "eth0").map(|l| l.mac), Some(mac));
+}
+
 #[test]
 fn hwaddr_bad_or_unmatched() {
     let w = World::new();
@@ -329,7 +367,7 @@ fn kernelpath_without_interface_is_not_found() {
         Some(&sys),
         json!({"kernelpath": "/sys/devices/platform/foo"}),
         101,
-        &["/sys/devices/platform/foo", "no network interface"],
+        &["device /sys/devices/platform/foo has no network interface"],
     );
     refused(&w, Some(&sys), json!({"kernelpath": "/sys/devices/platform/bar"}), 101, &["/sys/devices/platform/bar"]);
 }
@@ -449,12 +487,18 @@ fn device_id_overrides_pci_bus_id() {
     veth(&w, "h2");
     sys.pci("0000:03:00.1", &["h1"]);
     sys.pci("0000:03:00.2", &["h2"]);
-    round_trip(
+    let out = round_trip(
         &w,
         Some(&sys),
-        json!({"pciBusID": "0000:03:00.2", "runtimeConfig": {"deviceID": "0000:03:00.1"}}),
+        json!({"pciBusID": "0000:03:00.2", "runtimeConfig": {"deviceID": "0000:03:00.1"}, "logLevel": "info"}),
         "h1",
     );
+    let replaced = r#"runtimeConfig.deviceID "0000:03:00.1" replaces pciBusID "0000:03:00.2""#;
+    assert!(out.stderr.contains(replaced), "{out:#?}");
+    // The same function in both says nothing of it.
+    let same = json!({"pciBusID": "0000:03:00.1", "runtimeConfig": {"deviceID": "0000:03:00.1"}, "logLevel": "info"});
+    let out = round_trip(&w, Some(&sys), same, "h1");
+    assert!(!out.stderr.contains("replaces"), "{out:#?}");
     round_trip(&w, Some(&sys), json!({"pciBusID": "", "runtimeConfig": {"deviceID": "0000:03:00.2"}}), "h2");
     // But it must agree with the other selectors.
     refused(

@@ -378,6 +378,32 @@ fn a_lost_record_gives_way_to_a_new_add_of_its_attachment() {
     assert_eq!(only_record(&w, &w.id, "eth0")["host"]["name"], "h1");
 }
 
+/// A lost record's claim outlives it when a new ADD under its key takes
+/// another device. That claim is stale: a device that now has the lost
+/// one's index, even under the name the new record's device had, is free.
+#[test]
+fn a_claim_left_by_a_replaced_lost_record_holds_nothing() {
+    let w = World::new();
+    let other = Netns::new(format!("{}-ctr2", w.id));
+    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
+    let tap_index = ifindex(&w.host.name, "tp1").to_string();
+    w.attach("tp1", "eth0");
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    assert!(st.success(), "{out:#?}");
+    assert_eq!(only_phase(&w), "lost");
+    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    assert!(data_entries(&w).contains(&format!(".claim.if{tap_index}")), "no stale claim: {:?}", data_entries(&w));
+
+    // A new h1 on the host, at the tap's old index.
+    ip(&w.host.name, &["link", "add", "h1", "index", &tap_index, "type", "veth", "peer", "name", "h1q"]);
+    let (st, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &w.config("1.0.0", "h1"));
+    assert!(st.success(), "a stale claim held the new h1: {out:#?}");
+    assert!(link(&other.name, "eth0").is_some(), "the new h1 is not in the second container");
+    assert!(link(&w.host.name, "h1").is_none(), "the new h1 stayed on the host");
+}
+
 /// GC meets two attachments it cannot bring home (the container moved both
 /// into a namespace of its own): it reports both, with their own code
 /// (110), and keeps both records. Add an unreadable record (106) and the

@@ -600,6 +600,30 @@ mod tests {
         assert!(store.load(&key("eth0")).unwrap_err().msg.contains("host.name"));
     }
 
+    /// Indices a kernel gives (1 ..= i32::MAX - 1), and an anchor that fits
+    /// the record, pass; anything else steers no request.
+    #[test]
+    fn impossible_indices_and_anchors_are_refused() {
+        let check = |f: &dyn Fn(&mut Record)| {
+            let mut rec = veth_record("eth0");
+            f(&mut rec);
+            rec.validate()
+        };
+        let max = i32::MAX as u32;
+        for good in [1, max - 1] {
+            assert_eq!(check(&|r| r.host.index = good), Ok(()), "host index {good}");
+            assert_eq!(check(&|r| r.anchor = Anchor::Lower { index: good }), Ok(()), "lower {good}");
+            assert_eq!(check(&|r| r.container_index = Some(good)), Ok(()), "container index {good}");
+        }
+        for bad in [0, max, u32::MAX] {
+            assert!(check(&|r| r.host.index = bad).is_err(), "host index {bad}");
+            assert!(check(&|r| r.anchor = Anchor::Peer { index: bad }).is_err(), "peer {bad}");
+            assert!(check(&|r| r.container_index = Some(bad)).is_err(), "container index {bad}");
+        }
+        assert!(check(&|r| r.anchor = Anchor::Parent).is_err(), "a parent anchor without a parent");
+        assert_eq!(check(&|r| r.anchor = Anchor::Unprovable), Ok(()));
+    }
+
     #[test]
     fn unsafe_data_dirs_are_refused() {
         let tmp = TempDir::new("unsafe");

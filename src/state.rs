@@ -541,6 +541,7 @@ mod tests {
     fn file_names_cannot_escape() {
         assert_eq!(key("../../x").file_name(), "net+c1+%2E%2E%2F%2E%2E%2Fx.json");
         assert_eq!(key("eth0").file_name(), "net+c1+eth0.json");
+        assert_eq!(key("net-1_a").file_name(), "net+c1+net-1_a.json", "- and _ are kept as they are");
         assert!(!key("a/b").file_name().contains('/'));
     }
 

@@ -10,8 +10,9 @@
 # Too slow for test.sh: every mutant is a build and a run of the namespace
 # suites (settings in .cargo/mutants.toml). Survivors that are equivalent
 # to the original are named, with why, in .cargo/mutants-allow.txt. Exits
-# non-zero when a mutant is missed or times out. MUTANTS_JOBS (default 2)
-# mutants are tried in parallel; the suites mostly wait on the kernel.
+# non-zero when a mutant is missed (one that times out made a test hang:
+# caught). MUTANTS_JOBS (default 2) mutants are tried in parallel; the
+# suites mostly wait on the kernel.
 # Results: mutants.out/ (missed.txt, caught.txt, unviable.txt, timeout.txt).
 set -euo pipefail
 
@@ -48,7 +49,15 @@ main() {
     for arg in "${files[@]}"; do args+=(--file "$arg"); done
     while IFS= read -r re; do args+=(--exclude-re "$re"); done < <(allowed_regexes)
     hd_header "cargo mutants on ${files[*]}"
-    hd_show cargo mutants --jobs "${MUTANTS_JOBS:-2}" "${args[@]}"
+    local status=0
+    hd_show cargo mutants --jobs "${MUTANTS_JOBS:-2}" "${args[@]}" || status=$?
+    if ((status == 3)); then
+        # cargo-mutants' code for "timeouts, nothing missed": a mutant that
+        # makes a test hang (a lock retried forever) was noticed.
+        echo "Nothing missed; the mutants that timed out made a test hang, which counts as caught."
+        status=0
+    fi
+    return "$status"
 }
 
 main "$@"

@@ -150,6 +150,24 @@ fn symlink_at_the_lock_name_is_not_followed() {
     }
 }
 
+/// A FIFO planted as a stale attachment's lock: GC does not block on it,
+/// and reports it (106, naming the file) rather than passing the
+/// attachment over as busy; the attachment stays as it is.
+#[test]
+fn fifo_at_a_stale_attachments_lock_is_reported_by_gc() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let lock = Path::new(&w.data_dir()).join(format!(".testnet+{}+eth0.json.lock", w.id));
+    let _ = std::fs::remove_file(&lock);
+    mkfifo(&lock);
+    let out = run_within(&w, 10, &plain_env("GC"), &gc_conf(&w, "h1"), "GC");
+    out.assert_err(106);
+    assert!(msg(&out).contains(&lock.display().to_string()), "the message names no lock: {out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "GC took eth0 without its lock");
+    assert_eq!(records(&w).len(), 1);
+}
+
 // ------------------------------------------------------------------ unsafe dataDir
 
 /// An existing dataDir others can write to, or owned by another user, is

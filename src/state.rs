@@ -583,6 +583,45 @@ mod tests {
         assert!(!tmp.0.join(rec.claim_name()).exists(), "the claim goes with its record");
     }
 
+    /// A claim naming anything but a record file names no record, even a
+    /// readable one; `list` shows only record files.
+    #[test]
+    fn claims_and_listings_see_only_record_files() {
+        let tmp = TempDir::new("only-records");
+        let store = Store::open(&tmp.0).unwrap();
+        let rec = veth_record("eth0");
+        fs::write(tmp.0.join(".hidden.json"), rec.to_file()).unwrap();
+        fs::write(tmp.0.join("notes.txt"), b"junk").unwrap();
+        for target in [".hidden.json", "notes.txt", "../notes.txt", "sub/x.json"] {
+            fs::write(tmp.0.join(rec.claim_name()), target).unwrap();
+            assert_eq!(store.claimant(&rec).unwrap(), None, "a claim naming {target}");
+        }
+        assert!(store.list().unwrap().is_empty(), "{:?}", store.list().unwrap());
+    }
+
+    /// Sweeping keeps what live attachments and the store need: claims of
+    /// records that exist, the store's lock, the parked mark.
+    #[test]
+    fn sweeping_keeps_what_is_in_use() {
+        let tmp = TempDir::new("sweep");
+        let store = Store::open(&tmp.0).unwrap();
+        let rec = veth_record("eth0");
+        store.claim(&rec).unwrap();
+        store.save(&rec).unwrap();
+        drop(store.lock().unwrap());
+        store.mark_parked();
+        let names = || {
+            let mut n: Vec<String> =
+                fs::read_dir(&tmp.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            n.sort();
+            n
+        };
+        let before = names();
+        assert_eq!(before, [".claim.if7", ".lock", ".parked", "net+c1+eth0.json"]);
+        store.sweep_leftovers();
+        assert_eq!(names(), before);
+    }
+
     #[test]
     fn corrupt_or_foreign_records_are_refused() {
         let tmp = TempDir::new("corrupt");

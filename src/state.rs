@@ -530,6 +530,21 @@ mod tests {
         assert!(!process_alive(u32::MAX, now));
         // A file older than the process at its pid: the pid was reused.
         assert!(!process_alive(std::process::id(), 0));
+        assert!(!process_alive(std::process::id(), boot_time().unwrap() + 1));
+        // A zombie of our own name (this test binary, exited, not reaped).
+        let mut zombie = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "no-such-test"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stat = format!("/proc/{}/stat", zombie.id());
+        let dead = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.starts_with(" Z")))
+        });
+        assert!(dead, "the child did not become a zombie");
+        assert!(!process_alive(zombie.id(), now), "a zombie counts as alive");
+        zombie.wait().unwrap();
         // Another program at a pid (a reused pid, to a sweep) is not ours.
         let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         assert!(!process_alive(other.id(), now));
@@ -620,6 +635,11 @@ mod tests {
         assert_eq!(before, [".claim.if7", ".lock", ".parked", "net+c1+eth0.json"]);
         store.sweep_leftovers();
         assert_eq!(names(), before);
+        // A claim naming a file that is no record is stale, also when the file exists.
+        fs::write(tmp.0.join(".hidden.json"), rec.to_file()).unwrap();
+        fs::write(tmp.0.join(".claim.if9"), ".hidden.json").unwrap();
+        store.sweep_leftovers();
+        assert!(!tmp.0.join(".claim.if9").exists(), "a claim of .hidden.json was kept");
     }
 
     #[test]

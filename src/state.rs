@@ -429,13 +429,28 @@ impl Store {
 fn process_alive(pid: u32, written: i64) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     let ours = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let started =
-        fields.get(19).and_then(|t| t.parse::<i64>().ok()).zip(boot_time()).map(|(t, boot)| boot + t / CLK_TCK);
-    stat[open + 1..close] == *ours.trim_end()
-        && fields.first() != Some(&"Z")
-        && started.is_some_and(|s| s <= written + 1)
+    let Some(p) = ProcStat::parse(&stat) else { return false };
+    p.comm == ours.trim_end() && !p.zombie && boot_time().is_some_and(|boot| boot + p.started <= written + 1)
+}
+
+/// What a process's /proc/<pid>/stat line says that `process_alive` needs.
+#[derive(Debug, PartialEq, Eq)]
+struct ProcStat<'a> {
+    comm: &'a str,
+    zombie: bool,
+    /// Seconds after boot.
+    started: i64,
+}
+
+impl ProcStat<'_> {
+    /// The command name is between the first '(' and the last ')' (it may
+    /// hold either); the fields after it are counted from the state.
+    fn parse(stat: &str) -> Option<ProcStat<'_>> {
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks: i64 = fields.get(19)?.parse().ok()?;
+        Some(ProcStat { comm: &stat[open + 1..close], zombie: fields.first() == Some(&"Z"), started: ticks / CLK_TCK })
+    }
 }
 
 /// Clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux).
@@ -550,6 +565,15 @@ mod tests {
         assert!(!process_alive(other.id(), now));
         other.kill().unwrap();
         other.wait().unwrap();
+    }
+
+    #[test]
+    fn proc_stat_lines_are_read_by_their_fields() {
+        let line = "42 (host) (dev) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 5\n";
+        assert_eq!(ProcStat::parse(line), Some(ProcStat { comm: "host) (dev", zombie: true, started: 123 }));
+        let line = "7 (hostdev) S 1 7 7 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 99 1000 5\n";
+        assert_eq!(ProcStat::parse(line), Some(ProcStat { comm: "hostdev", zombie: false, started: 0 }));
+        assert_eq!(ProcStat::parse("7 (hostdev) S 1 7"), None);
     }
 
     #[test]

@@ -545,7 +545,15 @@ mod tests {
         assert!(!process_alive(u32::MAX, now));
         // A file older than the process at its pid: the pid was reused.
         assert!(!process_alive(std::process::id(), 0));
-        assert!(!process_alive(std::process::id(), boot_time().unwrap() + 1));
+        // The start is known to the second (ticks are truncated, and so is
+        // a file's time): one second earlier still counts, two do not.
+        let boot = boot_time().unwrap();
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert!((now - uptime as i64 - boot).abs() <= 2, "boot time {boot}, uptime {uptime}, now {now}");
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let started = boot + ProcStat::parse(&stat).unwrap().started;
+        assert!(process_alive(std::process::id(), started - 1));
+        assert!(!process_alive(std::process::id(), started - 2));
         // A zombie of our own name (this test binary, exited, not reaped).
         let mut zombie = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "no-such-test"])

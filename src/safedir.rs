@@ -254,7 +254,7 @@ fn check_private(path: &Path, st: &FileStat) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -264,5 +264,47 @@ mod tests {
         assert_eq!(temp_owner(&t), Some(4242));
         assert_eq!(temp_owner(".net+c1+eth0.json.lock"), None);
         assert_eq!(temp_owner("net+c1+eth0.json"), None);
+    }
+
+    /// A private directory for a unit test, removed also when an assertion fails.
+    pub(crate) struct TempDir(pub(crate) PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("hostdev-unit-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn reads_stop_at_their_limit() {
+        let tmp = TempDir::new("limit");
+        let dir = SafeDir::open(&tmp.0).unwrap();
+        dir.write("four", b"1234").unwrap();
+        dir.write("five", b"12345").unwrap();
+        assert_eq!(dir.read("four", 4).unwrap(), Some(b"1234".to_vec()));
+        let e = dir.read("five", 4).unwrap_err();
+        assert!(e.msg.contains("five is larger than 4 bytes"), "{}", e.msg);
+        assert_eq!(dir.read("absent", 4).unwrap(), None);
+    }
+
+    /// A path that exists but is no directory is refused, also when only
+    /// reading (`hostdev list`), with what it is.
+    #[test]
+    fn a_file_is_no_data_dir() {
+        let tmp = TempDir::new("file");
+        std::fs::DirBuilder::new().mode(0o700).create(&tmp.0).unwrap();
+        let file = tmp.0.join("file");
+        std::fs::write(&file, b"").unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let e = SafeDir::open_existing(&file).err().expect("a file opened as a dataDir");
+        assert!(e.msg.contains("cannot open it as a directory"), "{}", e.msg);
     }
 }

@@ -509,6 +509,7 @@ fn parse_record(path: &str, name: &str, bytes: &[u8]) -> Result<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safedir::tests::TempDir;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -516,22 +517,6 @@ mod tests {
         Key { network: "net".into(), container_id: "c1".into(), ifname: ifname.into() }
     }
 
-    /// A private directory, removed also when an assertion fails.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!("hostdev-state-{}-{tag}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn veth_record(ifname: &str) -> Record {
         let host = Link { index: 7, name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() };

@@ -438,6 +438,7 @@ fn agree(picks: Vec<(String, Selected)>) -> Result<Selected> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safedir::tests::TempDir;
 
     fn link(index: u32, name: &str, mac: &str, perm: Option<&str>) -> Link {
         Link { index, name: name.into(), mac: mac.into(), perm_mac: perm.map(str::to_string), ..Link::default() }
@@ -638,17 +639,19 @@ mod tests {
     }
 
     /// A fake sysfs tree in a temp dir, removed on drop.
-    struct Tree(PathBuf);
+    struct Tree(TempDir);
 
     impl Tree {
         fn new(tag: &str) -> Tree {
-            let dir = std::env::temp_dir().join(format!("hostdev-device-{}-{tag}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = TempDir::new(&format!("device-{tag}"));
+            std::fs::create_dir_all(&dir.0).unwrap();
             Tree(dir)
         }
+        fn root(&self) -> &Path {
+            &self.0.0
+        }
         fn dir(&self, rel: &str) -> PathBuf {
-            let p = self.0.join(rel);
+            let p = self.root().join(rel);
             std::fs::create_dir_all(&p).unwrap();
             p
         }
@@ -658,16 +661,10 @@ mod tests {
         }
     }
 
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     #[test]
     fn sysfs_facts_cover_every_case() {
         let t = Tree::new("facts");
-        let s = Sysfs::new(&t.0);
+        let s = Sysfs::new(t.root());
         t.dir("bus/pci/devices/0000:03:00.1/net/h1");
         t.dir("bus/pci/devices/0000:03:00.2/net/a");
         t.dir("bus/pci/devices/0000:03:00.2/net/b");
@@ -707,7 +704,7 @@ mod tests {
     #[test]
     fn select_returns_userspace_devices() {
         let t = Tree::new("select");
-        let s = Sysfs::new(&t.0);
+        let s = Sysfs::new(t.root());
         t.driver("bus/pci/devices/0000:03:00.3", "vfio-pci");
         t.driver("devices/pci0000:00/0000:03:00.3", "vfio-pci");
         t.driver("bus/auxiliary/devices/x.sf.1", "uio_pci_generic");

@@ -517,7 +517,6 @@ mod tests {
         Key { network: "net".into(), container_id: "c1".into(), ifname: ifname.into() }
     }
 
-
     fn veth_record(ifname: &str) -> Record {
         let host = Link { index: 7, name: "h1".into(), mac: "02:00:00:00:00:01".into(), ..Link::default() };
         Record { anchor: Anchor::Peer { index: 8 }, ..Record::new(&key(ifname), None, host, vec![]) }

@@ -185,20 +185,30 @@ fn ipv6_addresses_are_not_tentative_when_add_and_del_return() {
     assert!(!home.contains(&"fe80::abcd/64".to_string()), "tentative after DEL: {home:?}");
 }
 
+/// `sysctl ARGS` in the container; its output, trimmed.
+fn ctr_sysctl(w: &World, args: &[&str]) -> String {
+    let out =
+        std::process::Command::new("ip").args(["netns", "exec", &w.ctr.name, "sysctl"]).args(args).output().unwrap();
+    assert!(out.status.success(), "sysctl {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// h1 with 10.1.2.3/24 and 2001:db8:1::3/64, for a container with IPv6
+/// disabled in `net.ipv6.conf.<key>` for each of `keys`.
+fn dual_stack_h1_for_a_container_without_ipv6(w: &World, keys: &[&str]) {
+    plain_veth(w);
+    ip(&w.host.name, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
+    ip(&w.host.name, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
+    for key in keys {
+        ctr_sysctl(w, &["-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]);
+    }
+}
+
 #[test]
 fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
     let w = World::new();
     let ns = &w.host.name;
-    plain_veth(&w);
-    ip(ns, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
-    ip(ns, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
-    for key in ["all", "default"] {
-        let st = std::process::Command::new("ip")
-            .args(["netns", "exec", &w.ctr.name, "sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
+    dual_stack_h1_for_a_container_without_ipv6(&w, &["all", "default"]);
     let out = w.attach("h1", "eth0");
     let in_ctr = scoped_addrs(&w.ctr.name, "eth0");
     assert!(in_ctr.contains(&("2001:db8:1::3/64".into(), "global".into())), "{in_ctr:?}");
@@ -209,11 +219,7 @@ fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
     assert_eq!(ips, ["10.1.2.3/24", "2001:db8:1::3/64"], "result: {out:#?}");
     assert!(!out.stderr.contains("stays off"), "an address was left off: {out:#?}");
     // Only this interface: the container's default stays as it was.
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &w.ctr.name, "sysctl", "-n", "net.ipv6.conf.default.disable_ipv6"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    assert_eq!(ctr_sysctl(&w, &["-n", "net.ipv6.conf.default.disable_ipv6"]), "1");
     w.del("h1", "eth0").assert_ok();
     assert!(scoped_addrs(ns, "h1").contains(&("2001:db8:1::3/64".into(), "global".into())));
 }
@@ -226,14 +232,7 @@ fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
 fn ipv6_that_cannot_be_enabled_stays_off_and_out_of_the_result() {
     let w = World::new();
     let ns = &w.host.name;
-    plain_veth(&w);
-    ip(ns, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
-    ip(ns, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
-    let st = std::process::Command::new("ip")
-        .args(["netns", "exec", &w.ctr.name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    dual_stack_h1_for_a_container_without_ipv6(&w, &["default"]);
     let wrapper = w.tmp.join("ro-proc-sys");
     std::fs::write(
         &wrapper,

@@ -361,19 +361,27 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
 }
 
+/// Tap tp1 attached as eth0 and lost by DEL; the container deletes it, and
+/// h1 is attached under the same key. Returns the tap's host index.
+fn lost_tap_then_h1(w: &World) -> String {
+    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
+    let tap_index = ifindex(&w.host.name, "tp1").to_string();
+    w.attach("tp1", "eth0");
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    assert!(st.success(), "{out:#?}");
+    assert_eq!(only_phase(w), "lost");
+    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    tap_index
+}
+
 /// A lost record does not block its attachment for good: podman reuses a
 /// container's id, and the runtime's DEL of the lost one succeeded.
 #[test]
 fn a_lost_record_gives_way_to_a_new_add_of_its_attachment() {
     let w = World::new();
-    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
-    w.attach("tp1", "eth0");
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
-    assert!(st.success(), "{out:#?}");
-    assert_eq!(only_phase(&w), "lost");
-    ip(&w.ctr.name, &["link", "del", "eth0"]);
-    w.host_veth("h1", true);
-    w.attach("h1", "eth0");
+    lost_tap_then_h1(&w);
     assert_eq!(only_phase(&w), "attached");
     assert_eq!(only_record(&w, &w.id, "eth0")["host"]["name"], "h1");
 }
@@ -385,15 +393,7 @@ fn a_lost_record_gives_way_to_a_new_add_of_its_attachment() {
 fn a_claim_left_by_a_replaced_lost_record_holds_nothing() {
     let w = World::new();
     let other = Netns::new(format!("{}-ctr2", w.id));
-    ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
-    let tap_index = ifindex(&w.host.name, "tp1").to_string();
-    w.attach("tp1", "eth0");
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
-    assert!(st.success(), "{out:#?}");
-    assert_eq!(only_phase(&w), "lost");
-    ip(&w.ctr.name, &["link", "del", "eth0"]);
-    w.host_veth("h1", true);
-    w.attach("h1", "eth0");
+    let tap_index = lost_tap_then_h1(&w);
     assert!(data_entries(&w).contains(&format!(".claim.if{tap_index}")), "no stale claim: {:?}", data_entries(&w));
 
     // A new h1 on the host, at the tap's old index.

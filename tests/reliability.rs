@@ -785,6 +785,21 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
+/// Attaches h1 (`before`) as eth0 by its MAC, and has DEL park it (a
+/// squatter takes its name); returns that config, which has no `device`.
+fn park_by_mac(w: &World, before: &Link) -> String {
+    let mut by_mac: Value = serde_json::from_str(&conf(w, "1.0.0", "", json!({"hwaddr": before.mac}))).unwrap();
+    by_mac.as_object_mut().unwrap().remove("device");
+    let by_mac = by_mac.to_string();
+    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
+    assert!(st.success(), "first ADD: {out:#?}");
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
+    assert!(st.success(), "DEL that parks: {out:#?}");
+    assert_eq!(only_record(w, &w.id, "eth0")["phase"], "parked");
+    by_mac
+}
+
 /// A parked interface attached again under the same key (podman restarts a
 /// container with the same id), selected by MAC since its name is taken:
 /// the new attachment inherits its true name, and once the squatter is gone
@@ -795,15 +810,7 @@ fn parked_interface_attached_again_comes_home_under_its_own_name() {
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let mut by_mac: Value = serde_json::from_str(&conf(&w, "1.0.0", "", json!({"hwaddr": before.mac}))).unwrap();
-    by_mac.as_object_mut().unwrap().remove("device");
-    let by_mac = by_mac.to_string();
-    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
-    assert!(st.success(), "first ADD: {out:#?}");
-    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
-    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
-    assert!(st.success(), "DEL that parks: {out:#?}");
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+    let by_mac = park_by_mac(&w, &before);
 
     let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
     assert!(st.success(), "ADD of the parked interface under the same key: {out:#?}");
@@ -827,15 +834,7 @@ fn parked_interface_attached_again_stays_claimed_through_a_crash() {
     let w = World::new();
     let other = Netns::new(format!("{}-ctr2", w.id));
     let before = w.host_veth("h1", true);
-    let mut by_mac: Value = serde_json::from_str(&conf(&w, "1.0.0", "", json!({"hwaddr": before.mac}))).unwrap();
-    by_mac.as_object_mut().unwrap().remove("device");
-    let by_mac = by_mac.to_string();
-    let (st, out) = run(&w.host.name, &w.env("ADD", "eth0"), &by_mac);
-    assert!(st.success(), "first ADD: {out:#?}");
-    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
-    let (st, out) = run(&w.host.name, &w.env("DEL", "eth0"), &by_mac);
-    assert!(st.success(), "DEL that parks: {out:#?}");
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+    let by_mac = park_by_mac(&w, &before);
 
     let mut env = w.env("ADD", "eth0");
     env.insert("HOSTDEV_FAILPOINT", "add-after-record".to_string());

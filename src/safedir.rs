@@ -293,6 +293,9 @@ pub(crate) mod tests {
         let e = dir.read("five", 4).unwrap_err();
         assert!(e.msg.contains("five is larger than 4 bytes"), "{}", e.msg);
         assert_eq!(dir.read("absent", 4).unwrap(), None);
+        let mut names = dir.names().unwrap();
+        names.sort();
+        assert_eq!(names, ["five", "four"], "the names of the files, without . and ..");
     }
 
     /// A path that exists but is no directory is refused, also when only

@@ -298,6 +298,19 @@ pub(crate) mod tests {
         assert_eq!(names, ["five", "four"], "the names of the files, without . and ..");
     }
 
+    /// A lock whose file was removed, or replaced, is no longer on `name`.
+    #[test]
+    fn a_lock_knows_when_its_file_is_gone() {
+        let tmp = TempDir::new("same");
+        let dir = SafeDir::open(&tmp.0).unwrap();
+        let lock = dir.try_lock("a.lock").unwrap().expect("a free lock");
+        assert!(dir.is_same("a.lock", &*lock));
+        dir.remove("a.lock").unwrap();
+        assert!(!dir.is_same("a.lock", &*lock), "removed");
+        dir.write("a.lock", b"").unwrap();
+        assert!(!dir.is_same("a.lock", &*lock), "replaced");
+    }
+
     /// A path that exists but is no directory is refused, also when only
     /// reading (`hostdev list`), with what it is.
     #[test]

@@ -651,6 +651,14 @@ mod tests {
         assert_eq!(before, [".claim.if7", ".lock", ".parked", "net+c1+eth0.json"]);
         store.sweep_leftovers();
         assert_eq!(names(), before);
+        // A temporary file is swept once its writer is gone, not before.
+        let ours = crate::safedir::temp_name("net+c1+eth1.json", std::process::id());
+        let dead = crate::safedir::temp_name("net+c1+eth2.json", u32::MAX);
+        fs::write(tmp.0.join(&ours), b"{").unwrap();
+        fs::write(tmp.0.join(&dead), b"{").unwrap();
+        store.sweep_leftovers();
+        assert!(tmp.0.join(&ours).exists(), "the temporary file of a live writer was swept");
+        assert!(!tmp.0.join(&dead).exists(), "the temporary file of a dead writer was kept");
         // A claim naming a file that is no record is stale, also when the file exists.
         fs::write(tmp.0.join(".hidden.json"), rec.to_file()).unwrap();
         fs::write(tmp.0.join(".claim.if9"), ".hidden.json").unwrap();

@@ -538,6 +538,7 @@ fn userspace_bound_device_gets_ipam_only() {
         out.assert_ok();
         assert_eq!(out.json["interfaces"][0]["name"], "eth0", "{out:#?}");
         assert_eq!(out.json["interfaces"][0]["pciID"], pci, "{out:#?}");
+        assert_eq!(out.json["interfaces"][0]["sandbox"], w.ctr.path(), "{out:#?}");
         assert_eq!(out.json["ips"][0]["address"], "192.0.2.10/24", "{out:#?}");
         assert_eq!(out.json["ips"][0]["interface"], 0, "{out:#?}");
         assert_eq!(links(&w.host.name), host_before, "ADD of a DPDK device changed the host");

@@ -219,8 +219,16 @@ fn holder(store: &Store, key: &Key, link: &Link) -> Result<Option<Record>> {
 /// The record of `link` as it will be at home: named `name`, with the
 /// user's alias (none when it was upstream's), its admin state, MAC and MTU.
 fn record(env: &Env, key: &Key, link: &Link, anchor: Anchor, name: String, upstream_alias: bool) -> Record {
-    let alias = if upstream_alias { None } else { link.alias.clone() };
-    let home = Link { name, alias, altnames: Vec::new(), link: None, link_netnsid: None, ..link.clone() };
+    let mut home = link.clone();
+    home.name = name;
+    if upstream_alias {
+        home.alias = None;
+    }
+    // Not the host's to keep: the altnames the container could have set,
+    // and the container's view of the peer or lower device (the anchor
+    // holds the host's).
+    home.altnames.clear();
+    (home.link, home.link_netnsid) = (None, None);
     let mut rec = Record::new(key, env.netns.clone(), home, Vec::new());
     rec.anchor = anchor;
     rec

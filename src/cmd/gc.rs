@@ -7,7 +7,7 @@
 use crate::cmd::{Container, Host, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
-use crate::cni::{Command, Env, Error, NetConf, Result, code};
+use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::info;
 use crate::state::{Key, Store};
 
@@ -64,8 +64,8 @@ fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key)
 /// CNI 1.1 has no GC that would do it; one that has GC is told once more,
 /// harmlessly.
 fn release_ipam(env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
+    // The command the plugin sees is call()'s argument, not Env.command.
     let theirs = Env {
-        command: Command::Del,
         container_id: key.container_id.clone(),
         ifname: key.ifname.clone(),
         netns: None,

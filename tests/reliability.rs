@@ -840,6 +840,10 @@ fn parked_interface_attached_again_stays_claimed_through_a_crash() {
     env.insert("HOSTDEV_FAILPOINT", "add-after-record".to_string());
     let (st, out) = run(&w.host.name, &env, &by_mac);
     assert_killed(&st, &out, "add-after-record");
+    // Not parked any more: the operator's listing does not say so.
+    let listed = Command::new(BIN).args(["list", "--data-dir", &w.data_dir()]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("adding") && !listed.contains("home as"), "{listed}");
 
     let (_, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &by_mac);
     out.assert_err(102);

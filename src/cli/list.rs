@@ -79,7 +79,11 @@ fn phase_name(phase: Phase) -> String {
 
 /// What an operator should know beyond the phase.
 fn note(rec: &Record) -> String {
-    if let Some(parked) = &rec.parked_as {
+    // An ADD that took a parked interface back knows its parking name too
+    // until the move: only a parked record is waiting for its name.
+    if rec.phase == Phase::Parked
+        && let Some(parked) = &rec.parked_as
+    {
         return format!("home as {parked}: its own name is taken; the next ADD, DEL, GC or STATUS renames it back");
     }
     if let Some(why) = &rec.lost {

@@ -65,11 +65,6 @@ fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key)
 /// harmlessly.
 fn release_ipam(env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
     // The command the plugin sees is call()'s argument, not Env.command.
-    let theirs = Env {
-        container_id: key.container_id.clone(),
-        ifname: key.ifname.clone(),
-        netns: None,
-        ..env.clone()
-    };
+    let theirs = Env { container_id: key.container_id.clone(), ifname: key.ifname.clone(), netns: None, ..env.clone() };
     Ipam::of(&theirs, conf).map_or(Ok(()), |ipam| ipam.call("DEL"))
 }

@@ -2,6 +2,11 @@
 # The one command that runs the whole hostdev suite, on a fresh Debian 12
 # machine, as root:   bash scripts/test.sh
 #
+#   --fast     unit and integration tests only (the edit-run loop)
+#   --stress   the Rust and bats suites under load: a CPU hog on every core
+#              and a second copy of the Rust suite running beside the first
+#              (a suite that is green only on an idle machine is broken)
+#
 # Each step is a small function; main() lists them. To add one, write a
 # function and add one line to main(): `step "Title" fn` for setup that must
 # succeed, `check "Title" fn` for a test suite (a failing check does not stop
@@ -82,9 +87,16 @@ build_debug() { cargo build; }
 build_release() { cargo build --release; }
 # test-hooks compiles the fail points the crash tests need into the binary.
 cargo_tests() {
+    cargo_tests_hooked
+    cargo_test_unhooked
+}
+cargo_tests_hooked() {
     PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --no-fail-fast --features test-hooks -- --test-threads="${HD_TEST_THREADS:-4}"
-    # The one test that needs a build without test-hooks: a shipped binary
-    # must not read HOSTDEV_SYSFS_ROOT.
+}
+# The one test that needs a build without test-hooks: a shipped binary must
+# not read HOSTDEV_SYSFS_ROOT. (It rebuilds target/.../debug/hostdev, so it
+# never runs beside the hooked tests.)
+cargo_test_unhooked() {
     cargo test --test selectors -- --exact sysfs_root_is_not_injectable_without_test_hooks
 }
 conf_files() {
@@ -132,12 +144,57 @@ check_machine() {
     echo "no namespace left behind, root links untouched"
 }
 
+# stress: the suites under load: a CPU hog on every core, and a second copy
+# of the hooked Rust suite beside the first. The hogs and the second copy
+# are ended when this function returns, also on failure.
+stress() {
+    local pids=() i second_log
+    for ((i = 0; i < $(nproc); i++)); do
+        (while :; do :; done) &
+        pids+=($!)
+    done
+    # shellcheck disable=SC2064 # the pids are known now
+    trap "kill ${pids[*]} 2>/dev/null; trap - RETURN" RETURN
+    second_log=$(mktemp)
+    cargo_tests_hooked >"$second_log" 2>&1 &
+    local second=$!
+    pids+=("$second")
+    check "cargo test, beside a second copy" cargo_tests_hooked
+    hd_header "cargo test, the second copy"
+    if wait "$second"; then
+        grep '^test result' "$second_log"
+    else
+        grep -E '^test .*FAILED|panicked|^test result' "$second_log" | head -60
+        FAILED_CHECKS+=("cargo test, the second copy (log: $second_log)")
+    fi
+    check "cargo test without test hooks" cargo_test_unhooked
+    check "bats suite (tests/bats)" bats_suite
+    check "randomised soak, short (scripts/soak.sh --short)" soak_short
+}
+
 main() {
+    local mode=${1:-full}
+    case $mode in
+    full | --fast | --stress) ;;
+    *) hd_die "usage: bash scripts/test.sh [--fast | --stress]" ;;
+    esac
     step "Preflight" preflight
     step "Debian packages" hd_install_packages
     step "Record machine state" record_machine
     step "cargo build (debug)" build_debug
     step "cargo build --release" build_release
+    if [[ $mode == --fast ]]; then
+        check "cargo test" cargo_tests
+        check "Leak check" check_machine
+        summary
+        return
+    fi
+    if [[ $mode == --stress ]]; then
+        stress
+        check "Leak check" check_machine
+        summary
+        return
+    fi
     check "cargo test" cargo_tests
     check "bats suite (tests/bats)" bats_suite
     check "randomised soak, short (scripts/soak.sh --short)" soak_short

@@ -7,7 +7,21 @@
 //! (see cmd/kept.rs): HOSTDEV_LOSE_ADDRS names them ("ip/prefix,..."),
 //! HOSTDEV_LOSE_ROUNDS how many times (default once).
 
+use std::time::Duration;
+
 use crate::netlink::Socket;
+
+/// A wait of `default`, which a test build lets the environment variable
+/// `var` (milliseconds) replace: a test then waits as long as the machine's
+/// load needs, not as long as a clock allows.
+pub fn wait(var: &str, default: Duration) -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse().ok()) {
+        return Duration::from_millis(ms);
+    }
+    let _ = var;
+    default
+}
 
 /// Every fail point, in the order ADD then DEL reach them.
 #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]

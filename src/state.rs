@@ -271,7 +271,20 @@ impl Store {
     /// while they work on it, so that no two of them ever interleave on
     /// one attachment. Others are not held up. Waits a bounded time: code 11.
     pub fn lock_key(&self, key: &Key) -> Result<KeyLock<'_>> {
-        let deadline = std::time::Instant::now() + lock_wait();
+        if let Some(lock) = self.try_lock_key(key)? {
+            return Ok(lock);
+        }
+        let wait = lock_wait();
+        // Said once, so that a log shows why a call took seconds (and a
+        // test knows that this call is now the one waiting).
+        crate::info!(
+            "attachment {}/{}/{} is busy (another hostdev call works on it): waiting up to {} ms",
+            key.network,
+            key.container_id,
+            key.ifname,
+            wait.as_millis()
+        );
+        let deadline = std::time::Instant::now() + wait;
         loop {
             let wait = deadline.saturating_duration_since(std::time::Instant::now());
             if let Some(lock) = self.take_key_lock(key, Some(wait))? {
@@ -465,11 +478,7 @@ fn boot_time() -> Option<i64> {
 /// How long a command waits for a lock another call holds before it
 /// answers "try again later". A test build may shorten it.
 fn lock_wait() -> Duration {
-    #[cfg(feature = "test-hooks")]
-    if let Some(ms) = std::env::var("HOSTDEV_LOCK_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()) {
-        return Duration::from_millis(ms);
-    }
-    Duration::from_secs(10)
+    crate::failpoint::wait("HOSTDEV_LOCK_TIMEOUT_MS", Duration::from_secs(10))
 }
 
 /// An attachment's lock. Its file is removed when the lock is dropped: a

@@ -122,7 +122,7 @@ fn gc_does_not_release_an_attachment_mid_add() {
     let w = World::new();
     w.host_veth("h1", true);
     let body = r#"case $CNI_COMMAND in
-ADD) sleep 3; echo '{"cniVersion":"1.1.0","ips":[{"address":"192.0.2.77/24"}]}';;
+ADD) : >"$dir/started"; i=0; while [ ! -e "$dir/release" ] && [ $i -lt 1200 ]; do i=$((i+1)); sleep 0.05; done; echo '{"cniVersion":"1.1.0","ips":[{"address":"192.0.2.77/24"}]}';;
 DEL) echo "$CNI_CONTAINERID $CNI_IFNAME" >>"$dir/dels";;
 esac"#;
     let path = fake_ipam(&w, "slow", body);
@@ -136,8 +136,11 @@ esac"#;
     env.insert("CNI_PATH", path);
     let (add, gc_out) = std::thread::scope(|s| {
         let add = s.spawn(|| w.run(&add_env, &c.to_string()));
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        // The IPAM holds ADD until released: GC runs against it mid-ADD
+        // whatever the machine's load.
+        assert!(wait_until(60, || w.tmp.join("res/started").exists()), "ADD never reached the IPAM");
         let gc_out = w.run(&env, &gc.to_string());
+        std::fs::write(w.tmp.join("res/release"), "").unwrap();
         (add.join().unwrap(), gc_out)
     });
     add.assert_ok();

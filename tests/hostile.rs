@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 // ------------------------------------------------------------------ helpers
@@ -259,15 +259,9 @@ fn crash_after_move_then_mac_changed_then_gc() {
 
 // ------------------------------------------- 3. no command runs against a half-done ADD
 
-/// CNI_PATH with tests/fixtures (slow-ipam: 3 s in ADD) and Debian's plugins.
-fn with_slow_ipam(mut env: BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
-    env.insert("CNI_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures:/usr/lib/cni").to_string());
-    env
-}
-
-/// The world's 1.1.0 config for h1 with slow-ipam, and `extra` keys.
-fn slow_conf(w: &World, mut extra: Value) -> String {
-    extra["ipam"] = json!({"type": "slow-ipam"});
+/// The world's 1.1.0 config for h1 with `held` as its IPAM, and `extra` keys.
+fn held_conf(w: &World, held: &HeldIpam, mut extra: Value) -> String {
+    extra["ipam"] = held.ipam();
     conf(w, "1.1.0", "h1", extra)
 }
 
@@ -277,17 +271,14 @@ fn slow_conf(w: &World, mut extra: Value) -> String {
 fn gc_during_add_skips_the_attachment() {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    let add = spawn(&w.host.name, &with_slow_ipam(w.env("ADD", "eth0")), &slow_conf(&w, json!({})));
-    std::thread::sleep(Duration::from_secs(1));
-    let gc =
-        spawn(&w.host.name, &with_slow_ipam(plain_env("GC")), &slow_conf(&w, json!({"cni.dev/valid-attachments": []})));
-    let other = spawn(
-        &w.host.name,
-        &with_slow_ipam(env_for("DEL", "other-ctr", &w.ctr.path(), "net9")),
-        &slow_conf(&w, json!({})),
-    );
-    let (gc_st, gc_out) = finish(gc);
-    let (other_st, other_out) = finish(other);
+    let held = HeldIpam::new(&w);
+    let add = spawn(&w.host.name, &HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
+    held.wait_started();
+    let gc = held_conf(&w, &held, json!({"cni.dev/valid-attachments": []}));
+    let (gc_st, gc_out) = run(&w.host.name, &HeldIpam::env(plain_env("GC")), &gc);
+    let other = HeldIpam::env(env_for("DEL", "other-ctr", &w.ctr.path(), "net9"));
+    let (other_st, other_out) = run(&w.host.name, &other, &held_conf(&w, &held, json!({})));
+    held.release();
     let (add_st, add_out) = finish(add);
     assert!(gc_st.success(), "GC: {gc_out:#?}");
     assert!(other_st.success(), "DEL of another attachment: {other_out:#?}");
@@ -298,26 +289,32 @@ fn gc_during_add_skips_the_attachment() {
     assert!(link(&w.host.name, "h1").is_none());
     assert_eq!(only_phase(&w), "attached");
 
-    let check = slow_conf(&w, json!({"prevResult": add_out.json}));
-    let (st, out) = run(&w.host.name, &with_slow_ipam(w.env("CHECK", "eth0")), &check);
+    let check = held_conf(&w, &held, json!({"prevResult": add_out.json}));
+    let (st, out) = run(&w.host.name, &HeldIpam::env(w.env("CHECK", "eth0")), &check);
     assert!(st.success(), "CHECK against ADD's result: {out:#?}");
 
-    let (st, out) = run(&w.host.name, &with_slow_ipam(w.env("DEL", "eth0")), &slow_conf(&w, json!({})));
+    let (st, out) = run(&w.host.name, &HeldIpam::env(w.env("DEL", "eth0")), &held_conf(&w, &held, json!({})));
     assert!(st.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
 }
 
 /// A DEL of the same attachment started while ADD is in IPAM waits for the
-/// ADD, then brings the interface home.
+/// ADD (it says so in its log before ADD is let go), then brings the
+/// interface home.
 #[test]
 fn del_during_add_waits_then_brings_it_home() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let add = spawn(&w.host.name, &with_slow_ipam(w.env("ADD", "eth0")), &slow_conf(&w, json!({})));
-    std::thread::sleep(Duration::from_secs(1));
-    let del = spawn(&w.host.name, &with_slow_ipam(w.env("DEL", "eth0")), &slow_conf(&w, json!({})));
+    let held = HeldIpam::new(&w);
+    let add = spawn(&w.host.name, &HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
+    held.wait_started();
+    let log = w.tmp.join("del.log");
+    let del_conf = held_conf(&w, &held, json!({"logFile": log, "logLevel": "info"}));
+    let del = spawn(&w.host.name, &HeldIpam::env(w.env("DEL", "eth0")), &del_conf);
+    wait_for_log(&log, "is busy");
+    held.release();
     let (add_st, add_out) = finish(add);
     let (del_st, del_out) = finish(del);
     assert!(add_st.success(), "ADD: {add_out:#?}");

@@ -32,16 +32,32 @@ fn ip_batch(ns: &str, lines: &str) {
     assert!(child.wait().unwrap().success(), "ip -n {ns} -batch failed");
 }
 
-/// A world whose host holds veth `h1` (peer up) with `addrs`, up.
+/// A world whose host holds veth `h1` (peer up) with `addrs`, up, and
+/// nothing less: the test must not blame hostdev for a loss of its own.
+///
+/// Adding to a down link and bringing it up in one batch is fast (0.1 s
+/// against 2 s on a live link) but is the pattern the kernel drops IPv6
+/// addresses on under load (src/cmd/kept.rs; measured here: 40 of 2,048
+/// lost with the suite building beside it). So the set-up reads the link
+/// back and adds what the kernel dropped once more, on the live link where
+/// it stays, as hostdev itself does.
 fn scale_world(addrs: &[String]) -> World {
     let w = World::new();
-    let mut lines = String::from("link add h1 type veth peer name h1p\nlink set h1p up\n");
-    for a in addrs {
+    let add = |a: &String| {
         let nodad = if a.contains(':') { " nodad" } else { "" };
-        lines += &format!("address add {a} dev h1{nodad}\n");
-    }
+        format!("address add {a} dev h1{nodad}\n")
+    };
+    let mut lines = String::from("link add h1 type veth peer name h1p\nlink set h1p up\n");
+    lines.extend(addrs.iter().map(add));
     lines += "link set h1 up\n";
     ip_batch(&w.host.name, &lines);
+    let want: BTreeSet<String> = addrs.iter().cloned().collect();
+    let have = link(&w.host.name, "h1").map(|l| l.addrs).unwrap_or_default();
+    let dropped: String = want.difference(&have).map(add).collect();
+    if !dropped.is_empty() {
+        ip_batch(&w.host.name, &dropped);
+    }
+    assert_addrs(&w.host.name, "h1", &want, "host after the set-up");
     w
 }
 
@@ -53,23 +69,14 @@ fn full_world() -> (World, BTreeSet<String>) {
 
 /// Asserts that `dev` in `ns` has exactly the global addresses `want`.
 fn assert_addrs(ns: &str, dev: &str, want: &BTreeSet<String>, what: &str) {
-    let got = addrs_of(ns, dev, want);
+    let got = addrs_of(ns, dev);
     assert!(&got == want, "{what}: {}", missing(want, &got));
 }
 
-/// The global addresses of `dev` in `ns`. A dump taken right after the
-/// link came up has been seen to come back short once, so a short answer is
-/// read again a few times; a loss that persists is returned as it is.
-fn addrs_of(ns: &str, dev: &str, want: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut got = BTreeSet::new();
-    for _ in 0..5 {
-        got = link(ns, dev).map(|l| l.addrs).unwrap_or_default();
-        if &got == want {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    got
+/// The global addresses of `dev` in `ns`, read once: hostdev reads its
+/// addresses back before it returns, so what is missing then is lost.
+fn addrs_of(ns: &str, dev: &str) -> BTreeSet<String> {
+    link(ns, dev).map(|l| l.addrs).unwrap_or_default()
 }
 
 fn result_ips(out: &Out) -> BTreeSet<String> {
@@ -144,6 +151,10 @@ fn addresses_the_kernel_keeps_dropping_fail_the_add_and_nothing_is_lost() {
     assert!(msg.contains("fd00:b::181") && msg.contains("eth0"), "the error names no lost address: {msg}");
     assert!(link(&w.ctr.name, "eth0").is_none(), "eth0 left in the container");
     assert_addrs(&w.host.name, "h1", &want, "host after the failed ADD");
+    // The rollback finished: it read the host's addresses back, found them
+    // all, and dropped the record.
+    assert!(records(&w).is_empty(), "the rollback left a record: {:#?}", records(&w));
+    assert!(!out.stderr.contains("rollback"), "the rollback failed: {}", out.stderr);
 }
 
 /// 2,048 refusals (EACCES: IPv6 disabled in the container) spread over 16

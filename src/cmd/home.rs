@@ -33,9 +33,11 @@ pub enum Outcome {
 }
 
 /// How long to wait for a physical device on its way back from a dying
-/// namespace, or a veth whose namespace is being destroyed, and how often
-/// to look.
-const SETTLE_WAIT: Duration = Duration::from_secs(3);
+/// namespace, or a veth whose namespace is being destroyed (a test build
+/// reads HOSTDEV_SETTLE_MS), and how often to look.
+fn settle_wait() -> Duration {
+    failpoint::wait("HOSTDEV_SETTLE_MS", Duration::from_secs(3))
+}
 const SETTLE_POLL: Duration = Duration::from_millis(50);
 
 /// Brings `rec`'s interface home. `ctr` is the container side when its
@@ -126,16 +128,20 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
 /// device on its way back from a dying namespace, a veth whose namespace
 /// is being destroyed.
 fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Result<Place> {
-    let deadline = Instant::now() + SETTLE_WAIT;
+    let wait = settle_wait();
+    let deadline = Instant::now() + wait;
+    let mut said = false;
     loop {
         let place = locate(host, ctr.as_deref_mut(), rec)?;
         let in_transit = match &place {
-            Place::Unknown(_) => rec.anchor == Anchor::Parent,
-            Place::Elsewhere { dying, .. } => *dying,
-            _ => false,
+            Place::Unknown(why) => (rec.anchor == Anchor::Parent).then_some(why),
+            Place::Elsewhere { why, dying: true } => Some(why),
+            _ => None,
         };
-        if !in_transit || Instant::now() >= deadline {
-            return Ok(place);
+        let Some(why) = in_transit.filter(|_| Instant::now() < deadline) else { return Ok(place) };
+        if !said {
+            info!("{} is not here yet ({why}): waiting up to {} ms", rec.host.name, wait.as_millis());
+            said = true;
         }
         std::thread::sleep(SETTLE_POLL);
     }

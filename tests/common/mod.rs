@@ -477,3 +477,51 @@ pub fn data_entries(w: &World) -> Vec<String> {
     names.sort();
     names
 }
+
+/// tests/fixtures/slow-ipam as one ADD's IPAM: it holds that ADD in IPAM
+/// until `release`, so another command runs against the half-done ADD
+/// whatever the machine's load. Released on drop, so a failed test does
+/// not leave an ADD waiting.
+pub struct HeldIpam {
+    started: PathBuf,
+    release: PathBuf,
+}
+
+impl HeldIpam {
+    pub fn new(w: &World) -> HeldIpam {
+        HeldIpam { started: w.tmp.join("ipam-started"), release: w.tmp.join("ipam-release") }
+    }
+
+    /// The config's `ipam` object.
+    pub fn ipam(&self) -> Value {
+        json!({"type": "slow-ipam", "started": self.started, "release": self.release})
+    }
+
+    /// `env` with tests/fixtures in front of Debian's plugins on CNI_PATH.
+    pub fn env(mut env: BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
+        env.insert("CNI_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures:/usr/lib/cni").to_string());
+        env
+    }
+
+    /// Waits until an ADD is held in IPAM (that is, past its claim and move).
+    pub fn wait_started(&self) {
+        assert!(wait_until(60, || self.started.exists()), "no ADD reached the IPAM within 60 s");
+    }
+
+    pub fn release(&self) {
+        std::fs::write(&self.release, "").unwrap();
+    }
+}
+
+impl Drop for HeldIpam {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.release, "");
+    }
+}
+
+/// Waits (60 s at most) until the log file at `path` has a line containing
+/// `needle`: the plugin said it reached a point.
+pub fn wait_for_log(path: &std::path::Path, needle: &str) {
+    let said = || std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle));
+    assert!(wait_until(60, said), "{} never said {needle:?}", path.display());
+}

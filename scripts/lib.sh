@@ -201,6 +201,7 @@ EOF
 # and rm, not the directories) and containers/image's blob-info cache (written
 # by `podman import` and `podman build`); /run/runc in case runc is ever called
 # without our wrapper. Parents come before their children.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 HD_PODMAN_SYSTEM_PATHS=(/var/lib/cni /var/lib/cni/results
     /var/lib/containers /var/lib/containers/cache
     /var/lib/containers/cache/blob-info-cache-v1.boltdb /run/runc)

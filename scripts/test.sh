@@ -26,6 +26,7 @@ declare -A NEEDED_PACKAGES=(
     [perl]='command -v prove'
     [python3-yaml]='/usr/bin/python3 -c "import yaml"'
     [time]='test -x /usr/bin/time'
+    [shellcheck]='command -v shellcheck'
 )
 
 # step TITLE FUNCTION: a setup step; the run stops if it fails.
@@ -82,6 +83,22 @@ preflight() {
     uname -r
 }
 
+
+# rustfmt and clippy come with rustup's default profile; a minimal one lacks them.
+rust_components() {
+    local c
+    for c in rustfmt clippy; do
+        cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$c"
+    done
+}
+
+# The gates: formatting, lints as errors, and shellcheck on every script.
+gates() {
+    cargo fmt --check
+    cargo clippy --all-targets --features test-hooks -- -D warnings
+    shellcheck -x -S warning scripts/*.sh tests/bats/*.bats tests/bats/*.bash tests/vm/*.sh
+    echo "formatted, no clippy warning, no shellcheck warning"
+}
 
 build_debug() { cargo build; }
 build_release() { cargo build --release; }
@@ -180,9 +197,11 @@ main() {
     esac
     step "Preflight" preflight
     step "Debian packages" hd_install_packages
+    step "Rust components" rust_components
     step "Record machine state" record_machine
     step "cargo build (debug)" build_debug
     step "cargo build --release" build_release
+    check "gates: cargo fmt, clippy, shellcheck" gates
     if [[ $mode == --fast ]]; then
         check "cargo test" cargo_tests
         check "Leak check" check_machine

@@ -185,6 +185,7 @@ qemu_args() {
     done
     # A Kvaser PCIcan card (SJA1000) on a CAN bus of its own, with nothing
     # else on it (tests/vm/can-tests.sh).
+    # shellcheck disable=SC2054 # the commas are QEMU option syntax
     QEMU+=(-object can-bus,id=canbus0 -device kvaser_pci,canbus=canbus0)
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154 # back, returned: set by await_return in guest-tests.sh
 # The adoption scenarios of the hostdev VM test, sourced by guest-tests.sh
 # (its helpers: cni, conf, snap, by_mac, fail, finish, ...). Physical NICs
 # attached by upstream's plugin (Debian's host-device, copied into the

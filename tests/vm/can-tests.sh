@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The CAN scenarios of the hostdev VM test, sourced by guest-tests.sh (its
 # helpers: cni, conf, snap, fail, finish, ...). QEMU emulates one Kvaser
 # PCIcan card (kvaser_pci, one SJA1000 channel) on a CAN bus of its own.

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the hostdev VM test (see scripts/vm-e2e.sh): mounts the pseudo
 # file systems, loads the NIC drivers, runs /hdtest/tests.sh, powers off.
 # Results go to the console and to the second serial port (ttyS1), which

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The stacked-device scenarios of the hostdev VM test, sourced by
 # guest-tests.sh (its helpers: cni, conf, snap, by_mac, fail, finish, ...).
 # The development machines have neither `vlan` nor `bond`; Debian's kernel

@@ -52,6 +52,12 @@ fn del(w: &World, ifname: &str, selectors: Value) -> Out {
     hostdev(w, "DEL", ifname, selectors, json!({}))
 }
 
+/// DEL as libcni sends it after a successful ADD: with that ADD's result,
+/// which the runtime cached, as prevResult.
+fn del_after(w: &World, ifname: &str, selectors: Value, added: &Out) -> Out {
+    hostdev(w, "DEL", ifname, selectors, json!({"prevResult": added.json}))
+}
+
 /// `link` as it should be after coming home: `name`, the alias `alias`,
 /// admin state `up`, no addresses (none are known without a record), and
 /// the rest (MAC, MTU) as it was.
@@ -85,16 +91,16 @@ fn upstream_veth_comes_home_under_its_name() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
-    upstream_add(&w, json!({"device": "h1"}), "eth0");
+    let added = upstream_add(&w, json!({"device": "h1"}), "eth0");
     assert_eq!(link(&w.ctr.name, "eth0").expect("eth0 in the container").alias, "h1", "upstream's alias");
     ip(&w.ctr.name, &["link", "property", "add", "dev", "eth0", "altname", "ctr-alt"]);
 
-    del(&w, "eth0", json!({"device": "h1"})).assert_ok();
+    del_after(&w, "eth0", json!({"device": "h1"}), &added).assert_ok();
     assert_home(&w, "eth0", came_home(&before, "h1", "", true));
     let altnames = link(&w.host.name, "h1").unwrap().altnames;
     assert!(!altnames.contains(&"ctr-alt".to_string()), "the container's altname came home: {altnames:?}");
     assert_eq!(link_names(&w.host.name), host_names);
-    del(&w, "eth0", json!({"device": "h1"})).assert_ok();
+    del_after(&w, "eth0", json!({"device": "h1"}), &added).assert_ok();
     assert_eq!(link_names(&w.host.name), host_names, "a second DEL changed the host");
 }
 
@@ -126,9 +132,9 @@ fn upstream_macvlan_comes_home() {
     ip(&w.host.name, &["link", "add", "mv1", "link", "low0", "type", "macvlan", "mode", "bridge"]);
     ip(&w.host.name, &["link", "set", "mv1", "up"]);
     let before = link(&w.host.name, "mv1").unwrap();
-    upstream_add(&w, json!({"device": "mv1"}), "eth0");
+    let added = upstream_add(&w, json!({"device": "mv1"}), "eth0");
 
-    del(&w, "eth0", json!({"device": "mv1"})).assert_ok();
+    del_after(&w, "eth0", json!({"device": "mv1"}), &added).assert_ok();
     assert_home(&w, "eth0", came_home(&before, "mv1", "", true));
 }
 
@@ -155,12 +161,12 @@ fn check_without_a_record_says_what_del_would_do() {
 fn own_attachment_with_a_lost_record_comes_home() {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    w.attach("h1", "eth0");
+    let added = w.attach("h1", "eth0");
     for (name, _) in records(&w) {
         std::fs::remove_file(std::path::Path::new(&w.data_dir()).join(name)).unwrap();
     }
 
-    w.del("h1", "eth0").assert_ok();
+    del_after(&w, "eth0", json!({"device": "h1"}), &added).assert_ok();
     assert_home(&w, "eth0", came_home(&before, "h1", &before.alias, true));
 }
 
@@ -274,5 +280,121 @@ fn alias_naming_a_taken_host_name_is_refused() {
     assert!(link(&w.ctr.name, "eth0").is_some(), "eth0 left the container");
     assert_eq!(link(&w.host.name, "h2"), Some(other), "h2 was touched");
     assert_eq!(link_names(&w.host.name), host_names);
+    assert_no_records(&w);
+}
+
+// ------------------------------------------- the runtime's evidence (prevResult)
+
+/// What each runtime sends after a failed ADD: a DEL with no prevResult
+/// (it cached no result). Nothing shows that an interface named
+/// CNI_IFNAME in the container is this attachment's.
+const NO_EVIDENCE: &str = "no prevResult";
+
+/// The pod's own eth0 is a veth whose peer is on the host (as the bridge
+/// or ptp plugin make it). ADD of h1 as eth0 fails (103: the name is
+/// taken), and the runtime sends DEL, as every runtime does after a failed
+/// ADD: the pod's veth stays in the pod, the host is unchanged, and
+/// nothing is recorded.
+#[test]
+fn del_after_a_failed_add_leaves_the_pods_own_veth() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["link", "add", "podveth", "type", "veth", "peer", "name", "eth0", "netns", &w.ctr.name]);
+    ip(&w.ctr.name, &["link", "set", "eth0", "up"]);
+    let pods = link(&w.ctr.name, "eth0").unwrap();
+    let host_names = link_names(&w.host.name);
+
+    w.add("h1", "eth0").assert_err(103);
+    let out = w.del("h1", "eth0");
+    out.assert_ok();
+    assert!(out.stderr.contains("declines") && out.stderr.contains(NO_EVIDENCE), "DEL's log: {out:#?}");
+    assert_eq!(link(&w.ctr.name, "eth0"), Some(pods), "the pod's own eth0 was taken or changed");
+    assert_eq!(link_names(&w.host.name), host_names, "the host changed");
+    assert_no_records(&w);
+}
+
+/// Networks A and B share a dataDir and name the same device. A's ADD
+/// succeeded; B's fails (102: the device is A's); the runtime sends B's
+/// DEL. A's interface stays in the pod with its addresses, and A's record
+/// still says attached.
+#[test]
+fn del_after_a_failed_add_leaves_another_networks_attachment() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let added = w.attach("h1", "eth0");
+    let inside = link(&w.ctr.name, "eth0").unwrap();
+    let host_names = link_names(&w.host.name);
+    let net_b = |command: &str, extra: Value| {
+        let mut extra = extra;
+        extra["name"] = json!("net-b");
+        w.run(&w.env(command, "eth0"), &conf(&w, "1.0.0", "h1", extra))
+    };
+
+    net_b("ADD", json!({})).assert_err(102);
+    net_b("DEL", json!({})).assert_ok();
+    // Even a prevResult that lists the interface (A's, say) does not make
+    // it B's: A's record holds the device.
+    let out = net_b("DEL", json!({"prevResult": added.json}));
+    out.assert_ok();
+    assert!(out.stderr.contains("declines") && out.stderr.contains("network testnet"), "DEL's log: {out:#?}");
+    assert_eq!(link(&w.ctr.name, "eth0"), Some(inside), "B's DEL took or changed A's interface");
+    assert_eq!(link_names(&w.host.name), host_names, "the host changed");
+    let recs = records(&w);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    assert_eq!(recs[0].1["phase"], "attached", "A's record: {:#}", recs[0].1);
+    assert_eq!(recs[0].1["network"], "testnet", "A's record: {:#}", recs[0].1);
+}
+
+/// Upstream's attachment, DEL without the cached result: declined (exit 0,
+/// logged), nothing moves; the same DEL with it brings the veth home.
+#[test]
+fn upstream_attachment_needs_the_runtimes_cached_result() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let added = upstream_add(&w, json!({"device": "h1"}), "eth0");
+    let host_names = link_names(&w.host.name);
+
+    let out = del(&w, "eth0", json!({"device": "h1"}));
+    out.assert_ok();
+    assert!(out.stderr.contains("declines") && out.stderr.contains(NO_EVIDENCE), "DEL's log: {out:#?}");
+    assert!(link(&w.ctr.name, "eth0").is_some(), "eth0 left the container without evidence");
+    assert_eq!(link_names(&w.host.name), host_names);
+
+    del_after(&w, "eth0", json!({"device": "h1"}), &added).assert_ok();
+    assert_home(&w, "eth0", came_home(&before, "h1", "", true));
+}
+
+/// A prevResult that does not vouch for this interface proves nothing: it
+/// must list CNI_IFNAME, in CNI_NETNS, with the interface's MAC.
+#[test]
+fn prev_result_for_another_interface_proves_nothing() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let added = upstream_add(&w, json!({"device": "h1"}), "eth0");
+    let host_names = link_names(&w.host.name);
+    let iface = added.json["interfaces"][0].clone();
+    let variants = [
+        ("another name", json!({"name": "net1"})),
+        ("another sandbox", json!({"sandbox": "/var/run/netns/someone-else"})),
+        ("another MAC", json!({"mac": "02:00:00:00:00:99"})),
+        ("no MAC", json!({"mac": null})),
+        ("no sandbox (a host-side interface)", json!({"sandbox": null})),
+    ];
+    for (what, change) in variants {
+        let mut forged = iface.clone();
+        for (k, v) in change.as_object().unwrap() {
+            if v.is_null() {
+                forged.as_object_mut().unwrap().remove(k);
+            } else {
+                forged[k] = v.clone();
+            }
+        }
+        let prev = json!({"cniVersion": "1.0.0", "interfaces": [forged]});
+        let out = hostdev(&w, "DEL", "eth0", json!({"device": "h1"}), json!({"prevResult": prev}));
+        out.assert_ok();
+        assert!(out.stderr.contains("declines") && out.stderr.contains("prevResult"), "{what}: DEL's log: {out:#?}");
+        assert!(link(&w.ctr.name, "eth0").is_some(), "{what}: eth0 left the container");
+        assert_eq!(link_names(&w.host.name), host_names, "{what}: the host changed");
+    }
     assert_no_records(&w);
 }

@@ -1,12 +1,20 @@
 //! DEL and CHECK with no record: is CNI_IFNAME an interface this network
 //! gave away, by upstream host-device or by hostdev before its record was
-//! lost? Only identity a container cannot forge says so (the README's
-//! adoption rule): a veth whose peer is on the host, a macvlan whose lower
-//! device is there, a physical device whose parent device or permanent MAC
-//! the config's selectors name. The alias upstream leaves on the interface
-//! names its home name and proves nothing. An adopted interface goes home
-//! the way a recorded one does, on a record made of what is known now: no
-//! addresses, no routes, no altnames (the container could have set those).
+//! lost? Two things must say so (the README's adoption rule):
+//! - identity a container cannot forge: a veth whose peer is on the host, a
+//!   macvlan whose lower device is there, a physical device whose parent
+//!   device or permanent MAC the config's selectors name, and no other
+//!   attachment's record holding it;
+//! - the runtime's evidence that this attachment's ADD succeeded: the result
+//!   it cached, passed as prevResult, lists CNI_IFNAME in CNI_NETNS with the
+//!   interface's MAC. Every runtime sends DEL after a failed ADD too, and
+//!   then CNI_IFNAME in the container is someone else's (the pod's own
+//!   veth, another network's attachment).
+//!
+//! The alias upstream leaves on the interface names its home name and
+//! proves nothing. An adopted interface goes home the way a recorded one
+//! does, on a record made of what is known now: no addresses, no routes,
+//! no altnames (the container could have set those).
 
 use std::os::fd::AsFd;
 
@@ -69,16 +77,57 @@ pub fn report(env: &Env, conf: &NetConf, store: &Store) -> Result<()> {
 }
 
 /// Looks for CNI_IFNAME in the container, then for a physical device the
-/// kernel returned to the host under that name.
+/// kernel returned to the host under that name; one proven to be this
+/// network's is adopted only when the runtime vouches for it too.
 fn examine(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Verdict> {
+    let verdict = proven(env, conf, host, store)?;
+    let Verdict::Adopt(rec, why) = verdict else { return Ok(verdict) };
+    Ok(match vouched(env, conf, &rec.host) {
+        Ok(()) => Verdict::Adopt(rec, format!("{why}, and the runtime's prevResult lists it")),
+        Err(missing) => Verdict::Decline(format!("{why}, but {missing}")),
+    })
+}
+
+/// The identity half of `examine`.
+fn proven(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Verdict> {
     let key = attachment(env, conf);
     if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
         && let Some(link) =
             ctr.sock.link_by_name(&env.ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?
     {
-        return in_container(env, conf, host, &mut ctr, &key, link);
+        return in_container(env, conf, host, &mut ctr, store, &key, link);
     }
     returned(env, conf, host, store, &key)
+}
+
+/// The runtime's evidence that this attachment's ADD succeeded: its cached
+/// result lists CNI_IFNAME in CNI_NETNS with `dev`'s MAC (the current one,
+/// or the permanent one of a device whose MAC the container changed).
+/// Err says what is missing.
+fn vouched(env: &Env, conf: &NetConf, dev: &Link) -> std::result::Result<(), String> {
+    let Some(prev) = &conf.prev_result else {
+        return Err(
+            "the runtime passed no prevResult, so nothing shows that this attachment's ADD succeeded (runtimes send DEL after a failed ADD too)"
+                .into(),
+        );
+    };
+    let netns = env.netns.as_ref().map(|p| p.display().to_string());
+    let interfaces = prev.get("interfaces").and_then(|i| i.as_array()).map(Vec::as_slice).unwrap_or_default();
+    let listed = interfaces.iter().find(|i| {
+        i.get("name").and_then(|n| n.as_str()) == Some(env.ifname.as_str())
+            && netns.is_some()
+            && i.get("sandbox").and_then(|s| s.as_str()) == netns.as_deref()
+    });
+    let Some(listed) = listed else {
+        let netns = netns.as_deref().unwrap_or("(no CNI_NETNS)");
+        return Err(format!("prevResult lists no interface {} in {netns}", env.ifname));
+    };
+    let mac = listed.get("mac").and_then(|m| m.as_str()).unwrap_or("");
+    let same = |m: &str| !m.is_empty() && m.eq_ignore_ascii_case(mac);
+    if same(&dev.mac) || dev.perm_mac.as_deref().is_some_and(same) {
+        return Ok(());
+    }
+    Err(format!("prevResult lists {} with MAC {mac:?}, and {} has {}", env.ifname, dev.name, dev.mac))
 }
 
 /// CNI_IFNAME in the container: proven by its anchor (checked from the
@@ -88,6 +137,7 @@ fn in_container(
     conf: &NetConf,
     host: &mut Host,
     ctr: &mut Container,
+    store: &Store,
     key: &Key,
     link: Link,
 ) -> Result<Verdict> {
@@ -107,6 +157,9 @@ fn in_container(
     };
     let mut rec = record(env, key, &link, anchor, name, upstream_alias);
     rec.container_index = Some(link.index);
+    if let Some(holder) = holder(store, key, &rec)? {
+        return Ok(Verdict::Decline(held(&link, &holder)));
+    }
     // The container's view chose the anchor; the host's proves it.
     match locate(host, Some(ctr), &rec)? {
         Place::Container(found) if found.index == link.index => Ok(Verdict::Adopt(Box::new(rec), why)),
@@ -140,11 +193,9 @@ fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key
             return Ok(Verdict::Decline(format!("both {} and {} on the host fit the config", a.name, b.name)));
         }
     };
-    if let Some(holder) = holder(store, key, &link)? {
-        return Ok(Verdict::Decline(format!(
-            "{} is the device of container {}'s attachment {} (network {}), which its own DEL or GC brings home",
-            link.name, holder.container_id, holder.ifname, holder.network
-        )));
+    let probe = record(env, key, &link, Anchor::Parent, link.name.clone(), false);
+    if let Some(holder) = holder(store, key, &probe)? {
+        return Ok(Verdict::Decline(held(&link, &holder)));
     }
     match home_name(host, conf, &link, &Anchor::Parent, Some(link.index))? {
         Some((name, upstream_alias)) if name != link.name => {
@@ -153,6 +204,13 @@ fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key
         }
         _ => Ok(Verdict::Absent),
     }
+}
+
+fn held(link: &Link, holder: &Record) -> String {
+    format!(
+        "{} is the device of container {}'s attachment {} (network {}), which its own DEL or GC brings home",
+        link.name, holder.container_id, holder.ifname, holder.network
+    )
 }
 
 /// What proves `link` is this network's, given the anchor its kernel facts
@@ -207,13 +265,15 @@ fn no_home_name(link: &Link) -> String {
     )
 }
 
-/// Another attachment's record that holds `link` (its claim, and the same
-/// parent device): that device is not this attachment's to adopt.
-fn holder(store: &Store, key: &Key, link: &Link) -> Result<Option<Record>> {
-    let probe = Record::new(key, None, link.clone(), Vec::new());
-    Ok(store
-        .claimant(&probe)?
-        .filter(|r| r.key() != *key && r.anchor == Anchor::Parent && r.host.parent == link.parent))
+/// Another attachment's record that holds the device `probe` describes
+/// (its claim, and the same anchor: the same peer, lower or parent
+/// device): that device is not this attachment's to adopt.
+fn holder(store: &Store, key: &Key, probe: &Record) -> Result<Option<Record>> {
+    let same_device = |r: &Record| match probe.anchor {
+        Anchor::Parent => r.anchor == Anchor::Parent && r.host.parent == probe.host.parent,
+        _ => r.anchor == probe.anchor,
+    };
+    Ok(store.claimant(probe)?.filter(|r| r.key() != *key && same_device(r)))
 }
 
 /// The record of `link` as it will be at home: named `name`, with the

@@ -4,7 +4,8 @@
 # attached by upstream's plugin (Debian's host-device, copied into the
 # initramfs as /hdtest/host-device), then DEL by hostdev, which has no
 # record of them: a NIC is brought home only when the config names its
-# parent device or permanent MAC (the README's adoption rule).
+# parent device or permanent MAC and the runtime's cached result (passed
+# as prevResult) lists it (the README's adoption rule).
 #   52:54:00:12:34:0b e1000  adopt_pcibusid          pciBusID; home by upstream's alias
 #   52:54:00:12:34:0c e1000  adopt_gone_del          namespace deleted, the kernel returns
 #                                                    it as ctr0; DEL renames it home
@@ -34,11 +35,15 @@ up_conf() {
 adopt_prep() { ip link set dev "$1" mtu 1400 && ip link set dev "$1" up; }
 
 # adopt_attach NAME SELECTOR-JSON: upstream ADDs the NIC $dev as ctr0 into
-# a new namespace hd-NAME; checks it arrived with upstream's alias.
+# a new namespace hd-NAME ($added: its result); checks it arrived with
+# upstream's alias.
 adopt_attach() {
     ip netns add "hd-$1"
     upstream ADD "id-$1" "/run/netns/hd-$1" ctr0 "$(up_conf "net-$1" "$2")"
     [ "$RC" = 0 ] || { fail "upstream ADD by $2 failed: rc=$RC $(oneline "$OUT $ERR")"; return 1; }
+    # The result the runtime caches and passes to DEL as prevResult: the
+    # runtime's evidence that this ADD succeeded.
+    added=$OUT
     inside=$(snap_in "hd-$1" ctr0)
     log "$1: in the container after upstream's ADD: $inside"
     [ "$(printf '%s' "$inside" | jq -r .alias)" = "$dev" ] ||
@@ -98,7 +103,7 @@ sc_adopt() {
         ip -n "$ns" link set dev ctr0 address "$newmac" || fail "changing the MAC of ctr0 in the container"
         want=$(printf '%s' "$want" | jq -c --arg m "$newmac" '.mac = $m')
     fi
-    c=$(conf 1.0.0 "net-$name" "$dd" "$sel")
+    c=$(with_prev "$(conf 1.0.0 "net-$name" "$dd" "$sel")" "$added")
     cni DEL "id-$name" "/run/netns/$ns" ctr0 "$c"
     expect_ok "hostdev DEL by $sel"
     expect_brought_home "$name"
@@ -134,7 +139,16 @@ sc_adopt_gone() {
     # The kernel returns it down: nothing says it should be up.
     want=$(printf '%s' "$before" | jq -c '.alias = "" | .up = false')
     c=$(conf 1.0.0 "net-$name" "$dd" "$sel")
+    # Without the runtime's cached result (as after a failed ADD), nothing
+    # shows the ADD succeeded: declined, the NIC stays as it came back.
     cni DEL "id-$name" "/run/netns/$ns" ctr0 "$c"
+    expect_ok "hostdev DEL without prevResult"
+    case $ERR in
+    *"hostdev declines"*"no prevResult"*) ;;
+    *) fail "DEL without prevResult does not decline: $(oneline "$ERR")" ;;
+    esac
+    [ "$(by_mac "$mac")" = "$back" ] || fail "DEL without prevResult moved the NIC: now '$(by_mac "$mac")'"
+    cni DEL "id-$name" "/run/netns/$ns" ctr0 "$(with_prev "$c" "$added")"
     expect_ok "hostdev DEL with the deleted netns path"
     case $ERR in
     *"no record of ctr0"*"back on the host"*"bringing it home as $dev"*) ;;
@@ -156,7 +170,7 @@ sc_adopt_declines() {
     sel="{\"device\":\"$dev\"}"
     adopt_begin "$name" "$mac" "$sel" || return
     inside=$(snap_in "$ns" ctr0)
-    cni DEL "id-$name" "/run/netns/$ns" ctr0 "$(conf 1.0.0 "net-$name" "$dd" "$sel")"
+    cni DEL "id-$name" "/run/netns/$ns" ctr0 "$(with_prev "$(conf 1.0.0 "net-$name" "$dd" "$sel")" "$added")"
     expect_ok "hostdev DEL by $sel"
     declined=$(printf '%s\n' "$ERR" | grep "hostdev declines")
     [ -n "$declined" ] || fail "DEL's log has no line saying 'hostdev declines': $(oneline "$ERR")"

@@ -81,3 +81,104 @@ impl AsFd for Netns {
         self.file.as_fd()
     }
 }
+
+/// Finds the network namespace `id` wherever something still holds it: a
+/// process's `ns/net`, a descriptor a process holds open, or an nsfs bind
+/// mount in a mount table (a runtime's path can go stale, or never be
+/// passed, while the namespace lingers). Returns it and where it was
+/// found; None when nothing reachable holds it (it is dying, or only a
+/// kernel object, such as a socket, keeps it). Each candidate is opened
+/// and its identity checked on the open handle, so a pid reused meanwhile
+/// cannot make it open another namespace.
+pub fn find(id: NsIdentity) -> Option<(Netns, String)> {
+    let pids = pids();
+    // Cheapest first: most lingering namespaces have a process in them.
+    let own = pids.iter().map(|p| format!("/proc/{p}/ns/net"));
+    let held = pids.iter().flat_map(|p| descriptors(p));
+    let mounted = std::iter::once(()).flat_map(|()| nsfs_mounts(&pids));
+    own.chain(held).chain(mounted).filter(|path| stat_is(path, id)).find_map(|path| {
+        let ns = Netns::open(Path::new(&path)).ok().filter(|ns| ns.identity() == id)?;
+        Some((ns, path))
+    })
+}
+
+/// Whether `path` (followed) is the nsfs file `id`: a cheap look before
+/// anything is opened.
+fn stat_is(path: &str, id: NsIdentity) -> bool {
+    nix::sys::stat::stat(path).is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino)
+}
+
+/// The names in directory `dir` (none when it cannot be read).
+fn entries(dir: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect()
+}
+
+/// The paths of the descriptors process `pid` holds.
+fn descriptors(pid: &str) -> Vec<String> {
+    entries(&format!("/proc/{pid}/fd")).into_iter().map(|fd| format!("/proc/{pid}/fd/{fd}")).collect()
+}
+
+/// The process ids in /proc.
+fn pids() -> Vec<String> {
+    entries("/proc").into_iter().filter(|n| n.bytes().all(|b| b.is_ascii_digit())).collect()
+}
+
+/// The nsfs mount points of every mount namespace the processes `pids`
+/// are in, each read once, as paths through that process's root.
+fn nsfs_mounts(pids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for pid in pids {
+        let Ok(mnt) = nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()) else { continue };
+        if !seen.insert((mnt.st_dev, mnt.st_ino)) {
+            continue;
+        }
+        let table = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        out.extend(nsfs_mount_points(&table).map(|at| format!("/proc/{pid}/root{at}")));
+    }
+    out
+}
+
+/// The mount points of the nsfs mounts in a mountinfo table (proc(5):
+/// the fifth field, with space, tab, newline and backslash octal-escaped;
+/// the file system type follows the " - " separator).
+fn nsfs_mount_points(table: &str) -> impl Iterator<Item = String> + '_ {
+    table.lines().filter_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        (fs.split(' ').next() == Some("nsfs")).then(|| unescape_octal(mount.split(' ').nth(4)?)).flatten()
+    })
+}
+
+/// `\040`-style escapes undone.
+fn unescape_octal(s: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let digits: Vec<u8> = bytes.by_ref().take(3).collect();
+        let text = std::str::from_utf8(&digits).ok()?;
+        out.push(u8::from_str_radix(text, 8).ok()?);
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nsfs_mount_points_are_read_and_unescaped() {
+        let table = "\
+22 1 0:21 / /proc rw,nosuid - proc proc rw
+581 29 0:4 net:[4026532412] /run/netns/a rw shared:220 - nsfs nsfs rw
+582 29 0:4 net:[4026532413] /tmp/with\\040space rw - nsfs nsfs rw
+583 29 0:4 mnt:[4026532414] /run/x\\134y rw master:1 - nsfs nsfs rw
+40 29 0:35 / /run/nsfs-like rw - tmpfs nsfs rw";
+        let got: Vec<String> = nsfs_mount_points(table).collect();
+        assert_eq!(got, ["/run/netns/a", "/tmp/with space", "/run/x\\y"]);
+    }
+}

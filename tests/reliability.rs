@@ -922,54 +922,135 @@ fn del_restores_what_the_container_changed() {
     }
 }
 
-/// The runtime removed the container's namespace path but a process still
-/// holds the namespace (it is being torn down): DEL waits a moment for it
-/// to die, then drops the record as the veth died with it. One that
-/// outlives the moment gets code 11 (try again) after it, not an endless
-/// wait, and the record stays for the next DEL.
-///
-/// No clock decides the outcome: the holder is killed only once DEL says
-/// it is waiting, and that wait is made long enough for any load; the
-/// lingering namespace is held until the end.
+/// What keeps a container's namespace alive after its path is gone.
+enum Holder {
+    /// A process inside it.
+    Process,
+    /// A process in the host holding a descriptor of it.
+    Descriptor,
+    /// A bind mount of it elsewhere.
+    Mount,
+}
+
+/// A process or mount that keeps namespace `ns` alive; ended on drop.
+struct Holding {
+    child: Option<std::process::Child>,
+    mount: Option<std::path::PathBuf>,
+}
+
+impl Holding {
+    fn new(w: &World, how: &Holder) -> Holding {
+        let path = w.ctr.path();
+        let sleeper = |args: &[&str]| Some(Command::new(args[0]).args(&args[1..]).spawn().unwrap());
+        let (child, mount) = match how {
+            Holder::Process => (sleeper(&["ip", "netns", "exec", &w.ctr.name, "sleep", "600"]), None),
+            Holder::Descriptor => (sleeper(&["sh", "-c", &format!("exec 3<{path}; exec sleep 600")]), None),
+            Holder::Mount => {
+                let at = w.tmp.join("held-ns");
+                std::fs::write(&at, "").unwrap();
+                let st = Command::new("mount").args(["--bind", &path]).arg(&at).status().unwrap();
+                assert!(st.success(), "bind-mount {path}");
+                (None, Some(at))
+            }
+        };
+        let holding = Holding { child, mount };
+        let pid = holding.child.as_ref().map(|c| c.id().to_string());
+        let ctr = w.ctr.name.clone();
+        let ready = || match (&pid, how) {
+            (Some(pid), Holder::Process) => ns_pids(&ctr).contains(pid),
+            (Some(pid), _) => std::fs::read_link(format!("/proc/{pid}/fd/3")).is_ok(),
+            (None, _) => true,
+        };
+        assert!(wait_until(30, ready), "the holder never took hold of {ctr}");
+        holding
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(at) = &self.mount {
+            let _ = Command::new("umount").arg(at).status();
+        }
+    }
+}
+
+/// The runtime removed the container's namespace path (or never had the
+/// right one) while something still holds the namespace: DEL finds it by
+/// the device and inode ADD recorded, through a process inside it, a
+/// descriptor a process holds, or a bind mount elsewhere, and brings the
+/// interface home at once.
 #[test]
-fn del_waits_a_moment_for_a_namespace_on_its_way_out() {
-    for dies_in_time in [true, false] {
+fn del_finds_a_lingering_namespace_through_what_holds_it() {
+    for how in [Holder::Process, Holder::Descriptor, Holder::Mount] {
         let mut w = World::new();
-        w.host_veth("h1", true);
-        // A non-zero id, which the message must not take for a dying one.
+        let before = w.host_veth("h1", true);
         ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
         w.attach("h1", "eth0");
-        let mut holder = Command::new("ip").args(["netns", "exec", &w.ctr.name, "sleep", "600"]).spawn().unwrap();
-        let pid = holder.id().to_string();
-        let ctr = w.ctr.name.clone();
-        assert!(wait_until(30, || ns_pids(&ctr).contains(&pid)), "the holder never entered {ctr}");
+        let _holding = Holding::new(&w, &how);
         let netns_path = w.ctr.path();
         w.ctr.delete();
-        let log = w.tmp.join("del.log");
-        let del_conf = conf(&w, "1.0.0", "h1", json!({"logFile": log, "logLevel": "info"}));
-        let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
-        env.insert("HOSTDEV_SETTLE_MS", if dies_in_time { "60000" } else { "500" }.into());
-        let del = spawn(&w.host.name, &env, &del_conf);
-        wait_for_log(&log, "waiting up to");
-        if dies_in_time {
-            holder.kill().unwrap();
-        }
-        let out = finish(del).1;
-        if dies_in_time {
-            out.assert_ok();
-            assert!(records(&w).is_empty(), "{:#?}", records(&w));
-        } else {
-            out.assert_err(11);
-            let msg = out.json["msg"].as_str().unwrap_or("");
-            assert!(msg.contains("another network namespace (host nsid 7)"), "{msg}");
-            assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "removing");
-            holder.kill().unwrap();
-        }
-        holder.wait().unwrap();
-        assert!(wait_until(30, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
-        w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
+        let log_conf = conf(&w, "1.0.0", "h1", json!({"logLevel": "info"}));
+        let out = w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &log_conf);
+        out.assert_ok();
+        assert!(out.stderr.contains("found it through"), "DEL's log: {out:#?}");
+        assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 is not home as it was");
         assert!(records(&w).is_empty(), "{:#?}", records(&w));
     }
+}
+
+/// The runtime passes a CNI_NETNS that does not exist while the container
+/// namespace lives at its own path: DEL brings the interface home from
+/// there, exit 0.
+#[test]
+fn del_with_a_wrong_netns_path_finds_the_recorded_namespace() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let wrong = format!("/var/run/netns/{}-nonexistent", w.id);
+    w.run(&env_for("DEL", &w.id, &wrong, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 is not home as it was");
+    assert!(link(&w.ctr.name, "eth0").is_none(), "eth0 stayed in the container");
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// A namespace kept alive by a socket alone (no process in it, no
+/// descriptor naming it, no mount) is out of reach: DEL waits a moment for
+/// it to die, then answers 11 saying that nothing reachable holds it, and
+/// the record stays for the next DEL, which brings the interface home once
+/// the namespace is reachable or gone.
+#[test]
+fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
+    let mut w = World::new();
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
+    w.attach("h1", "eth0");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/socket-holder.py");
+    let mut holder = Command::new(script).arg(w.ctr.path()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the socket holder did not start");
+    let netns_path = w.ctr.path();
+    w.ctr.delete();
+
+    let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
+    env.insert("HOSTDEV_SETTLE_MS", "300".into());
+    let out = w.run(&env, &w.config("1.0.0", "h1"));
+    out.assert_err(11);
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("another network namespace (host nsid 7)"), "{msg}");
+    assert!(msg.contains("no process, open descriptor or bind mount holds it"), "{msg}");
+    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "removing");
+
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The veth dies with its namespace: the next DEL finds its peer gone.
+    assert!(wait_until(30, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
+    w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
 /// The process ids in the named namespace.

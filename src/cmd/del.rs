@@ -35,8 +35,8 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
         },
     };
     // containerd sends DEL with an empty CNI_NETNS on a second stop; the
-    // namespace ADD used may still hold the interface.
+    // namespace ADD used may still hold the interface, wherever it is now.
     let path = env.netns.as_deref().or(rec.netns.as_deref());
-    let mut ctr = path.and_then(|p| Container::find(p, &host));
+    let mut ctr = Container::of_record(path, &rec, &host);
     home::finish(&mut host, ctr.as_mut(), &store, rec)
 }

@@ -53,7 +53,7 @@ fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key)
     };
     let Some(rec) = store.load(key)? else { return Ok(()) };
     info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
-    let mut ctr = rec.netns.as_deref().and_then(|p| Container::find(p, host));
+    let mut ctr = Container::of_record(rec.netns.as_deref(), &rec, host);
     let homecoming = home::finish(host, ctr.as_mut(), store, rec);
     homecoming.and(release_ipam(env, conf, key))
 }

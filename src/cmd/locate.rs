@@ -87,6 +87,10 @@ fn veth(host: &mut Host, ctr: Option<&mut Container>, peer_index: u32) -> Result
     let dying = nsid < 0 || ctr_missing;
     let why = if nsid < 0 {
         format!("it is in a network namespace that is being destroyed (its peer {} says so)", peer.name)
+    } else if ctr_missing {
+        format!(
+            "it is in another network namespace (host nsid {nsid}), and no process, open descriptor or bind mount holds it: it is being destroyed, or only a kernel object (a socket, say) keeps it"
+        )
     } else {
         format!("it is in another network namespace (host nsid {nsid}), not in CNI_NETNS nor on the host")
     };

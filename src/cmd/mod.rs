@@ -18,6 +18,7 @@ use crate::cni::{Error, code};
 pub use crate::kernel::kernel_error;
 use crate::netlink::Socket;
 use crate::netns::Netns;
+use crate::state::Record;
 use crate::warn;
 
 /// The host side: its namespace handle and a netlink socket in it.
@@ -63,6 +64,26 @@ impl Container {
             return None;
         }
         Container::open(ns, host).map_err(|e| warn!("{}", e.msg)).ok()
+    }
+
+    /// The container namespace `rec` recorded at ADD: at `path` (CNI_NETNS,
+    /// or the recorded path) when that is still it, else wherever a
+    /// process, a descriptor or a bind mount holds it (the path went stale,
+    /// was never passed, or names another namespace now). Without a
+    /// recorded identity, whatever `path` names.
+    pub fn of_record(path: Option<&Path>, rec: &Record, host: &Host) -> Option<Container> {
+        let at = path.and_then(|p| Container::find(p, host));
+        let Some(id) = rec.netns_identity else { return at };
+        if at.as_ref().is_some_and(|c| c.ns.identity() == id) {
+            return at;
+        }
+        let Some((ns, via)) = crate::netns::find(id) else {
+            crate::info!("the namespace of container {} is held by no process, descriptor or mount", rec.container_id);
+            return at;
+        };
+        let shown = path.map_or_else(|| "no path".into(), |p| p.display().to_string());
+        crate::info!("the namespace of container {} is not at {shown}: found it through {via}", rec.container_id);
+        Container::open(ns, host).map_err(|e| warn!("{}", e.msg)).ok().or(at)
     }
 }
 

@@ -13,9 +13,6 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-/// Upstream's plugin, as Debian installs it.
-const UPSTREAM: &str = "/usr/lib/cni/host-device";
-
 // ------------------------------------------------------------------ helpers
 
 /// A config of network "testnet" for plugin `kind` with these selectors.

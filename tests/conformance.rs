@@ -518,3 +518,35 @@ esac"#;
     assert!(calls.starts_with(&del), "IPAM calls: {calls:?}");
     assert!(link(&w.host.name, "h1").is_some(), "h1 not home");
 }
+
+// ---------------------------------------------------------- VERSION (issue 24)
+
+/// VERSION as a runtime probes it: only CNI_COMMAND, and `stdin`.
+fn version_of(bin: &str, w: &World, stdin: &str) -> Out {
+    let env = BTreeMap::from([("CNI_COMMAND", "VERSION".to_string())]);
+    run_binary(bin, &w.host.name, &env, stdin)
+}
+
+/// SPEC.md, Version: "Plugins must output a JSON object with the following
+/// keys upon a `VERSION` operation: `cniVersion`: The value of `cniVersion`
+/// specified on input". Also a version newer than hostdev knows: the
+/// runtime asks in order to learn which to speak. Upstream answers its own
+/// 1.0.0 whatever it is asked.
+#[test]
+fn version_echoes_the_version_it_was_given() {
+    let w = World::new();
+    let supported: Vec<Value> = hostdev::cni::version::SUPPORTED.iter().map(|v| json!(v)).collect();
+    for asked in ["1.2.0", "2.0.0", "1.1.0", "0.4.0", "0.1.0"] {
+        let out = version_of(BIN, &w, &json!({"cniVersion": asked}).to_string());
+        out.assert_ok();
+        assert_eq!(out.json["cniVersion"], asked, "{out:#?}");
+        assert_eq!(out.json["supportedVersions"], json!(supported), "{out:#?}");
+    }
+    // Nothing asked: the newest hostdev speaks.
+    for stdin in ["{}", r#"{"cniVersion":""}"#, ""] {
+        let out = version_of(BIN, &w, stdin);
+        assert_eq!(out.json["cniVersion"], "1.1.0", "{stdin:?}: {out:#?}");
+    }
+    let up = version_of(UPSTREAM, &w, r#"{"cniVersion":"1.2.0"}"#);
+    assert_eq!(up.json["cniVersion"], "1.0.0", "upstream: {up:#?}");
+}

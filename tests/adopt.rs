@@ -194,7 +194,8 @@ fn forged_alias_on_a_container_device_is_refused() {
         let out = del(&w, "eth0", json!({"device": "h1"}));
         assert_eq!(out.code, 0, "{what}: DEL must succeed: {out:#?}");
         assert!(out.stderr.contains("declines") && out.stderr.contains("eth0"), "{what}: no log line: {out:#?}");
-        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let extra =
+            json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": w.ctr.path()}]}});
         let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
         check.assert_err(108);
         let msg = check.json["msg"].as_str().unwrap_or("");
@@ -242,7 +243,8 @@ fn veth_whose_peer_is_in_a_third_namespace_is_refused() {
         }
         let host_names = link_names(&w.host.name);
         let ctr_names = link_names(&w.ctr.name);
-        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let extra =
+            json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": w.ctr.path()}]}});
         let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
         check.assert_err(108);
         assert!(check.json["msg"].as_str().unwrap_or("").contains(UNTIED), "host id {host_id}: {check:#?}");

@@ -4,8 +4,9 @@
 //! name or altname), `hwaddr` (the current MAC, or the permanent one when
 //! the current one was changed), `kernelpath` (a directory under
 //! /sys/devices/ whose `net/` names the interface), `pciBusID` (a PCI
-//! function), and `runtimeConfig.deviceID` (a PCI function or an auxiliary
-//! device, from a device plugin; it replaces `pciBusID`). Unlike upstream we
+//! function), and the device plugin's `runtimeConfig.deviceID` or top-level
+//! `deviceID` (a PCI function or an auxiliary device; it replaces
+//! `pciBusID`). Unlike upstream we
 //! never guess: every configured selector is resolved, they must all name
 //! the same device, and a selector that fits several interfaces is an error
 //! that lists them.
@@ -94,7 +95,7 @@ pub fn could_name(sel: &Selector, link: &Link) -> bool {
 
 /// Which configured selector proves that `link`, a device with a parent
 /// on its bus, is the one `sel` names, by what no container can forge: its
-/// parent device against `runtimeConfig.deviceID` (or `pciBusID`) and
+/// parent device against the device plugin's ID (or `pciBusID`) and
 /// `kernelpath`, its permanent MAC against `hwaddr`. Every such selector
 /// configured must agree. A name, an alias or a current MAC proves nothing.
 /// Err says why there is no proof.
@@ -102,7 +103,7 @@ pub fn proven_by(sel: &Selector, link: &Link, sysfs: &Sysfs) -> std::result::Res
     let Some(parent) = &link.parent else { return Err("it has no parent device".into()) };
     let mut checks: Vec<(String, bool)> = Vec::new();
     let bus_id = match (&sel.device_id, &sel.pci_bus_id) {
-        (Some(id), _) => Some(("runtimeConfig.deviceID", id)),
+        (Some(id), _) => Some((sel.device_id_key(), id)),
         (None, Some(id)) => Some(("pciBusID", id)),
         (None, None) => None,
     };
@@ -122,7 +123,7 @@ pub fn proven_by(sel: &Selector, link: &Link, sysfs: &Sysfs) -> std::result::Res
         return Err(format!("{by} names another device (this one is {} {}{perm})", parent.bus, parent.device));
     }
     checks.into_iter().next().map(|(by, _)| by).ok_or_else(|| {
-        "the config selects it by nothing a container cannot forge (pciBusID, runtimeConfig.deviceID, kernelpath, or hwaddr naming a permanent MAC)".into()
+        "the config selects it by nothing a container cannot forge (pciBusID, deviceID or runtimeConfig.deviceID, kernelpath, or hwaddr naming a permanent MAC)".into()
     })
 }
 
@@ -157,6 +158,7 @@ enum Want {
         addr: String,
     },
     Aux {
+        key: &'static str,
         id: String,
     },
 }
@@ -169,13 +171,13 @@ impl Want {
             Want::Mac { value, .. } => format!("hwaddr {value:?}"),
             Want::KernelPath { value, .. } => format!("kernelpath {value:?}"),
             Want::Pci { key, addr } => format!("{key} {addr:?}"),
-            Want::Aux { id } => format!("runtimeConfig.deviceID {id:?}"),
+            Want::Aux { key, id } => format!("{key} {id:?}"),
         }
     }
 }
 
 /// The configured selectors in order of precedence, each checked (code 7
-/// when malformed). `runtimeConfig.deviceID` replaces `pciBusID`.
+/// when malformed). The device plugin's ID replaces `pciBusID`.
 fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     let mut wants = Vec::new();
     if let Some(name) = given(&sel.device) {
@@ -198,16 +200,17 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     }
     match (given(&sel.device_id), &sel.pci_bus_id) {
         (Some(id), pci) => {
+            let key = sel.device_id_key();
             if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
-                info!("runtimeConfig.deviceID {id:?} replaces pciBusID {pci:?}");
+                info!("{key} {id:?} replaces pciBusID {pci:?}");
             }
             if let Some(addr) = sysfs::pci_address(id) {
-                wants.push(Want::Pci { key: "runtimeConfig.deviceID", addr });
+                wants.push(Want::Pci { key, addr });
             } else if sysfs::is_entry_name(id) {
-                wants.push(Want::Aux { id: id.to_string() });
+                wants.push(Want::Aux { key, id: id.to_string() });
             } else {
                 return Err(config_error(format!(
-                    "runtimeConfig.deviceID {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name"
+                    "{key} {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name"
                 )));
             }
         }
@@ -226,7 +229,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
             ("hwaddr", &sel.hwaddr),
             ("kernelpath", &sel.kernelpath),
             ("pciBusID", &sel.pci_bus_id),
-            ("runtimeConfig.deviceID", &sel.device_id),
+            (sel.device_id_key(), &sel.device_id),
         ];
         if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
             return Err(config_error(format!("config key {key:?} is empty, and no other selector is set")));
@@ -260,7 +263,7 @@ fn resolve(sock: &mut Socket, sysfs: &Sysfs, want: &Want) -> Result<Selected> {
         }
         Want::KernelPath { dir, .. } => from_sysfs(sock, dir, &format!("device {}", kernel_path_text(sysfs, dir)), &by),
         Want::Pci { addr, .. } => from_sysfs(sock, &sysfs.pci_device(addr), &format!("PCI device {addr}"), &by),
-        Want::Aux { id } => from_sysfs(sock, &sysfs.aux_device(id), &format!("auxiliary device {id}"), &by),
+        Want::Aux { id, .. } => from_sysfs(sock, &sysfs.aux_device(id), &format!("auxiliary device {id}"), &by),
     }
 }
 
@@ -601,6 +604,7 @@ mod tests {
             kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.1".into()),
             pci_bus_id: Some("not even checked".into()),
             device_id: Some("MLX5_core.sf.4".into()),
+            device_id_top_level: false,
         };
         assert_eq!(
             plan(&all, &sysfs).unwrap(),
@@ -611,7 +615,7 @@ mod tests {
                     value: "/sys/devices/pci0000:00/0000:03:00.1".into(),
                     dir: PathBuf::from("/nonexistent-sysfs/devices/pci0000:00/0000:03:00.1")
                 },
-                Want::Aux { id: "MLX5_core.sf.4".into() },
+                Want::Aux { key: "runtimeConfig.deviceID", id: "MLX5_core.sf.4".into() },
             ]
         );
         let pci = plan(

@@ -13,9 +13,6 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-/// Upstream's plugin, as Debian installs it.
-const UPSTREAM: &str = "/usr/lib/cni/host-device";
-
 // ------------------------------------------------------------------ helpers
 
 /// A config of network "testnet" for plugin `kind` with these selectors.
@@ -203,7 +200,8 @@ fn forged_alias_on_a_container_device_is_refused() {
         let out = del(&w, "eth0", json!({"device": "h1"}));
         assert_eq!(out.code, 0, "{what}: DEL must succeed: {out:#?}");
         assert!(out.stderr.contains("declines") && out.stderr.contains("eth0"), "{what}: no log line: {out:#?}");
-        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let extra =
+            json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": w.ctr.path()}]}});
         let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
         check.assert_err(108);
         let msg = check.json["msg"].as_str().unwrap_or("");
@@ -251,7 +249,8 @@ fn veth_whose_peer_is_in_a_third_namespace_is_refused() {
         }
         let host_names = link_names(&w.host.name);
         let ctr_names = link_names(&w.ctr.name);
-        let extra = json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}});
+        let extra =
+            json!({"prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": w.ctr.path()}]}});
         let check = hostdev(&w, "CHECK", "eth0", json!({"device": "h1"}), extra);
         check.assert_err(108);
         assert!(check.json["msg"].as_str().unwrap_or("").contains(UNTIED), "host id {host_id}: {check:#?}");

@@ -518,3 +518,60 @@ esac"#;
     assert!(calls.starts_with(&del), "IPAM calls: {calls:?}");
     assert!(link(&w.host.name, "h1").is_some(), "h1 not home");
 }
+
+// ------------------------------------------------- VERSION, STATUS (issue 24)
+
+/// VERSION as a runtime probes it: only CNI_COMMAND, and `stdin`.
+fn version_of(bin: &str, w: &World, stdin: &str) -> Out {
+    let env = BTreeMap::from([("CNI_COMMAND", "VERSION".to_string())]);
+    run_binary(bin, &w.host.name, &env, stdin)
+}
+
+/// SPEC.md, Version: "Plugins must output a JSON object with the following
+/// keys upon a `VERSION` operation: `cniVersion`: The value of `cniVersion`
+/// specified on input". Also a version newer than hostdev knows: the
+/// runtime asks in order to learn which to speak. Upstream answers its own
+/// 1.0.0 whatever it is asked.
+#[test]
+fn version_echoes_the_version_it_was_given() {
+    let w = World::new();
+    let supported: Vec<Value> = hostdev::cni::version::SUPPORTED.iter().map(|v| json!(v)).collect();
+    for asked in ["1.2.0", "2.0.0", "1.1.0", "0.4.0", "0.1.0"] {
+        let out = version_of(BIN, &w, &json!({"cniVersion": asked}).to_string());
+        out.assert_ok();
+        assert_eq!(out.json["cniVersion"], asked, "{out:#?}");
+        assert_eq!(out.json["supportedVersions"], json!(supported), "{out:#?}");
+    }
+    // Nothing asked: the newest hostdev speaks.
+    for stdin in ["{}", r#"{"cniVersion":""}"#, ""] {
+        let out = version_of(BIN, &w, stdin);
+        assert_eq!(out.json["cniVersion"], "1.1.0", "{stdin:?}: {out:#?}");
+    }
+    let up = version_of(UPSTREAM, &w, r#"{"cniVersion":"1.2.0"}"#);
+    assert_eq!(up.json["cniVersion"], "1.0.0", "upstream: {up:#?}");
+}
+
+/// SPEC.md, Error codes: "`50`|The plugin is not available (i.e. cannot
+/// service `ADD` requests)". A network whose only device is attached cannot
+/// service another ADD, yet STATUS answers 0: containerd turns any STATUS
+/// error into NetworkReady=false for the whole node, which would stop every
+/// other pod from starting (README.md, "STATUS and an attached device").
+#[test]
+fn status_is_ready_while_its_only_device_is_attached() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let c = json!({"cniVersion":"1.1.0","name":"n","type":"hostdev","device":"h1","dataDir":w.data_dir()});
+    let mut add = c.clone();
+    add["cniVersion"] = json!("1.0.0");
+    w.run(&w.env("ADD", "eth0"), &add.to_string()).assert_ok();
+    assert!(link(&w.host.name, "h1").is_none(), "h1 still on the host");
+    w.run(&status_env(&w, None), &c.to_string()).assert_ok();
+    // Though another ADD of it is refused, naming the attachment.
+    let other = w.run(&env_for("ADD", "other-ctr", &w.ctr.path(), "net1"), &add.to_string());
+    other.assert_err(102);
+    assert!(other.json["msg"].as_str().unwrap_or("").contains(&w.id), "{other:#?}");
+    // A device that is neither on the host nor attached is not ready.
+    let mut gone = c.clone();
+    gone["device"] = json!("h9");
+    w.run(&status_env(&w, None), &gone.to_string()).assert_err(50);
+}

@@ -455,15 +455,22 @@ fn pci_bus_id_not_found_or_without_netdev() {
 
 // ------------------------------------------------------ runtimeConfig.deviceID
 
+/// h1 as PCI function 0000:03:00.1 and veth sf4 as auxiliary device
+/// mlx5_core.sf.4.
+fn pci_and_sf(w: &World) -> FakeSys {
+    let sys = FakeSys::new(w);
+    w.host_veth("h1", true);
+    veth(w, "sf4");
+    sys.pci("0000:03:00.1", &["h1"]);
+    sys.netdevs("bus/auxiliary/devices/mlx5_core.sf.4", &["sf4"]);
+    sys
+}
+
 #[test]
 #[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
 fn device_id_pci_and_auxiliary() {
     let w = World::new();
-    let sys = FakeSys::new(&w);
-    w.host_veth("h1", true);
-    veth(&w, "sf4");
-    sys.pci("0000:03:00.1", &["h1"]);
-    sys.netdevs("bus/auxiliary/devices/mlx5_core.sf.4", &["sf4"]);
+    let sys = pci_and_sf(&w);
     round_trip(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "0000:03:00.1"}}), "h1");
     round_trip(&w, Some(&sys), json!({"runtimeConfig": {"deviceID": "mlx5_core.sf.4"}}), "sf4");
     refused(
@@ -508,6 +515,31 @@ fn device_id_overrides_pci_bus_id() {
         7,
         &["selects h1", "selects h2"],
     );
+}
+
+/// CONVENTIONS.md, Well-known Capabilities: `deviceID` is to "Provide
+/// device identifier which is associated with the network to allow the CNI
+/// plugin to perform device dependent network configurations". Multus, for
+/// a plugin that declares no `deviceID` capability, writes that identifier
+/// at the top level as both `deviceID` and `pciBusID`, also for an
+/// auxiliary (SF) device, which has no PCI address: hostdev reads the
+/// top-level `deviceID` as the device plugin's word, as it reads
+/// `runtimeConfig.deviceID` (which wins when both are there).
+#[test]
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
+fn multus_top_level_device_id() {
+    let w = World::new();
+    let sys = pci_and_sf(&w);
+    let multus = |id: &str| json!({"deviceID": id, "pciBusID": id});
+    round_trip(&w, Some(&sys), multus("mlx5_core.sf.4"), "sf4");
+    round_trip(&w, Some(&sys), multus("0000:03:00.1"), "h1");
+    let both = json!({"deviceID": "mlx5_core.sf.4", "runtimeConfig": {"deviceID": "0000:03:00.1"}});
+    round_trip(&w, Some(&sys), both, "h1");
+    // Errors name the key as the config spells it.
+    for (sel, code) in [(multus("mlx5_core.sf.5"), 101), (json!({"deviceID": "../../x", "pciBusID": "../../x"}), 7)] {
+        let out = refused(&w, Some(&sys), sel.clone(), code, &["deviceID"]);
+        assert!(!out.json["msg"].as_str().unwrap().contains("runtimeConfig"), "{sel}: {out:#?}");
+    }
 }
 
 // ------------------------------------------------------------------- DPDK

@@ -334,3 +334,162 @@ fn status_is_forwarded_to_ipam() {
     out.assert_err(50);
     assert!(out.json["msg"].as_str().unwrap_or("").contains("not-ready"), "{out:#?}");
 }
+
+// ------------------------------------------ CHECK against prevResult (issue 24)
+
+/// h1's config without IPAM, chained onto `prev` unless it is null.
+fn chained_conf(w: &World, version: &str, prev: &Value) -> String {
+    let mut c = conf(w, version, "h1", Value::Null);
+    if !prev.is_null() {
+        c["prevResult"] = prev.clone();
+    }
+    c.to_string()
+}
+
+/// hostdev CHECK of eth0 with `prev` as prevResult (no IPAM).
+fn check_with(w: &World, version: &str, prev: &Value) -> Out {
+    w.run(&w.env("CHECK", "eth0"), &chained_conf(w, version, prev))
+}
+
+/// Upstream host-device's CHECK of the same attachment with the same
+/// prevResult (it speaks at most 1.0.0).
+fn upstream_check(w: &World, prev: &Value) -> Out {
+    let mut c = conf(w, "1.0.0", "h1", Value::Null);
+    c["type"] = json!("host-device");
+    c["prevResult"] = prev.clone();
+    run_binary(UPSTREAM, &w.host.name, &w.env("CHECK", "eth0"), &c.to_string())
+}
+
+/// ADD of h1 as eth0 chained onto `prev`; returns the result.
+fn chained_add(w: &World, version: &str, prev: &Value) -> Value {
+    let out = w.run(&w.env("ADD", "eth0"), &chained_conf(w, version, prev));
+    out.assert_ok();
+    out.json.clone()
+}
+
+fn msg(out: &Out) -> &str {
+    out.json["msg"].as_str().unwrap_or("")
+}
+
+/// SPEC.md, CHECK: "The plugin must consult the `prevResult` to determine
+/// the expected interfaces and addresses." An earlier plugin's host-side
+/// `eth0` (no sandbox) is not hostdev's: CHECK looks at the entry named
+/// CNI_IFNAME whose sandbox is CNI_NETNS, and at the addresses pointing at
+/// that entry.
+#[test]
+fn check_finds_its_interface_by_name_and_sandbox() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let prev = json!({"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":"02:de:ad:00:00:01"}]});
+    let result = chained_add(&w, "1.0.0", &prev);
+    assert_eq!(result["interfaces"][1]["sandbox"], w.ctr.path(), "{result:#}");
+    check_with(&w, "1.0.0", &result).assert_ok();
+    // Its own addresses are the ones held to.
+    ip(&w.ctr.name, &["addr", "del", "10.1.3.3/28", "dev", "eth0"]);
+    let out = check_with(&w, "1.0.0", &result);
+    out.assert_err(108);
+    assert!(msg(&out).contains("10.1.3.3/28"), "{out:#?}");
+}
+
+/// SPEC.md, Success: "Plugins provided a `prevResult` key as part of their
+/// request configuration must output it as their result, with any possible
+/// modifications made by that plugin included", and `interfaces` is "An
+/// array of all interfaces created by the attachment": an entry that
+/// already names CNI_IFNAME in CNI_NETNS is the one hostdev fills in, so
+/// the result names the interface once, and hostdev's CHECK of its own
+/// result passes.
+#[test]
+fn add_fills_in_the_prev_result_entry_of_its_interface() {
+    let w = World::new();
+    let h1 = w.host_veth("h1", true);
+    let mut c = conf(&w, "1.0.0", "h1", static_ipam());
+    c["prevResult"] = json!({"cniVersion":"1.0.0",
+        "interfaces":[{"name":"other0"},{"name":"eth0","sandbox":w.ctr.path(),"x-vendor":1}],
+        "ips":[{"address":"10.9.9.9/24","interface":0}]});
+    let out = w.run(&w.env("ADD", "eth0"), &c.to_string());
+    out.assert_ok();
+    let r = &out.json;
+    let ifs = r["interfaces"].as_array().expect("interfaces");
+    assert_eq!(ifs.len(), 2, "eth0 listed twice: {out:#?}");
+    assert_eq!((ifs[1]["name"].clone(), ifs[1]["mac"].clone()), (json!("eth0"), json!(h1.mac)), "{out:#?}");
+    assert_eq!(ifs[1]["x-vendor"], 1, "{out:#?}");
+    for ipc in r["ips"].as_array().expect("ips") {
+        let want = if ipc["address"] == "10.9.9.9/24" { 0 } else { 1 };
+        assert_eq!(ipc["interface"], want, "{ipc}: {out:#?}");
+    }
+    c["prevResult"] = r.clone();
+    w.run(&w.env("CHECK", "eth0"), &c.to_string()).assert_ok();
+}
+
+/// SPEC.md, Success: `ips` are "IPs assigned by this attachment. Plugins may
+/// include IPs assigned external to the container."; CHECK: "The plugin
+/// should return an error if a resource included in the CNI Result type
+/// (interface, address or route) was created by the plugin, and is listed in
+/// `prevResult`, but is missing or in an invalid state." hostdev gives
+/// every address it reports an `interface` index, so one without is not
+/// its own to demand. Upstream demands every address on CNI_IFNAME.
+#[test]
+fn check_leaves_addresses_without_an_interface_alone() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let prev = json!({"cniVersion":"1.0.0","ips":[{"address":"203.0.113.7/32"}]});
+    let result = chained_add(&w, "1.0.0", &prev);
+    assert!(result["ips"][0].get("interface").is_none(), "{result:#}");
+    check_with(&w, "1.0.0", &result).assert_ok();
+    let up = upstream_check(&w, &result);
+    assert!(up.code != 0 && up.stdout.contains("203.0.113.7"), "upstream: {up:#?}");
+}
+
+/// SPEC.md, CHECK: "The plugin must consult the `prevResult` to determine
+/// the expected interfaces and addresses." A prevResult that does not list
+/// CNI_IFNAME in CNI_NETNS is not this attachment's: CHECK fails (7, naming
+/// both), as upstream's does, instead of checking whatever is there.
+#[test]
+fn check_fails_when_prev_result_does_not_list_its_interface() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let result = chained_add(&w, "1.0.0", &Value::Null);
+    upstream_check(&w, &result).assert_ok();
+    let mut cases = Vec::new();
+    for iface in [
+        json!({"name":"other0","sandbox":w.ctr.path()}),
+        json!({"name":"eth0","sandbox":"/run/netns/elsewhere"}),
+        json!({"name":"eth0"}),
+    ] {
+        let mut prev = result.clone();
+        prev["interfaces"] = json!([iface]);
+        cases.push(prev);
+    }
+    let mut none = result.clone();
+    none.as_object_mut().unwrap().remove("interfaces");
+    cases.push(none);
+    for prev in cases {
+        let out = check_with(&w, "1.0.0", &prev);
+        out.assert_err(7);
+        assert!(msg(&out).contains("eth0") && msg(&out).contains(&w.ctr.path()), "{prev}: {out:#?}");
+        assert_ne!(upstream_check(&w, &prev).code, 0, "upstream passes {prev}");
+    }
+}
+
+/// SPEC.md, Success (1.1.0): `mtu` is "The MTU of the interface (if
+/// applicable)"; CHECK: "The plugin should return an error if a resource
+/// ... was created by the plugin, and is listed in `prevResult`, but is
+/// missing or in an invalid state." hostdev reports the MTU it left the
+/// interface with, so CHECK holds it to that; a result without one (before
+/// 1.1.0) holds it to nothing.
+#[test]
+fn check_holds_the_interface_to_its_reported_mtu() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let result = chained_add(&w, "1.1.0", &Value::Null);
+    assert_eq!(result["interfaces"][0]["mtu"], 1400, "{result:#}");
+    check_with(&w, "1.1.0", &result).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "dev", "eth0", "mtu", "1280"]);
+    let out = check_with(&w, "1.1.0", &result);
+    out.assert_err(108);
+    assert!(msg(&out).contains("1280") && msg(&out).contains("1400"), "{out:#?}");
+    let mut older = result.clone();
+    older["cniVersion"] = json!("1.0.0");
+    older["interfaces"][0].as_object_mut().unwrap().remove("mtu");
+    check_with(&w, "1.0.0", &older).assert_ok();
+}

@@ -6,10 +6,13 @@ use serde_json::{Value, json};
 use crate::cni::config::{parse_object, version_text};
 use crate::cni::version::SUPPORTED;
 
+/// The answer echoes the asked `cniVersion` as given, also one newer than
+/// hostdev knows (the spec: "The value of `cniVersion` specified on
+/// input"; the runtime learns what to speak from `supportedVersions`).
+/// Nothing asked is answered in the newest version hostdev speaks.
 pub fn version(stdin: &[u8]) -> Value {
     let asked = parse_object(stdin).ok().and_then(|o| version_text(&o).ok().flatten());
-    let echoed =
-        asked.filter(|v| SUPPORTED.contains(&v.as_str())).unwrap_or_else(|| SUPPORTED[SUPPORTED.len() - 1].to_string());
+    let echoed = asked.filter(|v| !v.is_empty()).unwrap_or_else(|| SUPPORTED[SUPPORTED.len() - 1].to_string());
     json!({"cniVersion": echoed, "supportedVersions": SUPPORTED})
 }
 

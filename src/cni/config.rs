@@ -26,9 +26,20 @@ pub struct Selector {
     pub kernelpath: Option<String>,
     /// A PCI address such as 0000:03:00.1.
     pub pci_bus_id: Option<String>,
-    /// `runtimeConfig.deviceID` from a device plugin: a PCI address or an
-    /// auxiliary-bus device such as mlx5_core.sf.4. Overrides `pci_bus_id`.
+    /// The device plugin's ID: a PCI address or an auxiliary-bus device
+    /// such as mlx5_core.sf.4. Overrides `pci_bus_id`.
     pub device_id: Option<String>,
+    /// `device_id` came from a top-level `deviceID` (where Multus writes it,
+    /// beside `pciBusID`, for a plugin that declares no deviceID
+    /// capability), not from `runtimeConfig.deviceID`.
+    pub device_id_top_level: bool,
+}
+
+impl Selector {
+    /// The config key `device_id` came from, for messages.
+    pub fn device_id_key(&self) -> &'static str {
+        if self.device_id_top_level { "deviceID" } else { "runtimeConfig.deviceID" }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,12 +98,14 @@ impl NetConf {
         let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
+        let (device_id, device_id_top_level) = device_id(&obj)?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
             hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
             kernelpath: opt_string(&obj, "kernelpath")?,
             pci_bus_id: opt_string(&obj, "pciBusID")?,
-            device_id: runtime_device_id(&obj)?,
+            device_id,
+            device_id_top_level,
         };
         Ok(NetConf {
             cni_version,
@@ -190,6 +203,19 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
         Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
         Some(other) => Err(wrong_type(key, "an object", other)),
     }
+}
+
+/// The device plugin's ID and whether it came from the top level:
+/// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
+/// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
+/// even for an auxiliary device) when the plugin declares no capability.
+fn device_id(obj: &Map<String, Value>) -> Result<(Option<String>, bool)> {
+    let runtime = runtime_device_id(obj)?;
+    let top = opt_string(obj, "deviceID")?;
+    if runtime.as_deref().is_none_or(str::is_empty) && top.is_some() {
+        return Ok((top, true));
+    }
+    Ok((runtime, false))
 }
 
 fn runtime_device_id(obj: &Map<String, Value>) -> Result<Option<String>> {
@@ -297,6 +323,18 @@ mod tests {
         {
             assert!(go_mac(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn device_id_from_runtime_config_or_top_level() {
+        let sel = |extra: &str| parse(&format!(r#"{{"cniVersion":"1.0.0","name":"n"{extra}}}"#)).map(|c| c.selector);
+        let top = sel(r#","deviceID":"mlx5_core.sf.4","pciBusID":"mlx5_core.sf.4""#).unwrap();
+        assert_eq!((top.device_id.as_deref(), top.device_id_key()), (Some("mlx5_core.sf.4"), "deviceID"));
+        let both = sel(r#","deviceID":"a","runtimeConfig":{"deviceID":"b"}"#).unwrap();
+        assert_eq!((both.device_id.as_deref(), both.device_id_key()), (Some("b"), "runtimeConfig.deviceID"));
+        let empty = sel(r#","deviceID":"a","runtimeConfig":{"deviceID":""}"#).unwrap();
+        assert_eq!(empty.device_id.as_deref(), Some("a"));
+        assert!(sel(r#","deviceID":1"#).unwrap_err().msg.contains("\"deviceID\""));
     }
 
     #[test]

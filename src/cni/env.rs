@@ -45,6 +45,11 @@ pub struct Env {
 }
 
 impl Env {
+    /// CNI_NETNS as results spell an interface's `sandbox`.
+    pub fn sandbox(&self) -> Option<String> {
+        self.netns.as_ref().map(|p| p.display().to_string())
+    }
+
     /// Reads the environment through `get`, so tests need not touch the
     /// process environment. `Ok(None)` means CNI_COMMAND is unset.
     pub fn read(get: impl Fn(&str) -> Option<OsString>) -> Result<Option<Env>> {

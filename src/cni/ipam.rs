@@ -113,7 +113,7 @@ impl<'a> Ipam<'a> {
         process.env("CNI_COMMAND", command);
         // The attachment this call is about, which for GC's releases is not
         // the one (if any) in our own environment.
-        let netns = self.env.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let netns = self.env.sandbox().unwrap_or_default();
         for (key, value) in [
             ("CNI_CONTAINERID", self.env.container_id.as_str()),
             ("CNI_IFNAME", &self.env.ifname),

@@ -102,6 +102,12 @@ pub struct CniResult {
 }
 
 impl CniResult {
+    /// The index of the entry for interface `name` in `sandbox`. Should
+    /// several plugins have listed it, the last one's report is the latest.
+    pub fn interface_in(&self, name: &str, sandbox: &str) -> Option<usize> {
+        self.interfaces.iter().rposition(|i| i.name == name && i.sandbox.as_deref() == Some(sandbox))
+    }
+
     /// Reads a result of any version (a prevResult or an IPAM answer).
     pub fn from_json(v: &Value) -> Result<CniResult> {
         let bad = |e: serde_json::Error| Error::new(code::DECODE, format!("cannot decode CNI result: {e}"));
@@ -330,6 +336,27 @@ mod tests {
             let j = r.to_json(Version::parse(v).unwrap());
             assert!(j.get("routes").is_none() && j.get("ips").is_none(), "{v}: {j}");
         }
+    }
+
+    #[test]
+    fn interface_in_needs_name_and_sandbox_and_takes_the_last() {
+        let iface = |name: &str, sandbox: Option<&str>| Interface {
+            name: name.into(),
+            sandbox: sandbox.map(String::from),
+            ..Interface::default()
+        };
+        let r = CniResult {
+            interfaces: vec![
+                iface("eth0", None),
+                iface("eth0", Some("/run/netns/b")),
+                iface("eth0", Some("/run/netns/a")),
+                iface("eth0", Some("/run/netns/a")),
+            ],
+            ..CniResult::default()
+        };
+        assert_eq!(r.interface_in("eth0", "/run/netns/a"), Some(3));
+        assert_eq!(r.interface_in("eth0", "/run/netns/c"), None);
+        assert_eq!(r.interface_in("eth1", "/run/netns/b"), None);
     }
 
     #[test]

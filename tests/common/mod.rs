@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_hostdev");
 pub const VERSIONS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
+/// Upstream's plugin, as Debian installs it (containernetworking-plugins
+/// 1.1.1), for side-by-side comparisons.
+pub const UPSTREAM: &str = "/usr/lib/cni/host-device";
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `ip -n NS ARGS...`, panics with stderr on failure, returns stdout.

@@ -161,7 +161,7 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     check_container(&mut ctr.sock, &env.ifname, &link)?;
     if conf.ipam.is_none() {
-        build_result(conf, netdev_interface(env, &link), &addrs)?.check_expressible(conf.cni_version)?;
+        build_result(conf, netdev_interface(env, &link), &addrs)?.0.check_expressible(conf.cni_version)?;
     }
     let anchor = anchor_of(&link);
     if anchor == Anchor::Unprovable {

@@ -18,8 +18,6 @@ use crate::netlink::{Addr, NlError, Socket, Subject, route};
 use crate::state::Record;
 use crate::{info, warn};
 
-use super::result::merge_ipam;
-
 pub(super) fn move_error(e: NlError, rec: &Record, ifname: &str) -> Error {
     let code = if e.is(Errno::EEXIST) {
         code::NAME_CLASH
@@ -99,18 +97,11 @@ pub(super) fn add_ipv6(
     }
 }
 
-/// Applies what IPAM handed out to our interface, and adds it to the result.
+/// Applies what IPAM handed out to our interface.
 /// IPv6 addresses are usable when ADD returns: like the upstream plugins,
 /// it waits for duplicate address detection to settle (a fresh address may
 /// clash on the link, unlike one the host had already checked).
-pub(super) fn apply_ipam(
-    ctr: &mut Socket,
-    ns: Namespaces,
-    index: u32,
-    ifname: &str,
-    got: CniResult,
-    result: &mut CniResult,
-) -> Result<()> {
+pub(super) fn apply_ipam(ctr: &mut Socket, ns: Namespaces, index: u32, ifname: &str, got: &CniResult) -> Result<()> {
     let addrs: Vec<Addr> = got.ips.iter().map(|ip| Addr::plain(ip.address)).collect();
     let v6 = addrs.iter().any(|a| a.address.is_ipv6());
     if v6 {
@@ -126,7 +117,6 @@ pub(super) fn apply_ipam(
         settle(ctr, index, ifname, &ips)?;
     }
     info!("IPAM gave {ifname} {} addresses and {} routes", addrs.len(), got.routes.len());
-    merge_ipam(result, got);
     Ok(())
 }
 

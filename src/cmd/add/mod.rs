@@ -78,14 +78,14 @@ impl<'a> Attachment<'a> {
         // An address whose lifetime ran out since the snapshot is neither
         // added nor reported.
         let addrs = unexpired(&rec.addrs);
-        let mut result = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
+        let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
         failpoint::hit("add-after-record");
         self.move_in(rec)?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         let index = self.configure(rec, &mut result)?;
         failpoint::hit("add-after-addresses");
-        self.run_ipam(index, &mut result, progress)?;
+        self.run_ipam(index, &mut result, slot, progress)?;
         failpoint::hit("add-after-ipam");
         rec.container_index = Some(index);
         self.commit(rec, &result)?;
@@ -95,7 +95,7 @@ impl<'a> Attachment<'a> {
     /// The one RTM_NEWLINK that moves the device in under CNI_IFNAME.
     fn move_in(&mut self, rec: &Record) -> Result<()> {
         let (env, ifname) = (self.env, &self.env.ifname);
-        let target = env.netns.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+        let target = env.sandbox().unwrap_or_default();
         info!("moving {} (index {}) into {target} as {ifname}", rec.host.name, rec.host.index);
         self.host.sock.move_link(rec.host.index, self.ctr.ns.as_fd(), ifname).map_err(|e| move_error(e, rec, ifname))
     }
@@ -106,13 +106,16 @@ impl<'a> Attachment<'a> {
         configure(&mut self.ctr.sock, ns, &self.env.ifname, &rec.addrs, result)
     }
 
-    /// IPAM's addresses and routes, when the config has IPAM.
-    fn run_ipam(&mut self, index: u32, result: &mut CniResult, progress: &mut Progress) -> Result<()> {
+    /// IPAM's addresses and routes, when the config has IPAM, on interface
+    /// `index` in the container and on entry `slot` of the result.
+    fn run_ipam(&mut self, index: u32, result: &mut CniResult, slot: usize, progress: &mut Progress) -> Result<()> {
         let Some(ipam) = Ipam::of(self.env, self.conf) else { return Ok(()) };
         let got = ipam.add()?; // a failed IPAM ADD releases what it took itself
         progress.ipam_added = true;
         let ns = Namespaces { ctr: self.ctr.ns.as_fd(), host: self.host.ns.as_fd() };
-        apply_ipam(&mut self.ctr.sock, ns, index, &self.env.ifname, got, result)
+        apply_ipam(&mut self.ctr.sock, ns, index, &self.env.ifname, &got)?;
+        merge_ipam(result, got, slot);
+        Ok(())
     }
 
     /// The result must be expressible in the runtime's version; then the
@@ -132,15 +135,15 @@ impl<'a> Attachment<'a> {
         info!("device {} is bound to {}: nothing to move", device.id, device.driver);
         let iface = Interface {
             name: self.env.ifname.clone(),
-            sandbox: self.env.netns.as_ref().map(|p| p.display().to_string()),
+            sandbox: self.env.sandbox(),
             pci_id: crate::sysfs::pci_address(&device.id),
             ..Interface::default()
         };
-        let mut result = build_result(self.conf, iface, &[])?;
+        let (mut result, slot) = build_result(self.conf, iface, &[])?;
         if let Some(ipam) = Ipam::of(self.env, self.conf) {
             let got = ipam.add()?;
             progress.ipam_added = true;
-            merge_ipam(&mut result, got);
+            merge_ipam(&mut result, got, slot);
         }
         self.commit(rec, &result)?;
         Ok(result)

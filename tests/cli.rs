@@ -383,6 +383,20 @@ fn list_says_where_each_interface_is_now() {
     let stdout = text(&out.stdout);
     assert_words(line_with(&stdout, "eth1"), &["pod", "default/hdt"]);
     assert_words(line_with(&stdout, "eth3"), &["gone"]);
+
+    // Without CAP_SYS_ADMIN list cannot enter the pod's namespace: it
+    // cannot tell, and says so rather than "lost" or "not found".
+    let out = Command::new("ip")
+        .args(["netns", "exec", &w.host.name, "setpriv", "--bounding-set=-sys_admin", BIN, "list", "-o", "json"])
+        .args(["--data-dir", &w.data_dir()])
+        .env_remove("CNI_COMMAND")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eth1 = entries.as_array().unwrap().iter().find(|e| e["ifname"] == "eth1").unwrap();
+    assert_eq!(eth1["where"], "unknown", "{eth1:#?}");
+    assert!(eth1["whereDetail"].as_str().unwrap().contains(&w.ctr.path()), "{eth1:#?}");
 }
 
 /// An ADD refused because another attachment holds the device names that

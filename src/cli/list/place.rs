@@ -4,7 +4,8 @@
 //! recorded namespace is only opened read-only).
 
 use crate::cmd::locate::{Place, locate};
-use crate::cmd::{Container, Host, open_netns};
+use crate::cmd::{Container, Host};
+use crate::netns::Netns;
 use crate::state::{Anchor, Record};
 
 /// The answer, as `hostdev list` shows it: a word and, when it says more
@@ -42,23 +43,40 @@ impl Finder {
             Ok(host) => host,
             Err(why) => return Some(Where::new("unknown", Some(why.clone()))),
         };
-        let mut ctr = recorded_namespace(rec, host);
-        Some(match locate(host, ctr.as_mut(), rec) {
-            Ok(place) => word(rec, place),
-            Err(e) => Where::new("unknown", Some(e.msg)),
+        let (mut ctr, unreachable) = match recorded_namespace(rec, host) {
+            Ok(ctr) => (ctr, None),
+            Err(why) => (None, Some(why)),
+        };
+        Some(match (locate(host, ctr.as_mut(), rec), unreachable) {
+            // Not seen on the host, and the pod's namespace could not be
+            // looked in: it may well be there.
+            (Ok(Place::Elsewhere { .. } | Place::Unknown(_)), Some(why)) => Where::new("unknown", Some(why)),
+            (Ok(place), _) => word(rec, place),
+            (Err(e), _) => Where::new("unknown", Some(e.msg)),
         })
     }
 }
 
-/// The namespace ADD moved the interface into, if its path still names it
-/// (the same device and inode as recorded): a path now naming another
-/// namespace is not the pod's.
-fn recorded_namespace(rec: &Record, host: &Host) -> Option<Container> {
-    let ns = open_netns(rec.netns.as_deref()?).ok()?;
-    if rec.netns_identity.is_some_and(|id| id != ns.identity()) || ns.same_as(&host.ns) {
-        return None;
+/// The namespace ADD moved the interface into: None when it has no path
+/// any more (the runtime or `ip netns del` removed it) or its path names
+/// another namespace now (not the recorded device and inode); an error
+/// when it cannot be looked in from here (no CAP_SYS_ADMIN to enter it,
+/// or its directory not mounted where list runs).
+fn recorded_namespace(rec: &Record, host: &Host) -> Result<Option<Container>, String> {
+    let Some(path) = rec.netns.as_deref() else { return Ok(None) };
+    let cannot = |why: String| format!("cannot look in the pod's namespace {}: {why}", path.display());
+    if path.parent().is_some_and(missing) {
+        return Err(cannot("its directory is not visible here".into()));
     }
-    Container::open(ns, host).ok()
+    let ns = match Netns::open(path) {
+        Ok(ns) => ns,
+        Err(_) if missing(path) => return Ok(None),
+        Err(why) => return Err(cannot(why)),
+    };
+    if rec.netns_identity.is_some_and(|id| id != ns.identity()) || ns.same_as(&host.ns) {
+        return Ok(None);
+    }
+    Container::open(ns, host).map(Some).map_err(|e| cannot(e.msg))
 }
 
 fn word(rec: &Record, place: Place) -> Where {
@@ -75,4 +93,9 @@ fn word(rec: &Record, place: Place) -> Where {
         Place::Unknown(why) if rec.anchor == Anchor::Unprovable => Where::new("unknown", Some(why)),
         Place::Unknown(why) => Where::new("not-found", Some(why)),
     }
+}
+
+/// Whether `path` is known not to exist (not merely out of reach).
+fn missing(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }

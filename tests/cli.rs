@@ -149,6 +149,16 @@ fn list_shows_every_attachment_and_its_phase_without_writing() {
     // An unreadable record is a problem the operator must see in the exit code.
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("unreadable"), "stderr: {}", text(&out.stderr));
+    // In JSON: an object with only the file and why, among the others.
+    let out = list(&w, &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 6, "{entries:#?}");
+    let broken = entries.iter().find(|e| e["file"] == "testnet+broken+eth9.json").expect("the broken record");
+    let keys: BTreeSet<&str> = broken.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["file", "error"]), "{broken:#?}");
+    assert!(broken["error"].as_str().unwrap().contains("not valid JSON"), "{broken:#?}");
 }
 
 #[test]

@@ -208,6 +208,38 @@ pub fn phase_name(phase: Phase) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::Parent;
+
+    fn record() -> Record {
+        let key = crate::state::Key { network: "n".into(), container_id: "c".into(), ifname: "eth0".into() };
+        Record::new(&key, None, crate::netlink::Link::default(), Vec::new())
+    }
+
+    #[test]
+    fn the_pci_address_is_the_parent_on_the_pci_bus_or_the_userspace_function() {
+        let mut rec = record();
+        assert_eq!(pci_address(&rec), None);
+        rec.host.parent = Some(Parent { bus: "pci".into(), device: "0000:00:0d.0".into() });
+        assert_eq!(pci_address(&rec).as_deref(), Some("0000:00:0d.0"));
+        rec.host.parent = Some(Parent { bus: "auxiliary".into(), device: "mlx5_core.sf.2".into() });
+        assert_eq!(pci_address(&rec), None);
+        let device = |id: &str| crate::state::Userspace { id: id.into(), driver: "vfio-pci".into() };
+        rec.userspace = Some(device("0000:03:00.1"));
+        assert_eq!(pci_address(&rec).as_deref(), Some("0000:03:00.1"));
+        rec.userspace = Some(device("mlx5_core.sf.2"));
+        assert_eq!(pci_address(&rec), None);
+    }
+
+    #[test]
+    fn pods_match_by_namespace_and_name_or_by_name() {
+        let mut rec = record();
+        let by = |pod: &str| Filter { pod: Some(pod.into()), ..Filter::default() };
+        assert!(!by("web-0").matches(&rec), "a record without a pod matches no pod filter");
+        rec.pod = Some(Pod { namespace: "shop".into(), name: "web-0".into() });
+        assert!(by("web-0").matches(&rec) && by("shop/web-0").matches(&rec));
+        assert!(!by("other/web-0").matches(&rec) && !by("shop").matches(&rec) && !by("shop/").matches(&rec));
+        assert!(Filter::default().matches(&rec));
+    }
 
     #[test]
     fn phases_are_named_as_in_records() {

@@ -370,8 +370,11 @@ fn list_says_where_each_interface_is_now() {
 
     let data = PathBuf::from(w.data_dir());
     let before = dir_state(&data);
+    let nsids = || [&w.host.name, &w.ctr.name].map(|ns| ip(ns, &["netns", "list-id"]));
+    let (links_before, nsids_before) = (links(&w.host.name), nsids());
     let entries = list_json(&w, &[]);
     assert_eq!(dir_state(&data), before, "list changed the data directory");
+    assert_eq!((links(&w.host.name), nsids()), (links_before, nsids_before), "looking changed the host");
     let place = |ifname: &str| {
         let e = entries.iter().find(|e| e["ifname"] == ifname).unwrap_or_else(|| panic!("{ifname}: {entries:#?}"));
         (e["phase"].as_str().unwrap(), e["where"].as_str().unwrap(), e["whereDetail"].as_str().unwrap_or(""))

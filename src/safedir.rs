@@ -43,12 +43,14 @@ impl SafeDir {
     }
 
     /// Opens `path` as `open` does, but only if it exists: creates nothing
-    /// (`hostdev list`).
+    /// (`hostdev list`). None only when it does not exist: a path that
+    /// cannot be looked at (a parent only root may search) is an error.
     pub fn open_existing(path: &Path) -> Result<Option<SafeDir>> {
-        if !path.exists() {
-            return Ok(None);
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(state_error(format!("dataDir {}: cannot look at it: {e}", path.display()))),
+            Ok(_) => Self::open_dir(path).map(Some),
         }
-        Self::open_dir(path).map(Some)
     }
 
     fn open_dir(path: &Path) -> Result<SafeDir> {

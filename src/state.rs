@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+pub use crate::cni::env::Pod;
 use crate::cni::env::check_ifname;
 use crate::cni::{Error, Result, code};
 pub use crate::device::Userspace;
@@ -93,6 +94,13 @@ pub struct Record {
     /// Set for a device bound to a userspace driver: nothing was moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userspace: Option<Userspace>,
+    /// The pod the runtime named in CNI_ARGS (Kubernetes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Pod>,
+    /// When ADD recorded it, in seconds since the epoch (records of older
+    /// versions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<u64>,
 }
 
 impl Record {
@@ -113,6 +121,17 @@ impl Record {
             parked_as: None,
             lost: None,
             userspace: None,
+            pod: None,
+            added: None,
+        }
+    }
+
+    /// Who holds the attachment, for messages: the container, and its pod
+    /// when the runtime named one.
+    pub fn holder(&self) -> String {
+        match &self.pod {
+            Some(pod) => format!("container {} (pod {pod})", self.container_id),
+            None => format!("container {}", self.container_id),
         }
     }
 
@@ -182,6 +201,11 @@ impl Record {
         }
         Ok(())
     }
+}
+
+/// Seconds since the epoch, as `Record::added` counts them.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// What names one attachment.

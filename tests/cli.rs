@@ -10,11 +10,13 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 /// Runs the binary with `args` and no CNI_* variable, as an operator would.
 fn hostdev(args: &[&str]) -> Output {
@@ -48,6 +50,44 @@ fn dir_state(dir: &Path) -> BTreeMap<String, (u64, u32, i64, i64)> {
             (e.file_name().to_string_lossy().into_owned(), (m.len(), m.mode(), m.mtime(), m.mtime_nsec()))
         })
         .collect()
+}
+
+/// `hostdev list ARGS` on the world's dataDir, in its host namespace (where
+/// the plugin runs, and where the listing looks for the interfaces).
+fn list(w: &World, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", &w.host.name, BIN, "list", "--data-dir", &w.data_dir()])
+        .args(args)
+        .env_remove("CNI_COMMAND")
+        .output()
+        .expect("run hostdev list")
+}
+
+/// `hostdev list --output json ARGS`, which must succeed: its entries.
+fn list_json(w: &World, args: &[&str]) -> Vec<Value> {
+    let out = list(w, &[&["--output", "json"], args].concat());
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<Value>(&out.stdout).expect("one JSON document").as_array().expect("an array").clone()
+}
+
+/// The interface names of `entries`, in order.
+fn ifnames(entries: &[Value]) -> Vec<&str> {
+    entries.iter().map(|e| e["ifname"].as_str().expect("ifname")).collect()
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The world's ADD environment for `ifname` with CNI_ARGS `args` (None:
+/// none at all, as podman sends).
+fn env_with_args(w: &World, command: &str, ifname: &str, args: Option<&str>) -> BTreeMap<&'static str, String> {
+    let mut env = w.env(command, ifname);
+    match args {
+        Some(args) => env.insert("CNI_ARGS", args.to_string()),
+        None => env.remove("CNI_ARGS"),
+    };
+    env
 }
 
 /// Runs the plugin with HOSTDEV_FAILPOINT=`point`: it dies there.
@@ -85,7 +125,7 @@ fn list_shows_every_attachment_and_its_phase_without_writing() {
     std::fs::write(data.join("testnet+broken+eth9.json"), b"{not json").unwrap();
 
     let before = dir_state(&data);
-    let out = hostdev(&["list", "--data-dir", &w.data_dir()]);
+    let out = list(&w, &[]);
     let stdout = text(&out.stdout);
     assert_eq!(dir_state(&data), before, "list changed the data directory");
 
@@ -109,26 +149,283 @@ fn list_shows_every_attachment_and_its_phase_without_writing() {
     // An unreadable record is a problem the operator must see in the exit code.
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("unreadable"), "stderr: {}", text(&out.stderr));
+    // In JSON: an object with only the file and why, among the others.
+    let out = list(&w, &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 6, "{entries:#?}");
+    let broken = entries.iter().find(|e| e["file"] == "testnet+broken+eth9.json").expect("the broken record");
+    let keys: BTreeSet<&str> = broken.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["file", "error"]), "{broken:#?}");
+    assert!(broken["error"].as_str().unwrap().contains("not valid JSON"), "{broken:#?}");
 }
 
 #[test]
-fn list_of_an_empty_or_missing_data_dir_creates_nothing() {
+fn list_of_a_missing_data_dir_fails_and_of_an_empty_one_succeeds() {
     let w = World::new();
     let missing = w.tmp.join("nothing-here");
     let out = hostdev(&["list", "--data-dir", missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.status.code(), Some(1), "a mistyped --data-dir is an error: {out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(missing.to_str().unwrap()) && stderr.contains("no such directory"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
     assert!(!missing.exists(), "list created the data directory");
-    assert!(text(&out.stderr).contains("no attachments"), "{out:?}");
 
     std::fs::create_dir(&missing).unwrap();
     let out = hostdev(&["list", "--data-dir", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(text(&out.stderr).contains("no attachments"), "{out:?}");
+    let out = hostdev(&["list", "--data-dir", missing.to_str().unwrap(), "--output", "json"]);
+    assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(0), "[]"), "{out:?}");
     assert_eq!(std::fs::read_dir(&missing).unwrap().count(), 0, "list wrote into the data directory");
 
     let out = hostdev(&["list", "--data-dir", "relative/dir"]);
     assert_eq!(out.status.code(), Some(2), "a relative dataDir is a usage error: {out:?}");
     assert!(text(&out.stderr).contains("relative/dir"), "{out:?}");
+}
+
+/// Run by somebody other than root, list cannot read root's records: an
+/// error naming the directory and why, whether the directory itself or a
+/// parent keeps the user out (not "no attachments", exit 0).
+#[test]
+fn list_as_non_root_fails_naming_the_directory() {
+    let w = World::new();
+    let h1 = w.host_veth("h1", true);
+    w.attach("h1", "eth1");
+    assert!(!h1.name.is_empty());
+    let private = w.tmp.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let behind = private.join("data");
+    std::fs::create_dir(&behind).unwrap();
+    for dir in [PathBuf::from(w.data_dir()), behind] {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "list", "--data-dir"])
+            .arg(&dir)
+            .env_remove("CNI_COMMAND")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}: {out:?}", dir.display());
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(dir.to_str().unwrap()), "{}: the directory is not named: {stderr}", dir.display());
+        assert!(stderr.contains("Permission denied") && stderr.contains("root"), "{}: {stderr}", dir.display());
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}
+
+/// `--output json`: one array, the documented fields, the pod from
+/// CNI_ARGS (null without one, as podman calls), the time of ADD.
+#[test]
+fn list_json_has_the_documented_fields() {
+    let w = World::new();
+    let h1 = w.host_veth("h1", true);
+    let h2 = w.host_veth("h2", true);
+    let before = epoch_secs();
+    w.attach("h1", "eth1");
+    w.run(&env_with_args(&w, "ADD", "eth2", None), &w.config("1.0.0", "h2")).assert_ok();
+    let entries = list_json(&w, &[]);
+    let after = epoch_secs();
+    assert_eq!(ifnames(&entries), ["eth1", "eth2"], "{entries:#?}");
+    let e = entries[0].as_object().unwrap();
+    let keys: BTreeSet<&str> = e.keys().map(String::as_str).collect();
+    let documented = [
+        "file",
+        "network",
+        "containerId",
+        "ifname",
+        "pod",
+        "hostIfname",
+        "mac",
+        "pci",
+        "userspaceDriver",
+        "phase",
+        "parkedAs",
+        "netns",
+        "addedAt",
+        "ageSeconds",
+        "where",
+        "whereDetail",
+        "note",
+    ];
+    assert_eq!(keys, BTreeSet::from(documented), "{e:#?}");
+    let expected = json!({
+        "file": format!("testnet+{}+eth1.json", w.id),
+        "network": "testnet",
+        "containerId": w.id,
+        "ifname": "eth1",
+        "pod": {"namespace": "default", "name": "hdt"},
+        "hostIfname": "h1",
+        "mac": h1.mac,
+        "pci": null,
+        "userspaceDriver": null,
+        "phase": "attached",
+        "parkedAs": null,
+        "netns": w.ctr.path(),
+        "where": "pod",
+        "whereDetail": null,
+        "note": null,
+    });
+    for (key, want) in expected.as_object().unwrap() {
+        assert_eq!(&e[key], want, "{key}: {e:#?}");
+    }
+    let added = e["addedAt"].as_u64().expect("addedAt");
+    assert!((before..=after).contains(&added), "addedAt {added} not between {before} and {after}");
+    assert!(e["ageSeconds"].as_u64().expect("ageSeconds") <= after - before, "{e:#?}");
+    assert_eq!(entries[1]["pod"], Value::Null, "no CNI_ARGS, no pod: {:#?}", entries[1]);
+    assert_eq!(entries[1]["mac"], h2.mac.as_str());
+}
+
+#[test]
+fn list_filters_by_network_pod_and_phase() {
+    let w = World::new();
+    for h in ["h1", "h2", "h3"] {
+        w.host_veth(h, true);
+    }
+    w.attach("h1", "eth1");
+    let shop = env_with_args(&w, "ADD", "eth2", Some("K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"));
+    w.run(&shop, &conf(&w, "1.0.0", "h2", json!({"name": "othernet"}))).assert_ok();
+    crash_at(&w, "ADD", "h3", "eth3", "add-after-record");
+    // Sorted by record file: network, container id, interface name.
+    let cases: [(&[&str], &[&str]); 11] = [
+        (&[], &["eth2", "eth1", "eth3"]),
+        (&["--network", "othernet"], &["eth2"]),
+        (&["--network=testnet"], &["eth1", "eth3"]),
+        (&["--network", "none"], &[]),
+        (&["--pod", "shop/web-0"], &["eth2"]),
+        (&["--pod", "web-0"], &["eth2"]),
+        (&["--pod", "default/hdt"], &["eth1", "eth3"]),
+        (&["--pod", "default/web-0"], &[]),
+        (&["--phase", "adding"], &["eth3"]),
+        (&["--phase", "attached"], &["eth2", "eth1"]),
+        (&["--network", "testnet", "--phase", "attached", "--pod", "hdt"], &["eth1"]),
+    ];
+    for (args, want) in cases {
+        assert_eq!(ifnames(&list_json(&w, args)), want, "{args:?}");
+    }
+    let out = list(&w, &["--pod", "web-0"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "a header and one row: {stdout}");
+    assert_words(line_with(&stdout, "eth2"), &["othernet", "shop/web-0", "attached", "pod"]);
+    let out = list(&w, &["--phase", "gone"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown phase is a usage error: {out:?}");
+    assert!(text(&out.stderr).contains("gone"), "{out:?}");
+}
+
+/// A pod chooses its interface name and its name: escape sequences in them
+/// reach the operator escaped, in the table and in JSON.
+#[test]
+fn list_escapes_control_characters_chosen_by_the_pod() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let ifname = "e\u{1b}]0;pwn\u{7}\u{1b}[2J";
+    let pod = "x\u{7f}\u{9b}31m";
+    let env = env_with_args(&w, "ADD", ifname, Some(&format!("K8S_POD_NAMESPACE=ns;K8S_POD_NAME={pod}")));
+    w.run(&env, &w.config("1.0.0", "h1")).assert_ok();
+    let raw = |out: &[u8]| {
+        let s = text(out);
+        s.chars().find(|c| c.is_control() && *c != '\n').map(|c| format!("{c:?} in {s:?}"))
+    };
+    let out = list(&w, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(raw(&out.stdout), None, "a raw control character reached the terminal");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(r"e\x1b]0;pwn\x07\x1b[2J"), "{stdout}");
+    assert!(stdout.contains(r"ns/x\x7f\x9b31m"), "{stdout}");
+
+    let out = list(&w, &["--output", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(raw(&out.stdout), None, "a raw control character in the JSON");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(r"e\u001b]0;pwn\u0007\u001b[2J") && stdout.contains(r"x\u007f\u009b31m"), "{stdout}");
+    let entries: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(entries[0]["ifname"], ifname, "JSON keeps the name as it is");
+    assert_eq!(entries[0]["pod"]["name"], pod);
+}
+
+/// WHERE is read live, not from the phase: in the pod, parked, home (an
+/// ADD that died before the move), gone (a veth dies with its namespace),
+/// and unknown for a tap, which nothing proves.
+#[test]
+fn list_says_where_each_interface_is_now() {
+    let w = World::new();
+    for h in ["h1", "h2", "h3", "h4"] {
+        w.host_veth(h, true);
+    }
+    w.attach("h1", "eth1");
+    w.attach("h2", "eth2");
+    ip(&w.host.name, &["link", "add", "h2", "type", "veth", "peer", "name", "sq2p"]);
+    w.del("h2", "eth2").assert_ok();
+    let mut other = Netns::new(format!("{}-c2", w.id));
+    let env = env_for("ADD", "c2", &other.path(), "eth3");
+    w.run(&env, &w.config("1.0.0", "h3")).assert_ok();
+    crash_at(&w, "ADD", "h4", "eth4", "add-after-record");
+    ip(&w.host.name, &["tuntap", "add", "t5", "mode", "tap"]);
+    w.attach("t5", "eth5");
+    other.delete();
+    // The namespace dies after its path is gone, in the kernel's own time:
+    // wait until its veth has (its peer on the host goes with it).
+    assert!(wait_until(60, || link(&w.host.name, "h3p").is_none()), "the veth outlived its namespace");
+
+    let data = PathBuf::from(w.data_dir());
+    let before = dir_state(&data);
+    let nsids = || [&w.host.name, &w.ctr.name].map(|ns| ip(ns, &["netns", "list-id"]));
+    let (links_before, nsids_before) = (links(&w.host.name), nsids());
+    let entries = list_json(&w, &[]);
+    assert_eq!(dir_state(&data), before, "list changed the data directory");
+    assert_eq!((links(&w.host.name), nsids()), (links_before, nsids_before), "looking changed the host");
+    let place = |ifname: &str| {
+        let e = entries.iter().find(|e| e["ifname"] == ifname).unwrap_or_else(|| panic!("{ifname}: {entries:#?}"));
+        (e["phase"].as_str().unwrap(), e["where"].as_str().unwrap(), e["whereDetail"].as_str().unwrap_or(""))
+    };
+    assert_eq!(place("eth1"), ("attached", "pod", ""));
+    let (phase, at, detail) = place("eth2");
+    assert_eq!((phase, at), ("parked", "parked"));
+    assert!(detail.starts_with("as hdpark"), "{detail}");
+    let (phase, at, detail) = place("eth3");
+    assert_eq!((phase, at), ("attached", "gone"), "{detail}");
+    assert!(detail.contains("peer"), "{detail}");
+    assert_eq!(place("eth4").0, "adding");
+    assert_eq!(place("eth4").1, "home");
+    let (phase, at, detail) = place("eth5");
+    assert_eq!((phase, at), ("attached", "unknown"), "a tap proves nothing: {detail}");
+    assert!(detail.contains("t5"), "{detail}");
+
+    let out = list(&w, &[]);
+    let stdout = text(&out.stdout);
+    assert_words(line_with(&stdout, "eth1"), &["pod", "default/hdt"]);
+    assert_words(line_with(&stdout, "eth3"), &["gone"]);
+
+    // Without CAP_SYS_ADMIN list cannot enter the pod's namespace: it
+    // cannot tell, and says so rather than "lost" or "not found".
+    let out = Command::new("ip")
+        .args(["netns", "exec", &w.host.name, "setpriv", "--bounding-set=-sys_admin", BIN, "list", "-o", "json"])
+        .args(["--data-dir", &w.data_dir()])
+        .env_remove("CNI_COMMAND")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eth1 = entries.as_array().unwrap().iter().find(|e| e["ifname"] == "eth1").unwrap();
+    assert_eq!(eth1["where"], "unknown", "{eth1:#?}");
+    assert!(eth1["whereDetail"].as_str().unwrap().contains(&w.ctr.path()), "{eth1:#?}");
+}
+
+/// An ADD refused because another attachment holds the device names that
+/// attachment's pod, not only its container id.
+#[test]
+fn busy_device_error_names_the_other_pod() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let shop = env_with_args(&w, "ADD", "eth1", Some("K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"));
+    w.run(&shop, &w.config("1.0.0", "h1")).assert_ok();
+    let other = Netns::new(format!("{}-c2", w.id));
+    let env = env_for("ADD", "c2", &other.path(), "eth1");
+    let out = w.run(&env, &w.config("1.0.0", "h1"));
+    out.assert_err(102);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(msg.contains(&w.id) && msg.contains("pod shop/web-0"), "{msg}");
 }
 
 // ------------------------------------------------------- version, help, usage

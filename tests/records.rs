@@ -2,9 +2,10 @@
 //! record written today must read back the same and serialise byte for
 //! byte as it was written, and a record written before anchors existed (an
 //! attachment that outlived an upgrade) must still load. Renaming a field
-//! in the netlink structs a record embeds fails here, not on a node.
+//! in the netlink structs a record embeds fails here, not on a node. A
+//! record with the pod and time ADD wrote (Kubernetes) is pinned too.
 
-use hostdev::state::{Anchor, Phase, Record};
+use hostdev::state::{Anchor, Phase, Pod, Record};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/fixtures/records/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -20,6 +21,22 @@ fn a_record_of_today_reads_and_writes_unchanged() {
     assert_eq!(rec.addrs.len(), 2);
     assert_eq!(rec.routes.len(), 1);
     assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
+}
+
+/// Kubernetes names the pod in CNI_ARGS; ADD records it and its own time,
+/// for `hostdev list`. Records without them (podman's, or older ones) read
+/// as they did.
+#[test]
+fn a_record_with_its_pod_reads_and_writes_unchanged() {
+    let bytes = fixture("v1-veth-attached-pod.json");
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", &bytes).expect("a record with its pod loads");
+    assert_eq!(rec.pod, Some(Pod { namespace: "shop".into(), name: "web-0".into() }));
+    assert_eq!(rec.added, Some(1796408641));
+    assert_eq!(rec.holder(), "container c0ffee (pod shop/web-0)");
+    assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
+    let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
+    assert_eq!((&without.pod, without.added), (&None, None));
+    assert_eq!(without.holder(), "container c0ffee");
 }
 
 #[test]

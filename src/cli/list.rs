@@ -1,140 +1,244 @@
 //! `hostdev list`: every attachment recorded in a data directory, read
-//! through the same `state` module the plugin writes with. Reads only:
-//! it creates, locks and changes nothing, so it is safe while the plugin
-//! runs.
+//! through the same `state` module the plugin writes with, and where its
+//! interface is now, looked up live. Reads only: it creates, locks and
+//! changes nothing, so it is safe while the plugin runs.
 
-use std::path::Path;
+mod escape;
+mod place;
+mod table;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::state::{Phase, Record, Store};
+use serde::Serialize;
 
-const HEADER: [&str; 8] = ["NETWORK", "CONTAINER", "IFNAME", "HOST", "MAC", "PHASE", "NETNS", "NOTE"];
+use crate::state::{Phase, Pod, Record, Store};
+use place::Finder;
 
-pub fn list(data_dir: &Path) -> ExitCode {
-    let store = match Store::open_existing(data_dir) {
-        Ok(Some(store)) => store,
-        Ok(None) => {
-            eprintln!("hostdev: no attachments: {} does not exist", data_dir.display());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return failed(&e.msg),
-    };
-    let records = match store.list() {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Which attachments to show; None shows all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    pub network: Option<String>,
+    /// `NAMESPACE/NAME`, or `NAME` in any namespace.
+    pub pod: Option<String>,
+    pub phase: Option<Phase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub output: Output,
+    pub filter: Filter,
+}
+
+/// One line of the listing, as `--output json` prints it: the fields
+/// docs/operations.md documents, in this order. An unreadable record has
+/// only `file` and `error`.
+#[derive(Debug, Serialize)]
+struct Entry {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(flatten)]
+    attachment: Option<Attachment>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment {
+    network: String,
+    container_id: String,
+    ifname: String,
+    pod: Option<Pod>,
+    host_ifname: Option<String>,
+    mac: Option<String>,
+    pci: Option<String>,
+    userspace_driver: Option<String>,
+    phase: Phase,
+    parked_as: Option<String>,
+    netns: Option<String>,
+    added_at: Option<u64>,
+    age_seconds: Option<u64>,
+    #[serde(rename = "where")]
+    place: Option<&'static str>,
+    where_detail: Option<String>,
+    note: Option<String>,
+}
+
+pub fn list(opts: &Options) -> ExitCode {
+    let records = match read(&opts.data_dir) {
         Ok(records) => records,
-        Err(e) => return failed(&e.msg),
+        Err(msg) => return failed(&msg),
     };
-    if records.is_empty() {
-        eprintln!("hostdev: no attachments in {}", data_dir.display());
-        return ExitCode::SUCCESS;
+    let mut finder = Finder::new();
+    let now = crate::state::now();
+    let entries: Vec<Entry> = records
+        .into_iter()
+        .filter(|(_, rec)| rec.as_ref().map_or(true, |r| opts.filter.matches(r)))
+        .map(|(file, rec)| match rec {
+            Ok(rec) => Entry { file, error: None, attachment: Some(attachment(&rec, &mut finder, now)) },
+            Err(e) => Entry { file, error: Some(e.msg), attachment: None },
+        })
+        .collect();
+    match opts.output {
+        Output::Json => println!("{}", escape::for_json(&serde_json::to_string_pretty(&entries).expect("serialises"))),
+        Output::Table if entries.is_empty() => eprintln!("hostdev: no attachments in {}", opts.data_dir.display()),
+        Output::Table => print!("{}", table::render(&entries)),
     }
-    let mut rows = vec![HEADER.map(String::from).to_vec()];
-    let mut unreadable = 0;
-    for (name, record) in &records {
-        match record {
-            Ok(rec) => rows.push(row(rec)),
-            Err(e) => {
-                unreadable += 1;
-                rows.push(vec![name.clone(), format!("unreadable: {}", e.msg)]);
-            }
-        }
-    }
-    print!("{}", table(&rows));
+    let unreadable = entries.iter().filter(|e| e.error.is_some()).count();
     if unreadable > 0 {
-        return failed(&format!("{unreadable} record(s) in {} unreadable", data_dir.display()));
+        return failed(&format!("{unreadable} record(s) in {} unreadable", opts.data_dir.display()));
     }
     ExitCode::SUCCESS
 }
 
+/// Every record, sorted by file name. A missing or unreadable directory is
+/// an error: "no attachments" would hide a typo or a missing `sudo`.
+fn read(dir: &Path) -> Result<Vec<(String, crate::cni::Result<Record>)>, String> {
+    let store = match Store::open_existing(dir) {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            return Err(format!(
+                "dataDir {}: no such directory (is --data-dir right? the plugin creates it at its first ADD)",
+                dir.display()
+            ));
+        }
+        Err(e) => return Err(format!("{}{}", e.msg, root_hint())),
+    };
+    let mut records = store.list().map_err(|e| format!("{}{}", e.msg, root_hint()))?;
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(records)
+}
+
+/// The data directory is root's alone: say so to anybody else.
+fn root_hint() -> &'static str {
+    if nix::unistd::geteuid().is_root() { "" } else { " (only root can read hostdev's records: run it as root)" }
+}
+
 fn failed(msg: &str) -> ExitCode {
-    eprintln!("hostdev: {msg}");
+    eprintln!("hostdev: {}", escape::for_terminal(msg));
     ExitCode::FAILURE
 }
 
-fn row(rec: &Record) -> Vec<String> {
-    let (host, mac) = match &rec.userspace {
-        Some(device) => (device.id.clone(), "-".to_string()),
-        None => (rec.host.name.clone(), rec.host.mac.clone()),
-    };
-    let netns = rec.netns.as_ref().map_or("-".into(), |p| p.display().to_string());
-    vec![
-        rec.network.clone(),
-        rec.container_id.clone(),
-        rec.ifname.clone(),
-        host,
-        mac,
-        phase_name(rec.phase),
-        netns,
-        note(rec),
-    ]
+impl Filter {
+    fn matches(&self, rec: &Record) -> bool {
+        let pod = |want: &str| {
+            rec.pod.as_ref().is_some_and(|p| match want.split_once('/') {
+                Some((ns, name)) => p.namespace == ns && p.name == name,
+                None => p.name == want,
+            })
+        };
+        self.network.as_ref().is_none_or(|n| *n == rec.network)
+            && self.pod.as_deref().is_none_or(pod)
+            && self.phase.is_none_or(|p| p == rec.phase)
+    }
+}
+
+fn attachment(rec: &Record, finder: &mut Finder, now: u64) -> Attachment {
+    let place = finder.find(rec);
+    Attachment {
+        network: rec.network.clone(),
+        container_id: rec.container_id.clone(),
+        ifname: rec.ifname.clone(),
+        pod: rec.pod.clone(),
+        host_ifname: rec.userspace.is_none().then(|| rec.host.name.clone()),
+        mac: rec.userspace.is_none().then(|| rec.host.mac.clone()),
+        pci: pci_address(rec),
+        userspace_driver: rec.userspace.as_ref().map(|u| u.driver.clone()),
+        phase: rec.phase,
+        parked_as: rec.parked_as.clone(),
+        netns: rec.netns.as_ref().map(|p| p.display().to_string()),
+        added_at: rec.added,
+        age_seconds: rec.added.map(|added| now.saturating_sub(added)),
+        place: place.as_ref().map(|p| p.word),
+        where_detail: place.and_then(|p| p.detail),
+        note: note(rec),
+    }
+}
+
+/// The device's PCI address: its parent on the pci bus, or the userspace
+/// device when it is a PCI function (not an auxiliary device).
+fn pci_address(rec: &Record) -> Option<String> {
+    if let Some(device) = &rec.userspace {
+        return device.id.contains(':').then(|| device.id.clone());
+    }
+    rec.host.parent.as_ref().filter(|p| p.bus == "pci").map(|p| p.device.clone())
+}
+
+/// What the record says an operator should know beyond the phase.
+fn note(rec: &Record) -> Option<String> {
+    // An ADD that took a parked interface back knows its parking name too
+    // until the move: only a parked record is waiting for its name.
+    if rec.phase == Phase::Parked
+        && let Some(parked) = &rec.parked_as
+    {
+        return Some(format!(
+            "home as {parked}: its own name is taken; the next ADD, DEL, GC or STATUS renames it back"
+        ));
+    }
+    if let Some(why) = &rec.lost {
+        return Some(why.clone());
+    }
+    if let Some(device) = &rec.userspace {
+        return Some(format!("bound to {}: nothing was moved", device.driver));
+    }
+    match rec.phase {
+        Phase::Adding => Some("ADD did not finish: DEL or GC of this attachment finishes the job".into()),
+        Phase::Removing => Some("DEL did not finish: DEL or GC of this attachment finishes the job".into()),
+        _ => None,
+    }
 }
 
 /// The phase as the record spells it, so a phase added to `state` shows
 /// up here without a change.
-fn phase_name(phase: Phase) -> String {
+pub fn phase_name(phase: Phase) -> String {
     match serde_json::to_value(phase) {
         Ok(serde_json::Value::String(s)) => s,
         _ => format!("{phase:?}"),
     }
 }
 
-/// What an operator should know beyond the phase.
-fn note(rec: &Record) -> String {
-    // An ADD that took a parked interface back knows its parking name too
-    // until the move: only a parked record is waiting for its name.
-    if rec.phase == Phase::Parked
-        && let Some(parked) = &rec.parked_as
-    {
-        return format!("home as {parked}: its own name is taken; the next ADD, DEL, GC or STATUS renames it back");
-    }
-    if let Some(why) = &rec.lost {
-        return why.clone();
-    }
-    if let Some(device) = &rec.userspace {
-        return format!("bound to {}: nothing was moved", device.driver);
-    }
-    match rec.phase {
-        Phase::Adding => "ADD did not finish: DEL or GC of this attachment finishes the job".into(),
-        Phase::Removing => "DEL did not finish: DEL or GC of this attachment finishes the job".into(),
-        _ => "-".into(),
-    }
-}
-
-/// Left-aligned columns two spaces apart; the last column of a row is not
-/// padded (an unreadable record's row has only two).
-fn table(rows: &[Vec<String>]) -> String {
-    let mut widths = vec![0; HEADER.len()];
-    for row in rows.iter().filter(|r| r.len() == HEADER.len()) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let last = row.len() - 1;
-        for (i, cell) in row.iter().enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::Parent;
+
+    fn record() -> Record {
+        let key = crate::state::Key { network: "n".into(), container_id: "c".into(), ifname: "eth0".into() };
+        Record::new(&key, None, crate::netlink::Link::default(), Vec::new())
+    }
 
     #[test]
-    fn columns_line_up() {
-        let rows = vec![
-            vec!["a".into(), "bb".into(), "c".into(), "d".into(), "e".into(), "f".into(), "g".into(), "h".into()],
-            vec!["aaa".into(), "b".into(), "c".into(), "d".into(), "e".into(), "f".into(), "g".into(), "h".into()],
-            vec!["x.json".into(), "unreadable: bad".into()],
-        ];
-        assert_eq!(table(&rows), "a    bb  c  d  e  f  g  h\naaa  b   c  d  e  f  g  h\nx.json  unreadable: bad\n");
+    fn the_pci_address_is_the_parent_on_the_pci_bus_or_the_userspace_function() {
+        let mut rec = record();
+        assert_eq!(pci_address(&rec), None);
+        rec.host.parent = Some(Parent { bus: "pci".into(), device: "0000:00:0d.0".into() });
+        assert_eq!(pci_address(&rec).as_deref(), Some("0000:00:0d.0"));
+        rec.host.parent = Some(Parent { bus: "auxiliary".into(), device: "mlx5_core.sf.2".into() });
+        assert_eq!(pci_address(&rec), None);
+        let device = |id: &str| crate::state::Userspace { id: id.into(), driver: "vfio-pci".into() };
+        rec.userspace = Some(device("0000:03:00.1"));
+        assert_eq!(pci_address(&rec).as_deref(), Some("0000:03:00.1"));
+        rec.userspace = Some(device("mlx5_core.sf.2"));
+        assert_eq!(pci_address(&rec), None);
+    }
+
+    #[test]
+    fn pods_match_by_namespace_and_name_or_by_name() {
+        let mut rec = record();
+        let by = |pod: &str| Filter { pod: Some(pod.into()), ..Filter::default() };
+        assert!(!by("web-0").matches(&rec), "a record without a pod matches no pod filter");
+        rec.pod = Some(Pod { namespace: "shop".into(), name: "web-0".into() });
+        assert!(by("web-0").matches(&rec) && by("shop/web-0").matches(&rec));
+        assert!(!by("other/web-0").matches(&rec) && !by("shop").matches(&rec) && !by("shop/").matches(&rec));
+        assert!(Filter::default().matches(&rec));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use crate::cmd::version;
 use crate::cni::config::DEFAULT_DATA_DIR;
+use crate::state::Phase;
 
 /// Where runtimes look for CNI plugins unless told otherwise.
 const DEFAULT_CNI_BIN_DIR: &str = "/opt/cni/bin";
@@ -24,7 +25,7 @@ const USAGE_ERROR: u8 = 2;
 enum Cli {
     Help,
     Version,
-    List { data_dir: PathBuf },
+    List(list::Options),
     Install { cni_bin_dir: PathBuf },
     Pause,
 }
@@ -41,7 +42,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         Ok(Cli::Version) => {
             println!("{}\nCNI versions: {}", version::build(), crate::cni::version::SUPPORTED.join(", "))
         }
-        Ok(Cli::List { data_dir }) => return list::list(&data_dir),
+        Ok(Cli::List(opts)) => return list::list(&opts),
         Ok(Cli::Install { cni_bin_dir }) => return install::install(&cni_bin_dir),
         Ok(Cli::Pause) => return pause::pause(),
         Err(e) => {
@@ -58,8 +59,14 @@ fn parse(args: &[OsString]) -> Result<Cli, String> {
         Some("-h" | "--help" | "help") => no_more(rest, Cli::Help),
         Some("version" | "--version" | "-V") => no_more(rest, Cli::Version),
         Some("pause") => no_more(rest, Cli::Pause),
-        Some("list") => Ok(Cli::List { data_dir: dir_option(rest, "--data-dir", DEFAULT_DATA_DIR)? }),
-        Some("install") => Ok(Cli::Install { cni_bin_dir: dir_option(rest, "--cni-bin-dir", DEFAULT_CNI_BIN_DIR)? }),
+        Some("list") => list_options(rest).map(Cli::List),
+        Some("install") => {
+            let mut dir = DEFAULT_CNI_BIN_DIR.into();
+            for (_, value) in flags(rest, &["--cni-bin-dir"])? {
+                dir = PathBuf::from(value);
+            }
+            Ok(Cli::Install { cni_bin_dir: absolute(dir, "--cni-bin-dir")? })
+        }
         _ => Err(format!("unknown command {command:?}")),
     }
 }
@@ -71,23 +78,69 @@ fn no_more(rest: &[OsString], cli: Cli) -> Result<Cli, String> {
     }
 }
 
-/// The one option a command takes: `FLAG DIR` or `FLAG=DIR`, an absolute
-/// path (relative to what would be ambiguous in a container).
-fn dir_option(rest: &[OsString], flag: &str, default: &str) -> Result<PathBuf, String> {
-    let mut dir = PathBuf::from(default);
+const LIST_FLAGS: [&str; 6] = ["--data-dir", "--output", "-o", "--network", "--pod", "--phase"];
+
+fn list_options(rest: &[OsString]) -> Result<list::Options, String> {
+    let mut opts = list::Options {
+        data_dir: DEFAULT_DATA_DIR.into(),
+        output: list::Output::Table,
+        filter: list::Filter::default(),
+    };
+    for (flag, value) in flags(rest, &LIST_FLAGS)? {
+        let text = || value.to_str().map(String::from).ok_or_else(|| format!("{flag} {value:?}: not UTF-8"));
+        match flag {
+            "--data-dir" => opts.data_dir = PathBuf::from(value),
+            "--network" => opts.filter.network = Some(text()?),
+            "--pod" => opts.filter.pod = Some(text()?),
+            "--phase" => opts.filter.phase = Some(phase(&text()?)?),
+            _ => opts.output = output(&text()?)?,
+        }
+    }
+    opts.data_dir = absolute(opts.data_dir, "--data-dir")?;
+    Ok(opts)
+}
+
+/// The `FLAG VALUE` and `FLAG=VALUE` pairs of `rest`, each flag one of
+/// `known` (a later one wins).
+fn flags(rest: &[OsString], known: &[&'static str]) -> Result<Vec<(&'static str, OsString)>, String> {
+    let mut out = Vec::new();
     let mut args = rest.iter();
     while let Some(arg) = args.next() {
-        let inline = arg.to_str().and_then(|a| a.strip_prefix(flag)).and_then(|a| a.strip_prefix('='));
-        dir = match inline {
-            Some(value) => PathBuf::from(value),
-            None if arg == flag => args.next().map(PathBuf::from).ok_or_else(|| format!("{flag} needs a directory"))?,
-            None => return Err(format!("unexpected argument {arg:?}")),
+        let inline = known.iter().find_map(|flag| {
+            let value = arg.to_str()?.strip_prefix(flag)?.strip_prefix('=')?;
+            Some((*flag, OsString::from(value)))
+        });
+        let pair = match (inline, known.iter().find(|f| arg == **f)) {
+            (Some(pair), _) => pair,
+            (None, Some(flag)) => (*flag, args.next().ok_or_else(|| format!("{flag} needs a value"))?.clone()),
+            (None, None) => return Err(format!("unexpected argument {arg:?}")),
         };
+        out.push(pair);
     }
+    Ok(out)
+}
+
+/// A directory option must be absolute: relative to what would be
+/// ambiguous in a container.
+fn absolute(dir: PathBuf, flag: &str) -> Result<PathBuf, String> {
     if !dir.is_absolute() {
         return Err(format!("{flag} {}: must be an absolute path", dir.display()));
     }
     Ok(dir)
+}
+
+fn output(value: &str) -> Result<list::Output, String> {
+    match value {
+        "table" => Ok(list::Output::Table),
+        "json" => Ok(list::Output::Json),
+        other => Err(format!("--output {other:?}: must be table or json")),
+    }
+}
+
+/// A phase as records spell it.
+fn phase(value: &str) -> Result<Phase, String> {
+    serde_json::from_value(serde_json::Value::String(value.into()))
+        .map_err(|_| format!("--phase {value:?}: must be one of adding, attached, removing, parked, lost"))
 }
 
 fn help() -> String {
@@ -95,12 +148,17 @@ fn help() -> String {
         "{build}: a CNI plugin that moves a host network interface into a container.
 A container runtime runs it with CNI_COMMAND set. By hand:
 
-  hostdev list [--data-dir DIR]
+  hostdev list [--data-dir DIR] [--output table|json] [--network NAME]
+               [--pod NAMESPACE/NAME|NAME] [--phase PHASE]
       every attachment recorded in DIR (default {DEFAULT_DATA_DIR}): network,
-      container id, interface name, the host interface's own name and MAC, the
-      phase (attached; parked; lost, and why; adding or removing when an ADD
-      or DEL did not finish) and the container's namespace. Reads only;
-      exits 1 if a record cannot be read.
+      pod, container id, interface name, the host interface's own name, MAC
+      and PCI address, the phase (attached; parked; lost, and why; adding or
+      removing when an ADD or DEL did not finish), where the interface is now
+      (pod, home, parked, lost, gone, not-found, unknown: looked up live;
+      run it in the host's network namespace), its age and the container's
+      namespace. Reads only, takes no lock. Exits 1 if DIR is missing or
+      unreadable, or a record cannot be read. docs/operations.md describes
+      every field of --output json.
   hostdev install [--cni-bin-dir DIR]
       copies this binary to DIR/hostdev (default {DEFAULT_CNI_BIN_DIR}) under a
       temporary name, checks that the copy runs, then renames it into place.
@@ -126,9 +184,20 @@ mod tests {
 
     #[test]
     fn options_and_defaults() {
-        assert_eq!(parse(&args(&["list"])), Ok(Cli::List { data_dir: DEFAULT_DATA_DIR.into() }));
-        assert_eq!(parse(&args(&["list", "--data-dir", "/d"])), Ok(Cli::List { data_dir: "/d".into() }));
-        assert_eq!(parse(&args(&["list", "--data-dir=/d"])), Ok(Cli::List { data_dir: "/d".into() }));
+        let list =
+            |data_dir: &str, output, filter| Ok(Cli::List(list::Options { data_dir: data_dir.into(), output, filter }));
+        assert_eq!(parse(&args(&["list"])), list(DEFAULT_DATA_DIR, list::Output::Table, list::Filter::default()));
+        assert_eq!(parse(&args(&["list", "--data-dir", "/d"])), list("/d", list::Output::Table, Default::default()));
+        assert_eq!(parse(&args(&["list", "--data-dir=/d"])), list("/d", list::Output::Table, Default::default()));
+        let filter = list::Filter { network: Some("n".into()), pod: Some("ns/p".into()), phase: Some(Phase::Parked) };
+        assert_eq!(
+            parse(&args(&["list", "-o", "json", "--network", "n", "--pod=ns/p", "--phase", "parked"])),
+            list(DEFAULT_DATA_DIR, list::Output::Json, filter)
+        );
+        assert_eq!(
+            parse(&args(&["list", "--output=table", "-o", "json"])),
+            list(DEFAULT_DATA_DIR, list::Output::Json, Default::default())
+        );
         assert_eq!(parse(&args(&["install"])), Ok(Cli::Install { cni_bin_dir: DEFAULT_CNI_BIN_DIR.into() }));
         assert_eq!(parse(&args(&["install", "--cni-bin-dir", "/b"])), Ok(Cli::Install { cni_bin_dir: "/b".into() }));
         assert_eq!(parse(&args(&["--version"])), Ok(Cli::Version));
@@ -139,6 +208,10 @@ mod tests {
         for (bad, culprit) in [
             (&["list", "--data-dir"][..], "--data-dir"),
             (&["list", "--cni-bin-dir", "/x"], "--cni-bin-dir"),
+            (&["list", "--output", "yaml"], "yaml"),
+            (&["list", "--phase", "ATTACHED"], "ATTACHED"),
+            (&["list", "--pod"], "--pod"),
+            (&["list", "--data-dir=rel"], "rel"),
             (&["install", "--cni-bin-dir=rel"], "rel"),
             (&["pause", "now"], "now"),
             (&["LIST"], "LIST"),

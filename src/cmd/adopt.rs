@@ -208,8 +208,11 @@ fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key
 
 fn held(link: &Link, holder: &Record) -> String {
     format!(
-        "{} is the device of container {}'s attachment {} (network {}), which its own DEL or GC brings home",
-        link.name, holder.container_id, holder.ifname, holder.network
+        "{} is the device of the attachment {} of {} (network {}), which its own DEL or GC brings home",
+        link.name,
+        holder.ifname,
+        holder.holder(),
+        holder.network
     )
 }
 
@@ -291,6 +294,7 @@ fn record(env: &Env, key: &Key, link: &Link, anchor: Anchor, name: String, upstr
     (home.link, home.link_netnsid) = (None, None);
     let mut rec = Record::new(key, env.netns.clone(), home, Vec::new());
     rec.anchor = anchor;
+    rec.pod = env.pod.clone();
     rec
 }
 

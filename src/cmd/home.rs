@@ -156,8 +156,10 @@ fn not_home(rec: &Record, why: &str) -> Error {
     Error::new(
         code::NOT_HOME,
         format!(
-            "interface {} (attached as {} to container {}) cannot be brought home: {why}. Its record stays; DEL again once it is back",
-            rec.host.name, rec.ifname, rec.container_id
+            "interface {} (attached as {} to {}) cannot be brought home: {why}. Its record stays; DEL again once it is back",
+            rec.host.name,
+            rec.ifname,
+            rec.holder()
         ),
     )
 }

@@ -78,11 +78,11 @@ impl Container {
             return at;
         }
         let Some((ns, via)) = crate::netns::find(id) else {
-            crate::info!("the namespace of container {} is held by no process, descriptor or mount", rec.container_id);
+            crate::info!("the namespace of {} is held by no process, descriptor or mount", rec.holder());
             return at;
         };
         let shown = path.map_or_else(|| "no path".into(), |p| p.display().to_string());
-        crate::info!("the namespace of container {} is not at {shown}: found it through {via}", rec.container_id);
+        crate::info!("the namespace of {} is not at {shown}: found it through {via}", rec.holder());
         Container::open(ns, host).map_err(|e| warn!("{}", e.msg)).ok().or(at)
     }
 }

@@ -51,9 +51,9 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
 fn report_lost(records: &[(String, Result<Record>)]) {
     for rec in records.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|r| r.phase == Phase::Lost) {
         warn!(
-            "interface {} of container {} ({} on network {}) is lost: {}",
+            "interface {} of {} ({} on network {}) is lost: {}",
             rec.host.name,
-            rec.container_id,
+            rec.holder(),
             rec.ifname,
             rec.network,
             rec.lost.as_deref().unwrap_or("no reason recorded")

@@ -42,6 +42,44 @@ pub struct Env {
     pub netns: Option<PathBuf>,
     pub ifname: String,
     pub path: Vec<PathBuf>,
+    /// The Kubernetes pod, from CNI_ARGS; None for podman, cnitool and others.
+    pub pod: Option<Pod>,
+}
+
+/// The pod an attachment belongs to, as containerd and CRI-O name it in
+/// CNI_ARGS (`K8S_POD_NAMESPACE`, `K8S_POD_NAME`): only to show an operator
+/// which pod holds what. Recorded as given: whoever displays it escapes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// Longer than any name Kubernetes allows (253): not a pod name.
+const POD_NAME_MAX: usize = 253;
+
+impl Pod {
+    /// The pod `CNI_ARGS` (`K=V;K=V`) names, if it names one. A malformed
+    /// CNI_ARGS is not ours to refuse (IPAM plugins read it too): what is
+    /// not a pod is ignored.
+    pub fn from_cni_args(args: &str) -> Option<Pod> {
+        let value = |key: &str| {
+            args.split(';').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+        };
+        let pod = Pod { namespace: value("K8S_POD_NAMESPACE").unwrap_or_default(), name: value("K8S_POD_NAME")? };
+        let fits = |s: &str| s.len() <= POD_NAME_MAX;
+        (!pod.name.is_empty() && fits(&pod.name) && fits(&pod.namespace)).then_some(pod)
+    }
+}
+
+impl std::fmt::Display for Pod {
+    /// `namespace/name`, as kubectl spells it; the name alone without one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.namespace.as_str() {
+            "" => write!(f, "{}", self.name),
+            ns => write!(f, "{ns}/{}", self.name),
+        }
+    }
 }
 
 impl Env {
@@ -70,6 +108,7 @@ impl Env {
             netns: Some(PathBuf::from(text("CNI_NETNS")?)).filter(|p| !p.as_os_str().is_empty()),
             ifname: text("CNI_IFNAME")?,
             path: std::env::split_paths(&text("CNI_PATH")?).filter(|p| !p.as_os_str().is_empty()).collect(),
+            pod: get("CNI_ARGS").and_then(|a| Pod::from_cni_args(&a.to_string_lossy())),
         };
         if command == Command::Version {
             return Ok(Some(env)); // podman probes VERSION with junk in the other variables
@@ -178,6 +217,20 @@ mod tests {
         for vars in cases {
             assert_eq!(read(&vars).unwrap_err().code, 4, "{vars:?}");
         }
+    }
+
+    #[test]
+    fn the_pod_comes_from_cni_args() {
+        let pod = |args: &str| Pod::from_cni_args(args).map(|p| p.to_string());
+        let k8s = "IgnoreUnknown=1;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_NAMESPACE=shop";
+        assert_eq!(pod(k8s).as_deref(), Some("shop/web-0"));
+        assert_eq!(pod("K8S_POD_NAME=solo").as_deref(), Some("solo"), "no namespace");
+        for none in ["", "IgnoreUnknown=1", "K8S_POD_NAMESPACE=shop", "K8S_POD_NAME=", "junk;;=;K8S_POD_NAME"] {
+            assert_eq!(pod(none), None, "{none:?}");
+        }
+        assert_eq!(pod(&format!("K8S_POD_NAME={}", "a".repeat(254))), None, "too long for Kubernetes");
+        let env = read(&[ADD.as_slice(), &[("CNI_ARGS", k8s)]].concat()).unwrap().unwrap();
+        assert_eq!(env.pod, Some(Pod { namespace: "shop".into(), name: "web-0".into() }));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
     }
     let netns = env.netns.clone();
     let mut parked = None;
-    let rec = match select_device(&mut att.host, conf, store)? {
+    let mut rec = match select_device(&mut att.host, conf, store)? {
         Selected::Userspace(device) => {
             let rec = Record::userspace(&key, netns, device);
             check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
@@ -72,6 +72,8 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
             ),
         ));
     }
+    rec.pod = env.pod.clone();
+    rec.added = Some(crate::state::now());
     store.claim(&rec)?;
     store.save(&rec)?;
     info!(
@@ -107,15 +109,19 @@ pub(super) fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> R
             Some(r) if on_its_way_home(&r) => Error::new(
                 code::TRY_AGAIN,
                 format!(
-                    "device {:?} is on its way back from the namespace of container {}, which is gone (the kernel returns a physical device asynchronously); try again later",
-                    r.host.name, r.container_id
+                    "device {:?} is on its way back from the namespace of {}, which is gone (the kernel returns a physical device asynchronously); try again later",
+                    r.host.name,
+                    r.holder()
                 ),
             ),
             Some(r) => Error::new(
                 code::DEVICE_BUSY,
                 format!(
-                    "device {:?} is attached to container {} as {} (network {})",
-                    r.host.name, r.container_id, r.ifname, r.network
+                    "device {:?} is attached to {} as {} (network {})",
+                    r.host.name,
+                    r.holder(),
+                    r.ifname,
+                    r.network
                 ),
             ),
             None => e,
@@ -198,8 +204,10 @@ pub(super) fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Resu
     Err(Error::new(
         code::DEVICE_BUSY,
         format!(
-            "device {what:?} is already attached to container {} as {} (network {})",
-            other.container_id, other.ifname, other.network
+            "device {what:?} is already attached to {} as {} (network {})",
+            other.holder(),
+            other.ifname,
+            other.network
         ),
     ))
 }

@@ -118,6 +118,18 @@ impl SafeDir {
         }
     }
 
+    /// Whether a file can be created here now (STATUS: a read-only file
+    /// system passes every check of `open` and still fails each ADD). The
+    /// probe has a temporary name of this process, which GC collects if the
+    /// process dies before removing it.
+    pub fn check_writable(&self) -> Result<()> {
+        let probe = temp_name("probe", std::process::id());
+        self.create_exclusive(&probe).map_err(|e| {
+            state_error(format!("dataDir {}: cannot create files in it: {}", self.path.display(), e.desc()))
+        })?;
+        self.remove(&probe).map(|_| ())
+    }
+
     /// Creates `name` empty if it does not exist (a marker).
     pub fn touch(&self, name: &str) -> Result<()> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | SAFE;
@@ -243,14 +255,23 @@ fn check_private(path: &Path, st: &FileStat) -> Result<()> {
         )));
     }
     if st.st_mode & 0o022 != 0 {
-        return Err(state_error(format!(
-            "dataDir {} is writable by group or others (mode {:o}): fix it with `chmod 0700 {}`",
-            path.display(),
-            st.st_mode & 0o7777,
-            path.display()
-        )));
+        return Err(state_error(format!("dataDir {}", writable_by_others(path, st.st_mode))));
     }
     Ok(())
+}
+
+/// Why a directory others may write is refused, and what to do. A sticky
+/// directory (/tmp) is shared by design: choosing another one is the fix,
+/// never taking it from its other users with chmod.
+pub fn writable_by_others(path: &Path, mode: u32) -> String {
+    let (dir, mode) = (path.display(), mode & 0o7777);
+    if mode & 0o1000 != 0 {
+        format!(
+            "{dir} is a shared directory (sticky, mode {mode:o}): others may create files in it; choose a directory of hostdev's own"
+        )
+    } else {
+        format!("{dir} is writable by group or others (mode {mode:o}): fix it with `chmod 0700 {dir}`")
+    }
 }
 
 #[cfg(test)]

@@ -255,6 +255,11 @@ impl Store {
         Ok(Store { dir: SafeDir::open(dir)? })
     }
 
+    /// Whether ADD could write its record now (STATUS).
+    pub fn check_writable(&self) -> Result<()> {
+        self.dir.check_writable()
+    }
+
     /// Opens an existing data directory only to read it (`hostdev list`):
     /// creates nothing. None when there is no such directory.
     pub fn open_existing(dir: &Path) -> Result<Option<Store>> {

@@ -14,6 +14,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "STATUS")?;
     let not_ready = |why: String| Error::new(code::NOT_READY, why);
     let store = Store::open(&conf.data_dir).map_err(|e| not_ready(format!("data directory unusable: {}", e.msg)))?;
+    store.check_writable().map_err(|e| not_ready(format!("data directory unusable: {}", e.msg)))?;
     let records = store.list().map_err(|e| not_ready(e.msg))?;
     // An unreadable record stops neither ADD nor any pod's traffic (the
     // spec's 50 and 51): only that attachment's DEL cannot restore it.

@@ -43,16 +43,24 @@ fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     }
     let conf = NetConf::parse(stdin)?;
     init_log(env, conf.log_level.as_deref(), conf.log_file.as_deref());
+    for w in &conf.notes.warnings {
+        hostdev::warn!("{w}");
+    }
+    command(env, &conf).map_err(|e| conf.explain(e))
+}
+
+/// Runs a command that has a config.
+fn command(env: &Env, conf: &NetConf) -> cni::Result<Option<Value>> {
     match env.command {
         Command::Add => {
-            let added = cmd::add::add(env, &conf);
+            let added = cmd::add::add(env, conf);
             datadir::warn_if_not_hosts(&conf.data_dir); // where records are made
             added.map(|r| Some(r.to_json(conf.cni_version)))
         }
-        Command::Del => cmd::del::del(env, &conf).map(|()| None),
-        Command::Check => cmd::check::check(env, &conf).map(|()| None),
-        Command::Status => cmd::status::status(env, &conf).map(|()| None),
-        Command::Gc => cmd::gc::gc(env, &conf).map(|()| None),
+        Command::Del => cmd::del::del(env, conf).map(|()| None),
+        Command::Check => cmd::check::check(env, conf).map(|()| None),
+        Command::Status => cmd::status::status(env, conf).map(|()| None),
+        Command::Gc => cmd::gc::gc(env, conf).map(|()| None),
         Command::Version => unreachable!("handled above"),
     }
 }

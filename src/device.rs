@@ -199,7 +199,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
     match (given(&sel.device_id), &sel.pci_bus_id) {
         (Some(id), pci) => {
             if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
-                info!("runtimeConfig.deviceID {id:?} replaces pciBusID {pci:?}");
+                info!("runtimeConfig.deviceID replaces pciBusID"; deviceID = id, pciBusID = pci);
             }
             if let Some(addr) = sysfs::pci_address(id) {
                 wants.push(Want::Pci { key: "runtimeConfig.deviceID", addr });

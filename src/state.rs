@@ -726,10 +726,14 @@ mod tests {
     fn unsafe_data_dirs_are_refused() {
         let tmp = TempDir::new("unsafe");
         fs::create_dir(&tmp.0).unwrap();
-        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o0777)).unwrap();
         let e = Store::open(&tmp.0).err().unwrap();
         assert_eq!(e.code, code::STATE);
         assert!(e.msg.contains("chmod 0700"), "{}", e.msg);
+        // A sticky one is shared, as /tmp: never chmod it, choose another.
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = Store::open(&tmp.0).err().unwrap();
+        assert!(!e.msg.contains("chmod") && e.msg.contains("of hostdev's own"), "{}", e.msg);
         let file = tmp.0.join("file");
         fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(&file, b"x").unwrap();

@@ -8,7 +8,7 @@ use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::state::{Phase, Record, Store};
-use crate::{device, warn};
+use crate::{debug, device, warn};
 
 pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "STATUS")?;
@@ -43,6 +43,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     if let Some(ipam) = Ipam::of(env, conf) {
         ipam.call("STATUS").map_err(|e| with_records(ipam_status(e)))?;
     }
+    debug!("ready"; records = records.len());
     Ok(())
 }
 
@@ -52,12 +53,12 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
 fn report_lost(records: &[(String, Result<Record>)]) {
     for rec in records.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|r| r.phase == Phase::Lost) {
         warn!(
-            "interface {} of container {} ({} on network {}) is lost: {}",
-            rec.host.name,
-            rec.container_id,
-            rec.ifname,
-            rec.network,
-            rec.lost.as_deref().unwrap_or("no reason recorded")
+            "an interface is lost";
+            device = rec.host.name,
+            container = rec.container_id,
+            ifname = rec.ifname,
+            attachment_network = rec.network,
+            why = rec.lost.as_deref().unwrap_or("no reason recorded"),
         );
     }
 }

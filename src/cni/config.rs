@@ -155,7 +155,7 @@ impl NetConf {
                 .transpose()
                 .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?,
             valid_attachments: valid_attachments(&obj)?,
-            log_file: opt_string(&obj, "logFile")?.map(PathBuf::from),
+            log_file: absolute_path(&obj, "logFile")?,
             log_level: opt_string(&obj, "logLevel")?,
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
@@ -197,14 +197,20 @@ fn valid_attachments(obj: &Map<String, Value>) -> Result<Vec<(String, String)>> 
     Ok(valid)
 }
 
-/// `dataDir`: an absolute path (records must not depend on the runtime's
-/// working directory).
+/// `dataDir`: records must not depend on the runtime's working directory.
 fn data_dir(obj: &Map<String, Value>) -> Result<PathBuf> {
-    let dir = PathBuf::from(opt_string(obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
-    if !dir.is_absolute() {
-        return Err(config_error(format!("config key \"dataDir\" {} must be an absolute path", dir.display())));
+    Ok(absolute_path(obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()))
+}
+
+/// A path key, which must be absolute: the runtime's working directory is
+/// nobody's choice (and differs between runtimes).
+fn absolute_path(obj: &Map<String, Value>, key: &str) -> Result<Option<PathBuf>> {
+    match opt_string(obj, key)?.map(PathBuf::from) {
+        Some(path) if !path.is_absolute() => {
+            Err(config_error(format!("config key {key:?} {:?} must be an absolute path", path.display().to_string())))
+        }
+        path => Ok(path),
     }
-    Ok(dir)
 }
 
 /// The spec's network name rule; it also keeps record file names tame.

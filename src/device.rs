@@ -290,7 +290,7 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
         [(link, _)] => Ok(link),
         many => {
             if let Some(lower) = stacked_on_one(many) {
-                info!("{by} matches {} and devices stacked on it with its MAC: selecting {}", lower.name, lower.name);
+                info!("the selector matches a device and devices stacked on it with its MAC: selecting that device"; selector = by, device = lower.name);
                 return Ok(lower);
             }
             let list: Vec<String> = many

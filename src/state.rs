@@ -283,11 +283,9 @@ impl Store {
         // Said once, so that a log shows why a call took seconds (and a
         // test knows that this call is now the one waiting).
         crate::info!(
-            "attachment {}/{}/{} is busy (another hostdev call works on it): waiting up to {} ms",
-            key.network,
-            key.container_id,
-            key.ifname,
-            wait.as_millis()
+            "the attachment is busy (another hostdev call works on it): waiting";
+            attachment = format!("{}/{}/{}", key.network, key.container_id, key.ifname),
+            wait_ms = wait.as_millis(),
         );
         let deadline = std::time::Instant::now() + wait;
         loop {
@@ -405,7 +403,7 @@ impl Store {
         for name in names {
             if let Some(pid) = temp_owner(&name) {
                 if !self.dir.modified(&name).is_some_and(|written| process_alive(pid, written)) {
-                    crate::info!("removing {}, left by a killed process", self.dir.show(&name));
+                    crate::info!("removing a file left by a killed process"; file = self.dir.show(&name));
                     let _ = self.dir.remove(&name);
                 }
             } else if name.starts_with('.') && name.ends_with(".json.lock") {
@@ -429,7 +427,7 @@ impl Store {
                 || target.contains('/')
                 || self.dir.read(&target, RECORD_MAX).is_ok_and(|r| r.is_none());
             if missing {
-                crate::info!("removing {}: its record {target} does not exist", self.dir.show(claim));
+                crate::info!("removing a claim whose record does not exist"; file = self.dir.show(claim), record = target);
                 let _ = self.dir.remove(claim);
             }
         }

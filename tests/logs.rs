@@ -203,7 +203,11 @@ fn unopenable_log_file_is_said_once_then_stderr() {
     let fields =
         check_line(said[0], &[("command", "ADD"), ("network", "testnet"), ("container", &w.id), ("ifname", "eth0")]);
     assert!(fields["msg"].contains(&log.display().to_string()) && fields["msg"].contains("No such file"), "{said:?}");
-    assert!(out.stderr.lines().any(|l| l.contains("moving h1")), "the log is on stderr: {}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l.contains("msg=\"moving the interface into the container\" device=h1")),
+        "the log is on stderr: {}",
+        out.stderr
+    );
     w.run(&w.env("DEL", "eth0"), &conf(&w, "1.0.0", "h1", json!({}))).assert_ok();
 }
 

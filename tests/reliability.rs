@@ -950,7 +950,7 @@ fn del_waits_a_moment_for_a_namespace_on_its_way_out() {
         let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
         env.insert("HOSTDEV_SETTLE_MS", if dies_in_time { "60000" } else { "500" }.into());
         let del = spawn(&w.host.name, &env, &del_conf);
-        wait_for_log(&log, "waiting up to");
+        wait_for_log(&log, "is not here yet: waiting");
         if dies_in_time {
             holder.kill().unwrap();
         }

@@ -38,7 +38,7 @@ pub fn not_the_hosts(dir: &Path) -> Option<String> {
 pub fn warn_if_not_hosts(dir: &Path) {
     if let Some(why) = not_the_hosts(dir) {
         crate::warn!(
-            "{why}: its records may be lost with this container, and DEL could then not bring interfaces home; map the host's directory in (a hostPath volume at the same path, see conf/k8s)"
+            "{why}: its records may be lost with this container, and DEL could then not bring interfaces home; run it chrooted into the node (Multus thick: its default chrootDir) or map the host's directory in at the same path (a hostPath volume)"
         );
     }
 }

@@ -202,7 +202,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
         (Some(id), pci) => {
             let key = sel.device_id_key();
             if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
-                info!("{key} {id:?} replaces pciBusID {pci:?}");
+                info!("{key} replaces pciBusID"; deviceID = id, pciBusID = pci);
             }
             if let Some(addr) = sysfs::pci_address(id) {
                 wants.push(Want::Pci { key, addr });
@@ -293,7 +293,7 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
         [(link, _)] => Ok(link),
         many => {
             if let Some(lower) = stacked_on_one(many) {
-                info!("{by} matches {} and devices stacked on it with its MAC: selecting {}", lower.name, lower.name);
+                info!("the selector matches a device and devices stacked on it with its MAC: selecting that device"; selector = by, device = lower.name);
                 return Ok(lower);
             }
             let list: Vec<String> = many

@@ -4,7 +4,7 @@
 //! the operator's command line (`cli`).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use hostdev::cni::{self, Command, Env, Error, NetConf, code};
@@ -23,7 +23,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e, &[]),
     };
     let env = match env {
-        Ok(Some(env)) => env,
+        Ok(Some(env)) => {
+            log::set_context(context(&env, String::new()));
+            env
+        }
         Ok(None) => unreachable!("handled above"),
         Err(e) => return fail(&e, &stdin),
     };
@@ -37,39 +40,54 @@ fn main() -> ExitCode {
 /// Runs the command; Some(json) is what goes to stdout.
 fn run(env: &Env, stdin: &[u8]) -> cni::Result<Option<Value>> {
     if env.command == Command::Version {
-        init_version_log(env, stdin);
+        init_version_log(stdin);
         hostdev::info!("{}", cmd::version::build());
         return Ok(Some(cmd::version::version(stdin)));
     }
     let conf = NetConf::parse(stdin)?;
-    init_log(env, conf.log_level.as_deref(), conf.log_file.as_deref());
+    log::set_context(context(env, conf.name.clone()));
+    log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
+    for w in &conf.notes.warnings {
+        hostdev::warn!("{w}");
+    }
+    command(env, &conf).map_err(|e| conf.explain(e))
+}
+
+/// Runs a command that has a config.
+fn command(env: &Env, conf: &NetConf) -> cni::Result<Option<Value>> {
     match env.command {
         Command::Add => {
-            let added = cmd::add::add(env, &conf);
+            let added = cmd::add::add(env, conf);
             datadir::warn_if_not_hosts(&conf.data_dir); // where records are made
             added.map(|r| Some(r.to_json(conf.cni_version)))
         }
-        Command::Del => cmd::del::del(env, &conf).map(|()| None),
-        Command::Check => cmd::check::check(env, &conf).map(|()| None),
-        Command::Status => cmd::status::status(env, &conf).map(|()| None),
-        Command::Gc => cmd::gc::gc(env, &conf).map(|()| None),
+        Command::Del => cmd::del::del(env, conf).map(|()| None),
+        Command::Check => cmd::check::check(env, conf).map(|()| None),
+        Command::Status => cmd::status::status(env, conf).map(|()| None),
+        Command::Gc => cmd::gc::gc(env, conf).map(|()| None),
         Command::Version => unreachable!("handled above"),
     }
 }
 
-fn init_log(env: &Env, level: Option<&str>, file: Option<&Path>) {
-    let level = level.and_then(log::Level::parse).unwrap_or(log::Level::Warn);
-    let prefix = format!("{:?} {} {}", env.command, env.container_id, env.ifname);
-    log::init(level, file, prefix);
+/// What each log line says about this call: STATUS, GC and VERSION are
+/// about no attachment, so their lines name none.
+fn context(env: &Env, network: String) -> log::Context {
+    let attachment = |s: &String| if env.command.needs_attachment() { s.clone() } else { String::new() };
+    log::Context {
+        command: env.command.as_str(),
+        network,
+        container: attachment(&env.container_id),
+        ifname: attachment(&env.ifname),
+    }
 }
 
 /// VERSION's stdin is usually only `{"cniVersion": ...}`, but a config
 /// that names a log gets the build logged there.
-fn init_version_log(env: &Env, stdin: &[u8]) {
+fn init_version_log(stdin: &[u8]) {
     let obj = cni::config::parse_object(stdin).unwrap_or_default();
     let key = |k| cni::config::opt_string(&obj, k).ok().flatten();
     let file = key("logFile").map(PathBuf::from);
-    init_log(env, key("logLevel").as_deref(), file.as_deref());
+    log::init(key("logLevel").as_deref(), file.as_deref());
 }
 
 /// Reads stdin, refusing more than the config size limit.

@@ -120,6 +120,18 @@ impl SafeDir {
         }
     }
 
+    /// Whether a file can be created here now (STATUS: a read-only file
+    /// system passes every check of `open` and still fails each ADD). The
+    /// probe has a temporary name of this process, which GC collects if the
+    /// process dies before removing it.
+    pub fn check_writable(&self) -> Result<()> {
+        let probe = temp_name("probe", std::process::id());
+        self.create_exclusive(&probe).map_err(|e| {
+            state_error(format!("dataDir {}: cannot create files in it: {}", self.path.display(), e.desc()))
+        })?;
+        self.remove(&probe).map(|_| ())
+    }
+
     /// Creates `name` empty if it does not exist (a marker).
     pub fn touch(&self, name: &str) -> Result<()> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | SAFE;
@@ -235,24 +247,29 @@ pub fn temp_owner(name: &str) -> Option<u32> {
 /// Records show the host's layout and decide what moves: only root may
 /// write the directory.
 fn check_private(path: &Path, st: &FileStat) -> Result<()> {
-    let euid = nix::unistd::geteuid().as_raw();
-    if st.st_uid != euid {
-        return Err(state_error(format!(
-            "dataDir {} is owned by uid {}, not by uid {euid}: fix it with `chown {euid}:0 {}`",
-            path.display(),
-            st.st_uid,
-            path.display()
-        )));
+    match not_private(path, st.st_uid, st.st_mode) {
+        Some(why) => Err(state_error(format!("dataDir {why}"))),
+        None => Ok(()),
     }
-    if st.st_mode & 0o022 != 0 {
-        return Err(state_error(format!(
-            "dataDir {} is writable by group or others (mode {:o}): fix it with `chmod 0700 {}`",
-            path.display(),
-            st.st_mode & 0o7777,
-            path.display()
-        )));
-    }
-    Ok(())
+}
+
+/// Why somebody other than us (root) could write the directory `path`
+/// with this owner and mode, and what fixes it; None when nobody can. A
+/// sticky directory (/tmp) is shared by design: choosing another one is the
+/// fix, never taking it from its other users with chmod.
+pub fn not_private(path: &Path, uid: u32, mode: u32) -> Option<String> {
+    let (dir, mode, euid) = (path.display(), mode & 0o7777, nix::unistd::geteuid().as_raw());
+    Some(if uid != euid {
+        format!("{dir} is owned by uid {uid}, not by uid {euid}: fix it with `chown {euid}:0 {dir}`")
+    } else if mode & 0o1000 != 0 && mode & 0o022 != 0 {
+        format!(
+            "{dir} is a shared directory (sticky, mode {mode:o}): others may create files in it; choose a directory of hostdev's own"
+        )
+    } else if mode & 0o022 != 0 {
+        format!("{dir} is writable by group or others (mode {mode:o}): fix it with `chmod 0700 {dir}`")
+    } else {
+        return None;
+    })
 }
 
 #[cfg(test)]

@@ -279,6 +279,11 @@ impl Store {
         Ok(Store { dir: SafeDir::open(dir)? })
     }
 
+    /// Whether ADD could write its record now (STATUS).
+    pub fn check_writable(&self) -> Result<()> {
+        self.dir.check_writable()
+    }
+
     /// Opens an existing data directory only to read it (`hostdev list`):
     /// creates nothing. None when there is no such directory.
     pub fn open_existing(dir: &Path) -> Result<Option<Store>> {
@@ -302,11 +307,9 @@ impl Store {
         // Said once, so that a log shows why a call took seconds (and a
         // test knows that this call is now the one waiting).
         crate::info!(
-            "attachment {}/{}/{} is busy (another hostdev call works on it): waiting up to {} ms",
-            key.network,
-            key.container_id,
-            key.ifname,
-            wait.as_millis()
+            "the attachment is busy (another hostdev call works on it): waiting";
+            attachment = format!("{}/{}/{}", key.network, key.container_id, key.ifname),
+            wait_ms = wait.as_millis(),
         );
         let deadline = std::time::Instant::now() + wait;
         loop {
@@ -424,7 +427,7 @@ impl Store {
         for name in names {
             if let Some(pid) = temp_owner(&name) {
                 if !self.dir.modified(&name).is_some_and(|written| process_alive(pid, written)) {
-                    crate::info!("removing {}, left by a killed process", self.dir.show(&name));
+                    crate::info!("removing a file left by a killed process"; file = self.dir.show(&name));
                     let _ = self.dir.remove(&name);
                 }
             } else if name.starts_with('.') && name.ends_with(".json.lock") {
@@ -448,7 +451,7 @@ impl Store {
                 || target.contains('/')
                 || self.dir.read(&target, RECORD_MAX).is_ok_and(|r| r.is_none());
             if missing {
-                crate::info!("removing {}: its record {target} does not exist", self.dir.show(claim));
+                crate::info!("removing a claim whose record does not exist"; file = self.dir.show(claim), record = target);
                 let _ = self.dir.remove(claim);
             }
         }
@@ -745,10 +748,14 @@ mod tests {
     fn unsafe_data_dirs_are_refused() {
         let tmp = TempDir::new("unsafe");
         fs::create_dir(&tmp.0).unwrap();
-        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o0777)).unwrap();
         let e = Store::open(&tmp.0).err().unwrap();
         assert_eq!(e.code, code::STATE);
         assert!(e.msg.contains("chmod 0700"), "{}", e.msg);
+        // A sticky one is shared, as /tmp: never chmod it, choose another.
+        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = Store::open(&tmp.0).err().unwrap();
+        assert!(!e.msg.contains("chmod") && e.msg.contains("of hostdev's own"), "{}", e.msg);
         let file = tmp.0.join("file");
         fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(&file, b"x").unwrap();

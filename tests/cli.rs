@@ -530,6 +530,34 @@ fn install_copies_atomically_and_is_idempotent() {
     assert!(text(&out.stderr).contains("no-such-dir"), "{out:?}");
 }
 
+/// A bin directory somebody else may write (group- or world-writable,
+/// sticky or not, or not root's) is refused, naming it and why, before
+/// anything is written: another user could swap the checked copy before
+/// the rename.
+#[test]
+fn install_refuses_a_directory_others_may_write() {
+    let w = World::new();
+    let cases: [(&str, u32, Option<u32>, &str); 4] = [
+        ("world", 0o777, None, "writable by group or others (mode 777)"),
+        ("sticky", 0o1777, None, "shared directory (sticky, mode 1777)"),
+        ("group", 0o775, None, "writable by group or others (mode 775)"),
+        ("owner", 0o755, Some(1000), "owned by uid 1000"),
+    ];
+    for (name, mode, owner, why) in cases {
+        let dir = w.tmp.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        if owner.is_some() {
+            std::os::unix::fs::chown(&dir, owner, owner).unwrap();
+        }
+        let out = hostdev(&["install", "--cni-bin-dir", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(dir.to_str().unwrap()) && stderr.contains(why), "{name}: {stderr}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{name}: something was written");
+    }
+}
+
 /// On a noexec mount the copy cannot run: install fails and leaves neither
 /// a plugin nor a temporary file (a private mount namespace, so the mount
 /// is nobody else's).
@@ -539,7 +567,7 @@ fn install_refuses_a_copy_that_does_not_run() {
     let dir = w.tmp.join("noexec");
     std::fs::create_dir(&dir).unwrap();
     let script = format!(
-        "mount -t tmpfs -o noexec hdtest {d} || exit 99; {bin} install --cni-bin-dir {d}; rc=$?; ls -A {d}; exit $rc",
+        "mount -t tmpfs -o noexec,mode=0755 hdtest {d} || exit 99; {bin} install --cni-bin-dir {d}; rc=$?; ls -A {d}; exit $rc",
         d = dir.display(),
         bin = BIN
     );

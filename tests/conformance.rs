@@ -371,6 +371,31 @@ fn empty_selector_next_to_a_real_one_is_unset() {
     assert!(link(&w.host.name, "h1").is_some(), "h1 not home");
 }
 
+/// Keys match as Go's encoding/json matches them for upstream (any case):
+/// `"Device"` and `"dataDIR"` work, with a warning in the log naming the
+/// spelling; a typo (`"devcie"`) is error 7 that says "did you mean".
+#[test]
+fn keys_in_any_case_work_and_typos_are_named() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let c = json!({"cniVersion":"1.0.0","name":"n","type":"hostdev","Device":"h1","dataDIR":w.data_dir()}).to_string();
+    let out = w.run(&w.env("ADD", "eth0"), &c);
+    out.assert_ok();
+    for said in [r#"config key "Device" is read as "device""#, r#"config key "dataDIR" is read as "dataDir""#] {
+        // The log quotes messages: \" is a quote there.
+        assert!(out.stderr.replace("\\\"", "\"").contains(said), "no {said:?} in the log: {}", out.stderr);
+    }
+    assert!(!records(&w).is_empty(), "the record is in dataDIR");
+    w.run(&w.env("DEL", "eth0"), &c).assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+
+    let typo = json!({"cniVersion":"1.0.0","name":"n","type":"hostdev","devcie":"h1","dataDir":w.data_dir()});
+    let out = w.run(&w.env("ADD", "eth0"), &typo.to_string());
+    out.assert_err(7);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(msg.contains(r#"config key "devcie" is unknown and ignored: did you mean "device"?"#), "{msg}");
+}
+
 // ---------------------------------------------------------------- item 11
 
 /// A config without cniVersion, or with an empty one (libcni passes ""),

@@ -541,9 +541,14 @@ fn log_file_gets_one_line_per_step() {
     let text = std::fs::read_to_string(&log).expect("log file written");
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.iter().all(|l| l.contains(&w.id)), "every line names the container:\n{text}");
-    for step in
-        ["recorded h1", "moving h1", "is up in the container", "found h1 in the container", "restored h1", "is home"]
-    {
+    for step in [
+        r#"msg="recorded the host interface" device=h1"#,
+        r#"msg="moving the interface into the container" device=h1"#,
+        r#"msg="the interface is up in the container""#,
+        r#"msg="found the interface in the container" device=h1"#,
+        r#"msg=restored device=h1"#,
+        r#"msg="the interface is home" device=h1"#,
+    ] {
         assert!(lines.iter().any(|l| l.contains(step)), "no line for {step:?}:\n{text}");
     }
 }

@@ -365,3 +365,51 @@ fn held_lock_times_out_with_code_11() {
     w.del("h1", "eth0").assert_ok();
     assert_eq!(link(&w.host.name, "h1"), Some(before));
 }
+
+// ------------------------------------------------------------------ read-only and shared dataDirs
+
+/// Runs the plugin as `run_plugin` does, in a private mount namespace
+/// where a read-only tmpfs (root's, 0700) covers the world's dataDir: the
+/// machine's mounts are never touched, and the mount goes with the
+/// namespace when the call ends.
+fn run_on_read_only_data_dir(w: &World, env: &BTreeMap<&str, String>, stdin: &str) -> Out {
+    let dir = make_data_dir(w);
+    let script = r#"mount -t tmpfs -o ro,mode=0700 hostdev-test-ro "$1" && shift && exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"]).arg(&dir);
+    cmd.args(["timeout", "60", "ip", "netns", "exec", &w.host.name, BIN]);
+    finish(spawn_command(cmd, env, stdin)).1
+}
+
+/// A dataDir ADD cannot write (here a read-only file system) makes STATUS
+/// answer 50, naming the directory, as ADD fails with 106.
+#[test]
+fn status_is_not_ready_when_the_data_dir_is_read_only() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let ctr_names = link_names(&w.ctr.name);
+    let add = run_on_read_only_data_dir(&w, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"));
+    add.assert_err(106);
+    assert_untouched(&w, &before, &ctr_names);
+    let status = run_on_read_only_data_dir(&w, &plain_env("STATUS"), &w.config("1.1.0", "h1"));
+    status.assert_err(50);
+    let m = msg(&status);
+    assert!(m.contains(&w.data_dir()) && m.contains("Read-only"), "{m}");
+    // Without the read-only mount the same directory is ready.
+    w.run(&plain_env("STATUS"), &w.config("1.1.0", "h1")).assert_ok();
+}
+
+/// A directory others share (sticky and world-writable, as /tmp) is refused
+/// with the advice to choose one of hostdev's own, never to chmod it.
+#[test]
+fn shared_data_dir_is_refused_without_chmod_advice() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let shared = make_data_dir(&w);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = w.add("h1", "eth0");
+    out.assert_err(106);
+    let m = msg(&out);
+    assert!(!m.contains("chmod"), "advises chmod of a shared directory: {m}");
+    assert!(m.contains(&w.data_dir()) && m.contains("sticky") && m.contains("of hostdev's own"), "{m}");
+}

@@ -313,7 +313,7 @@ fn del_during_add_waits_then_brings_it_home() {
     let log = w.tmp.join("del.log");
     let del_conf = held_conf(&w, &held, json!({"logFile": log, "logLevel": "info"}));
     let del = spawn(&w.host.name, &HeldIpam::env(w.env("DEL", "eth0")), &del_conf);
-    wait_for_log(&log, "is busy");
+    wait_for_log(&log, "the attachment is busy");
     held.release();
     let (add_st, add_out) = finish(add);
     let (del_st, del_out) = finish(del);

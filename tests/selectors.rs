@@ -500,7 +500,7 @@ fn device_id_overrides_pci_bus_id() {
         json!({"pciBusID": "0000:03:00.2", "runtimeConfig": {"deviceID": "0000:03:00.1"}, "logLevel": "info"}),
         "h1",
     );
-    let replaced = r#"runtimeConfig.deviceID "0000:03:00.1" replaces pciBusID "0000:03:00.2""#;
+    let replaced = r#"msg="runtimeConfig.deviceID replaces pciBusID" deviceID=0000:03:00.1 pciBusID=0000:03:00.2"#;
     assert!(out.stderr.contains(replaced), "{out:#?}");
     // The same function in both says nothing of it.
     let same = json!({"pciBusID": "0000:03:00.1", "runtimeConfig": {"deviceID": "0000:03:00.1"}, "logLevel": "info"});

@@ -7,11 +7,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::cmd::version;
+use crate::safedir;
 
 /// The plugin's name in the bin directory: the `type` configs use.
 const PLUGIN: &str = "hostdev";
@@ -30,11 +31,7 @@ pub fn install(dir: &Path) -> ExitCode {
 }
 
 fn install_into(dir: &Path) -> Result<String, String> {
-    match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err("not a directory".into()),
-        Err(e) => return Err(e.to_string()),
-    }
+    check_dir(dir)?;
     let me = fs::read("/proc/self/exe").map_err(|e| format!("cannot read this binary (/proc/self/exe): {e}"))?;
     let target = dir.join(PLUGIN);
     if is_same(&target, &me) {
@@ -47,6 +44,20 @@ fn install_into(dir: &Path) -> Result<String, String> {
         let _ = fs::remove_file(&tmp);
     }
     placed.map(|()| format!("installed {} ({})", target.display(), version::build()))
+}
+
+/// The directory must be one only root may write, as dataDir: anybody else
+/// who may could swap the checked copy before the rename, and runtimes run
+/// whatever the directory holds as root.
+fn check_dir(dir: &Path) -> Result<(), String> {
+    let m = fs::metadata(dir).map_err(|e| e.to_string())?;
+    if !m.is_dir() {
+        return Err("not a directory".into());
+    }
+    match safedir::not_private(dir, m.uid(), m.mode()) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
 }
 
 /// Whether `target` already is this binary, executable as it should be.

@@ -8,8 +8,8 @@ use crate::cmd::{Container, Host, home};
 use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code};
-use crate::info;
 use crate::state::{Key, Store};
+use crate::{debug, info};
 
 pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "GC")?;
@@ -18,14 +18,18 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     let mut host = Host::open()?;
     store.sweep_leftovers();
     home::unpark_all(&mut host, &store);
-    let mut errors = Vec::new();
+    let (mut errors, mut stale) = (Vec::new(), 0);
     for (_, rec) in store.list()? {
         match rec {
             Err(e) => errors.push(e),
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
-            Ok(rec) => errors.extend(collect(&mut host, &store, env, conf, &rec.key()).err()),
+            Ok(rec) => {
+                stale += 1;
+                errors.extend(collect(&mut host, &store, env, conf, &rec.key()).err());
+            }
         }
     }
+    debug!("attachments checked"; valid = valid.len(), stale = stale, problems = errors.len());
     if let Some(ipam) = Ipam::of(env, conf)
         && let Err(e) = ipam.call("GC")
     {
@@ -48,11 +52,11 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
 /// half-done attachment.
 fn collect(host: &mut Host, store: &Store, env: &Env, conf: &NetConf, key: &Key) -> Result<()> {
     let Some(_lock) = store.try_lock_key(key)? else {
-        info!("skipping {}/{}: another call is working on it", key.container_id, key.ifname);
+        info!("skipping a stale attachment: another call is working on it"; container = key.container_id, ifname = key.ifname);
         return Ok(());
     };
     let Some(rec) = store.load(key)? else { return Ok(()) };
-    info!("collecting stale attachment {} {} ({})", rec.container_id, rec.ifname, rec.host.name);
+    info!("collecting a stale attachment"; container = rec.container_id, ifname = rec.ifname, device = rec.host.name);
     let mut ctr = Container::of_record(rec.netns.as_deref(), &rec, host);
     let homecoming = home::finish(host, ctr.as_mut(), store, rec);
     homecoming.and(release_ipam(env, conf, key))

@@ -47,7 +47,7 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     let link = match settle(host, ctr.as_deref_mut(), rec)? {
         Place::Container(link) => {
             let ctr = ctr.expect("found in the container, so there is one");
-            info!("found {} in the container as {} (index {})", rec.host.name, link.name, link.index);
+            info!("found the interface in the container"; device = rec.host.name, name = link.name, index = link.index);
             let failure = move_out(host, ctr, &link, rec)?;
             match locate(host, Some(ctr), rec)? {
                 Place::Host(link) => link,
@@ -75,17 +75,17 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
             return Ok(Outcome::Lost(why));
         }
     };
-    info!("{} is on the host as {} (index {})", rec.host.name, link.name, link.index);
+    info!("the interface is on the host"; device = rec.host.name, name = link.name, index = link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
     // A parked interface was restored when it came home: only its name was
     // missing. Restoring again would undo what the operator changed since.
     if rec.phase != Phase::Parked {
         restore(&mut host.sock, &link, &name, rec)?;
-        info!("restored {name}: {} addresses, {} routes, mtu {}", rec.addrs.len(), rec.routes.len(), rec.host.mtu);
+        info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
     }
     failpoint::hit("del-after-restore");
     if name == rec.host.name {
-        info!("interface {} is home", name);
+        info!("the interface is home"; device = name);
         Ok(Outcome::Home)
     } else {
         warn!("interface {} is home but parked as {name}: its name is taken on the host", rec.host.name);
@@ -140,7 +140,7 @@ fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Res
         };
         let Some(why) = in_transit.filter(|_| Instant::now() < deadline) else { return Ok(place) };
         if !said {
-            info!("{} is not here yet ({why}): waiting up to {} ms", rec.host.name, wait.as_millis());
+            info!("the interface is not here yet: waiting"; device = rec.host.name, why = why, wait_ms = wait.as_millis());
             said = true;
         }
         std::thread::sleep(SETTLE_POLL);
@@ -148,7 +148,7 @@ fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Res
 }
 
 fn gone(rec: &Record, why: &str) -> Outcome {
-    info!("interface {} is gone: {why}", rec.host.name);
+    info!("the interface is gone"; device = rec.host.name, why = why);
     Outcome::Gone
 }
 
@@ -202,7 +202,7 @@ fn move_out(host: &mut Host, ctr: &mut Container, link: &Link, rec: &Record) -> 
     {
         debug!("renaming {} to {name} inside the container failed ({e}); renaming during the move", link.name);
     }
-    debug!("moving index {} from the container to the host as {name}", link.index);
+    debug!("moving the interface home"; index = link.index, name = name);
     let failure = ctr.sock.move_link(link.index, host.ns.as_fd(), &name).err().map(|e| {
         warn!("moving {} home as {name} failed: {e}", link.name);
         e.to_string()

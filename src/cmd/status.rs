@@ -8,12 +8,13 @@ use crate::cni::ipam::Ipam;
 use crate::cni::version::V1_1_0;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::state::{Phase, Record, Store};
-use crate::{device, warn};
+use crate::{debug, device, warn};
 
 pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     conf.cni_version.require(V1_1_0, "STATUS")?;
     let not_ready = |why: String| Error::new(code::NOT_READY, why);
     let store = Store::open(&conf.data_dir).map_err(|e| not_ready(format!("data directory unusable: {}", e.msg)))?;
+    store.check_writable().map_err(|e| not_ready(format!("data directory unusable: {}", e.msg)))?;
     let records = store.list().map_err(|e| not_ready(e.msg))?;
     // An unreadable record stops neither ADD nor any pod's traffic (the
     // spec's 50 and 51): only that attachment's DEL cannot restore it.
@@ -42,6 +43,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     if let Some(ipam) = Ipam::of(env, conf) {
         ipam.call("STATUS").map_err(|e| with_records(ipam_status(e)))?;
     }
+    debug!("ready"; records = records.len());
     Ok(())
 }
 
@@ -51,12 +53,12 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
 fn report_lost(records: &[(String, Result<Record>)]) {
     for rec in records.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|r| r.phase == Phase::Lost) {
         warn!(
-            "interface {} of {} ({} on network {}) is lost: {}",
-            rec.host.name,
-            rec.holder(),
-            rec.ifname,
-            rec.network,
-            rec.lost.as_deref().unwrap_or("no reason recorded")
+            "an interface is lost";
+            device = rec.host.name,
+            holder = rec.holder(),
+            ifname = rec.ifname,
+            attachment_network = rec.network,
+            why = rec.lost.as_deref().unwrap_or("no reason recorded"),
         );
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::env::{SPEC_ID_RULE, is_spec_id};
 use super::error::{Error, Result, code, config_error};
+use super::keys::{Keys, Notes};
 use super::result::Dns;
 use super::version::Version;
 
@@ -61,7 +62,53 @@ pub struct NetConf {
     /// The whole config as received, passed unchanged to IPAM plugins.
     pub raw: Vec<u8>,
     pub object: Map<String, Value>,
+    /// What the spelling of its keys gave to say (logged once the log is set up).
+    pub notes: Notes,
 }
+
+/// The keys read at the top level of a config, and the keys others read
+/// there (which are never taken for a typo of ours).
+const TOP: Keys = Keys {
+    path: "",
+    known: &[
+        "cniVersion",
+        "name",
+        "device",
+        "hwaddr",
+        "kernelpath",
+        "pciBusID",
+        "runtimeConfig",
+        "ipam",
+        "prevResult",
+        "dns",
+        "dataDir",
+        "logFile",
+        "logLevel",
+        "allowDefaultRoute",
+        "allowUpperDevices",
+        "cni.dev/valid-attachments",
+        "cni.dev/attachments",
+    ],
+    others: Some(&["type", "capabilities", "args", "plugins", "deviceID", "disableCheck", "disableGC"]),
+};
+/// `runtimeConfig`: the capabilities runtimes and Multus pass besides ours.
+const RUNTIME_CONFIG: Keys = Keys {
+    path: "runtimeConfig.",
+    known: &["deviceID"],
+    others: Some(&[
+        "ips",
+        "mac",
+        "bandwidth",
+        "portMappings",
+        "ipRanges",
+        "dns",
+        "aliases",
+        "cgroupPath",
+        "infinibandGUID",
+    ]),
+};
+/// `ipam`: only its type is ours; the rest is the IPAM plugin's.
+const IPAM: Keys = Keys { path: "ipam.", known: &["type"], others: None };
 
 /// Parses stdin as a JSON object (code 6 when it is not one).
 pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>> {
@@ -94,11 +141,13 @@ pub const UNVERSIONED: &str = "0.1.0";
 
 impl NetConf {
     pub fn parse(raw: &[u8]) -> Result<NetConf> {
-        let obj = parse_object(raw)?;
+        let received = parse_object(raw)?;
+        let mut notes = Notes::default();
+        let obj = TOP.canonical(&received, &mut notes);
         let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
-        let (device_id, device_id_top_level) = device_id(&obj)?;
+        let (device_id, device_id_top_level) = device_id(&obj, &mut notes)?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
             hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
@@ -112,20 +161,30 @@ impl NetConf {
             name,
             selector,
             data_dir: data_dir(&obj)?,
-            ipam: opt_ipam(&obj)?,
+            ipam: opt_ipam(&obj, &mut notes)?,
             prev_result: opt_object(&obj, "prevResult")?,
             dns: opt_object(&obj, "dns")?
                 .map(serde_json::from_value)
                 .transpose()
                 .map_err(|e| config_error(format!("config key \"dns\" is invalid: {e}")))?,
             valid_attachments: valid_attachments(&obj)?,
-            log_file: opt_string(&obj, "logFile")?.map(PathBuf::from),
+            log_file: absolute_path(&obj, "logFile")?,
             log_level: opt_string(&obj, "logLevel")?,
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
             raw: raw.to_vec(),
-            object: obj,
+            object: received,
+            notes,
         })
+    }
+
+    /// A config error (7) also names the unknown keys that look like typos
+    /// of known ones: `"devcie"` is why no device is selected.
+    pub fn explain(&self, e: Error) -> Error {
+        if e.code != code::INVALID_CONFIG || self.notes.near_misses.is_empty() {
+            return e;
+        }
+        Error { msg: format!("{} ({})", e.msg, self.notes.near_misses.join("; ")), ..e }
     }
 }
 
@@ -151,14 +210,20 @@ fn valid_attachments(obj: &Map<String, Value>) -> Result<Vec<(String, String)>> 
     Ok(valid)
 }
 
-/// `dataDir`: an absolute path (records must not depend on the runtime's
-/// working directory).
+/// `dataDir`: records must not depend on the runtime's working directory.
 fn data_dir(obj: &Map<String, Value>) -> Result<PathBuf> {
-    let dir = PathBuf::from(opt_string(obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
-    if !dir.is_absolute() {
-        return Err(config_error(format!("config key \"dataDir\" {} must be an absolute path", dir.display())));
+    Ok(absolute_path(obj, "dataDir")?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()))
+}
+
+/// A path key, which must be absolute: the runtime's working directory is
+/// nobody's choice (and differs between runtimes).
+fn absolute_path(obj: &Map<String, Value>, key: &str) -> Result<Option<PathBuf>> {
+    match opt_string(obj, key)?.map(PathBuf::from) {
+        Some(path) if !path.is_absolute() => {
+            Err(config_error(format!("config key {key:?} {:?} must be an absolute path", path.display().to_string())))
+        }
+        path => Ok(path),
     }
-    Ok(dir)
 }
 
 /// The spec's network name rule; it also keeps record file names tame.
@@ -209,8 +274,8 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
 /// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
 /// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
 /// even for an auxiliary device) when the plugin declares no capability.
-fn device_id(obj: &Map<String, Value>) -> Result<(Option<String>, bool)> {
-    let runtime = runtime_device_id(obj)?;
+fn device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<(Option<String>, bool)> {
+    let runtime = runtime_device_id(obj, notes)?;
     let top = opt_string(obj, "deviceID")?;
     if runtime.as_deref().is_none_or(str::is_empty) && top.is_some() {
         return Ok((top, true));
@@ -218,17 +283,18 @@ fn device_id(obj: &Map<String, Value>) -> Result<(Option<String>, bool)> {
     Ok((runtime, false))
 }
 
-fn runtime_device_id(obj: &Map<String, Value>) -> Result<Option<String>> {
+fn runtime_device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<String>> {
     match obj.get("runtimeConfig") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(rc)) => opt_string(rc, "deviceID")
+        Some(Value::Object(rc)) => opt_string(&RUNTIME_CONFIG.canonical(rc, notes), "deviceID")
             .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
         Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
 }
 
-fn opt_ipam(obj: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
+fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<String, Value>>> {
     let Some(Value::Object(ipam)) = opt_object(obj, "ipam")? else { return Ok(None) };
+    let ipam = IPAM.canonical(&ipam, notes);
     match opt_string(&ipam, "type").map_err(|_| config_error("config key \"ipam.type\" must be a string"))? {
         // An empty ipam section (some tools write `"ipam": {}`) or an empty
         // type means no IPAM, as upstream host-device reads it.
@@ -323,6 +389,59 @@ mod tests {
         {
             assert!(go_mac(bad).is_none(), "{bad}");
         }
+    }
+
+    /// Known keys match as Go's encoding/json matches them (any case, and
+    /// Go's special folds ſ→s, K→k), each with a warning naming the
+    /// spelling; the exact spelling wins over a folded one.
+    #[test]
+    fn keys_match_case_insensitively_as_in_go() {
+        let c = parse(
+            r#"{"cniVersion":"1.0.0","name":"n","Device":"eth1","HWAddr":"02:00:00:00:00:01","pciBusId":"0000:03:00.1","dataDIR":"/run/x","KERNELPATH":"/sys/devices/x","runtimeConfig":{"DeviceId":"0000:03:00.2"},"ipam":{"Type":"static"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.selector.device.as_deref(), Some("eth1"));
+        assert_eq!(c.selector.hwaddr.as_deref(), Some("02:00:00:00:00:01"));
+        assert_eq!(c.selector.pci_bus_id.as_deref(), Some("0000:03:00.1"));
+        assert_eq!(c.selector.kernelpath.as_deref(), Some("/sys/devices/x"));
+        assert_eq!(c.selector.device_id.as_deref(), Some("0000:03:00.2"));
+        assert_eq!(c.data_dir, PathBuf::from("/run/x"));
+        assert!(c.ipam.is_some(), "ipam.Type is ipam.type");
+        for (got, canonical) in [
+            ("Device", "device"),
+            ("HWAddr", "hwaddr"),
+            ("pciBusId", "pciBusID"),
+            ("dataDIR", "dataDir"),
+            ("KERNELPATH", "kernelpath"),
+            ("runtimeConfig.DeviceId", "runtimeConfig.deviceID"),
+            ("ipam.Type", "ipam.type"),
+        ] {
+            let said = format!("config key {got:?} is read as {canonical:?}");
+            assert!(c.notes.warnings.iter().any(|w| w.contains(&said)), "no {said:?} in {:?}", c.notes.warnings);
+        }
+        let go_folds = parse(r#"{"cniVersion":"1.0.0","name":"n","\u212aernelpath":"/sys/devices/y"}"#).unwrap();
+        assert_eq!(go_folds.selector.kernelpath.as_deref(), Some("/sys/devices/y"), "the Kelvin sign folds to k");
+        let both = parse(r#"{"cniVersion":"1.0.0","name":"n","Device":"folded","device":"exact"}"#).unwrap();
+        assert_eq!(both.selector.device.as_deref(), Some("exact"));
+        assert!(both.notes.warnings.iter().any(|w| w.contains("\"Device\" is ignored")), "{:?}", both.notes.warnings);
+        let plain = parse(r#"{"cniVersion":"1.0.0","name":"n","device":"eth1","type":"hostdev","deviceID":"x"}"#);
+        assert!(plain.unwrap().notes.warnings.is_empty(), "exact keys and others' keys warn of nothing");
+    }
+
+    /// An unknown key a small edit away from a known one gets a "did you
+    /// mean" warning, and a config error (7) then names it too.
+    #[test]
+    fn near_misses_are_named() {
+        let c = parse(r#"{"cniVersion":"1.0.0","name":"n","devcie":"eth1","dataDri":"/x","logfiles":"/y","mtu":9000}"#)
+            .unwrap();
+        for (got, known) in [("devcie", "device"), ("dataDri", "dataDir"), ("logfiles", "logFile")] {
+            let said = format!("config key {got:?} is unknown and ignored: did you mean {known:?}?");
+            assert!(c.notes.warnings.iter().any(|w| w.contains(&said)), "no {said:?} in {:?}", c.notes.warnings);
+        }
+        assert_eq!(c.notes.warnings.len(), 3, "mtu is far from every key: {:?}", c.notes.warnings);
+        let e = c.explain(config_error("no device selected"));
+        assert!(e.msg.starts_with("no device selected") && e.msg.contains("did you mean \"device\""), "{}", e.msg);
+        assert_eq!(c.explain(Error::new(101, "x")).msg, "x", "only config errors get the hint");
     }
 
     #[test]

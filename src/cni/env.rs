@@ -28,8 +28,20 @@ impl Command {
         })
     }
 
+    /// The name runtimes pass in CNI_COMMAND.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Add => "ADD",
+            Command::Del => "DEL",
+            Command::Check => "CHECK",
+            Command::Status => "STATUS",
+            Command::Gc => "GC",
+            Command::Version => "VERSION",
+        }
+    }
+
     /// Commands that act on one attachment need its id and interface name.
-    fn needs_attachment(self) -> bool {
+    pub fn needs_attachment(self) -> bool {
         matches!(self, Command::Add | Command::Del | Command::Check)
     }
 }

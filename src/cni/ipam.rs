@@ -56,7 +56,7 @@ impl<'a> Ipam<'a> {
     /// are skipped for a plugin too old to know them (before 1.1.0).
     pub fn call(&self, command: &str) -> Result<()> {
         if matches!(command, "STATUS" | "GC") && self.best_version(&self.conf.raw)?.is_some_and(|v| v < V1_1_0) {
-            info!("IPAM plugin {} predates CNI 1.1.0: no {command} to forward", self.plugin);
+            info!("the IPAM plugin predates CNI 1.1.0: nothing to forward"; plugin = self.plugin, ipam_command = command);
             return Ok(());
         }
         self.exec(command).map(drop)
@@ -69,7 +69,7 @@ impl<'a> Ipam<'a> {
         match self.run(command, &self.conf.raw) {
             Err(e) if e.code == code::INCOMPATIBLE_VERSION => {
                 let Some(version) = self.best_version(&self.conf.raw)? else { return Err(e) };
-                info!("IPAM plugin {} does not speak {}; using {version}", self.plugin, self.conf.cni_version);
+                info!("the IPAM plugin does not speak our version"; plugin = self.plugin, ours = self.conf.cni_version, using = version);
                 self.run(command, &with_version(&self.conf.object, version))
             }
             other => other,

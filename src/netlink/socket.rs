@@ -197,7 +197,7 @@ pub fn in_namespace<T>(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, f: impl FnOnce(
     setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| NlError::errno("enter network namespace", e))?;
     let out = f();
     if let Err(e) = setns(home, CloneFlags::CLONE_NEWNET) {
-        eprintln!("hostdev: cannot return to the host network namespace: {e}");
+        crate::log::log(crate::log::Level::Error, format_args!("cannot return to the host network namespace: {e}"));
         std::process::abort();
     }
     Ok(out)

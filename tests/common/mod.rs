@@ -131,9 +131,15 @@ pub fn run_binary(bin: &str, ns: &str, env: &BTreeMap<&str, String>, stdin: &str
 
 /// Starts plugin `bin` under `timeout ARGS`.
 fn spawn_timeout(bin: &str, args: &[String], ns: &str, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
-    let mut child = Command::new("timeout")
-        .args(args)
-        .args(["ip", "netns", "exec", ns, bin])
+    let mut cmd = Command::new("timeout");
+    cmd.args(args).args(["ip", "netns", "exec", ns, bin]);
+    spawn_command(cmd, env, stdin)
+}
+
+/// Starts `cmd` as a runtime starts a plugin: exactly `env` (plus PATH),
+/// `stdin` written, stdout and stderr captured.
+pub fn spawn_command(mut cmd: Command, env: &BTreeMap<&str, String>, stdin: &str) -> Child {
+    let mut child = cmd
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

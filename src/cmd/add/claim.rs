@@ -77,13 +77,13 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
     store.claim(&rec)?;
     store.save(&rec)?;
     info!(
-        "recorded {} (index {}, {}): {} addresses, {} routes, {}",
-        rec.host.name,
-        rec.host.index,
-        rec.host.mac,
-        rec.addrs.len(),
-        rec.routes.len(),
-        if rec.host.up { "up" } else { "down" }
+        "recorded the host interface";
+        device = rec.host.name,
+        index = rec.host.index,
+        mac = rec.host.mac,
+        addresses = rec.addrs.len(),
+        routes = rec.routes.len(),
+        state = if rec.host.up { "up" } else { "down" },
     );
     if let Some(parked) = parked.filter(|_| !inherits_same_key) {
         store.remove(&parked)?; // this attachment carries its name now

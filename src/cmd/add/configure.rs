@@ -69,7 +69,7 @@ pub(super) fn configure(
     // What stayed off the interface has left the result.
     let kept: Vec<Addr> = addrs.into_iter().filter(|a| result.ips.iter().any(|ip| ip.address == a.address)).collect();
     check_kept(ctr, link.index, ifname, &kept)?;
-    info!("{ifname} is up in the container (index {}) with {} addresses", link.index, result.ips.len());
+    info!("the interface is up in the container"; index = link.index, addresses = result.ips.len());
     Ok(link.index)
 }
 
@@ -84,7 +84,7 @@ pub(super) fn add_ipv6(
     addrs: &[Addr],
     result: &mut CniResult,
 ) {
-    info!("IPv6 is disabled in the container; enabling it on {ifname}");
+    info!("IPv6 is disabled in the container: enabling it on the interface");
     let failures = enable_ipv6(ns.ctr, ns.host, ifname)
         .and_then(|()| ctr.batch(add_requests(index, ifname, addrs)))
         .map(|failures| failures.into_iter().map(|f| (f.subject, f.error)).collect())
@@ -116,7 +116,7 @@ pub(super) fn apply_ipam(ctr: &mut Socket, ns: Namespaces, index: u32, ifname: &
         let ips: Vec<IpAddr> = addrs.iter().map(|a| a.address.ip()).collect();
         settle(ctr, index, ifname, &ips)?;
     }
-    info!("IPAM gave {ifname} {} addresses and {} routes", addrs.len(), got.routes.len());
+    info!("IPAM's addresses and routes are set"; addresses = addrs.len(), routes = got.routes.len());
     Ok(())
 }
 

@@ -96,7 +96,7 @@ impl<'a> Attachment<'a> {
     fn move_in(&mut self, rec: &Record) -> Result<()> {
         let (env, ifname) = (self.env, &self.env.ifname);
         let target = env.sandbox().unwrap_or_default();
-        info!("moving {} (index {}) into {target} as {ifname}", rec.host.name, rec.host.index);
+        info!("moving the interface into the container"; device = rec.host.name, index = rec.host.index, netns = target);
         self.host.sock.move_link(rec.host.index, self.ctr.ns.as_fd(), ifname).map_err(|e| move_error(e, rec, ifname))
     }
 
@@ -132,7 +132,7 @@ impl<'a> Attachment<'a> {
     /// defines that field as one, and an auxiliary device has none.
     fn userspace(&mut self, rec: &mut Record, progress: &mut Progress) -> Result<CniResult> {
         let device = rec.userspace.clone().expect("a userspace record");
-        info!("device {} is bound to {}: nothing to move", device.id, device.driver);
+        info!("the device is bound to a userspace driver: nothing to move"; device = device.id, driver = device.driver);
         let iface = Interface {
             name: self.env.ifname.clone(),
             sandbox: self.env.sandbox(),

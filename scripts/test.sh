@@ -110,6 +110,8 @@ conf_files() {
     done
     echo "all conflists, manifests and embedded configs parse"
 }
+# The licence and the version, said the same everywhere (see the script).
+metadata_check() { bash scripts/metadata-check.sh; }
 libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev bash scripts/libcni-e2e.sh; }
 containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
 podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
@@ -199,6 +201,7 @@ main() {
     check "bats suite (tests/bats)" bats_suite
     check "randomised soak, short (scripts/soak.sh --short)" soak_short
     check "config files parse (conf/)" conf_files
+    check "licence and version agree with Cargo.toml" metadata_check
     check "libcni end to end" libcni_e2e
     check "containerd CRI end to end" containerd_e2e
     check "podman end to end" podman_e2e

@@ -57,7 +57,7 @@ check "VERSION through the installed path" "$answer" \
 crate=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$HD_REPO/Cargo.toml" | head -n 1)
 built=$("$PLUGIN" version 2>&1)
 check "hostdev version names the package's version and a revision" "$built" \
-    grep -qE "^hostdev $crate \\(git ([0-9a-f]+|unknown)\\)" <<<"$built"
+    grep -qE "^hostdev $crate \\(git ([0-9a-f]+(-dirty)?|unknown)\\)" <<<"$built"
 
 for f in README.md examples/README.md examples/hostdev.conflist examples/k8s/daemonset.yaml; do
     check "documentation: /usr/share/doc/hostdev/$f" "missing" test -s "$DOC/$f"

@@ -53,7 +53,7 @@ check "the plugin is /usr/lib/cni/hostdev, mode 0755" "$(stat -c '%a %U' "$PLUGI
 
 answer=$(CNI_COMMAND=VERSION "$PLUGIN" <<<'{"cniVersion":"1.0.0"}' 2>&1)
 check "VERSION through the installed path" "$answer" \
-    jq -e '.cniVersion == "1.0.0" and (.supportedVersions | index("1.1.0"))' >/dev/null <<<"$answer"
+    hd_version_ok "$answer"
 crate=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$HD_REPO/Cargo.toml" | head -n 1)
 built=$("$PLUGIN" version 2>&1)
 check "hostdev version names the package's version and a revision" "$built" \

@@ -119,6 +119,10 @@ vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
 # The image is built from the repository's release binary (no HOSTDEV).
 image_e2e() { bash scripts/image-e2e.sh; }
 deb_e2e() { HOSTDEV=$(hd_bin) bash scripts/deb-e2e.sh; }
+# Both architectures built static, aarch64's unit tests and binary run under
+# qemu-user, tarballs, SHA256SUMS, the multi-arch image; into a temporary
+# directory (a dirty tree is allowed here, not in a real release).
+release_check() { bash scripts/release.sh --check; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
 soak_short() { bash scripts/soak.sh --short; }
 
@@ -208,6 +212,7 @@ main() {
     check "physical NICs in a VM (QEMU)" vm_e2e
     check "container image: build, install mode, pause (podman)" image_e2e
     check "Debian package: build, install into a throwaway root, VERSION" deb_e2e
+    check "release: x86_64 and aarch64 (run under qemu-user), tarballs, SHA256SUMS, multi-arch image" release_check
     check "benchmark smoke run" bench_smoke
     check "Leak check" check_machine
     summary

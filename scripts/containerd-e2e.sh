@@ -301,10 +301,12 @@ disabled_plugins = [
     max_conf_num = 1
 EOF
 
-# The conflist, written atomically: containerd reloads on file events.
-jq -n --arg dev "$DEV" --arg dir "$DATA" '{
-    cniVersion: "1.0.0", name: "hostdev-e2e",
-    plugins: [{type: "hostdev", device: $dev, dataDir: $dir}]}' \
+# The conflist is the shipped conf/k8s/containerd.conflist (its cniVersion
+# must be one containerd 1.6 reads) with the test's device, and dataDir and
+# logFile in the temporary directory. Written atomically: containerd reloads
+# on file events.
+jq --arg dev "$DEV" --arg dir "$DATA" --arg log "$TMP/hostdev.log" \
+    '.plugins[0] += {device: $dev, dataDir: $dir, logFile: $log}' "$REPO/conf/k8s/containerd.conflist" \
     >"$CONFD/.10-hostdev-e2e.tmp" &&
     mv "$CONFD/.10-hostdev-e2e.tmp" "$CONFD/10-hostdev-e2e.conflist" ||
     die "writing the conflist failed"

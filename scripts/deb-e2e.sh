@@ -13,9 +13,16 @@ set -uo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Debian package -> a probe that succeeds when what we need from it is there.
+# python3-debian parses the machine-readable copyright file as Debian's tools do.
+declare -A NEEDED_PACKAGES=(
+    [python3-debian]='/usr/bin/python3 -c "import debian.copyright"'
+)
+
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "run as root: dpkg installs files owned by root"
+hd_install_packages || die "installing packages failed"
 ROOT=$(mktemp -d /tmp/hostdev-deb-root.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 
@@ -46,15 +53,32 @@ check "the plugin is /usr/lib/cni/hostdev, mode 0755" "$(stat -c '%a %U' "$PLUGI
 
 answer=$(CNI_COMMAND=VERSION "$PLUGIN" <<<'{"cniVersion":"1.0.0"}' 2>&1)
 check "VERSION through the installed path" "$answer" \
-    jq -e '.cniVersion == "1.0.0" and (.supportedVersions | index("1.1.0"))' >/dev/null <<<"$answer"
+    hd_version_ok "$answer"
 crate=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$HD_REPO/Cargo.toml" | head -n 1)
 built=$("$PLUGIN" version 2>&1)
 check "hostdev version names the package's version and a revision" "$built" \
-    grep -qE "^hostdev $crate \\(git ([0-9a-f]+|unknown)\\)" <<<"$built"
+    grep -qE "^hostdev $crate \\(git ([0-9a-f]+(-dirty)?|unknown)\\)" <<<"$built"
 
 for f in README.md examples/README.md examples/hostdev.conflist examples/k8s/daemonset.yaml; do
     check "documentation: /usr/share/doc/hostdev/$f" "missing" test -s "$DOC/$f"
 done
+
+# The licence, as Debian's copyright-format 1.0 says (parsed strictly by
+# python3-debian): every file is Apache-2.0, the licence's text referenced.
+copyright_license() {
+    /usr/bin/python3 - "$DOC/copyright" <<'PY'
+import sys
+from debian.copyright import Copyright
+with open(sys.argv[1]) as f:
+    c = Copyright(f, strict=True)
+files = c.find_files_paragraph("usr/lib/cni/hostdev")
+print(files.license.synopsis if files else "no Files paragraph for the plugin")
+PY
+}
+got=$(copyright_license 2>&1)
+check "/usr/share/doc/hostdev/copyright: machine-readable, Apache-2.0" "$got" test "$got" = Apache-2.0
+check "the copyright file points to Debian's copy of the licence" "$(cat "$DOC/copyright" 2>&1)" \
+    grep -q '/usr/share/common-licenses/Apache-2.0' "$DOC/copyright"
 
 out=$(rootdpkg -r hostdev 2>&1)
 check "dpkg -r removes it" "$out" test $? -eq 0

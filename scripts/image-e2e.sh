@@ -10,6 +10,10 @@
 # private podman configuration in a temporary directory (see
 # hd_podman_config in lib.sh). Then, as the DaemonSet would:
 #
+#   the DaemonSet asks for no more than the containers below get:
+#       system-node-critical, no capabilities, no privilege escalation,
+#       a read-only root, no service account token (read from
+#       conf/k8s/daemonset.yaml, as are the commands and mount paths below)
 #   the image holds /hostdev and nothing else: no shell
 #   run ... install --cni-bin-dir /host/opt/cni/bin   with a temporary
 #       directory mounted there: the plugin lands in it, whole, 0755, and
@@ -34,6 +38,7 @@ declare -A NEEDED_PACKAGES=(
     [podman]='command -v podman'
     [runc]='command -v runc'
     [jq]='command -v jq'
+    [python3-yaml]='/usr/bin/python3 -c "import yaml"'
 )
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -52,19 +57,9 @@ mapfile -t CREATED_PATHS < <(hd_absent_paths "${HD_PODMAN_SYSTEM_PATHS[@]}")
 CLEANED=0
 
 cleanup() {
-    local pid dir
     ((CLEANED)) && return 0
     CLEANED=1
-    [[ -d $TMP/storage ]] && pm rm -a -f -t 0 >/dev/null 2>&1
-    [[ -d $TMP/storage ]] && pm rmi -a -f >/dev/null 2>&1
-    for pid in $(hd_pids_naming "$TMP/"); do kill -KILL "$pid" 2>/dev/null; done
-    while read -r dir; do
-        umount -l "$dir" 2>/dev/null
-    done < <(findmnt -rn -o TARGET 2>/dev/null | grep -F -- "$TMP/" | sort -r)
-    for dir in /sys/fs/cgroup/*/"${CGPARENT#/}" /sys/fs/cgroup/"${CGPARENT#/}"; do
-        [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
-    done
-    rm -rf "$TMP"
+    hd_podman_cleanup "$TMP" "$CGPARENT"
     hd_remove_paths "${CREATED_PATHS[@]}"
     return 0
 }
@@ -76,10 +71,7 @@ mkdir -p "$CNI_BIN" "$DATA"
 chmod 0700 "$DATA"
 
 # pm ARGS...: podman with every location private (see hd_podman_config).
-pm() {
-    timeout 120 podman --root "$TMP/storage" --runroot "$TMP/run" --storage-driver vfs \
-        --tmpdir "$TMP/libpod" --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
-}
+pm() { hd_pm "$TMP" "$@"; }
 # run ARGS...: a throwaway container of the image, no network, confined as
 # the DaemonSet's securityContext says (no capabilities, no privilege
 # escalation, read-only root).
@@ -115,9 +107,41 @@ fi
 run "$IMAGE" >"$TMP/out" 2>&1
 check "run without arguments prints the help" "$(one_line "$TMP/out")" grep -q 'hostdev install' "$TMP/out"
 
+# ---- the DaemonSet, as the kubelet reads it ---------------------------------------
+DS=$(/usr/bin/python3 -c 'import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
+    "$HD_REPO/conf/k8s/daemonset.yaml") || die "cannot read conf/k8s/daemonset.yaml"
+# ds FILTER: jq FILTER on the DaemonSet's pod spec.
+ds() { jq -r ".spec.template.spec | $1" <<<"$DS"; }
+# ds_holds FILTER: jq FILTER is true of the DaemonSet.
+ds_holds() { jq -e "$1" >/dev/null <<<"$DS"; }
+# ds_command NAME: the command of container NAME (init or not), one word a line.
+ds_command() { ds "(.initContainers + .containers)[] | select(.name == \"$1\") | .command[]"; }
+# ds_mount NAME VOLUME: where container NAME mounts VOLUME, ":ro" appended if read-only.
+ds_mount() {
+    ds "(.initContainers + .containers)[] | select(.name == \"$1\") | .volumeMounts[]
+        | select(.name == \"$2\") | .mountPath + (if .readOnly then \":ro\" else \"\" end)"
+}
+check "DaemonSet: system-node-critical, root without a service account token, default seccomp" "$(ds 'del(.initContainers, .containers, .volumes)')" \
+    ds_holds '.spec.template.spec | .priorityClassName == "system-node-critical"
+        and .automountServiceAccountToken == false and .securityContext.runAsUser == 0
+        and .securityContext.seccompProfile.type == "RuntimeDefault"
+        and (.hostPID | not) and (.hostIPC | not)'
+# Each container's securityContext must be what CONFINED applies, nothing more.
+check "DaemonSet: every container drops all capabilities, adds none, cannot escalate, has a read-only root" \
+    "$(ds '[(.initContainers + .containers)[] | {name, securityContext}]')" \
+    ds_holds '[.spec.template.spec | (.initContainers + .containers)[] | .securityContext
+        | .capabilities.drop == ["ALL"] and (.capabilities.add // [] | length == 0)
+          and .allowPrivilegeEscalation == false and .readOnlyRootFilesystem == true
+          and (.privileged | not)] | length == 2 and all'
+mapfile -t INSTALL < <(ds_command install)
+mapfile -t PAUSE < <(ds_command hostdev)
+CNI_BIN_MOUNT=$(ds_mount install cni-bin)
+DATA_MOUNT=$(ds_mount hostdev data)
+hd_note "install: ${INSTALL[*]} (cni-bin at $CNI_BIN_MOUNT); pause: ${PAUSE[*]} (data at $DATA_MOUNT)"
+
 # ---- install, as the init container does ---------------------------------------
 install_plugin() {
-    run -v "$CNI_BIN:/host/opt/cni/bin" "$IMAGE" install --cni-bin-dir /host/opt/cni/bin >"$TMP/out" 2>&1
+    run -v "$CNI_BIN:$CNI_BIN_MOUNT" --entrypoint "${INSTALL[0]}" "$IMAGE" "${INSTALL[@]:1}" >"$TMP/out" 2>&1
 }
 installed_ok() {
     [[ $(ls -A "$CNI_BIN") == hostdev ]] && cmp -s "$BIN" "$CNI_BIN/hostdev" &&
@@ -140,15 +164,15 @@ check "install over an older plugin: exit 0" "$(one_line "$TMP/out")" test $rc -
 check "install over an older plugin: replaced" "$(ls -lA "$CNI_BIN")" installed_ok
 
 # ---- list, as `kubectl exec ... hostdev list` does ------------------------------
-run -v "$DATA:/run/cni/hostdev:ro" "$IMAGE" list >"$TMP/out" 2>&1
+run -v "$DATA:$DATA_MOUNT" "$IMAGE" list >"$TMP/out" 2>&1
 rc=$?
 check "list of a read-only data directory: exit 0" "$(one_line "$TMP/out")" test $rc -eq 0
 check "list of an empty data directory says so" "$(one_line "$TMP/out")" \
     grep -q 'no attachments in /run/cni/hostdev' "$TMP/out"
 
 # ---- pause, the long-running container -----------------------------------------
-pm run -d --pull never --network none --cgroup-parent "$CGPARENT" "${CONFINED[@]}" --name "$CTR" "$IMAGE" pause \
-    >"$TMP/out" 2>&1
+pm run -d --pull never --network none --cgroup-parent "$CGPARENT" "${CONFINED[@]}" --name "$CTR" \
+    -v "$DATA:$DATA_MOUNT" --entrypoint "${PAUSE[0]}" "$IMAGE" "${PAUSE[@]:1}" >"$TMP/out" 2>&1
 check "pause: running" "$(one_line "$TMP/out")" \
     test "$(pm inspect --format '{{.State.Status}}' "$CTR" 2>/dev/null)" = running
 start=$SECONDS

@@ -87,6 +87,12 @@ hd_snapshot() {
           | "addr     \(.local)/\(.prefixlen)"] | sort | .[])'
 }
 
+# hd_version_ok ANSWER: ANSWER is hostdev's reply to CNI VERSION for a
+# 1.0.0 config: that version echoed, 1.1.0 among the supported ones.
+hd_version_ok() {
+    jq -e '.cniVersion == "1.0.0" and (.supportedVersions | index("1.1.0"))' >/dev/null <<<"$1"
+}
+
 # hd_has_link NS DEV: true if DEV exists in NS.
 hd_has_link() { ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
 
@@ -194,6 +200,36 @@ EOF
     export CONTAINERS_STORAGE_CONF=$dir/storage.conf
     export CONTAINERS_REGISTRIES_CONF=$dir/registries.conf
     export TMPDIR=$dir/imgtmp
+}
+
+# hd_pm DIR ARGS...: podman with every location under DIR (configured by
+# hd_podman_config DIR).
+hd_pm() {
+    local dir=$1
+    shift
+    timeout 120 podman --root "$dir/storage" --runroot "$dir/run" --storage-driver vfs \
+        --tmpdir "$dir/libpod" --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
+}
+
+# hd_podman_cleanup DIR [CGPARENT]: removes everything a private podman in
+# DIR left: its containers and images, the processes naming DIR (conmon,
+# `podman container cleanup`), mounts under DIR, the cgroup parent CGPARENT,
+# and DIR itself. The caller removes the HD_PODMAN_SYSTEM_PATHS it created.
+hd_podman_cleanup() {
+    local dir=$1 cgparent=${2:-} pid mnt cg
+    [[ -d $dir/storage ]] && hd_pm "$dir" rm -a -f -t 0 >/dev/null 2>&1
+    [[ -d $dir/storage ]] && hd_pm "$dir" rmi -a -f >/dev/null 2>&1
+    for pid in $(hd_pids_naming "$dir/"); do kill -KILL "$pid" 2>/dev/null; done
+    while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null
+    done < <(findmnt -rn -o TARGET 2>/dev/null | grep -F -- "$dir/" | sort -r)
+    if [[ -n $cgparent ]]; then
+        for cg in /sys/fs/cgroup/*/"${cgparent#/}" /sys/fs/cgroup/"${cgparent#/}"; do
+            [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+        done
+    fi
+    rm -rf "$dir"
+    return 0
 }
 
 # Paths podman 4.3 writes outside its configured directories, whatever the

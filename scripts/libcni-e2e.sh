@@ -31,6 +31,7 @@ declare -A NEEDED_PACKAGES=(
     [containernetworking-plugins]='test -x /usr/lib/cni/static'
     [golang-go]='command -v go'
     [golang-github-appc-cni-dev]='test -f /usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go'
+    [python3-yaml]='/usr/bin/python3 -c "import yaml"'
 )
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -316,6 +317,122 @@ else
         "want: $want" "got:  ${home:-<h1 missing>}" \
         "container eth0 present: $(has_link "$CTR" eth0 && echo yes || echo no)" "files: $(files "$DATA" "$CACHE")"
 fi
+
+# ---- the shipped files (conf/), as their consumers read them -----------------
+# Each conflist of conf/ as containerd reads it from its config directory,
+# each NetworkAttachmentDefinition's spec.config as Multus hands it to libcni
+# (one plugin: AddNetwork; a list: AddNetworkList), with the CNI_ARGS and
+# capability args those runtimes pass. Debian's libcni is the one containerd
+# 1.6 and 1.7 use: a cniVersion it cannot read (1.1.0) fails here as it fails
+# there. What the test changes in a file, and only that: the device it names
+# becomes the test's veth h1, dataDir and logFile move into the temporary
+# directory (the machine's /run and /var/log stay untouched). A PCI deviceID
+# from a device plugin cannot be selected without the hardware: that file is
+# run once with a deviceID no device has (ADD must fail naming it, which shows
+# it reached hostdev as runtimeConfig.deviceID) and once with h1 as "device".
+POD_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-e2e;K8S_POD_INFRA_CONTAINER_ID=e2e;K8S_POD_UID=0f1e2d3c"
+CONTAINERD_CAPS='{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"io.kubernetes.cri.pod-annotations":{}}'
+MULTUS_IP=192.0.2.20/24
+MULTUS_CAPS='{"ips":["'$MULTUS_IP'"],"mac":"02:00:00:00:00:20"}'
+SHIPPED=$TMP/shipped
+mkdir -p "$SHIPPED"
+# h1 as at the start (upstream host-device's round above dropped its addresses).
+ip -n "$HOST" addr replace 10.77.0.2/24 dev h1
+ip -n "$HOST" addr replace fd00:77::2/64 dev h1 nodad
+ip -n "$HOST" link set h1 up
+BEFORE=$(snapshot "$HOST" h1)
+
+# nad_config FILE: a NetworkAttachmentDefinition's spec.config, as Multus reads it.
+nad_config() {
+    /usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["config"])' "$1"
+}
+# for_test [DEVICE]: stdin's config (one plugin or a list) on stdout with every
+# hostdev plugin's device (or, given DEVICE, a device added) set to h1, and
+# dataDir and logFile moved under $TMP.
+for_test() {
+    jq --arg dir "$DATA" --arg log "$SHIPPED/hostdev.log" --arg add "${1:-}" '
+        def fix: if .type == "hostdev" then
+                .dataDir = $dir
+                | if has("device") or $add != "" then .device = "h1" else . end
+                | if has("logFile") then .logFile = $log else . end
+            else . end;
+        if has("plugins") then .plugins |= map(fix) else fix end'
+}
+# driver_ok STEP ARGS...: the driver succeeds; else FAIL with its stderr.
+driver_ok() {
+    local step=$1
+    shift
+    if driver "$@"; then pass "$step"; else fail "$step" "$(err_text)"; fi
+}
+# result_ips: the result's addresses on interface 0, sorted, comma-separated.
+result_ips() { jq -r '[.ips[]? | select(.interface == 0) | .address] | sort | join(",")' "$TMP/out" 2>/dev/null; }
+
+# shipped_round_trip LABEL CONF WANT-ADDRS DRIVER-FLAGS...: ADD (the result and
+# the container's eth0 carry WANT-ADDRS), CHECK, STATUS, DEL (h1 home as it was).
+shipped_round_trip() {
+    local label=$1 conf=$2 want=$3 cid=e2e-$$-shipped-$RANDOM
+    shift 3
+    if driver "$@" add "$conf" "$NETNS" "$cid" eth0; then
+        pass "$label: add through libcni: exit 0"
+    else
+        fail "$label: add through libcni: exit 0" "$(err_text)" "config: $(jq -c . "$conf")"
+    fi
+    local got_result got_ctr
+    got_result=$(result_ips)
+    got_ctr=$(addrs "$CTR" eth0)
+    if [[ $got_result == "$want" && $got_ctr == "$want" ]]; then
+        pass "$label: the pod's eth0 and the result carry $want"
+    else
+        fail "$label: the pod's eth0 and the result carry $want" \
+            "result: ${got_result:-<none>}" "container eth0: ${got_ctr:-<missing>}"
+    fi
+    driver_ok "$label: check: exit 0" "$@" check "$conf" "$NETNS" "$cid" eth0
+    driver_ok "$label: status: exit 0" status "$conf"
+    driver_ok "$label: del: exit 0" "$@" del "$conf" "$NETNS" "$cid" eth0
+    expect_home "$label: del: h1 home as it was"
+}
+
+HOST_ADDRS=10.77.0.2/24,fd00:77::2/64
+for f in "$REPO"/conf/*.conflist "$REPO"/conf/k8s/*.conflist; do
+    name=${f#"$REPO"/}
+    for_test <"$f" >"$SHIPPED/${f##*/}" || fail "$name: readable JSON" "jq failed"
+    want=$HOST_ADDRS
+    # A static IPAM section adds its addresses to the ones h1 carries.
+    extra=$(jq -r '[.plugins[].ipam.addresses[]?.address] | join(",")' "$f")
+    [[ -n $extra ]] && want=$(tr ',' '\n' <<<"$HOST_ADDRS,$extra" | sort | paste -sd,)
+    rm -f "$SHIPPED/hostdev.log"
+    shipped_round_trip "$name (containerd)" "$SHIPPED/${f##*/}" "$want" \
+        -args "$POD_ARGS" -caps "$CONTAINERD_CAPS"
+    if jq -e '.plugins[] | select(.type == "hostdev") | has("logFile")' "$f" >/dev/null; then
+        check "$name: its logFile was written" "$(ls -l "$SHIPPED" 2>&1)" test -s "$SHIPPED/hostdev.log"
+    fi
+done
+
+f=$REPO/conf/k8s/nad-by-name.yaml
+nad_config "$f" | for_test >"$SHIPPED/nad-by-name.json" || fail "nad-by-name.yaml: spec.config readable" "python3/jq failed"
+shipped_round_trip "conf/k8s/nad-by-name.yaml (Multus)" "$SHIPPED/nad-by-name.json" "$HOST_ADDRS" \
+    -args "$POD_ARGS" -caps "$MULTUS_CAPS"
+
+f=$REPO/conf/k8s/nad-sriov-deviceid.yaml
+label="conf/k8s/nad-sriov-deviceid.yaml (Multus)"
+nad_config "$f" | for_test >"$SHIPPED/nad-sriov.json" || fail "nad-sriov-deviceid.yaml: spec.config readable" "python3/jq failed"
+# The device plugin's PCI address, as Multus passes it: no such device here.
+PCI=0000:00:1f.7
+cid=e2e-$$-sriov-nodev
+if driver -args "$POD_ARGS" -caps '{"deviceID":"'$PCI'","ips":["'$MULTUS_IP'"]}' \
+        add "$SHIPPED/nad-sriov.json" "$NETNS" "$cid" eth0; then
+    fail "$label: add with deviceID $PCI (no such device here): fails" "it succeeded"
+elif grep -q "$PCI" "$TMP/err" && grep -q deviceID "$TMP/err"; then
+    pass "$label: add with deviceID $PCI (no such device here): fails naming runtimeConfig.deviceID $PCI"
+else
+    fail "$label: add with deviceID $PCI: fails naming runtimeConfig.deviceID $PCI" "$(err_text)"
+fi
+driver_ok "$label: del after the failed add: exit 0" -args "$POD_ARGS" del "$SHIPPED/nad-sriov.json" "$NETNS" "$cid" eth0
+expect_home "$label: the failed add changed nothing"
+nad_config "$f" | for_test h1 >"$SHIPPED/nad-sriov-h1.json"
+# The "ips" capability: the pod's annotation's address reaches static IPAM.
+shipped_round_trip "$label, h1 as device" "$SHIPPED/nad-sriov-h1.json" \
+    "$(tr ',' '\n' <<<"$HOST_ADDRS,$MULTUS_IP" | sort | paste -sd,)" -args "$POD_ARGS" -caps "$MULTUS_CAPS"
 
 # ---- verdict --------------------------------------------------------------
 if ((${#FAILED[@]})); then

@@ -127,6 +127,8 @@ conf_files() {
     done
     echo "all conflists, manifests and embedded configs parse"
 }
+# The licence and the version, said the same everywhere (see the script).
+metadata_check() { bash scripts/metadata-check.sh; }
 libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev bash scripts/libcni-e2e.sh; }
 containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
 podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
@@ -134,6 +136,10 @@ vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
 # The image is built from the repository's release binary (no HOSTDEV).
 image_e2e() { bash scripts/image-e2e.sh; }
 deb_e2e() { HOSTDEV=$(hd_bin) bash scripts/deb-e2e.sh; }
+# Both architectures built static, aarch64's unit tests and binary run under
+# qemu-user, tarballs, SHA256SUMS, the multi-arch image; into a temporary
+# directory (a dirty tree is allowed here, not in a real release).
+release_check() { bash scripts/release.sh --check; }
 bench_smoke() { bash scripts/bench.sh --smoke; }
 soak_short() { bash scripts/soak.sh --short; }
 
@@ -218,12 +224,14 @@ main() {
     check "bats suite (tests/bats)" bats_suite
     check "randomised soak, short (scripts/soak.sh --short)" soak_short
     check "config files parse (conf/)" conf_files
+    check "licence and version agree with Cargo.toml" metadata_check
     check "libcni end to end" libcni_e2e
     check "containerd CRI end to end" containerd_e2e
     check "podman end to end" podman_e2e
     check "physical NICs in a VM (QEMU)" vm_e2e
     check "container image: build, install mode, pause (podman)" image_e2e
     check "Debian package: build, install into a throwaway root, VERSION" deb_e2e
+    check "release: x86_64 and aarch64 (run under qemu-user), tarballs, SHA256SUMS, multi-arch image" release_check
     check "benchmark smoke run" bench_smoke
     check "Leak check" check_machine
     summary

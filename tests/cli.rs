@@ -430,14 +430,18 @@ fn busy_device_error_names_the_other_pod() {
 
 // ------------------------------------------------------- version, help, usage
 
-/// The revision the binary must name: what git says about this checkout.
+/// git's answer in this checkout, trimmed; None when git fails.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").arg("-C").arg(env!("CARGO_MANIFEST_DIR")).args(args).output().ok();
+    out.filter(|o| o.status.success()).map(|o| text(&o.stdout).trim().to_string())
+}
+
+/// The revision the binary must name: what git says about this checkout,
+/// with "-dirty" when the files the binary is built from differ from it.
 fn git_revision() -> String {
-    let out = Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    out.map(|o| text(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into())
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else { return "unknown".into() };
+    let changed = git(&["status", "--porcelain", "--", "src", "build.rs", "Cargo.toml", "Cargo.lock", ".cargo"]);
+    if changed.is_some_and(|c| !c.is_empty()) { format!("{head}-dirty") } else { head }
 }
 
 #[test]
@@ -446,7 +450,7 @@ fn version_names_crate_version_and_git_revision() {
     assert!(out.status.success(), "{out:?}");
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&format!("hostdev {}", env!("CARGO_PKG_VERSION"))), "{stdout}");
-    assert!(stdout.contains(&format!("git {}", git_revision())), "{stdout}");
+    assert!(stdout.contains(&format!("(git {})", git_revision())), "{stdout}");
     assert!(stdout.contains("1.1.0"), "CNI versions missing: {stdout}");
 }
 

@@ -16,6 +16,16 @@
 //	driver [flags] gc     CONFLIST [CONTAINER-ID/IFNAME ...]     (the valid attachments)
 //	driver [flags] status CONFLIST
 //
+// CONFLIST may also be a single plugin's config (no "plugins"): add, check
+// and del then go through libcni's AddNetwork/CheckNetwork/DelNetwork, as
+// Multus runs a NetworkAttachmentDefinition whose spec.config is one plugin.
+//
+// -caps JSON is the runtime's CapabilityArgs (Multus: "ips", "mac",
+// "deviceID" from the pod's annotations and the device plugin; containerd:
+// "portMappings", "bandwidth", ...). libcni copies into a plugin's
+// "runtimeConfig" only those its config declares in "capabilities", at the
+// plugin's top level. -args "K=V;K=V" is the runtime's CNI_ARGS.
+//
 // CNI_PATH (colon-separated) names the plugin directories. The result cache
 // goes to -cache-dir or $CNI_CACHE_DIR; one of them is required, so a test
 // never writes into the machine's /var/lib/cni.
@@ -38,6 +48,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,6 +79,9 @@ func main() {
 		"libcni result cache directory (default $CNI_CACHE_DIR; required)")
 	gcVersion := flag.String("gc-version", "1.1.0",
 		"cniVersion injected into the plugin configs for gc and status")
+	caps := flag.String("caps", "",
+		`capability args as a JSON object, e.g. {"ips":["192.0.2.20/24"],"mac":"02:00:00:00:00:20"}`)
+	cniArgs := flag.String("args", "", "CNI_ARGS, e.g. IgnoreUnknown=1;K8S_POD_NAMESPACE=default")
 	flag.Usage = func() {
 		fmt.Fprint(os.Stderr, usage)
 		flag.PrintDefaults()
@@ -83,10 +97,7 @@ func main() {
 	}
 	cmd, confFile := args[0], args[1]
 
-	list, err := libcni.ConfListFromFile(confFile)
-	if err != nil {
-		fail("reading "+confFile, err)
-	}
+	list, single := readConfig(confFile)
 	cni := libcni.NewCNIConfigWithCacheDir(cniPath(), *cacheDir, nil)
 	ctx := context.Background()
 
@@ -97,11 +108,17 @@ func main() {
 			os.Exit(2)
 		}
 		rt := &libcni.RuntimeConf{
-			ContainerID: args[3],
-			NetNS:       args[2],
-			IfName:      args[4],
+			ContainerID:    args[3],
+			NetNS:          args[2],
+			IfName:         args[4],
+			Args:           parseArgs(*cniArgs),
+			CapabilityArgs: parseCaps(*caps),
 		}
-		run(ctx, cni, list, cmd, rt)
+		if single != nil {
+			runSingle(ctx, cni, single, cmd, rt)
+		} else {
+			run(ctx, cni, list, cmd, rt)
+		}
 	case "gc":
 		valid := []gcAttachment{} // never nil: an empty list must be "[]"
 		for _, a := range args[2:] {
@@ -111,7 +128,7 @@ func main() {
 			}
 			valid = append(valid, gcAttachment{ContainerID: cid, IfName: ifname})
 		}
-		err = eachPlugin(ctx, cni, list, "GC", *gcVersion, map[string]interface{}{
+		err := eachPlugin(ctx, cni, list, "GC", *gcVersion, map[string]interface{}{
 			"cni.dev/valid-attachments": valid,
 		})
 		check("gc", err)
@@ -124,6 +141,74 @@ func main() {
 	default:
 		flag.Usage()
 		os.Exit(2)
+	}
+}
+
+// readConfig reads a network list, or a single plugin's config (returned
+// too, with the list libcni makes of it for gc and status).
+func readConfig(file string) (*libcni.NetworkConfigList, *libcni.NetworkConfig) {
+	bytes, err := os.ReadFile(file)
+	if err != nil {
+		fail("reading "+file, err)
+	}
+	var probe map[string]interface{}
+	if err := json.Unmarshal(bytes, &probe); err != nil {
+		fail("parsing "+file, err)
+	}
+	if _, ok := probe["plugins"]; ok {
+		list, err := libcni.ConfListFromBytes(bytes)
+		check("reading the network list "+file, err)
+		return list, nil
+	}
+	single, err := libcni.ConfFromBytes(bytes)
+	check("reading the network config "+file, err)
+	list, err := libcni.ConfListFromConf(single)
+	check("making a list of "+file, err)
+	return list, single
+}
+
+// parseCaps decodes -caps: nil when empty.
+func parseCaps(text string) map[string]interface{} {
+	if text == "" {
+		return nil
+	}
+	caps := map[string]interface{}{}
+	if err := json.Unmarshal([]byte(text), &caps); err != nil {
+		fail("bad -caps "+text, err)
+	}
+	return caps
+}
+
+// parseArgs splits -args "K=V;K=V" into libcni's pairs.
+func parseArgs(text string) [][2]string {
+	var pairs [][2]string
+	for _, kv := range strings.Split(text, ";") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fail("bad -args entry "+kv+" (want KEY=VALUE)", nil)
+		}
+		pairs = append(pairs, [2]string{k, v})
+	}
+	return pairs
+}
+
+// runSingle performs add, check or del of one plugin's config, as Multus
+// does for a NetworkAttachmentDefinition that is not a list.
+func runSingle(ctx context.Context, cni *libcni.CNIConfig, conf *libcni.NetworkConfig,
+	cmd string, rt *libcni.RuntimeConf) {
+	switch cmd {
+	case "add":
+		result, err := cni.AddNetwork(ctx, conf, rt)
+		check("add", err)
+		check("printing the result", result.PrintTo(os.Stdout))
+		fmt.Println()
+	case "check":
+		check("check", cni.CheckNetwork(ctx, conf, rt))
+	case "del":
+		check("del", cni.DelNetwork(ctx, conf, rt))
 	}
 }
 

@@ -493,3 +493,24 @@ fn check_holds_the_interface_to_its_reported_mtu() {
     older["interfaces"][0].as_object_mut().unwrap().remove("mtu");
     check_with(&w, "1.0.0", &older).assert_ok();
 }
+
+/// SPEC.md, CHECK: "The plugin must allow for a later chained plugin to
+/// have modified networking resources, e.g. routes, on ADD", and it fails
+/// only on what it set up. A route through a gateway none of hostdev's own
+/// addresses reaches is another plugin's (or an external party's): its
+/// absence is not hostdev's to report. One through a gateway on eth0's own
+/// subnet is hostdev's (it reports IPAM's routes with their gateway).
+#[test]
+fn check_fails_only_on_routes_through_its_own_interface() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let result = chained_add(&w, "1.0.0", &Value::Null);
+    let mut theirs = result.clone();
+    theirs["routes"] = json!([{"dst": "198.51.100.0/24", "gw": "203.0.113.1"}, {"dst": "198.51.101.0/24"}]);
+    check_with(&w, "1.0.0", &theirs).assert_ok();
+    let mut ours = result.clone();
+    ours["routes"] = json!([{"dst": "10.99.0.0/16", "gw": "10.1.2.1"}]);
+    let out = check_with(&w, "1.0.0", &ours);
+    out.assert_err(108);
+    assert!(msg(&out).contains("10.99.0.0/16 via 10.1.2.1"), "{out:#?}");
+}

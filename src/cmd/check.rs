@@ -31,7 +31,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
         let mut ctr = Container::open(ns, &Host::open()?)?;
         let link = check_link(&mut ctr.sock, &env.ifname, &prev.interfaces[ours])?;
         check_addresses(&mut ctr.sock, &link, &env.ifname, &prev, ours)?;
-        check_routes(&mut ctr.sock, &prev)?;
+        check_routes(&mut ctr.sock, &prev, ours)?;
     }
     if let Some(ipam) = Ipam::of(env, conf) {
         ipam.call("CHECK")?;
@@ -100,9 +100,17 @@ fn check_addresses(ctr: &mut Socket, link: &Link, ifname: &str, prev: &CniResult
     Ok(())
 }
 
-fn check_routes(ctr: &mut Socket, prev: &CniResult) -> Result<()> {
+/// The routes prevResult lists through our interface are there. A route
+/// is ours when its gateway is on one of our entry's subnets (hostdev
+/// reports IPAM's routes with their gateway); one through any other
+/// gateway, or with none, is another plugin's or an external party's, and
+/// a later plugin may have changed it (the spec: "must allow for a later
+/// chained plugin to have modified networking resources, e.g. routes").
+fn check_routes(ctr: &mut Socket, prev: &CniResult, ours: usize) -> Result<()> {
+    let subnets: Vec<_> = prev.ips.iter().filter(|ip| ip.interface == Some(ours)).map(|ip| ip.address).collect();
+    let through_ours = |gw: &std::net::IpAddr| subnets.iter().any(|net| net.contains(*gw));
     let routes = ctr.routes(None).map_err(kernel_error("read the container's routes"))?;
-    for want in &prev.routes {
+    for want in prev.routes.iter().filter(|r| r.gw.as_ref().is_some_and(through_ours)) {
         let found = routes.iter().any(|r| r.dst == normalise(want.dst) && (want.gw.is_none() || r.gw == want.gw));
         if !found {
             let via = want.gw.map(|g| format!(" via {g}")).unwrap_or_default();

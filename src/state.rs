@@ -14,6 +14,7 @@ pub use crate::cni::env::Pod;
 use crate::cni::env::check_ifname;
 use crate::cni::{Error, Result, code};
 pub use crate::device::Userspace;
+use crate::netlink::nexthop::Nexthop;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link};
 pub use crate::netns::NsIdentity;
@@ -82,6 +83,16 @@ pub struct Record {
     /// routes come back with the addresses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteEntry>,
+    /// The nexthop objects the move deletes or changes: those through it,
+    /// the groups they are in, the ones its routes name (`nhid`), members
+    /// before their groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nexthops: Vec<Nexthop>,
+    /// With `useInterfaceNetwork`, the policy rules that name it or match
+    /// its addresses, as the kernel reported them (RTM_NEWRULE, hex): copied
+    /// into the container, and made again on the host if they went missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
     /// Its index inside the container, once known (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_index: Option<u32>,
@@ -117,6 +128,8 @@ impl Record {
             anchor: Anchor::Unprovable,
             addrs,
             routes: Vec::new(),
+            nexthops: Vec::new(),
+            rules: Vec::new(),
             container_index: None,
             parked_as: None,
             lost: None,

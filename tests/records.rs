@@ -49,3 +49,31 @@ fn a_record_from_before_anchors_still_loads() {
     assert_eq!(rec.host.alias.as_deref(), Some("gold h1"));
     assert_eq!(rec.host.altnames, vec!["h1-alt".to_string()]);
 }
+
+/// Routes of every shape (multipath across two devices with weights,
+/// onlink, src, table, protocol, metrics, IPv6 pref, through a nexthop
+/// object and a group), the nexthop objects and the rules of an
+/// attachment with `useInterfaceNetwork` (see tests/routes.rs) are pinned
+/// as ADD wrote them; a record without them reads as before.
+#[test]
+fn a_record_with_routes_of_every_shape_reads_and_writes_unchanged() {
+    let bytes = fixture("v1-veth-routing.json");
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", &bytes).expect("a record with routing loads");
+    let route = |dst: &str| rec.routes.iter().find(|r| r.dst.to_string() == dst).expect(dst);
+    let multipath = route("10.99.0.0/24");
+    let weights: Vec<(u32, u16)> = multipath.hops.iter().map(|h| (h.oif, h.weight)).collect();
+    assert_eq!(weights, vec![(3, 2), (5, 3)]);
+    assert!(route("10.96.0.1/32").onlink);
+    assert_eq!(route("10.97.0.0/24").src, Some("10.9.1.1".parse().unwrap()));
+    assert_eq!((route("10.97.0.0/24").table, route("10.97.0.0/24").protocol), (100, 4));
+    assert_eq!(route("2001:db8:77::/48").pref, Some(1));
+    assert_eq!(route("10.94.0.0/24").nhid, Some(7));
+    assert!(route("10.98.0.0/24").metrics.is_some());
+    let ids: Vec<u32> = rec.nexthops.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![5, 6, 7], "members before their group");
+    assert_eq!(rec.rules.len(), 2);
+    assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
+    let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
+    assert!(without.nexthops.is_empty() && without.rules.is_empty());
+    assert!(without.routes.iter().all(|r| r.hops.is_empty() && r.nhid.is_none() && !r.onlink));
+}

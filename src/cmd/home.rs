@@ -10,11 +10,12 @@ use nix::errno::Errno;
 
 use crate::cmd::kept::check_kept;
 use crate::cmd::locate::{Place, locate};
+use crate::cmd::routing::restore_routing;
 use crate::cmd::{Container, Host, kernel_error};
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
 use crate::kernel::refused;
-use crate::netlink::addr::{add_requests, unexpired};
+use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
 use crate::netlink::link::{master_request, set_link_request, up_request};
 use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
 use crate::state::{Anchor, Key, Phase, Record, Store};
@@ -236,9 +237,11 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 
 /// Gives `link` back MTU, MAC, alias, admin flags, txqueuelen, group,
 /// altnames, its master, addresses, admin state and its routes, in one
-/// pipelined batch, undoing whatever the container changed. A route or a
-/// master that cannot come back (its gateway or bridge is gone, say) is a
-/// warning, not a failed DEL.
+/// pipelined batch, undoing whatever the container changed; then what
+/// needs those first: nexthop objects, the routes through them, rules, and
+/// the addresses' own flags (they came back with NODAD, to be usable at
+/// once). A route or a master that cannot come back (its gateway or bridge
+/// is gone, say) is a warning, not a failed DEL.
 fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
     let was = &rec.host;
     let differs = |want: Option<u32>, have: Option<u32>| want.filter(|w| Some(*w) != have);
@@ -259,12 +262,13 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
     if was.up {
         requests.push(up_request(link.index));
     }
-    requests.extend(route::restore_requests(link.index, &rec.routes));
+    requests.extend(route::saved_requests(link.index, was.index, &rec.routes, false));
     for f in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
         match f.subject {
             // A route whose gateway is gone, a master that refuses the port:
             // the interface is home all the same.
             Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
+            Subject::Rule(_) => warn!("{f}"),
             Subject::Master => warn!("cannot make {name} a port of its master again: {}", f.error),
             // Tried once more below, with the ones the kernel dropped.
             Subject::Address(a) => warn!("cannot put address {a} back on {name} yet: {}", f.error),
@@ -272,6 +276,10 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
         }
     }
     check_kept(sock, link.index, name, &addrs)?;
+    restore_routing(sock, link.index, name, rec);
+    for f in sock.batch(own_flags_requests(link.index, name, &addrs)).unwrap_or_default() {
+        warn!("{f}");
+    }
     let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {
         warn!("cannot give {name} back its altnames {lost:?}: {e}");

@@ -59,6 +59,10 @@ pub struct NetConf {
     pub allow_default_route: bool,
     /// Move a device even though others (macvlan, vlan, ...) are stacked on it.
     pub allow_upper_devices: bool,
+    /// `useInterfaceNetwork`, upstream host-device's key: `true` also
+    /// carries the routes and policy rules of the interface into the
+    /// container. None when the config does not say.
+    pub use_interface_network: Option<bool>,
     /// The whole config as received, passed unchanged to IPAM plugins.
     pub raw: Vec<u8>,
     pub object: Map<String, Value>,
@@ -86,6 +90,7 @@ const TOP: Keys = Keys {
         "logLevel",
         "allowDefaultRoute",
         "allowUpperDevices",
+        "useInterfaceNetwork",
         "cni.dev/valid-attachments",
         "cni.dev/attachments",
     ],
@@ -172,6 +177,7 @@ impl NetConf {
             log_level: opt_string(&obj, "logLevel")?,
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
+            use_interface_network: opt_bool(&obj, "useInterfaceNetwork")?,
             raw: raw.to_vec(),
             object: received,
             notes,
@@ -234,14 +240,22 @@ fn check_network_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Names the key, what it must be, and what it got: the value itself
+/// when it is short, else its type.
 fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
-    let got = match got {
+    let kind = match got {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    };
+    let text = got.to_string();
+    let got = if matches!(got, Value::Array(_) | Value::Object(_)) || text.len() > 64 {
+        kind.to_string()
+    } else {
+        format!("{kind} ({text})")
     };
     config_error(format!("config key {key:?} must be {want}, got {got}"))
 }
@@ -349,6 +363,7 @@ mod tests {
             (r#"{"cniVersion":"1.0.0","name":"n","dataDir":[]}"#, "dataDir"),
             (r#"{"cniVersion":"1.0.0","name":"n","allowDefaultRoute":"yes"}"#, "allowDefaultRoute"),
             (r#"{"cniVersion":"1.0.0","name":"n","allowUpperDevices":1}"#, "allowUpperDevices"),
+            (r#"{"cniVersion":"1.0.0","name":"n","useInterfaceNetwork":"yes"}"#, "useInterfaceNetwork"),
             (r#"{"cniVersion":"1.0.0","name":"n","ipam":"static"}"#, "ipam"),
             (r#"{"cniVersion":"1.0.0","name":"n","ipam":{"type":3}}"#, "ipam.type"),
             (r#"{"cniVersion":"1.0.0","name":7}"#, "name"),

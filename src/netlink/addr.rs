@@ -63,11 +63,12 @@ pub struct Lifetime {
 
 const FOREVER: u32 = u32::MAX;
 
-fn is_zero(n: &u8) -> bool {
+/// For `skip_serializing_if`, here and in the other record structs.
+pub(super) fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
-fn is_false(b: &bool) -> bool {
+pub(super) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -159,6 +160,24 @@ pub fn add_requests(index: u32, ifname: &str, addrs: &[Addr]) -> Vec<Request> {
             let what = format!("add address {} to {ifname}", a.address);
             let m = a.to_message(index, ifname)?;
             Some(Request::new(Rt::NewAddress(m), NLM_F_CREATE | NLM_F_REPLACE, Subject::Address(a.address), what))
+        })
+        .collect()
+}
+
+/// Requests that give the settled IPv6 addresses of `addrs`, re-added with
+/// IFA_F_NODAD by `add_requests`, their own flags back (NLM_F_REPLACE
+/// without NLM_F_CREATE changes an existing address; the kernel clears
+/// NODAD without a new round of DAD). NODAD is only for the trip: left on
+/// the host's address, it would skip DAD there for good.
+pub fn own_flags_requests(index: u32, ifname: &str, addrs: &[Addr]) -> Vec<Request> {
+    let borrowed = |a: &&Addr| a.settled && a.flags & AddressFlags::Nodad.bits() == 0;
+    addrs
+        .iter()
+        .filter(borrowed)
+        .filter_map(|a| {
+            let what = format!("give address {} on {ifname} its own flags", a.address);
+            let m = a.message(index, ifname, a.flags)?;
+            Some(Request::new(Rt::NewAddress(m), NLM_F_REPLACE, Subject::Address(a.address), what))
         })
         .collect()
 }
@@ -289,15 +308,20 @@ impl Addr {
     }
 
     /// The request for this address; None once its lifetime has run out.
+    /// It passed DAD on this very link a moment ago: no second round, so
+    /// it is usable the moment ADD or DEL returns.
     fn to_message(&self, index: u32, ifname: &str) -> Option<AddressMessage> {
+        let flags = if self.settled { self.flags | AddressFlags::Nodad.bits() } else { self.flags };
+        self.message(index, ifname, flags)
+    }
+
+    /// The request for this address with `flags`.
+    fn message(&self, index: u32, ifname: &str, flags: u32) -> Option<AddressMessage> {
         let mut m = AddressMessage::default();
         m.header.index = index;
         m.header.prefix_len = self.address.prefix();
         m.header.family = if self.address.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
         m.header.scope = AddressScope::from(self.scope);
-        // It passed DAD on this very link a moment ago: no second round,
-        // so it is usable the moment ADD or DEL returns.
-        let flags = if self.settled { self.flags | AddressFlags::Nodad.bits() } else { self.flags };
         m.header.flags = AddressHeaderFlags::from_bits_truncate(flags as u8);
         let ip = self.address.ip();
         m.attributes.push(AddressAttribute::Local(ip));

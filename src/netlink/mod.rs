@@ -3,9 +3,12 @@
 
 pub mod addr;
 pub mod error;
+pub mod hex;
 pub mod link;
+pub mod nexthop;
 pub mod request;
 pub mod route;
+pub mod rule;
 pub mod socket;
 pub mod sysctl;
 

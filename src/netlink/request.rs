@@ -18,6 +18,8 @@ pub enum Subject {
     Master,
     Address(IpNetwork),
     Route(IpNetwork),
+    /// A policy rule, by its priority.
+    Rule(u32),
 }
 
 #[derive(Debug, Clone)]

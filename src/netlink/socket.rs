@@ -6,7 +6,8 @@
 use std::os::fd::BorrowedFd;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    ErrorBuffer, ErrorMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket as RawSocket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -133,6 +134,39 @@ impl Socket {
         Ok(failures)
     }
 
+    /// A request netlink-packet-route has no type for (nexthop objects):
+    /// message type `ty` with `body` as the kernel takes it. A dump
+    /// (NLM_F_DUMP in `flags`) returns the replies' bodies; anything else
+    /// waits for its acknowledgement and returns nothing.
+    pub fn raw(&mut self, ty: u16, flags: u16, body: &[u8]) -> NlResult<Vec<Vec<u8>>> {
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        let flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut out = Vec::with_capacity(16 + body.len());
+        out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&ty.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(body);
+        self.raw.send(&out, 0).map_err(NlError::io("send netlink request"))?;
+        let mut replies = Vec::new();
+        loop {
+            let n = self.raw.recv(&mut &mut self.buf[..], 0).map_err(NlError::io("receive netlink reply"))?;
+            for (header, body) in raw_messages(&self.buf[..n]) {
+                if header.sequence_number != seq {
+                    continue;
+                }
+                match header.message_type {
+                    NLMSG_DONE => return Ok(replies),
+                    NLMSG_ERROR => return error_reply(body, header.flags).map_or(Ok(replies), Err),
+                    _ => replies.push(body.to_vec()),
+                }
+            }
+        }
+    }
+
     /// Writes requests with consecutive sequence numbers in one send; with
     /// `ack_last` the last one asks for an ACK. Returns the first number.
     fn send(&mut self, msgs: &[Request], flags: u16, ack_last: bool) -> NlResult<u32> {
@@ -201,6 +235,26 @@ pub fn in_namespace<T>(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, f: impl FnOnce(
         std::process::abort();
     }
     Ok(out)
+}
+
+/// The messages of one read: each header and its body, without decoding
+/// the bodies (their types may be unknown to the route crate).
+fn raw_messages(buf: &[u8]) -> Vec<(NetlinkHeader, &[u8])> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + 16 <= buf.len() {
+        let Ok(header) = NetlinkHeader::parse(&NetlinkBuffer::new(&buf[off..])) else { break };
+        let len = (header.length as usize).clamp(16, buf.len() - off);
+        out.push((header, &buf[off + 16..off + len]));
+        off += len.next_multiple_of(4);
+    }
+    out
+}
+
+/// The error an NLMSG_ERROR body carries; None for an ACK.
+fn error_reply(body: &[u8], flags: u16) -> Option<NlError> {
+    let buffer = ErrorBuffer::new_checked(&body).ok()?;
+    NlError::from_reply(&ErrorMessage::parse(&buffer).ok()?, flags)
 }
 
 /// How many of `msgs` go out before waiting for answers.

@@ -12,6 +12,7 @@ use crate::state::{Anchor, Phase, Record, Store};
 use crate::{info, warn};
 
 use super::Attachment;
+use super::carry::record_routing;
 use super::guard::{Stack, check_container, guard_default_route, guard_upper_devices};
 use super::result::{build_result, netdev_interface};
 
@@ -155,12 +156,12 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         host.sock.routes(Some(link.index))
     } else {
         let ours = stack.indices(&link);
-        host.sock.routes(None).map(|r| r.into_iter().filter(|r| r.oif.is_some_and(|i| ours.contains(&i))).collect())
+        host.sock.routes(None).map(|r| r.into_iter().filter(|r| ours.iter().any(|i| r.uses(*i))).collect())
     }
     .map_err(kernel_error("read the host's routes"))?;
     guard_default_route(&routes, &link, &stack, conf.allow_default_route)?;
     guard_upper_devices(&link, &stack, conf.allow_upper_devices)?;
-    let routes: Vec<RouteEntry> = routes.into_iter().filter(|r| r.oif.is_none_or(|i| i == link.index)).collect();
+    let routes: Vec<RouteEntry> = routes.into_iter().filter(|r| r.uses(link.index)).collect();
     let addrs = host
         .sock
         .addrs(link.index, &link.mac)
@@ -181,6 +182,7 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
     rec.anchor = anchor;
     rec.netns_identity = Some(ctr.ns.identity());
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
+    record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
     Ok(rec)
 }
 

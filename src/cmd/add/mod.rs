@@ -3,6 +3,7 @@
 //! the container, run IPAM, commit. Any failure after the claim goes
 //! through one undo, which knows how far the steps got.
 
+mod carry;
 mod claim;
 mod configure;
 mod guard;
@@ -84,6 +85,9 @@ impl<'a> Attachment<'a> {
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         let index = self.configure(rec, &mut result)?;
+        if self.conf.use_interface_network == Some(true) {
+            carry::carry(&mut self.ctr.sock, rec, index, &self.env.ifname)?;
+        }
         failpoint::hit("add-after-addresses");
         self.run_ipam(index, &mut result, slot, progress)?;
         failpoint::hit("add-after-ipam");

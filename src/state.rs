@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+pub use crate::cni::config::Unprovable;
 pub use crate::cni::env::Pod;
 use crate::cni::env::check_ifname;
 use crate::cni::{Error, Result, code};
@@ -56,7 +57,8 @@ pub enum Anchor {
     Peer { index: u32 },
     /// A macvlan/ipvlan/vlan: its lower device in the host at this index.
     Lower { index: u32 },
-    /// Nothing a container cannot forge (tap, vcan, ...): never moved home.
+    /// Nothing a container cannot forge (tap, vcan, macvtap, ...): DEL
+    /// does what the record's `unprovable` says, and without it nothing.
     #[default]
     Unprovable,
 }
@@ -91,6 +93,9 @@ pub struct Record {
     /// Why the interface is lost (phase `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
+    /// What DEL does with an unprovable device, as the config said at ADD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprovable: Option<Unprovable>,
     /// Set for a device bound to a userspace driver: nothing was moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userspace: Option<Userspace>,
@@ -120,6 +125,7 @@ impl Record {
             container_index: None,
             parked_as: None,
             lost: None,
+            unprovable: None,
             userspace: None,
             pod: None,
             added: None,

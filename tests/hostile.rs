@@ -325,28 +325,26 @@ fn del_during_add_waits_then_brings_it_home() {
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
-/// A tap has nothing a container cannot forge (index, name, MAC, kind are
-/// all its to set): DEL does not take it back, keeps the record as lost and
-/// says why, and STATUS names it in the log while it stays successful.
+/// A tap trusted to the container, which renamed it: nothing has its
+/// kind, name and MAC, so DEL does not take anything back, keeps the record
+/// as lost and says why, and STATUS names it in the log while it stays
+/// successful.
 #[test]
 fn unprovable_tap_stays_lost_and_status_names_it() {
     let w = World::new();
     ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
     let host_names = link_names(&w.host.name);
-    let added = w.attach("tp1", "eth0");
-    assert!(
-        added.stderr.contains("tp1 (tun) has no identity a container cannot forge"),
-        "ADD warns that DEL cannot take a tap back: {added:#?}"
-    );
+    w.run(&w.env("ADD", "eth0"), &trusting(&w, "tp1")).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
 
     let started = std::time::Instant::now();
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
-    assert!(st.success(), "DEL of an unprovable device is not a failure: {out:#?}");
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(&w, "tp1"));
+    assert!(st.success(), "DEL of a lost device is not a failure: {out:#?}");
     // Only a physical device is waited for (on its way back from a dying
     // namespace, for 3 s): nothing brings a tap back.
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2500), "DEL waited {took:?} for a tap");
-    assert!(link(&w.ctr.name, "eth0").is_some(), "the tap was taken back without proof");
+    assert!(link(&w.ctr.name, "tpx").is_some(), "the renamed tap was taken back");
     assert_eq!(link_names(&w.host.name), without(&host_names, &["tp1"]), "the host gained or lost links");
     let rec = only_record(&w, &w.id, "eth0");
     assert_eq!(rec["phase"], "lost", "record: {rec:#}");
@@ -358,16 +356,23 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
 }
 
-/// Tap tp1 attached as eth0 and lost by DEL; the container deletes it, and
-/// h1 is attached under the same key. Returns the tap's host index.
+/// The world's config for `device`, trusting the container with it.
+fn trusting(w: &World, device: &str) -> String {
+    conf(w, "1.0.0", device, json!({"unprovable": "trustContainer"}))
+}
+
+/// Tap tp1 attached as eth0 and lost by DEL (the container renamed it);
+/// the container deletes it, and h1 is attached under the same key.
+/// Returns the tap's host index.
 fn lost_tap_then_h1(w: &World) -> String {
     ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
     let tap_index = ifindex(&w.host.name, "tp1").to_string();
-    w.attach("tp1", "eth0");
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    w.run(&w.env("ADD", "eth0"), &trusting(w, "tp1")).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(w, "tp1"));
     assert!(st.success(), "{out:#?}");
     assert_eq!(only_phase(w), "lost");
-    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    ip(&w.ctr.name, &["link", "del", "tpx"]);
     w.host_veth("h1", true);
     w.attach("h1", "eth0");
     tap_index

@@ -17,7 +17,7 @@ use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::{master_request, set_link_request, up_request};
 use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
-use crate::state::{Anchor, Key, Phase, Record, Store};
+use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{debug, info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,10 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
 pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut rec: Record) -> Result<()> {
     if rec.userspace.is_some() {
         return store.remove(&rec); // nothing was moved
+    }
+    if rec.unprovable == Some(Unprovable::LeaveInContainer) {
+        info!("the device is the container's for good, as the config says: dropping its record"; device = rec.host.name);
+        return store.remove(&rec);
     }
     // A parked interface is already home: only its name is missing.
     let ctr = if rec.phase == Phase::Parked { None } else { ctr };

@@ -87,6 +87,16 @@ impl Container {
     }
 }
 
+/// What still holds the namespace `rec` recorded at ADD (a process, a
+/// descriptor, a bind mount, or its recorded path when no identity was
+/// recorded); None when nothing reachable does: it is dead, or dying.
+pub fn namespace_holder(rec: &Record) -> Option<String> {
+    match rec.netns_identity {
+        Some(id) => crate::netns::find(id).map(|(_, via)| via),
+        None => rec.netns.as_ref().filter(|p| p.exists()).map(|p| p.display().to_string()),
+    }
+}
+
 /// Opens the namespace `CNI_NETNS` names (code 105 when it is none).
 pub fn open_netns(path: &Path) -> crate::cni::Result<Netns> {
     Netns::open(path).map_err(|why| Error::new(code::BAD_NETNS, format!("CNI_NETNS {}: {why}", path.display())))

@@ -16,7 +16,7 @@ use crate::cni::result::Interface;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::failpoint;
 use crate::netlink::addr::unexpired;
-use crate::state::{Key, KeyLock, Phase, Record, Store};
+use crate::state::{Key, KeyLock, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use configure::{Namespaces, apply_ipam, configure, move_error};
@@ -152,12 +152,17 @@ impl<'a> Attachment<'a> {
     /// The one undo: IPAM's allocation is released if IPAM handed one out,
     /// and the interface goes home as DEL would take it (the record goes
     /// only once it is home; a userspace device never moved).
-    fn undo(&mut self, rec: Record, progress: &Progress) {
+    fn undo(&mut self, mut rec: Record, progress: &Progress) {
         if progress.ipam_added
             && let Some(ipam) = Ipam::of(self.env, self.conf)
             && let Err(e) = ipam.call("DEL")
         {
             warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
+        }
+        // A device left to the container on DEL was never the container's:
+        // a failed ADD brings it home, as it would a trusted one.
+        if rec.unprovable.is_some() {
+            rec.unprovable = Some(Unprovable::TrustContainer);
         }
         let name = rec.host.name.clone();
         if let Err(e) = home::finish(&mut self.host, Some(&mut self.ctr), self.store, rec) {

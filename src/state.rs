@@ -376,6 +376,18 @@ impl Store {
         self.dir.write(&rec.key().file_name(), &rec.to_file())
     }
 
+    /// Saves the step `rec` has reached when the file system has room;
+    /// false (with a warning) when it is full. For a step that recovery
+    /// does not need: a record still in its last step leads DEL and GC to
+    /// the interface all the same.
+    pub fn save_if_room(&self, rec: &Record) -> Result<bool> {
+        let saved = self.dir.write_if_room(&rec.key().file_name(), &rec.to_file())?;
+        if !saved {
+            crate::warn!("the data directory {} is full: going on without recording the step", self.dir().display());
+        }
+        Ok(saved)
+    }
+
     /// Removes `rec`, then its device's claim if it still names `rec`.
     pub fn remove(&self, rec: &Record) -> Result<()> {
         let name = rec.key().file_name();
@@ -407,17 +419,23 @@ impl Store {
         parse_record(&self.dir.show(&name), &name, &bytes).map(Some)
     }
 
-    /// Every record in the store; unreadable ones are reported, not skipped.
+    /// Every record in the store; unreadable ones are reported, not
+    /// skipped, and one that vanished while listed is left out.
     pub fn list(&self) -> Result<Vec<(String, Result<Record>)>> {
         let mut out = Vec::new();
-        for name in self.dir.names()? {
+        let names = self.dir.names()?;
+        crate::failpoint::pause("list-after-names");
+        for name in names {
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            let rec = self.dir.read(&name, RECORD_MAX).and_then(|bytes| match bytes {
-                Some(b) => parse_record(&self.dir.show(&name), &name, &b),
-                None => Err(state_error(format!("record {} vanished while being read", self.dir.show(&name)))),
-            });
+            // A record removed since the names were read (a DEL finished
+            // meanwhile) is no longer there to list.
+            let rec = match self.dir.read(&name, RECORD_MAX) {
+                Ok(None) => continue,
+                Ok(Some(bytes)) => parse_record(&self.dir.show(&name), &name, &bytes),
+                Err(e) => Err(e),
+            };
             out.push((name, rec));
         }
         Ok(out)

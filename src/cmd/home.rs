@@ -16,6 +16,7 @@ use crate::failpoint;
 use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::{master_request, set_link_request, up_request};
+use crate::netlink::sysctl::enable_ipv6;
 use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
 use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{debug, info, warn};
@@ -80,7 +81,7 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     // A parked interface was restored when it came home: only its name was
     // missing. Restoring again would undo what the operator changed since.
     if rec.phase != Phase::Parked {
-        restore(&mut host.sock, &link, &name, rec)?;
+        restore(host, &link, &name, rec)?;
         info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
     }
     failpoint::hit("del-after-restore");
@@ -105,9 +106,12 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
     }
     // A parked interface is already home: only its name is missing.
     let ctr = if rec.phase == Phase::Parked { None } else { ctr };
+    // `removing` only tells a reader that DEL began: a record that still
+    // says `attached` leads the next DEL or GC to the interface all the
+    // same, so a full data directory does not keep the interface away.
     if !matches!(rec.phase, Phase::Parked | Phase::Removing) {
         rec.phase = Phase::Removing;
-        store.save(&rec)?;
+        store.save_if_room(&rec)?;
     }
     failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
@@ -243,7 +247,8 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 /// pipelined batch, undoing whatever the container changed. A route or a
 /// master that cannot come back (its gateway or bridge is gone, say) is a
 /// warning, not a failed DEL.
-fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
+fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()> {
+    let sock = &mut host.sock;
     let was = &rec.host;
     let differs = |want: Option<u32>, have: Option<u32>| want.filter(|w| Some(*w) != have);
     let change = LinkChange {
@@ -264,8 +269,12 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
         requests.push(up_request(link.index));
     }
     requests.extend(route::restore_requests(link.index, &rec.routes));
+    let mut ipv6_refused = false;
     for f in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
         match f.subject {
+            // The move reset its sysctls to the host's defaults, which
+            // disable IPv6: enabled below on this interface, as it was.
+            Subject::Address(a) if f.is(Errno::EACCES) && a.is_ipv6() => ipv6_refused = true,
             // A route whose gateway is gone, a master that refuses the port:
             // the interface is home all the same.
             Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
@@ -275,6 +284,11 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
             Subject::Link => return Err(refused(f)),
         }
     }
+    if ipv6_refused {
+        info!("IPv6 is disabled on the host by default: enabling it on the interface"; device = name);
+        enable_ipv6(host.ns.as_fd(), host.ns.as_fd(), name).map_err(kernel_error(&format!("enable IPv6 on {name}")))?;
+    }
+    let sock = &mut host.sock;
     check_kept(sock, link.index, name, &addrs)?;
     let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {

@@ -37,6 +37,8 @@ struct Attachment<'a> {
 struct Progress {
     /// IPAM handed something out: it must be released.
     ipam_added: bool,
+    /// The move was asked for, and the device may be in the container.
+    moved: bool,
 }
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
@@ -80,7 +82,8 @@ impl<'a> Attachment<'a> {
         let addrs = unexpired(&rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
         failpoint::hit("add-after-record");
-        self.move_in(rec)?;
+        progress.moved = true;
+        self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         let index = self.configure(rec, &mut result)?;
@@ -98,6 +101,14 @@ impl<'a> Attachment<'a> {
         let target = env.sandbox().unwrap_or_default();
         info!("moving the interface into the container"; device = rec.host.name, index = rec.host.index, netns = target);
         self.host.sock.move_link(rec.host.index, self.ctr.ns.as_fd(), ifname).map_err(|e| move_error(e, rec, ifname))
+    }
+
+    /// Whether the device is still on the host as it was claimed (a move
+    /// the kernel refused outright, without CAP_NET_ADMIN say): at its
+    /// index, under its name, in no namespace but the host's.
+    fn still_home(&mut self, rec: &Record) -> bool {
+        let here = self.host.sock.link_by_index(rec.host.index);
+        here.is_ok_and(|l| l.is_some_and(|l| l.name == rec.host.name || Some(&l.name) == rec.parked_as.as_ref()))
     }
 
     /// Addresses and link state inside the container; the link's index there.
@@ -158,6 +169,16 @@ impl<'a> Attachment<'a> {
             && let Err(e) = ipam.call("DEL")
         {
             warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
+        }
+        // Nothing moved, nothing changed: the record and its claim go, so
+        // that no other pod is refused the device. (A parked device keeps
+        // the usual way: its record alone knows its true name.)
+        if !progress.moved && rec.parked_as.is_none() {
+            info!("nothing was moved: dropping the record"; device = rec.host.name);
+            if let Err(e) = self.store.remove(&rec) {
+                warn!("dropping the record of {} failed: {e}", rec.host.name);
+            }
+            return;
         }
         // A device left to the container on DEL was never the container's:
         // a failed ADD brings it home, as it would a trusted one.

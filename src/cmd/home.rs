@@ -45,6 +45,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(50);
 /// namespace still exists. Fails (the record stays) when the interface
 /// exists but cannot come home: code 110, or 11 when it is on its way.
 pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Result<Outcome> {
+    // Said with an 11: what keeps the namespace hostdev looked in alive.
+    let held = ctr.as_ref().and_then(|c| c.held_by.as_ref()).map(|h| format!(" (its namespace is held by {h})"));
+    let held = held.unwrap_or_default();
     let link = match settle(host, ctr.as_deref_mut(), rec)? {
         Place::Container(link) => {
             let ctr = ctr.expect("found in the container, so there is one");
@@ -60,13 +63,13 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
         Place::Dead(why) => return Ok(gone(rec, &why)),
         // Still there after the wait: its namespace lingers (a process
         // holds it) or is slow to die. The runtime's next DEL finishes.
-        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &why).retry_later()),
+        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &format!("{why}{held}")).retry_later()),
         Place::Elsewhere { why, dying: false } => return Err(not_home(rec, &why)),
         Place::Unknown(why) if rec.anchor == Anchor::Parent => {
             return Err(Error::new(
                 code::TRY_AGAIN,
                 format!(
-                    "physical interface {} is in no namespace hostdev can see ({why}); the kernel returns it to the host when its namespace dies. The record stays: try again later",
+                    "physical interface {} is in no namespace hostdev can see ({why}){held}; the kernel returns it to the host when its namespace dies. The record stays: try again later",
                     rec.host.name
                 ),
             ));

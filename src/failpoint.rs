@@ -36,6 +36,30 @@ pub const ALL: &[&str] = &[
     "del-after-restore",
 ];
 
+/// Test builds: when HOSTDEV_PAUSE is `point`, says so by creating
+/// HOSTDEV_PAUSE_DIR/<point>.reached, then waits (60 s at most) until the
+/// test creates <point>.go: something happens right here, whatever the load.
+#[cfg(feature = "test-hooks")]
+pub fn pause(point: &str) {
+    let (Ok(name), Ok(dir)) = (std::env::var("HOSTDEV_PAUSE"), std::env::var("HOSTDEV_PAUSE_DIR")) else { return };
+    if name != point {
+        return;
+    }
+    let dir = std::path::Path::new(&dir);
+    let _ = std::fs::write(dir.join(format!("{point}.reached")), "");
+    let go = dir.join(format!("{point}.go"));
+    for _ in 0..6000 {
+        if go.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn pause(_point: &str) {}
+
 #[cfg(feature = "test-hooks")]
 pub fn hit(name: &str) {
     debug_assert!(ALL.contains(&name), "unknown fail point {name}");

@@ -91,15 +91,53 @@ impl AsFd for Netns {
 /// and its identity checked on the open handle, so a pid reused meanwhile
 /// cannot make it open another namespace.
 pub fn find(id: NsIdentity) -> Option<(Netns, String)> {
-    let pids = pids();
-    // Cheapest first: most lingering namespaces have a process in them.
-    let own = pids.iter().map(|p| format!("/proc/{p}/ns/net"));
-    let held = pids.iter().flat_map(|p| descriptors(p));
-    let mounted = std::iter::once(()).flat_map(|()| nsfs_mounts(&pids));
-    own.chain(held).chain(mounted).filter(|path| stat_is(path, id)).find_map(|path| {
+    holders().filter(|path| stat_is(path, id)).find_map(|path| {
         let ns = Netns::open(Path::new(&path)).ok().filter(|ns| ns.identity() == id)?;
         Some((ns, path))
     })
+}
+
+/// The first network namespace something reachable holds (as `find`
+/// looks) that `wanted` accepts, each one tried once, and where it was
+/// found. `nsfs_dev` is the device every nsfs file has (the host
+/// namespace's): other files are passed over without being opened.
+pub fn find_where(nsfs_dev: u64, mut wanted: impl FnMut(&Netns) -> bool) -> Option<(Netns, String)> {
+    let mut seen = std::collections::HashSet::new();
+    holders().find_map(|path| {
+        let st = nix::sys::stat::stat(path.as_str()).ok().filter(|st| st.st_dev == nsfs_dev)?;
+        if !seen.insert(st.st_ino) {
+            return None;
+        }
+        let ns = Netns::open(Path::new(&path)).ok()?;
+        wanted(&ns).then_some((ns, path))
+    })
+}
+
+/// Every path through which a process holds a namespace, cheapest first
+/// (most lingering namespaces have a process in them): its `ns/net`, its
+/// descriptors, the nsfs bind mounts of its mount namespace.
+fn holders() -> impl Iterator<Item = String> {
+    let pids = pids();
+    let own: Vec<String> = pids.iter().map(|p| format!("/proc/{p}/ns/net")).collect();
+    let held = pids.clone().into_iter().flat_map(|p| descriptors(&p));
+    let mounted = std::iter::once(pids).flat_map(|pids| nsfs_mounts(&pids));
+    own.into_iter().chain(held).chain(mounted)
+}
+
+/// Who holds a namespace found at `path` (as `find` answers), for messages:
+/// "process 42 (sleep)", "a descriptor of process 42 (sleep)", "a bind
+/// mount at /run/netns/x (seen by process 42)".
+pub fn describe_holder(path: &str) -> String {
+    let parts: Vec<&str> = path.trim_start_matches("/proc/").splitn(3, '/').collect();
+    let pid = parts.first().copied().unwrap_or("");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let process = format!("process {pid} ({})", comm.trim_end());
+    match parts.get(1).copied() {
+        Some("ns") => process,
+        Some("fd") => format!("a descriptor of {process}"),
+        Some("root") => format!("a bind mount at /{} (seen by {process})", parts.get(2).copied().unwrap_or("")),
+        _ => path.to_string(),
+    }
 }
 
 /// Whether `path` (followed) is the nsfs file `id`: a cheap look before
@@ -169,6 +207,17 @@ fn unescape_octal(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holders_are_described_by_process() {
+        let me = std::process::id();
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        let process = format!("process {me} ({})", comm.trim_end());
+        assert_eq!(describe_holder(&format!("/proc/{me}/ns/net")), process);
+        assert_eq!(describe_holder(&format!("/proc/{me}/fd/7")), format!("a descriptor of {process}"));
+        let mount = describe_holder(&format!("/proc/{me}/root/run/netns/x"));
+        assert_eq!(mount, format!("a bind mount at /run/netns/x (seen by {process})"));
+    }
 
     #[test]
     fn nsfs_mount_points_are_read_and_unescaped() {

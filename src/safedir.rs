@@ -93,18 +93,30 @@ impl SafeDir {
     /// (created exclusively, so nothing planted there is followed), renamed
     /// over `name`.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.try_write(name, bytes).map_err(|e| state_error(format!("cannot write {}: {e}", self.show(name))))
+    }
+
+    /// `write`, but false (nothing written) when the file system has no
+    /// room for the new file.
+    pub fn write_if_room(&self, name: &str, bytes: &[u8]) -> Result<bool> {
+        match self.try_write(name, bytes) {
+            Err(e) if matches!(Errno::from_raw(e.raw_os_error().unwrap_or(0)), Errno::ENOSPC | Errno::EDQUOT) => {
+                Ok(false)
+            }
+            other => other.map(|()| true).map_err(|e| state_error(format!("cannot write {}: {e}", self.show(name)))),
+        }
+    }
+
+    fn try_write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
         let tmp = temp_name(name, std::process::id());
-        let fail = |e: String| state_error(format!("cannot write {}: {e}", self.show(name)));
-        let fd = self.create_exclusive(&tmp).map_err(|e| fail(e.to_string()))?;
-        let written = File::from(fd).write_all(bytes).map_err(|e| e.to_string());
-        let renamed = written
-            .and_then(|()| nix::fcntl::renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(|e| e.to_string()));
-        if let Err(e) = renamed {
+        let fd = self.create_exclusive(&tmp)?;
+        let written = File::from(fd).write_all(bytes);
+        let renamed = written.and_then(|()| Ok(nix::fcntl::renameat(&self.fd, tmp.as_str(), &self.fd, name)?));
+        if renamed.is_err() {
             let _ = self.remove(&tmp);
-            return Err(fail(e));
         }
-        Ok(())
+        renamed
     }
 
     /// A new file: whatever sits at the name (a leftover of a killed process

@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+pub use crate::cni::config::Unprovable;
 pub use crate::cni::env::Pod;
 use crate::cni::env::check_ifname;
 use crate::cni::{Error, Result, code};
@@ -57,7 +58,8 @@ pub enum Anchor {
     Peer { index: u32 },
     /// A macvlan/ipvlan/vlan: its lower device in the host at this index.
     Lower { index: u32 },
-    /// Nothing a container cannot forge (tap, vcan, ...): never moved home.
+    /// Nothing a container cannot forge (tap, vcan, macvtap, ...): DEL
+    /// does what the record's `unprovable` says, and without it nothing.
     #[default]
     Unprovable,
 }
@@ -102,6 +104,9 @@ pub struct Record {
     /// Why the interface is lost (phase `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
+    /// What DEL does with an unprovable device, as the config said at ADD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprovable: Option<Unprovable>,
     /// Set for a device bound to a userspace driver: nothing was moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userspace: Option<Userspace>,
@@ -133,6 +138,7 @@ impl Record {
             container_index: None,
             parked_as: None,
             lost: None,
+            unprovable: None,
             userspace: None,
             pod: None,
             added: None,
@@ -383,6 +389,18 @@ impl Store {
         self.dir.write(&rec.key().file_name(), &rec.to_file())
     }
 
+    /// Saves the step `rec` has reached when the file system has room;
+    /// false (with a warning) when it is full. For a step that recovery
+    /// does not need: a record still in its last step leads DEL and GC to
+    /// the interface all the same.
+    pub fn save_if_room(&self, rec: &Record) -> Result<bool> {
+        let saved = self.dir.write_if_room(&rec.key().file_name(), &rec.to_file())?;
+        if !saved {
+            crate::warn!("the data directory {} is full: going on without recording the step", self.dir().display());
+        }
+        Ok(saved)
+    }
+
     /// Removes `rec`, then its device's claim if it still names `rec`.
     pub fn remove(&self, rec: &Record) -> Result<()> {
         let name = rec.key().file_name();
@@ -414,17 +432,23 @@ impl Store {
         parse_record(&self.dir.show(&name), &name, &bytes).map(Some)
     }
 
-    /// Every record in the store; unreadable ones are reported, not skipped.
+    /// Every record in the store; unreadable ones are reported, not
+    /// skipped, and one that vanished while listed is left out.
     pub fn list(&self) -> Result<Vec<(String, Result<Record>)>> {
         let mut out = Vec::new();
-        for name in self.dir.names()? {
+        let names = self.dir.names()?;
+        crate::failpoint::pause("list-after-names");
+        for name in names {
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            let rec = self.dir.read(&name, RECORD_MAX).and_then(|bytes| match bytes {
-                Some(b) => parse_record(&self.dir.show(&name), &name, &b),
-                None => Err(state_error(format!("record {} vanished while being read", self.dir.show(&name)))),
-            });
+            // A record removed since the names were read (a DEL finished
+            // meanwhile) is no longer there to list.
+            let rec = match self.dir.read(&name, RECORD_MAX) {
+                Ok(None) => continue,
+                Ok(Some(bytes)) => parse_record(&self.dir.show(&name), &name, &bytes),
+                Err(e) => Err(e),
+            };
             out.push((name, rec));
         }
         Ok(out)

@@ -98,6 +98,18 @@ fn crash_at(w: &World, command: &str, device: &str, ifname: &str, point: &str) {
     assert_ne!(out.code, 0, "{command} should have died at {point}: {out:#?}");
 }
 
+/// Tap t5, attached as eth5 trusting the container, renamed there and so
+/// lost by DEL. Returns t5 as it was.
+fn lost_tap(w: &World) -> Link {
+    ip(&w.host.name, &["tuntap", "add", "t5", "mode", "tap"]);
+    let t5 = link(&w.host.name, "t5").unwrap();
+    let trusting = conf(w, "1.0.0", "t5", json!({"unprovable": "trustContainer"}));
+    w.run(&w.env("ADD", "eth5"), &trusting).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth5", "name", "renamed5"]);
+    w.run(&w.env("DEL", "eth5"), &trusting).assert_ok();
+    t5
+}
+
 // ------------------------------------------------------------------- list
 
 #[test]
@@ -116,11 +128,9 @@ fn list_shows_every_attachment_and_its_phase_without_writing() {
     crash_at(&w, "ADD", "h3", "eth3", "add-after-record");
     w.attach("h4", "eth4");
     crash_at(&w, "DEL", "h4", "eth4", "del-after-record");
-    // t5, a tap, has nothing a container cannot forge: DEL leaves it lost.
-    ip(&w.host.name, &["tuntap", "add", "t5", "mode", "tap"]);
-    let t5 = link(&w.host.name, "t5").unwrap();
-    w.attach("t5", "eth5");
-    w.del("t5", "eth5").assert_ok();
+    // t5, a tap, is trusted to the container, which renames it: DEL finds
+    // nothing with its kind, name and MAC and leaves it lost.
+    let t5 = lost_tap(&w);
     let data = PathBuf::from(w.data_dir());
     std::fs::write(data.join("testnet+broken+eth9.json"), b"{not json").unwrap();
 
@@ -362,7 +372,7 @@ fn list_says_where_each_interface_is_now() {
     w.run(&env, &w.config("1.0.0", "h3")).assert_ok();
     crash_at(&w, "ADD", "h4", "eth4", "add-after-record");
     ip(&w.host.name, &["tuntap", "add", "t5", "mode", "tap"]);
-    w.attach("t5", "eth5");
+    w.run(&w.env("ADD", "eth5"), &conf(&w, "1.0.0", "t5", json!({"unprovable": "leaveInContainer"}))).assert_ok();
     other.delete();
     // The namespace dies after its path is gone, in the kernel's own time:
     // wait until its veth has (its peer on the host goes with it).
@@ -429,6 +439,34 @@ fn busy_device_error_names_the_other_pod() {
 }
 
 // ------------------------------------------------------- version, help, usage
+
+// ------------------------------------------------------------------ forget
+
+/// `hostdev forget` drops a lost record under its lock, claim and all, and
+/// says what it dropped; a second one finds nothing (1); bad usage is 2.
+#[test]
+fn forget_drops_a_record_and_says_what_it_dropped() {
+    let w = World::new();
+    let t5 = lost_tap(&w);
+    let claim = data_entries(&w).into_iter().find(|n| n.starts_with(".claim.")).expect("t5's claim");
+    let forget = || hostdev(&["forget", "testnet", &w.id, "eth5", "--data-dir", &w.data_dir()]);
+
+    let out = forget();
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for word in ["t5", t5.mac.as_str(), "lost", claim.as_str(), &format!("testnet/{}/eth5", w.id)] {
+        assert!(said.contains(word), "{word} missing: {said}");
+    }
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    assert!(data_entries(&w).iter().all(|n| n.ends_with(".lock")), "{:?}", data_entries(&w));
+
+    let out = forget();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("no record"), "{out:?}");
+    for bad in [&["forget", "testnet", "c"][..], &["forget", "bad/name", "c", "eth0"], &["forget", "n", "c", "a/b"]] {
+        assert_eq!(hostdev(bad).status.code(), Some(2), "{bad:?}");
+    }
+}
 
 /// git's answer in this checkout, trimmed; None when git fails.
 fn git(args: &[&str]) -> Option<String> {

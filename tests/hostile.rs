@@ -192,28 +192,58 @@ fn taken_parking_name_falls_back_to_another() {
     assert_eq!(only_phase(&w), "parked");
 }
 
-/// The container moves eth0 into a namespace of its own. It exists and
-/// cannot be brought home: DEL fails with 110 and keeps the record; once
-/// it is back, the retry brings it home.
+/// The container moves eth0 into a namespace of its own. The veth's peer
+/// on the host names that namespace (by the host's nsid for it), which the
+/// kernel reports, not the container; hostdev finds the namespace with that
+/// nsid through what holds it (here a bind mount) and brings h1 home from
+/// there at once: "wherever it is" includes where the container put it.
 #[test]
-fn interface_moved_into_a_nested_namespace_fails_110_until_back() {
+fn interface_moved_into_a_nested_namespace_comes_home_from_there() {
     let (w, before, host_names, ctr_names) = attached_world();
     let nested = Netns::new(format!("{}-nest", w.id));
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
 
-    let out = w.del("h1", "eth0");
-    out.assert_err(110);
-    let msg = out.json["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("h1") || msg.contains("eth0"), "the message names no interface: {msg}");
-    assert_eq!(records(&w).len(), 1, "the record must stay");
-    assert!(link(&nested.name, "eth0").is_some(), "{:?}", link_names(&nested.name));
-
-    ip(&nested.name, &["link", "set", "eth0", "netns", &w.ctr.name]);
     w.del("h1", "eth0").assert_ok();
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.host.name), host_names);
     assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert_eq!(link_names(&nested.name), BTreeSet::from(["lo".to_string()]));
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// The nested namespace outlives the container's: DEL with the container's
+/// path gone still finds h1 through its peer's nsid.
+#[test]
+fn interface_in_a_nested_namespace_comes_home_after_the_container_died() {
+    let (mut w, before, host_names, _) = attached_world();
+    let nested = Netns::new(format!("{}-nest", w.id));
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+    let path = w.ctr.path();
+    w.ctr.delete();
+
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
+    assert!(st.success(), "{out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert!(link(&nested.name, "eth0").is_none());
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// The container moves eth0 into a namespace that only a socket holds: it
+/// is alive and out of reach. DEL fails with 110 and keeps the record.
+#[test]
+fn interface_in_an_unreachable_nested_namespace_fails_110() {
+    let (w, _, _, _) = attached_world();
+    let mut nested = Netns::new(format!("{}-nest", w.id));
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+    let _holder = SocketHolder::new(&nested.path());
+    nested.delete();
+
+    let out = w.del("h1", "eth0");
+    out.assert_err(110);
+    let msg = out.json["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("h1") && msg.contains("another network namespace"), "{msg}");
+    assert_eq!(records(&w).len(), 1, "the record must stay");
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -325,28 +355,26 @@ fn del_during_add_waits_then_brings_it_home() {
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
-/// A tap has nothing a container cannot forge (index, name, MAC, kind are
-/// all its to set): DEL does not take it back, keeps the record as lost and
-/// says why, and STATUS names it in the log while it stays successful.
+/// A tap trusted to the container, which renamed it: nothing has its
+/// kind, name and MAC, so DEL does not take anything back, keeps the record
+/// as lost and says why, and STATUS names it in the log while it stays
+/// successful.
 #[test]
 fn unprovable_tap_stays_lost_and_status_names_it() {
     let w = World::new();
     ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
     let host_names = link_names(&w.host.name);
-    let added = w.attach("tp1", "eth0");
-    assert!(
-        added.stderr.contains("tp1 (tun) has no identity a container cannot forge"),
-        "ADD warns that DEL cannot take a tap back: {added:#?}"
-    );
+    w.run(&w.env("ADD", "eth0"), &trusting(&w, "tp1")).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
 
     let started = std::time::Instant::now();
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
-    assert!(st.success(), "DEL of an unprovable device is not a failure: {out:#?}");
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(&w, "tp1"));
+    assert!(st.success(), "DEL of a lost device is not a failure: {out:#?}");
     // Only a physical device is waited for (on its way back from a dying
     // namespace, for 3 s): nothing brings a tap back.
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2500), "DEL waited {took:?} for a tap");
-    assert!(link(&w.ctr.name, "eth0").is_some(), "the tap was taken back without proof");
+    assert!(link(&w.ctr.name, "tpx").is_some(), "the renamed tap was taken back");
     assert_eq!(link_names(&w.host.name), without(&host_names, &["tp1"]), "the host gained or lost links");
     let rec = only_record(&w, &w.id, "eth0");
     assert_eq!(rec["phase"], "lost", "record: {rec:#}");
@@ -358,16 +386,23 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
 }
 
-/// Tap tp1 attached as eth0 and lost by DEL; the container deletes it, and
-/// h1 is attached under the same key. Returns the tap's host index.
+/// The world's config for `device`, trusting the container with it.
+fn trusting(w: &World, device: &str) -> String {
+    conf(w, "1.0.0", device, json!({"unprovable": "trustContainer"}))
+}
+
+/// Tap tp1 attached as eth0 and lost by DEL (the container renamed it);
+/// the container deletes it, and h1 is attached under the same key.
+/// Returns the tap's host index.
 fn lost_tap_then_h1(w: &World) -> String {
     ip(&w.host.name, &["tuntap", "add", "dev", "tp1", "mode", "tap"]);
     let tap_index = ifindex(&w.host.name, "tp1").to_string();
-    w.attach("tp1", "eth0");
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &w.config("1.0.0", "tp1"));
+    w.run(&w.env("ADD", "eth0"), &trusting(w, "tp1")).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(w, "tp1"));
     assert!(st.success(), "{out:#?}");
     assert_eq!(only_phase(w), "lost");
-    ip(&w.ctr.name, &["link", "del", "eth0"]);
+    ip(&w.ctr.name, &["link", "del", "tpx"]);
     w.host_veth("h1", true);
     w.attach("h1", "eth0");
     tap_index
@@ -402,18 +437,21 @@ fn a_claim_left_by_a_replaced_lost_record_holds_nothing() {
 }
 
 /// GC meets two attachments it cannot bring home (the container moved both
-/// into a namespace of its own): it reports both, with their own code
-/// (110), and keeps both records. Add an unreadable record (106) and the
-/// mix is reported as 100.
+/// into a namespace of its own that only a socket holds): it reports both,
+/// with their own code (110), and keeps both records. Add an unreadable
+/// record (106) and the mix is reported as 100. Once the namespace dies,
+/// so do the veths, and GC drops both records.
 #[test]
 fn gc_reports_every_problem_with_one_code() {
     let (w, _, _, _) = attached_world();
     w.host_veth("h2", true);
     w.run(&w.env("ADD", "net1"), &w.config("1.0.0", "h2")).assert_ok();
-    let nested = Netns::new(format!("{}-nest", w.id));
+    let mut nested = Netns::new(format!("{}-nest", w.id));
     for dev in ["eth0", "net1"] {
         ip(&w.ctr.name, &["link", "set", dev, "netns", &nested.name]);
     }
+    let holder = SocketHolder::new(&nested.path());
+    nested.delete();
 
     let out = run_gc(&w, "h1");
     out.assert_err(110);
@@ -429,12 +467,11 @@ fn gc_reports_every_problem_with_one_code() {
     assert!(msg.contains("3 problem(s)"), "{msg}");
     std::fs::remove_file(&bogus).unwrap();
 
-    for dev in ["eth0", "net1"] {
-        ip(&nested.name, &["link", "set", dev, "netns", &w.ctr.name]);
-    }
+    drop(holder);
+    let peers_gone = || link(&w.host.name, "h1p").is_none() && link(&w.host.name, "h2p").is_none();
+    assert!(wait_until(30, peers_gone), "the veths outlived their namespace");
     run_gc(&w, "h1").assert_ok();
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
-    assert!(link(&w.host.name, "h1").is_some() && link(&w.host.name, "h2").is_some());
 }
 
 // ------------------------------------------- 3. a macvlan, proven by its lower device
@@ -558,25 +595,21 @@ impl Drop for Monitor {
     }
 }
 
-/// As above, with the nested namespace at host nsid 0 (the container's is
-/// 7): an id of 0 is a namespace like any other, neither dying nor
-/// unknown. DEL fails at once with 110 and says where the interface is.
+/// A nested namespace at host nsid 0 (the container's is 7): an id of 0
+/// is a namespace like any other, found and brought home from at once.
 #[test]
-fn interface_in_a_nested_namespace_at_nsid_0_fails_110_at_once() {
+fn interface_in_a_nested_namespace_at_nsid_0_comes_home_at_once() {
     let w = World::new();
-    w.host_veth("h1", true);
+    let before = w.host_veth("h1", true);
     ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
     w.attach("h1", "eth0");
     let nested = Netns::new(format!("{}-nest", w.id));
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+    assert!(ip(&w.host.name, &["netns", "list-id"]).contains("nsid 0"), "the nested namespace is not at nsid 0");
 
-    let started = std::time::Instant::now();
-    let out = w.del("h1", "eth0");
-    out.assert_err(110);
-    assert!(started.elapsed() < Duration::from_millis(2500), "DEL waited for a live namespace");
-    let msg = out.json["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("another network namespace (host nsid 0)"), "{msg}");
-    assert_eq!(records(&w).len(), 1, "the record must stay");
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
 /// mv1's index is taken in the container, so the kernel gives it another

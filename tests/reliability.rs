@@ -1028,11 +1028,7 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
     w.host_veth("h1", true);
     ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
     w.attach("h1", "eth0");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/socket-holder.py");
-    let mut holder = Command::new(script).arg(w.ctr.path()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready", "the socket holder did not start");
+    let holder = SocketHolder::new(&w.ctr.path());
     let netns_path = w.ctr.path();
     w.ctr.delete();
 
@@ -1045,8 +1041,7 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
     assert!(msg.contains("no process, open descriptor or bind mount holds it"), "{msg}");
     assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "removing");
 
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     // The veth dies with its namespace: the next DEL finds its peer gone.
     assert!(wait_until(30, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
     w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();

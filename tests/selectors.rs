@@ -238,7 +238,8 @@ fn hwaddr_shared_by_a_veth_pair_and_another_is_ambiguous() {
 /// h1's veth peer is in another namespace at index 4000, and the macvlan
 /// stacked on h1 (sharing its MAC) is index 4000 on the host: an index in
 /// another namespace is no device here, and hwaddr selects h1. (Its peer
-/// elsewhere, h1 has no identity a container cannot forge: ADD says so.)
+/// elsewhere, h1 has no identity a container cannot forge: ADD wants to
+/// be told what DEL does with it.)
 #[test]
 fn hwaddr_lower_whose_peer_index_names_a_host_device_is_selected() {
     let w = World::new();
@@ -253,8 +254,10 @@ fn hwaddr_lower_whose_peer_index_names_a_host_device_is_selected() {
     );
     let mac = mac_of(&w, "h1");
     let out = run_sel(&w, None, "ADD", &json!({"hwaddr": mac, "allowUpperDevices": true}));
-    out.assert_ok();
-    assert!(out.stderr.contains("h1 (veth) has no identity"), "{out:#?}");
+    out.assert_err(7);
+    assert!(out.json["msg"].as_str().unwrap().contains("\"h1\" is a veth"), "{out:#?}");
+    let trusting = json!({"hwaddr": mac, "allowUpperDevices": true, "unprovable": "trustContainer"});
+    run_sel(&w, None, "ADD", &trusting).assert_ok();
     assert!(link(&w.host.name, "h1").is_none() && link(&w.host.name, "mv1").is_some(), "h1 not the one moved");
     assert_eq!(link(&w.ctr.name, "eth0").map(|l| l.mac), Some(mac));
 }

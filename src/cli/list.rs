@@ -3,7 +3,7 @@
 //! interface is now, looked up live. Reads only: it creates, locks and
 //! changes nothing, so it is safe while the plugin runs.
 
-mod escape;
+pub(super) mod escape;
 mod place;
 mod table;
 

@@ -1,8 +1,10 @@
 //! The operator's command line, used when the binary runs without
 //! CNI_COMMAND: what is attached (`list`), installing the plugin
-//! (`install`), waiting in a DaemonSet (`pause`), `version` and `--help`.
+//! (`install`), waiting in a DaemonSet (`pause`), dropping a record the
+//! operator checked (`forget`), `version` and `--help`.
 //! The CNI path never comes here.
 
+mod forget;
 mod install;
 mod list;
 mod pause;
@@ -28,6 +30,7 @@ enum Cli {
     List(list::Options),
     Install { cni_bin_dir: PathBuf },
     Pause,
+    Forget(forget::Options),
 }
 
 /// Runs the command line `args` (without the program name).
@@ -45,6 +48,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         Ok(Cli::List(opts)) => return list::list(&opts),
         Ok(Cli::Install { cni_bin_dir }) => return install::install(&cni_bin_dir),
         Ok(Cli::Pause) => return pause::pause(),
+        Ok(Cli::Forget(opts)) => return forget::forget(&opts),
         Err(e) => {
             eprintln!("hostdev: {e}\nhostdev --help lists the commands");
             return ExitCode::from(USAGE_ERROR);
@@ -60,6 +64,7 @@ fn parse(args: &[OsString]) -> Result<Cli, String> {
         Some("version" | "--version" | "-V") => no_more(rest, Cli::Version),
         Some("pause") => no_more(rest, Cli::Pause),
         Some("list") => list_options(rest).map(Cli::List),
+        Some("forget") => forget_options(rest).map(Cli::Forget),
         Some("install") => {
             let mut dir = DEFAULT_CNI_BIN_DIR.into();
             for (_, value) in flags(rest, &["--cni-bin-dir"])? {
@@ -98,6 +103,48 @@ fn list_options(rest: &[OsString]) -> Result<list::Options, String> {
     }
     opts.data_dir = absolute(opts.data_dir, "--data-dir")?;
     Ok(opts)
+}
+
+/// `NETWORK CONTAINER IFNAME [--data-dir DIR]`, each checked as the
+/// plugin checks them.
+fn forget_options(rest: &[OsString]) -> Result<forget::Options, String> {
+    let (words, flagged) = split_words(rest);
+    let mut data_dir = PathBuf::from(DEFAULT_DATA_DIR);
+    for (_, value) in flags(&flagged, &["--data-dir"])? {
+        data_dir = PathBuf::from(value);
+    }
+    let words: Vec<&str> =
+        words.iter().map(|w| w.to_str().ok_or_else(|| format!("{w:?}: not UTF-8"))).collect::<Result<_, _>>()?;
+    let [network, container_id, ifname] = words[..] else {
+        return Err("forget needs NETWORK CONTAINER IFNAME".into());
+    };
+    let valid = |what: &str, s: &str| {
+        crate::cni::env::is_spec_id(s)
+            .then_some(())
+            .ok_or_else(|| format!("{what} {s:?}: {}", crate::cni::env::SPEC_ID_RULE))
+    };
+    valid("network", network)?;
+    valid("container", container_id)?;
+    crate::cni::env::check_ifname("IFNAME", ifname).map_err(|e| e.msg)?;
+    let key = crate::state::Key { network: network.into(), container_id: container_id.into(), ifname: ifname.into() };
+    Ok(forget::Options { data_dir: absolute(data_dir, "--data-dir")?, key })
+}
+
+/// The positional words of `rest`, and its flags with their values.
+fn split_words(rest: &[OsString]) -> (Vec<&OsString>, Vec<OsString>) {
+    let (mut words, mut flagged) = (Vec::new(), Vec::new());
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        if !arg.to_str().is_some_and(|a| a.starts_with("--")) {
+            words.push(arg);
+            continue;
+        }
+        flagged.push(arg.clone());
+        if !arg.to_str().is_some_and(|a| a.contains('=')) {
+            flagged.extend(args.next().cloned());
+        }
+    }
+    (words, flagged)
 }
 
 /// The `FLAG VALUE` and `FLAG=VALUE` pairs of `rest`, each flag one of
@@ -159,6 +206,11 @@ A container runtime runs it with CNI_COMMAND set. By hand:
       namespace. Reads only, takes no lock. Exits 1 if DIR is missing or
       unreadable, or a record cannot be read. docs/operations.md describes
       every field of --output json.
+  hostdev forget NETWORK CONTAINER IFNAME [--data-dir DIR]
+      drops the record of one attachment (and its device's claim) under its
+      lock, after you checked that nothing waits for it (a lost record whose
+      device you found, say), and says what it dropped. Changes no
+      interface. Exits 1 when there is no such record.
   hostdev install [--cni-bin-dir DIR]
       copies this binary to DIR/hostdev (default {DEFAULT_CNI_BIN_DIR}) under a
       temporary name, checks that the copy runs, then renames it into place.
@@ -201,6 +253,15 @@ mod tests {
         assert_eq!(parse(&args(&["install"])), Ok(Cli::Install { cni_bin_dir: DEFAULT_CNI_BIN_DIR.into() }));
         assert_eq!(parse(&args(&["install", "--cni-bin-dir", "/b"])), Ok(Cli::Install { cni_bin_dir: "/b".into() }));
         assert_eq!(parse(&args(&["--version"])), Ok(Cli::Version));
+        let key = crate::state::Key { network: "n".into(), container_id: "c".into(), ifname: "eth0".into() };
+        assert_eq!(
+            parse(&args(&["forget", "--data-dir", "/d", "n", "c", "eth0"])),
+            Ok(Cli::Forget(forget::Options { data_dir: "/d".into(), key: key.clone() }))
+        );
+        assert_eq!(
+            parse(&args(&["forget", "n", "c", "eth0"])),
+            Ok(Cli::Forget(forget::Options { data_dir: DEFAULT_DATA_DIR.into(), key }))
+        );
     }
 
     #[test]
@@ -214,6 +275,11 @@ mod tests {
             (&["list", "--data-dir=rel"], "rel"),
             (&["install", "--cni-bin-dir=rel"], "rel"),
             (&["pause", "now"], "now"),
+            (&["forget", "n", "c"], "NETWORK CONTAINER IFNAME"),
+            (&["forget", "n/x", "c", "eth0"], "n/x"),
+            (&["forget", "n", "c", "a/b"], "a/b"),
+            (&["forget", "n", "c", "eth0", "--data-dir=rel"], "rel"),
+            (&["forget", "n", "c", "eth0", "--output", "json"], "--output"),
             (&["LIST"], "LIST"),
         ] {
             let e = parse(&args(bad)).unwrap_err();

@@ -37,6 +37,6 @@ fn bring_back(env: &Env, conf: &NetConf) -> Result<()> {
     // containerd sends DEL with an empty CNI_NETNS on a second stop; the
     // namespace ADD used may still hold the interface, wherever it is now.
     let path = env.netns.as_deref().or(rec.netns.as_deref());
-    let mut ctr = Container::of_record(path, &rec, &host);
+    let mut ctr = Container::of_record(path, &rec, &mut host);
     home::finish(&mut host, ctr.as_mut(), &store, rec)
 }

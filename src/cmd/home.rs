@@ -17,8 +17,9 @@ use crate::failpoint;
 use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
 use crate::netlink::link::{master_request, set_link_request, up_request};
+use crate::netlink::sysctl::enable_ipv6;
 use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
-use crate::state::{Anchor, Key, Phase, Record, Store};
+use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{debug, info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(50);
 /// namespace still exists. Fails (the record stays) when the interface
 /// exists but cannot come home: code 110, or 11 when it is on its way.
 pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Result<Outcome> {
+    // Said with an 11: what keeps the namespace hostdev looked in alive.
+    let held = ctr.as_ref().and_then(|c| c.held_by.as_ref()).map(|h| format!(" (its namespace is held by {h})"));
+    let held = held.unwrap_or_default();
     let link = match settle(host, ctr.as_deref_mut(), rec)? {
         Place::Container(link) => {
             let ctr = ctr.expect("found in the container, so there is one");
@@ -60,13 +64,13 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
         Place::Dead(why) => return Ok(gone(rec, &why)),
         // Still there after the wait: its namespace lingers (a process
         // holds it) or is slow to die. The runtime's next DEL finishes.
-        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &why).retry_later()),
+        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &format!("{why}{held}")).retry_later()),
         Place::Elsewhere { why, dying: false } => return Err(not_home(rec, &why)),
         Place::Unknown(why) if rec.anchor == Anchor::Parent => {
             return Err(Error::new(
                 code::TRY_AGAIN,
                 format!(
-                    "physical interface {} is in no namespace hostdev can see ({why}); the kernel returns it to the host when its namespace dies. The record stays: try again later",
+                    "physical interface {} is in no namespace hostdev can see ({why}){held}; the kernel returns it to the host when its namespace dies. The record stays: try again later",
                     rec.host.name
                 ),
             ));
@@ -81,7 +85,7 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     // A parked interface was restored when it came home: only its name was
     // missing. Restoring again would undo what the operator changed since.
     if rec.phase != Phase::Parked {
-        restore(&mut host.sock, &link, &name, rec)?;
+        restore(host, &link, &name, rec)?;
         info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
     }
     failpoint::hit("del-after-restore");
@@ -100,11 +104,18 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
     if rec.userspace.is_some() {
         return store.remove(&rec); // nothing was moved
     }
+    if rec.unprovable == Some(Unprovable::LeaveInContainer) {
+        info!("the device is the container's for good, as the config says: dropping its record"; device = rec.host.name);
+        return store.remove(&rec);
+    }
     // A parked interface is already home: only its name is missing.
     let ctr = if rec.phase == Phase::Parked { None } else { ctr };
+    // `removing` only tells a reader that DEL began: a record that still
+    // says `attached` leads the next DEL or GC to the interface all the
+    // same, so a full data directory does not keep the interface away.
     if !matches!(rec.phase, Phase::Parked | Phase::Removing) {
         rec.phase = Phase::Removing;
-        store.save(&rec)?;
+        store.save_if_room(&rec)?;
     }
     failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
@@ -242,7 +253,8 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 /// the addresses' own flags (they came back with NODAD, to be usable at
 /// once). A route or a master that cannot come back (its gateway or bridge
 /// is gone, say) is a warning, not a failed DEL.
-fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<()> {
+fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()> {
+    let sock = &mut host.sock;
     let was = &rec.host;
     let differs = |want: Option<u32>, have: Option<u32>| want.filter(|w| Some(*w) != have);
     let change = LinkChange {
@@ -263,8 +275,12 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
         requests.push(up_request(link.index));
     }
     requests.extend(route::saved_requests(link.index, was.index, &rec.routes, false));
+    let mut ipv6_refused = false;
     for f in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
         match f.subject {
+            // The move reset its sysctls to the host's defaults, which
+            // disable IPv6: enabled below on this interface, as it was.
+            Subject::Address(a) if f.is(Errno::EACCES) && a.is_ipv6() => ipv6_refused = true,
             // A route whose gateway is gone, a master that refuses the port:
             // the interface is home all the same.
             Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
@@ -275,6 +291,11 @@ fn restore(sock: &mut Socket, link: &Link, name: &str, rec: &Record) -> Result<(
             Subject::Link => return Err(refused(f)),
         }
     }
+    if ipv6_refused {
+        info!("IPv6 is disabled on the host by default: enabling it on the interface"; device = name);
+        enable_ipv6(host.ns.as_fd(), host.ns.as_fd(), name).map_err(kernel_error(&format!("enable IPv6 on {name}")))?;
+    }
+    let sock = &mut host.sock;
     check_kept(sock, link.index, name, &addrs)?;
     restore_routing(sock, link.index, name, rec);
     for f in sock.batch(own_flags_requests(link.index, name, &addrs)).unwrap_or_default() {

@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use crate::cmd::{Container, Host, kernel_error};
 use crate::cni::Result;
 use crate::netlink::{Link, Socket};
-use crate::state::{Anchor, Record};
+use crate::state::{Anchor, Record, Unprovable};
 
 /// Where the interface is.
 #[derive(Debug)]
@@ -31,8 +31,15 @@ pub enum Place {
     Unknown(String),
 }
 
-/// Link kinds whose lower device is what `Anchor::Lower` names.
-const UPPER_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
+/// Link kinds whose lower device is what `Anchor::Lower` names. A
+/// container holding one can make a sibling on it (the kernel hangs it off
+/// the real lower device), so the lower proves the family, not the device:
+/// a sibling passes only when it matches the record in every attribute
+/// (kind, mode, flags, vlan id), and then, on the host, it is a plain
+/// device on the host's lower that the container holds nothing of. Not so
+/// macvtap and ipvtap: whoever opens their /dev/tapN holds a descriptor on
+/// the device's traffic, so they are unprovable (see the README).
+const UPPER_KINDS: [&str; 3] = ["macvlan", "ipvlan", "vlan"];
 
 /// What will prove, later, that a link on the host now is this device.
 pub fn anchor_of(link: &Link) -> Anchor {
@@ -50,16 +57,50 @@ pub fn anchor_of(link: &Link) -> Anchor {
 pub fn locate(host: &mut Host, ctr: Option<&mut Container>, rec: &Record) -> Result<Place> {
     match rec.anchor {
         Anchor::Peer { index } => veth(host, ctr, index),
+        Anchor::Lower { .. } if !UPPER_KINDS.contains(&rec.host.kind.as_deref().unwrap_or("")) => Ok(unprovable(rec)),
         Anchor::Lower { index } => by_anchor(host, ctr, rec, |l, host_id| {
-            l.link == Some(index) && l.link_netnsid == host_id && l.kind == rec.host.kind
+            l.link == Some(index)
+                && l.link_netnsid == host_id
+                && l.kind == rec.host.kind
+                && rec.host.stacking.is_none_or(|s| l.stacking == Some(s))
         }),
         Anchor::Parent => by_anchor(host, ctr, rec, |l, _| l.parent.is_some() && l.parent == rec.host.parent),
-        Anchor::Unprovable => Ok(Place::Unknown(format!(
-            "{} is a {} device: nothing a container cannot forge proves which link it is now, so hostdev does not take it back",
-            rec.host.name,
-            rec.host.kind.as_deref().unwrap_or("virtual")
-        ))),
+        Anchor::Unprovable if rec.unprovable == Some(Unprovable::TrustContainer) => trusted(host, ctr, rec),
+        Anchor::Unprovable => Ok(unprovable(rec)),
     }
+}
+
+/// A device nothing proves, and no decision to trust the container with
+/// it (a record older than the `unprovable` key, or a macvtap recorded by
+/// its lower device before it was found to give the container a handle).
+fn unprovable(rec: &Record) -> Place {
+    Place::Unknown(format!(
+        "{} is a {} device: nothing a container cannot forge proves which link it is now, and the config did not say to trust the container (\"unprovable\"), so hostdev does not take it back",
+        rec.host.name,
+        rec.host.kind.as_deref().unwrap_or("virtual")
+    ))
+}
+
+/// `"unprovable": "trustContainer"`: the link with the recorded kind and
+/// MAC that is CNI_IFNAME in the container, as upstream host-device takes
+/// it, or, on the host (which is not hostile), one with that kind and MAC.
+fn trusted(host: &mut Host, ctr: Option<&mut Container>, rec: &Record) -> Result<Place> {
+    let alike = |l: &Link| l.kind == rec.host.kind && l.mac == rec.host.mac;
+    if let Some(ctr) = ctr
+        && let Some(link) = pick(&mut ctr.sock, rec, |l| alike(l) && l.name == rec.ifname, "container")?
+    {
+        return Ok(Place::Container(link));
+    }
+    if let Some(link) = pick(&mut host.sock, rec, alike, "host")? {
+        return Ok(Place::Host(link));
+    }
+    Ok(Place::Unknown(format!(
+        "no {} with the MAC of {} ({}) is {} in the container, nor on the host: trusting the container, hostdev looks for nothing else",
+        rec.host.kind.as_deref().unwrap_or("device"),
+        rec.host.name,
+        rec.host.mac,
+        rec.ifname
+    )))
 }
 
 /// A veth: its peer stays on the host and says where our end is. A veth

@@ -19,7 +19,7 @@ use crate::cni::{Error, code};
 pub use crate::kernel::kernel_error;
 use crate::netlink::Socket;
 use crate::netns::Netns;
-use crate::state::Record;
+use crate::state::{Anchor, Record};
 use crate::warn;
 
 /// The host side: its namespace handle and a netlink socket in it.
@@ -41,6 +41,9 @@ impl Host {
 pub struct Container {
     pub ns: Netns,
     pub sock: Socket,
+    /// What holds its namespace, when it was found by looking (not at the
+    /// path the runtime gave): for messages.
+    pub held_by: Option<String>,
 }
 
 impl Container {
@@ -48,7 +51,7 @@ impl Container {
     pub fn open(ns: Netns, host: &Host) -> crate::cni::Result<Container> {
         let sock = Socket::open_in(ns.as_fd(), host.ns.as_fd())
             .map_err(kernel_error("open a netlink socket in the container"))?;
-        Ok(Container { ns, sock })
+        Ok(Container { ns, sock, held_by: None })
     }
 
     /// The container at `path` when its namespace still exists and is not
@@ -72,7 +75,40 @@ impl Container {
     /// process, a descriptor or a bind mount holds it (the path went stale,
     /// was never passed, or names another namespace now). Without a
     /// recorded identity, whatever `path` names.
-    pub fn of_record(path: Option<&Path>, rec: &Record, host: &Host) -> Option<Container> {
+    pub fn of_record(path: Option<&Path>, rec: &Record, host: &mut Host) -> Option<Container> {
+        let found = Container::recorded(path, rec, host);
+        match rec.anchor {
+            Anchor::Peer { index } => Container::where_peer_says(found, index, rec, host),
+            _ => found,
+        }
+    }
+
+    /// A veth's peer on the host names the namespace its end is in (by the
+    /// host's nsid for it), which the kernel, not the container, reports:
+    /// when that is not `found` (the recorded namespace is out of sight, or
+    /// the container moved the veth into a namespace of its own), the
+    /// namespace with that nsid, wherever something holds it, is where DEL
+    /// takes it from. Else `found`.
+    fn where_peer_says(found: Option<Container>, peer: u32, rec: &Record, host: &mut Host) -> Option<Container> {
+        let peer = host.sock.link_by_index(peer).ok().flatten().filter(|p| p.kind.as_deref() == Some("veth"));
+        let Some(nsid) = peer.and_then(|p| p.link_netnsid).filter(|id| *id >= 0) else { return found };
+        let is_it =
+            |sock: &mut crate::netlink::Socket, ns: &Netns| sock.nsid_of(ns.as_fd()).ok().flatten() == Some(nsid);
+        if found.as_ref().is_some_and(|c| is_it(&mut host.sock, &c.ns)) {
+            return found;
+        }
+        let dev = host.ns.identity().dev;
+        let Some((ns, via)) = crate::netns::find_where(dev, |ns| is_it(&mut host.sock, ns)) else { return found };
+        let holder = crate::netns::describe_holder(&via);
+        crate::info!(
+            "the veth of {} is in the namespace with host nsid {nsid}: found it through {holder}",
+            rec.holder()
+        );
+        Container::held(ns, holder, host).or(found)
+    }
+
+    /// The recorded namespace, at `path` or wherever something holds it.
+    fn recorded(path: Option<&Path>, rec: &Record, host: &Host) -> Option<Container> {
         let at = path.and_then(|p| Container::find(p, host));
         let Some(id) = rec.netns_identity else { return at };
         if at.as_ref().is_some_and(|c| c.ns.identity() == id) {
@@ -83,8 +119,25 @@ impl Container {
             return at;
         };
         let shown = path.map_or_else(|| "no path".into(), |p| p.display().to_string());
-        crate::info!("the namespace of {} is not at {shown}: found it through {via}", rec.holder());
-        Container::open(ns, host).map_err(|e| warn!("{}", e.msg)).ok().or(at)
+        let holder = crate::netns::describe_holder(&via);
+        crate::info!("the namespace of {} is not at {shown}: found it through {holder}", rec.holder());
+        Container::held(ns, holder, host).or(at)
+    }
+
+    /// The namespace `ns`, found through `holder`.
+    fn held(ns: Netns, holder: String, host: &Host) -> Option<Container> {
+        let ctr = Container::open(ns, host).map_err(|e| warn!("{}", e.msg)).ok()?;
+        Some(Container { held_by: Some(holder), ..ctr })
+    }
+}
+
+/// What still holds the namespace `rec` recorded at ADD (a process, a
+/// descriptor, a bind mount, or its recorded path when no identity was
+/// recorded); None when nothing reachable does: it is dead, or dying.
+pub fn namespace_holder(rec: &Record) -> Option<String> {
+    match rec.netns_identity {
+        Some(id) => crate::netns::find(id).map(|(_, via)| via),
+        None => rec.netns.as_ref().filter(|p| p.exists()).map(|p| p.display().to_string()),
     }
 }
 

@@ -43,6 +43,41 @@ impl Selector {
     }
 }
 
+/// What DEL does with a device nothing a container cannot forge
+/// identifies (tap, macvtap, ...): the config's `unprovable`, which ADD
+/// requires for such a device and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Unprovable {
+    /// Bring home what is CNI_IFNAME in the container with the recorded
+    /// kind and MAC, trusting the container as upstream host-device does.
+    TrustContainer,
+    /// Leave it to the container for good: DEL drops the record.
+    LeaveInContainer,
+}
+
+impl Unprovable {
+    pub const KEY: &'static str = "unprovable";
+
+    /// As the config and the record spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unprovable::TrustContainer => "trustContainer",
+            Unprovable::LeaveInContainer => "leaveInContainer",
+        }
+    }
+
+    fn parse(obj: &Map<String, Value>) -> Result<Option<Unprovable>> {
+        let Some(text) = opt_string(obj, Self::KEY)? else { return Ok(None) };
+        serde_json::from_value(Value::String(text.clone())).map(Some).map_err(|_| {
+            config_error(format!(
+                "config key {:?} {text:?} is invalid: it must be \"trustContainer\" or \"leaveInContainer\"",
+                Self::KEY
+            ))
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NetConf {
     pub cni_version: Version,
@@ -63,6 +98,7 @@ pub struct NetConf {
     /// carries the routes and policy rules of the interface into the
     /// container. None when the config does not say.
     pub use_interface_network: Option<bool>,
+    pub unprovable: Option<Unprovable>,
     /// The whole config as received, passed unchanged to IPAM plugins.
     pub raw: Vec<u8>,
     pub object: Map<String, Value>,
@@ -91,6 +127,7 @@ const TOP: Keys = Keys {
         "allowDefaultRoute",
         "allowUpperDevices",
         "useInterfaceNetwork",
+        "unprovable",
         "cni.dev/valid-attachments",
         "cni.dev/attachments",
     ],
@@ -178,6 +215,7 @@ impl NetConf {
             allow_default_route: opt_bool(&obj, "allowDefaultRoute")?.unwrap_or(false),
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
             use_interface_network: opt_bool(&obj, "useInterfaceNetwork")?,
+            unprovable: Unprovable::parse(&obj)?,
             raw: raw.to_vec(),
             object: received,
             notes,

@@ -56,6 +56,25 @@ pub struct Link {
     /// index; the snapshot fills in the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<Master>,
+    /// How a macvlan, ipvlan or vlan sits on its lower device: a sibling
+    /// the container made on it must match this too to pass for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacking: Option<Stacking>,
+}
+
+/// A stacked device's settings on its lower device (`ip -d link`: macvlan
+/// or ipvlan mode and flags, vlan id and protocol). Absent in records
+/// written before they were kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stacking {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u16>,
 }
 
 /// A link's parent device on its bus (`ip -d link`: parentbus, parentdev).
@@ -322,7 +341,7 @@ impl From<&LinkMessage> for Link {
                     _ => None,
                 })),
                 LinkAttribute::NetnsImmutable(b) => link.netns_immutable = *b,
-                LinkAttribute::LinkInfo(infos) => link.kind = kind_of(infos),
+                LinkAttribute::LinkInfo(infos) => (link.kind, link.stacking) = (kind_of(infos), stacking_of(infos)),
                 LinkAttribute::Link(i) => link.link = Some(*i),
                 LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(*id),
                 LinkAttribute::ParentDevName(n) => parent.1 = Some(n.clone()),
@@ -346,6 +365,30 @@ fn kind_of(infos: &[LinkInfo]) -> Option<String> {
         LinkInfo::Kind(k) => Some(k.to_string()),
         _ => None,
     })
+}
+
+fn stacking_of(infos: &[LinkInfo]) -> Option<Stacking> {
+    use netlink_packet_route::link::{InfoData, InfoIpVlan, InfoMacVlan, InfoVlan};
+    let mut s = Stacking::default();
+    match infos.iter().find_map(|i| if let LinkInfo::Data(d) = i { Some(d) } else { None })? {
+        InfoData::MacVlan(nlas) => nlas.iter().for_each(|n| match n {
+            InfoMacVlan::Mode(m) => s.mode = Some(u32::from(*m)),
+            InfoMacVlan::Flags(f) => s.flags = Some(u32::from(f.bits())),
+            _ => {}
+        }),
+        InfoData::IpVlan(nlas) => nlas.iter().for_each(|n| match n {
+            InfoIpVlan::Mode(m) => s.mode = Some(u32::from(u16::from(*m))),
+            InfoIpVlan::Flags(f) => s.flags = Some(u32::from(f.bits())),
+            _ => {}
+        }),
+        InfoData::Vlan(nlas) => nlas.iter().for_each(|n| match n {
+            InfoVlan::Id(id) => s.vlan = Some(*id),
+            InfoVlan::Protocol(p) => s.protocol = Some(u16::from(*p)),
+            _ => {}
+        }),
+        _ => return None,
+    }
+    Some(s)
 }
 
 pub fn format_mac(bytes: &[u8]) -> String {

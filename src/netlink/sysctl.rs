@@ -15,6 +15,6 @@ use super::socket::{NlResult, in_namespace};
 pub fn enable_ipv6(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, ifname: &str) -> NlResult<()> {
     let path = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
     let mut file = in_namespace(ns, home, || OpenOptions::new().write(true).open(&path))?
-        .map_err(NlError::io(&format!("open {path} in the container")))?;
-    file.write_all(b"0").map_err(NlError::io(&format!("write {path} in the container")))
+        .map_err(NlError::io(&format!("open {path} in its namespace")))?;
+    file.write_all(b"0").map_err(NlError::io(&format!("write {path} in its namespace")))
 }

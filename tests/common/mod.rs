@@ -535,3 +535,27 @@ pub fn wait_for_log(path: &std::path::Path, needle: &str) {
     let said = || std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle));
     assert!(wait_until(60, said), "{} never said {needle:?}", path.display());
 }
+
+/// tests/fixtures/socket-holder.py holding the namespace at `path` through
+/// a socket alone (killed on drop): once its path is gone, the namespace
+/// lives on out of anyone's reach.
+pub struct SocketHolder(Child);
+
+impl SocketHolder {
+    pub fn new(path: &str) -> SocketHolder {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/socket-holder.py");
+        let mut child = Command::new(script).arg(path).stdout(Stdio::piped()).spawn().unwrap();
+        let mut ready = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "the socket holder did not start");
+        SocketHolder(child)
+    }
+}
+
+impl Drop for SocketHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -3,12 +3,13 @@
 
 use crate::cmd::Host;
 use crate::cmd::locate::anchor_of;
+use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
 use crate::kernel::kernel_error;
 use crate::netlink::Link;
 use crate::netlink::route::RouteEntry;
-use crate::state::{Anchor, Phase, Record, Store};
+use crate::state::{Anchor, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use super::Attachment;
@@ -171,19 +172,68 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         build_result(conf, netdev_interface(env, &link), &addrs)?.0.check_expressible(conf.cni_version)?;
     }
     let anchor = anchor_of(&link);
-    if anchor == Anchor::Unprovable {
-        warn!(
-            "{} ({}) has no identity a container cannot forge: DEL will not take it back from the container",
-            link.name,
-            link.kind.as_deref().unwrap_or("no kind")
-        );
-    }
+    let unprovable = match anchor {
+        Anchor::Unprovable => Some(decided(conf, &link)?),
+        _ => None,
+    };
     let mut rec = Record::new(key, netns, link, addrs);
     rec.anchor = anchor;
+    rec.unprovable = unprovable;
     rec.netns_identity = Some(ctr.ns.identity());
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
     record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
     Ok(rec)
+}
+
+/// A lost record (nothing proved where its device went) holding `what`,
+/// which is on the host now: it gives way once its namespace is dead
+/// (nothing reachable holds it), as nothing could then be waiting in it.
+/// Under its attachment's lock, so no DEL or GC of it runs meanwhile.
+fn lost_gives_way(store: &Store, what: &str, probe: &Record, lost: Record) -> Result<Option<Record>> {
+    let busy = |why: String| {
+        Error::new(
+            code::DEVICE_BUSY,
+            format!(
+                "device {what:?} is held by the lost attachment {} of {} (network {}): {why}. Once you have checked that nothing waits for it, `hostdev forget {} {} {}` drops that record",
+                lost.ifname,
+                lost.holder(),
+                lost.network,
+                lost.network,
+                lost.container_id,
+                lost.ifname
+            ),
+        )
+    };
+    if lost.key() == probe.key() {
+        return Ok(None); // this attachment replaces it (see `claim`)
+    }
+    if let Some(holder) = crate::cmd::namespace_holder(&lost) {
+        return Err(busy(format!("its namespace is still alive ({holder})")));
+    }
+    let Some(_lock) = store.try_lock_key(&lost.key())? else {
+        return Err(busy("another call is working on it".into()));
+    };
+    warn!(
+        "the lost record gives way: its device is back on the host and its namespace is gone";
+        device = what, attachment = format!("{}/{}/{}", lost.network, lost.container_id, lost.ifname),
+    );
+    store.remove(&lost)?;
+    Ok(None)
+}
+
+/// What DEL is to do with `link`, which nothing a container cannot forge
+/// identifies: the config must say (code 7 naming the key and the risk).
+fn decided(conf: &NetConf, link: &Link) -> Result<Unprovable> {
+    let kind = link.kind.as_deref().unwrap_or("device without a kind");
+    let Some(decision) = conf.unprovable else {
+        return Err(config_error(format!(
+            "device {:?} is a {kind}: nothing a container cannot forge identifies it on DEL (its index, name, MAC and kind are the container's to set, and a tap or macvtap gives whoever holds its file descriptor the device's traffic). Set {key:?} to \"trustContainer\" to have DEL bring home whatever is CNI_IFNAME in the container with its kind and MAC, as upstream host-device does (a device the container made in its place would come into the host, with the container holding a file descriptor on it), or to \"leaveInContainer\" to leave it to the container for good",
+            link.name,
+            key = Unprovable::KEY
+        )));
+    };
+    info!("the device is unprovable: DEL follows the config"; device = link.name, kind = kind, unprovable = decision.name());
+    Ok(decision)
 }
 
 /// Fails when another attachment holds the device `what` (`probe` is a
@@ -202,6 +252,9 @@ pub(super) fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Resu
     }
     if other.phase == Phase::Parked {
         return Ok(Some(other));
+    }
+    if other.phase == Phase::Lost {
+        return lost_gives_way(store, what, probe, other);
     }
     Err(Error::new(
         code::DEVICE_BUSY,

@@ -17,7 +17,7 @@ use crate::cni::result::Interface;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::failpoint;
 use crate::netlink::addr::unexpired;
-use crate::state::{Key, KeyLock, Phase, Record, Store};
+use crate::state::{Key, KeyLock, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use configure::{Namespaces, apply_ipam, configure, move_error};
@@ -38,6 +38,8 @@ struct Attachment<'a> {
 struct Progress {
     /// IPAM handed something out: it must be released.
     ipam_added: bool,
+    /// The move was asked for, and the device may be in the container.
+    moved: bool,
 }
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
@@ -81,7 +83,8 @@ impl<'a> Attachment<'a> {
         let addrs = unexpired(&rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
         failpoint::hit("add-after-record");
-        self.move_in(rec)?;
+        progress.moved = true;
+        self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         let index = self.configure(rec, &mut result)?;
@@ -102,6 +105,14 @@ impl<'a> Attachment<'a> {
         let target = env.sandbox().unwrap_or_default();
         info!("moving the interface into the container"; device = rec.host.name, index = rec.host.index, netns = target);
         self.host.sock.move_link(rec.host.index, self.ctr.ns.as_fd(), ifname).map_err(|e| move_error(e, rec, ifname))
+    }
+
+    /// Whether the device is still on the host as it was claimed (a move
+    /// the kernel refused outright, without CAP_NET_ADMIN say): at its
+    /// index, under its name, in no namespace but the host's.
+    fn still_home(&mut self, rec: &Record) -> bool {
+        let here = self.host.sock.link_by_index(rec.host.index);
+        here.is_ok_and(|l| l.is_some_and(|l| l.name == rec.host.name || Some(&l.name) == rec.parked_as.as_ref()))
     }
 
     /// Addresses and link state inside the container; the link's index there.
@@ -156,12 +167,27 @@ impl<'a> Attachment<'a> {
     /// The one undo: IPAM's allocation is released if IPAM handed one out,
     /// and the interface goes home as DEL would take it (the record goes
     /// only once it is home; a userspace device never moved).
-    fn undo(&mut self, rec: Record, progress: &Progress) {
+    fn undo(&mut self, mut rec: Record, progress: &Progress) {
         if progress.ipam_added
             && let Some(ipam) = Ipam::of(self.env, self.conf)
             && let Err(e) = ipam.call("DEL")
         {
             warn!("releasing the IPAM allocation after a failed ADD failed: {e}");
+        }
+        // Nothing moved, nothing changed: the record and its claim go, so
+        // that no other pod is refused the device. (A parked device keeps
+        // the usual way: its record alone knows its true name.)
+        if !progress.moved && rec.parked_as.is_none() {
+            info!("nothing was moved: dropping the record"; device = rec.host.name);
+            if let Err(e) = self.store.remove(&rec) {
+                warn!("dropping the record of {} failed: {e}", rec.host.name);
+            }
+            return;
+        }
+        // A device left to the container on DEL was never the container's:
+        // a failed ADD brings it home, as it would a trusted one.
+        if rec.unprovable.is_some() {
+            rec.unprovable = Some(Unprovable::TrustContainer);
         }
         let name = rec.host.name.clone();
         if let Err(e) = home::finish(&mut self.host, Some(&mut self.ctr), self.store, rec) {

@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod error;
+pub mod ethtool;
 pub mod link;
 pub mod request;
 pub mod route;

@@ -3,6 +3,7 @@
 //! atomically, one JSON file per (network, container id, interface name),
 //! readable by a person, in a directory only root can write (`SafeDir`).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,6 +83,14 @@ pub struct Record {
     /// routes come back with the addresses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteEntry>,
+    /// Its per-device sysctls on the host ("ipv4.accept_ra" -> "2"): the
+    /// kernel resets them to the namespace's defaults on every move.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// Its device features the driver lets change, as the host asked for
+    /// them (`ethtool -k`): the pod's changes travel home with the device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, bool>,
     /// Its index inside the container, once known (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_index: Option<u32>,
@@ -117,6 +126,8 @@ impl Record {
             anchor: Anchor::Unprovable,
             addrs,
             routes: Vec::new(),
+            sysctls: BTreeMap::new(),
+            features: BTreeMap::new(),
             container_index: None,
             parked_as: None,
             lost: None,

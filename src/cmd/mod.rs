@@ -8,6 +8,7 @@ pub mod gc;
 pub mod home;
 pub mod kept;
 pub mod locate;
+pub mod settings;
 pub mod status;
 pub mod version;
 

@@ -22,6 +22,8 @@
 #   8. the kernel's own limit: 1.'s kernel requests sent by one resident
 #      process (examples/kernel_limit.rs), and two starts of a static no-op
 #      process (examples/noop.rs), what a plugin pays that it does not;
+#   9. 1.'s cycle with MTU and MAC declared (target: within 1.05 of 1.), and
+#      with ethtool features and sysctls declared too (the added ms printed);
 # plus peak RSS and CPU of one ADD and one DEL. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.
 #

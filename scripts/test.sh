@@ -23,6 +23,7 @@ declare -A NEEDED_PACKAGES=(
     [containernetworking-plugins]='test -x /usr/lib/cni/static -a -x /usr/lib/cni/host-local -a -x /usr/lib/cni/host-device'
     [bats]='command -v bats'
     [jq]='command -v jq'
+    [ethtool]='command -v ethtool'
     [perl]='command -v prove'
     [python3-yaml]='/usr/bin/python3 -c "import yaml"'
     [time]='test -x /usr/bin/time'

@@ -3,6 +3,7 @@
 //! atomically, one JSON file per (network, container id, interface name),
 //! readable by a person, in a directory only root can write (`SafeDir`).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +96,14 @@ pub struct Record {
     /// into the container, and made again on the host if they went missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
+    /// Its per-device sysctls on the host ("ipv4.accept_ra" -> "2"): the
+    /// kernel resets them to the namespace's defaults on every move.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// Its device features the driver lets change, as the host asked for
+    /// them (`ethtool -k`): the pod's changes travel home with the device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, bool>,
     /// Its index inside the container, once known (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_index: Option<u32>,
@@ -135,6 +144,8 @@ impl Record {
             routes: Vec::new(),
             nexthops: Vec::new(),
             rules: Vec::new(),
+            sysctls: BTreeMap::new(),
+            features: BTreeMap::new(),
             container_index: None,
             parked_as: None,
             lost: None,

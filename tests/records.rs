@@ -3,7 +3,8 @@
 //! byte as it was written, and a record written before anchors existed (an
 //! attachment that outlived an upgrade) must still load. Renaming a field
 //! in the netlink structs a record embeds fails here, not on a node. A
-//! record with the pod and time ADD wrote (Kubernetes) is pinned too.
+//! record with the pod and time ADD wrote (Kubernetes) is pinned too, and
+//! one with the host sysctls and features ADD keeps for DEL.
 
 use hostdev::state::{Anchor, Phase, Pod, Record};
 
@@ -76,4 +77,20 @@ fn a_record_with_routes_of_every_shape_reads_and_writes_unchanged() {
     let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
     assert!(without.nexthops.is_empty() && without.rules.is_empty());
     assert!(without.routes.iter().all(|r| r.hops.is_empty() && r.nhid.is_none() && !r.onlink));
+}
+
+/// ADD records the host's per-device sysctls (the kernel resets them on
+/// every move) and the features the driver lets change, as the host asked
+/// for them: what DEL, GC and healing put back whatever the pod declared.
+#[test]
+fn a_record_with_sysctls_and_features_reads_and_writes_unchanged() {
+    let bytes = fixture("v1-veth-declared.json");
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", &bytes).expect("a record with sysctls loads");
+    assert_eq!(rec.sysctls.get("ipv4.arp_ignore").map(String::as_str), Some("0"));
+    assert_eq!(rec.sysctls.get("ipv6.disable_ipv6").map(String::as_str), Some("0"));
+    assert!(!rec.sysctls.contains_key("ipv6.mtu"), "IPv6's mtu follows the link's");
+    assert_eq!(rec.features.get("rx-gro"), Some(&false), "the host's, not the declared gro");
+    assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
+    let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
+    assert!(without.sysctls.is_empty() && without.features.is_empty(), "older records have none: nothing to put back");
 }

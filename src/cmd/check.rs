@@ -28,8 +28,10 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     // A userspace-bound device has no interface to look at; IPAM still answers.
     if rec.is_none_or(|r| r.userspace.is_none()) {
         let ns = open_netns(env.netns.as_deref().expect("CHECK requires CNI_NETNS"))?;
-        let mut ctr = Container::open(ns, &Host::open()?)?;
+        let host = Host::open()?;
+        let mut ctr = Container::open(ns, &host)?;
         let link = check_link(&mut ctr.sock, &env.ifname, &prev.interfaces[ours])?;
+        crate::cmd::settings::check(&ctr, &host, &env.ifname, conf, &link)?;
         check_addresses(&mut ctr.sock, &link, &env.ifname, &prev, ours)?;
         check_routes(&mut ctr.sock, &prev, ours)?;
     }

@@ -246,7 +246,8 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     Err(kernel_error(&format!("rename {} on the host (names kept being taken)", link.name))(e))
 }
 
-/// Gives `link` back MTU, MAC, alias, admin flags, txqueuelen, group,
+/// Gives `link` back its per-device sysctls and features, then MTU, MAC,
+/// alias, admin flags, txqueuelen, group,
 /// altnames, its master, addresses, admin state and its routes, in one
 /// pipelined batch, undoing whatever the container changed; then what
 /// needs those first: nexthop objects, the routes through them, rules, and
@@ -266,6 +267,8 @@ fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()>
         group: differs(was.group, link.group),
         ..LinkChange::default()
     };
+    // Before the addresses: IPv6 must be enabled again for its own.
+    crate::cmd::settings::restore_host(sock, name, rec);
     let mut requests = vec![set_link_request(link.index, &change)];
     let master = restore_master(sock, link, name, was.master.as_ref());
     requests.extend(master.map(|m| master_request(link.index, m)));

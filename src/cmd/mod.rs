@@ -9,6 +9,7 @@ pub mod home;
 pub mod kept;
 pub mod locate;
 pub mod routing;
+pub mod settings;
 pub mod status;
 pub mod version;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::declare::Declared;
 use super::env::{SPEC_ID_RULE, is_spec_id};
 use super::error::{Error, Result, code, config_error};
 use super::keys::{Keys, Notes};
@@ -99,6 +100,8 @@ pub struct NetConf {
     /// container. None when the config does not say.
     pub use_interface_network: Option<bool>,
     pub unprovable: Option<Unprovable>,
+    /// How the interface is to look in the pod.
+    pub declared: Declared,
     /// The whole config as received, passed unchanged to IPAM plugins.
     pub raw: Vec<u8>,
     pub object: Map<String, Value>,
@@ -128,6 +131,11 @@ const TOP: Keys = Keys {
         "allowUpperDevices",
         "useInterfaceNetwork",
         "unprovable",
+        "mtu",
+        "mac",
+        "txQLen",
+        "ethtool",
+        "sysctl",
         "cni.dev/valid-attachments",
         "cni.dev/attachments",
     ],
@@ -136,18 +144,8 @@ const TOP: Keys = Keys {
 /// `runtimeConfig`: the capabilities runtimes and Multus pass besides ours.
 const RUNTIME_CONFIG: Keys = Keys {
     path: "runtimeConfig.",
-    known: &["deviceID"],
-    others: Some(&[
-        "ips",
-        "mac",
-        "bandwidth",
-        "portMappings",
-        "ipRanges",
-        "dns",
-        "aliases",
-        "cgroupPath",
-        "infinibandGUID",
-    ]),
+    known: &["deviceID", "mac"],
+    others: Some(&["ips", "bandwidth", "portMappings", "ipRanges", "dns", "aliases", "cgroupPath", "infinibandGUID"]),
 };
 /// `ipam`: only its type is ours; the rest is the IPAM plugin's.
 const IPAM: Keys = Keys { path: "ipam.", known: &["type"], others: None };
@@ -189,7 +187,8 @@ impl NetConf {
         let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
-        let (device_id, device_id_top_level) = device_id(&obj, &mut notes)?;
+        let runtime = runtime_config(&obj, &mut notes)?;
+        let (device_id, device_id_top_level) = device_id(&obj, runtime.as_ref())?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
             hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
@@ -216,10 +215,18 @@ impl NetConf {
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
             use_interface_network: opt_bool(&obj, "useInterfaceNetwork")?,
             unprovable: Unprovable::parse(&obj)?,
+            declared: Declared::parse(&obj, runtime.as_ref())?,
             raw: raw.to_vec(),
             object: received,
             notes,
         })
+    }
+
+    /// Whether the host's addresses go into the pod: upstream's
+    /// `useInterfaceNetwork`, true unless the config says false (hostdev
+    /// has always carried them).
+    pub fn carries_addresses(&self) -> bool {
+        self.use_interface_network.unwrap_or(true)
     }
 
     /// A config error (7) also names the unknown keys that look like typos
@@ -278,9 +285,9 @@ fn check_network_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Names the key, what it must be, and what it got: the value itself
-/// when it is short, else its type.
-fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
+/// Names the key, what it must be, and what it got: its type, and the
+/// value itself when it is short.
+pub(super) fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
     let kind = match got {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -290,7 +297,7 @@ fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
         Value::Object(_) => "an object",
     };
     let text = got.to_string();
-    let got = if matches!(got, Value::Array(_) | Value::Object(_)) || text.len() > 64 {
+    let got = if text.len() > 64 {
         kind.to_string()
     } else {
         format!("{kind} ({text})")
@@ -326,8 +333,12 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
 /// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
 /// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
 /// even for an auxiliary device) when the plugin declares no capability.
-fn device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<(Option<String>, bool)> {
-    let runtime = runtime_device_id(obj, notes)?;
+fn device_id(obj: &Map<String, Value>, rc: Option<&Map<String, Value>>) -> Result<(Option<String>, bool)> {
+    let runtime = match rc {
+        Some(rc) => opt_string(rc, "deviceID")
+            .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string"))?,
+        None => None,
+    };
     let top = opt_string(obj, "deviceID")?;
     if runtime.as_deref().is_none_or(str::is_empty) && top.is_some() {
         return Ok((top, true));
@@ -335,11 +346,11 @@ fn device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<(Option<Stri
     Ok((runtime, false))
 }
 
-fn runtime_device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<String>> {
+/// `runtimeConfig`, its known keys under their exact spelling.
+fn runtime_config(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<String, Value>>> {
     match obj.get("runtimeConfig") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(rc)) => opt_string(&RUNTIME_CONFIG.canonical(rc, notes), "deviceID")
-            .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
+        Some(Value::Object(rc)) => Ok(Some(RUNTIME_CONFIG.canonical(rc, notes))),
         Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
 }
@@ -361,7 +372,7 @@ fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<St
 /// accepts): `aa:bb:..`, `aa-bb-..` or `aabb.ccdd.eeff`, any case, 6, 8 or
 /// 20 bytes; returned lowercase and colon-separated. None when it is none
 /// of these (the selector then reports the value as written).
-fn go_mac(s: &str) -> Option<String> {
+pub(super) fn go_mac(s: &str) -> Option<String> {
     let (sep, width) = match s.as_bytes() {
         [_, _, b':', ..] => (':', 2),
         [_, _, b'-', ..] => ('-', 2),
@@ -485,13 +496,13 @@ mod tests {
     /// mean" warning, and a config error (7) then names it too.
     #[test]
     fn near_misses_are_named() {
-        let c = parse(r#"{"cniVersion":"1.0.0","name":"n","devcie":"eth1","dataDri":"/x","logfiles":"/y","mtu":9000}"#)
+        let c = parse(r#"{"cniVersion":"1.0.0","name":"n","devcie":"eth1","dataDri":"/x","logfiles":"/y","vlan":9}"#)
             .unwrap();
         for (got, known) in [("devcie", "device"), ("dataDri", "dataDir"), ("logfiles", "logFile")] {
             let said = format!("config key {got:?} is unknown and ignored: did you mean {known:?}?");
             assert!(c.notes.warnings.iter().any(|w| w.contains(&said)), "no {said:?} in {:?}", c.notes.warnings);
         }
-        assert_eq!(c.notes.warnings.len(), 3, "mtu is far from every key: {:?}", c.notes.warnings);
+        assert_eq!(c.notes.warnings.len(), 3, "vlan is far from every key: {:?}", c.notes.warnings);
         let e = c.explain(config_error("no device selected"));
         assert!(e.msg.starts_with("no device selected") && e.msg.contains("did you mean \"device\""), "{}", e.msg);
         assert_eq!(c.explain(Error::new(101, "x")).msg, "x", "only config errors get the hint");

@@ -1,6 +1,7 @@
 //! The CNI protocol: environment, config, results, errors. No kernel here.
 
 pub mod config;
+pub mod declare;
 pub mod env;
 pub mod error;
 pub mod ipam;

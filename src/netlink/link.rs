@@ -60,6 +60,9 @@ pub struct Link {
     /// the container made on it must match this too to pass for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stacking: Option<Stacking>,
+    /// The MTUs the driver takes (IFLA_MIN_MTU, IFLA_MAX_MTU).
+    #[serde(skip)]
+    pub mtu_range: Option<(u32, u32)>,
 }
 
 /// A stacked device's settings on its lower device (`ip -d link`: macvlan
@@ -170,7 +173,20 @@ impl Socket {
     /// there, in one RTM_NEWLINK. The kernel does this in two steps (move,
     /// then rename): on error the caller must look where the link ended up.
     pub fn move_link(&mut self, index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<()> {
-        self.ack_one(move_request(index, target, name)?)
+        self.move_link_with(index, target, name, &LinkChange::default())
+    }
+
+    /// `move_link`, with `change` (MTU, MAC, queue length) in the same
+    /// message: the kernel applies it in the target namespace, after the
+    /// move, so on error the link may have moved with part of it.
+    pub fn move_link_with(
+        &mut self,
+        index: u32,
+        target: BorrowedFd<'_>,
+        name: &str,
+        change: &LinkChange,
+    ) -> NlResult<()> {
+        self.ack_one(move_request(index, target, name, change)?)
     }
 
     /// Renames link `index`. Kernels before 6.x refuse to rename an UP link
@@ -232,13 +248,14 @@ impl Socket {
 }
 
 /// The one RTM_NEWLINK that moves link `index` into `target` as `name`.
-fn move_request(index: u32, target: BorrowedFd<'_>, name: &str) -> NlResult<Request> {
+fn move_request(index: u32, target: BorrowedFd<'_>, name: &str, change: &LinkChange) -> NlResult<Request> {
     if crate::ifname::invalid(name).is_some() {
         return Err(super::NlError::errno(&format!("interface name {name:?}"), Errno::EINVAL));
     }
     let mut msg = link_request(index);
     msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    push_change(&mut msg, change);
     Ok(Request::new(Rt::NewLink(msg), 0, Subject::Link, format!("move link {index} as {name}")))
 }
 
@@ -272,6 +289,12 @@ pub fn set_link_request(index: u32, change: &LinkChange) -> Request {
     if let Some(name) = &change.name {
         msg.attributes.push(LinkAttribute::IfName(name.clone()));
     }
+    push_change(&mut msg, change);
+    Request::new(Rt::NewLink(msg), 0, Subject::Link, format!("change link {index}"))
+}
+
+/// The attributes and flags of `change` but its name.
+fn push_change(msg: &mut LinkMessage, change: &LinkChange) {
     if let Some(mac) = change.mac.as_deref().and_then(parse_mac) {
         msg.attributes.push(LinkAttribute::Address(mac));
     }
@@ -288,15 +311,14 @@ pub fn set_link_request(index: u32, change: &LinkChange) -> Request {
         msg.attributes.push(LinkAttribute::Group(group));
     }
     if let Some(up) = change.up {
-        set_flag(&mut msg, LinkFlags::Up, up);
+        set_flag(msg, LinkFlags::Up, up);
     }
     if let Some(f) = change.flags {
-        set_flag(&mut msg, LinkFlags::Promisc, f.promisc);
-        set_flag(&mut msg, LinkFlags::Allmulti, f.allmulti);
-        set_flag(&mut msg, LinkFlags::Noarp, f.noarp);
-        set_flag(&mut msg, LinkFlags::Multicast, f.multicast);
+        set_flag(msg, LinkFlags::Promisc, f.promisc);
+        set_flag(msg, LinkFlags::Allmulti, f.allmulti);
+        set_flag(msg, LinkFlags::Noarp, f.noarp);
+        set_flag(msg, LinkFlags::Multicast, f.multicast);
     }
-    Request::new(Rt::NewLink(msg), 0, Subject::Link, format!("change link {index}"))
 }
 
 /// Asks for `flag` on or off; the change mask leaves the others alone.
@@ -349,6 +371,8 @@ impl From<&LinkMessage> for Link {
                 LinkAttribute::TxQueueLen(q) => link.txqlen = Some(*q),
                 LinkAttribute::Group(g) => link.group = Some(*g),
                 LinkAttribute::Controller(i) => link.master = Some(Master { index: *i, name: String::new() }),
+                LinkAttribute::MinMtu(m) => link.mtu_range = Some((*m, link.mtu_range.map_or(u32::MAX, |r| r.1))),
+                LinkAttribute::MaxMtu(m) => link.mtu_range = Some((link.mtu_range.map_or(0, |r| r.0), *m)),
                 _ => {}
             }
         }

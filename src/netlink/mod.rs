@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod error;
+pub mod ethtool;
 pub mod hex;
 pub mod link;
 pub mod nexthop;

@@ -3,7 +3,7 @@
 //! A plain blocking socket is all a short-lived, single-threaded plugin
 //! needs; it keeps every kernel request visible as one function call.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use netlink_packet_core::{
     ErrorBuffer, ErrorMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
@@ -52,6 +52,12 @@ impl Socket {
     /// namespace it was created in, so it is opened from inside `ns`.
     pub fn open_in(ns: BorrowedFd<'_>, home: BorrowedFd<'_>) -> NlResult<Socket> {
         in_namespace(ns, home, Socket::open)?
+    }
+
+    /// The socket's descriptor, for device ioctls in its namespace
+    /// (ethtool): the kernel answers them on any socket.
+    pub fn fd(&self) -> RawFd {
+        self.raw.as_raw_fd()
     }
 
     /// Sends one request and waits for its acknowledgement.

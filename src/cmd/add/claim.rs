@@ -169,14 +169,16 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     check_container(&mut ctr.sock, &env.ifname, &link)?;
     if conf.ipam.is_none() {
-        build_result(conf, netdev_interface(env, &link), &addrs)?.0.check_expressible(conf.cni_version)?;
+        let carried = if conf.carries_addresses() { addrs.as_slice() } else { &[] };
+        build_result(conf, netdev_interface(env, &link), carried)?.0.check_expressible(conf.cni_version)?;
     }
     let anchor = anchor_of(&link);
     let unprovable = match anchor {
         Anchor::Unprovable => Some(decided(conf, &link)?),
         _ => None,
     };
-    let mut rec = Record::new(key, netns, link, addrs);
+    let mut rec = Record::new(key, netns, link.clone(), addrs);
+    att.plan = crate::cmd::settings::prepare(host, conf, &env.ifname, &link, &mut rec)?;
     rec.anchor = anchor;
     rec.unprovable = unprovable;
     rec.netns_identity = Some(ctr.ns.identity());

@@ -11,11 +11,13 @@ mod result;
 
 use std::os::fd::AsFd;
 
+use crate::cmd::settings::{Plan, apply_in_pod};
 use crate::cmd::{Container, Host, attachment, home, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::failpoint;
+use crate::netlink::Addr;
 use crate::netlink::addr::unexpired;
 use crate::state::{Key, KeyLock, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
@@ -31,6 +33,8 @@ struct Attachment<'a> {
     host: Host,
     ctr: Container,
     key: Key,
+    /// The declared settings, resolved against the device by the claim.
+    plan: Plan,
 }
 
 /// How far the steps got, for the undo.
@@ -73,21 +77,20 @@ impl<'a> Attachment<'a> {
         }
         home::unpark_all(&mut host, store);
         let ctr = Container::open(ctr_ns, &host)?;
-        Ok(Attachment { env, conf, store, host, ctr, key: attachment(env, conf) })
+        Ok(Attachment { env, conf, store, host, ctr, key: attachment(env, conf), plan: Plan::default() })
     }
 
     /// The steps for a network interface.
     fn netdev(&mut self, rec: &mut Record, progress: &mut Progress) -> Result<CniResult> {
-        // An address whose lifetime ran out since the snapshot is neither
-        // added nor reported.
-        let addrs = unexpired(&rec.addrs);
-        let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &rec.host), &addrs)?;
+        let addrs = carried(self.conf, &rec.addrs);
+        let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &self.in_pod(rec)), &addrs)?;
         failpoint::hit("add-after-record");
         progress.moved = true;
         self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
-        let index = self.configure(rec, &mut result)?;
+        apply_in_pod(&self.ctr, &self.host, &self.env.ifname, &self.plan)?;
+        let index = self.configure(&addrs, &mut result)?;
         if self.conf.use_interface_network == Some(true) {
             carry::carry(&mut self.ctr.sock, rec, index, &self.env.ifname)?;
         }
@@ -99,12 +102,28 @@ impl<'a> Attachment<'a> {
         Ok(result)
     }
 
-    /// The one RTM_NEWLINK that moves the device in under CNI_IFNAME.
+    /// The one RTM_NEWLINK that moves the device in under CNI_IFNAME,
+    /// with the declared MTU, MAC and queue length (the kernel applies
+    /// them in the container, after the move).
     fn move_in(&mut self, rec: &Record) -> Result<()> {
         let (env, ifname) = (self.env, &self.env.ifname);
         let target = env.sandbox().unwrap_or_default();
         info!("moving the interface into the container"; device = rec.host.name, index = rec.host.index, netns = target);
-        self.host.sock.move_link(rec.host.index, self.ctr.ns.as_fd(), ifname).map_err(|e| move_error(e, rec, ifname))
+        let change = &self.plan.link;
+        self.host
+            .sock
+            .move_link_with(rec.host.index, self.ctr.ns.as_fd(), ifname, change)
+            .map_err(|e| move_error(e, rec, ifname))
+    }
+
+    /// The device as the pod gets it: with the declared MAC and MTU.
+    fn in_pod(&self, rec: &Record) -> crate::netlink::Link {
+        let change = &self.plan.link;
+        crate::netlink::Link {
+            mac: change.mac.clone().unwrap_or_else(|| rec.host.mac.clone()),
+            mtu: change.mtu.unwrap_or(rec.host.mtu),
+            ..rec.host.clone()
+        }
     }
 
     /// Whether the device is still on the host as it was claimed (a move
@@ -116,9 +135,9 @@ impl<'a> Attachment<'a> {
     }
 
     /// Addresses and link state inside the container; the link's index there.
-    fn configure(&mut self, rec: &Record, result: &mut CniResult) -> Result<u32> {
+    fn configure(&mut self, addrs: &[Addr], result: &mut CniResult) -> Result<u32> {
         let ns = Namespaces { ctr: self.ctr.ns.as_fd(), host: self.host.ns.as_fd() };
-        configure(&mut self.ctr.sock, ns, &self.env.ifname, &rec.addrs, result)
+        configure(&mut self.ctr.sock, ns, &self.env.ifname, addrs, result)
     }
 
     /// IPAM's addresses and routes, when the config has IPAM, on interface
@@ -194,4 +213,24 @@ impl<'a> Attachment<'a> {
             warn!("rollback of {name} failed, the record stays for DEL: {e}");
         }
     }
+}
+
+/// The host addresses the pod gets: none when `useInterfaceNetwork` is
+/// false; else those whose lifetime has not run out since the snapshot,
+/// each permanent in the pod. Nobody renews a lease there (the host's DHCP
+/// client lost the interface): an address that expired in the pod would
+/// cut it off unannounced. The host's copy comes home with what is left
+/// of its lifetime.
+fn carried(conf: &NetConf, addrs: &[Addr]) -> Vec<Addr> {
+    if !conf.carries_addresses() {
+        return Vec::new();
+    }
+    let addrs = unexpired(addrs);
+    for a in addrs.iter().filter(|a| a.lifetime.is_some()) {
+        warn!(
+            "{} has a finite lifetime on the host; it is permanent in the container, where nobody renews it",
+            a.address
+        );
+    }
+    addrs.into_iter().map(|a| Addr { lifetime: None, ..a }).collect()
 }

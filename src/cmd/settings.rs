@@ -1,0 +1,208 @@
+//! Declared settings (see cni/declare.rs) and the host-side state the
+//! kernel does not carry home: checked against the device before anything
+//! changes, applied in the pod, verified by CHECK, and the host's own put
+//! back by `home::restore`. MTU, MAC and queue length travel in the move
+//! itself (one RTM_NEWLINK); sysctls and features right after it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::fd::AsFd;
+
+use crate::cmd::{Container, Host};
+use crate::cni::declare::Declared;
+use crate::cni::error::config_error;
+use crate::cni::{Error, NetConf, Result, code};
+use crate::kernel::kernel_error;
+use crate::netlink::ethtool::{Features, members};
+use crate::netlink::{Link, LinkChange, Socket, sysctl};
+use crate::state::Record;
+use crate::warn;
+
+/// What ADD applies, resolved against the device.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Carried by the move.
+    pub link: LinkChange,
+    /// Kernel feature names, on or off; with the device's features.
+    pub features: BTreeMap<String, bool>,
+    pub device_features: Features,
+    /// (config key, "ipv4.arp_ignore", value).
+    pub sysctls: Vec<(String, String, String)>,
+}
+
+/// Reads what the host has set on `link` that a move loses or a pod may
+/// change (its per-device sysctls, its features), into `rec`, and resolves
+/// the declared settings against it: code 7 naming the key and value when
+/// the device cannot take one. Nothing has changed yet.
+pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
+    let d = &conf.declared;
+    rec.sysctls = sysctl::read_all(&link.name);
+    let device_features = match Features::read(host.sock.fd(), &link.name) {
+        Ok(f) => f,
+        Err(e) if d.features.is_empty() => {
+            warn!("the features of {} cannot be read, so they are not kept: {e}", link.name);
+            Features::default()
+        }
+        Err(e) => return Err(kernel_error("read the device's features")(e)),
+    };
+    rec.features = device_features.wanted();
+    check_mtu(d, link)?;
+    let plan = Plan {
+        link: LinkChange {
+            mtu: d.mtu,
+            mac: d.mac.as_ref().map(|(_, m)| m.clone()),
+            txqlen: d.txqlen,
+            ..LinkChange::default()
+        },
+        features: resolve_features(d, &device_features, &link.name)?,
+        sysctls: resolve_sysctls(d, ifname, &link.name)?,
+        device_features,
+    };
+    Ok(plan)
+}
+
+fn check_mtu(d: &Declared, link: &Link) -> Result<()> {
+    match (d.mtu, link.mtu_range) {
+        (Some(mtu), Some((min, max))) if mtu < min || (max > 0 && mtu > max) => Err(config_error(format!(
+            "config key \"mtu\" {mtu} is outside the range {} takes ({min} to {max})",
+            link.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Each declared feature as the kernel features it stands for, those the
+/// driver lets change.
+fn resolve_features(d: &Declared, have: &Features, dev: &str) -> Result<BTreeMap<String, bool>> {
+    let mut out = BTreeMap::new();
+    for (name, on) in &d.features {
+        let all = members(have, name);
+        if all.is_empty() {
+            return Err(config_error(format!(
+                "config key \"ethtool.features\" names {name:?}: {on}, which {dev} does not have (`ethtool -k {dev}` lists what it has)"
+            )));
+        }
+        let changeable: Vec<&str> = all.into_iter().filter(|m| have.get(m).is_some_and(|f| f.changeable)).collect();
+        if changeable.is_empty() {
+            return Err(config_error(format!(
+                "config key \"ethtool.features\" sets {name:?} to {on}, but the driver of {dev} does not let it change"
+            )));
+        }
+        out.extend(changeable.into_iter().map(|m| (m.to_string(), *on)));
+    }
+    Ok(out)
+}
+
+/// Each declared sysctl: of CNI_IFNAME (or `IFNAME`), and one the device has.
+fn resolve_sysctls(d: &Declared, ifname: &str, dev: &str) -> Result<Vec<(String, String, String)>> {
+    d.sysctls
+        .iter()
+        .map(|s| {
+            let entry = format!("config key \"sysctl\" entry {:?}: {:?}", s.key, s.value);
+            if s.ifname != "IFNAME" && s.ifname != ifname {
+                return Err(config_error(format!(
+                    "{entry} names interface {}, not CNI_IFNAME {ifname} (write IFNAME): only the interface's own tree is hostdev's to set",
+                    s.ifname
+                )));
+            }
+            if !std::path::Path::new(&sysctl::path(dev, &s.leaf)).exists() {
+                return Err(config_error(format!("{entry}: there is no such sysctl for {dev}")));
+            }
+            Ok((s.key.clone(), s.leaf.clone(), s.value.clone()))
+        })
+        .collect()
+}
+
+/// In the pod, right after the move: the sysctls (each refused value is
+/// code 7 naming it), then the features in one request.
+pub fn apply_in_pod(ctr: &Container, host: &Host, ifname: &str, plan: &Plan) -> Result<()> {
+    if !plan.sysctls.is_empty() {
+        let leaves: Vec<&str> = plan.sysctls.iter().map(|(_, leaf, _)| leaf.as_str()).collect();
+        let files = sysctl::open_in(ctr.ns.as_fd(), host.ns.as_fd(), ifname, &leaves, true)
+            .map_err(kernel_error("enter the container"))?;
+        for ((key, _, value), file) in plan.sysctls.iter().zip(files) {
+            file.and_then(|mut f| f.write_all(value.as_bytes()).map_err(crate::netlink::NlError::io("write")))
+                .map_err(|e| {
+                    config_error(format!(
+                        "config key \"sysctl\" entry {key:?}: {value:?} is refused by the kernel: {e}"
+                    ))
+                })?;
+        }
+    }
+    if !plan.features.is_empty() {
+        plan.device_features
+            .set(ctr.sock.fd(), ifname, &plan.features)
+            .map_err(kernel_error("set the declared ethtool features in the container"))?;
+    }
+    Ok(())
+}
+
+/// On the host, before the addresses come back: the per-device sysctls the
+/// move reset (IPv6 enabled again before its addresses, on a host whose
+/// default disables it), and the features the pod may have changed. What
+/// cannot be put back is a warning: the interface is home all the same.
+pub fn restore_host(sock: &Socket, name: &str, rec: &Record) {
+    for (key, want) in &rec.sysctls {
+        if sysctl::read(name, key).is_ok_and(|have| have == *want) {
+            continue;
+        }
+        if let Err(e) = sysctl::write(name, key, want) {
+            warn!("cannot give {name} back its sysctl {key} = {want}: {e}");
+        }
+    }
+    if rec.features.is_empty() {
+        return;
+    }
+    if let Err(e) = Features::read(sock.fd(), name).and_then(|f| f.set(sock.fd(), name, &rec.features)) {
+        warn!("cannot give {name} back its features: {e}");
+    }
+}
+
+/// CHECK: the declared settings hold in the pod; 108 naming what differs.
+pub fn check(ctr: &Container, host: &Host, ifname: &str, conf: &NetConf, link: &Link) -> Result<()> {
+    let d = &conf.declared;
+    let failed = |what: String| Err(Error::new(code::CHECK_FAILED, format!("interface {ifname} {what}")));
+    if let Some(mtu) = d.mtu.filter(|m| *m != link.mtu) {
+        return failed(format!("has MTU {}, the config's mtu says {mtu}", link.mtu));
+    }
+    if let Some((key, mac)) = d.mac.as_ref().filter(|(_, m)| !m.eq_ignore_ascii_case(&link.mac)) {
+        return failed(format!("has MAC {}, the config's {key} says {mac}", link.mac));
+    }
+    if let Some(q) = d.txqlen.filter(|q| Some(*q) != link.txqlen) {
+        return failed(format!("has queue length {}, the config's txQLen says {q}", link.txqlen.unwrap_or(0)));
+    }
+    if !d.features.is_empty() {
+        let have = Features::read(ctr.sock.fd(), ifname).map_err(kernel_error("read the features in the container"))?;
+        for (name, on) in &d.features {
+            let differs =
+                members(&have, name).into_iter().filter_map(|m| have.get(m)).any(|f| f.changeable && f.active != *on);
+            if differs {
+                return failed(format!("has ethtool feature {name} {}, the config says {}", onoff(!on), onoff(*on)));
+            }
+        }
+    }
+    check_sysctls(ctr, host, ifname, d)
+}
+
+fn check_sysctls(ctr: &Container, host: &Host, ifname: &str, d: &Declared) -> Result<()> {
+    if d.sysctls.is_empty() {
+        return Ok(());
+    }
+    let leaves: Vec<&str> = d.sysctls.iter().map(|s| s.leaf.as_str()).collect();
+    let files = sysctl::open_in(ctr.ns.as_fd(), host.ns.as_fd(), ifname, &leaves, false)
+        .map_err(kernel_error("enter the container"))?;
+    for (s, file) in d.sysctls.iter().zip(files) {
+        let have = file.and_then(|f| sysctl::read_file(&f)).map_err(kernel_error("read a sysctl in the container"))?;
+        if have != s.value {
+            return Err(Error::new(
+                code::CHECK_FAILED,
+                format!("interface {ifname} has sysctl {} = {have:?}, the config says {:?}", s.key, s.value),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn onoff(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}

@@ -1,0 +1,371 @@
+//! Declared settings: what the config says the interface looks like in the
+//! pod (MTU, MAC, queue length, ethtool features, the interface's own
+//! sysctls), applied in or right after the move, checked by CHECK, and the
+//! host's own state back exactly after DEL, GC, a crash at any fail point
+//! and a failed ADD. Also the host-side per-device sysctls the kernel resets
+//! on every move, and `useInterfaceNetwork`. The real binary against the
+//! real kernel, each test in its own namespaces (see tests/common); needs
+//! ethtool(8) to look.
+//!
+//! Run: cargo test --features test-hooks --test declared
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Runs a command inside namespace `ns`; its stdout (it must succeed).
+fn exec(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ethtool -k` of `dev`: every feature and its state.
+fn features(ns: &str, dev: &str) -> BTreeMap<String, String> {
+    exec(ns, &["ethtool", "-k", dev])
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim().split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every readable sysctl of `dev`'s own trees, IPv4 and IPv6.
+fn sysctls(ns: &str, dev: &str) -> BTreeMap<String, String> {
+    let v4 = format!("/proc/sys/net/ipv4/conf/{dev}");
+    let v6 = format!("/proc/sys/net/ipv6/conf/{dev}");
+    // grep prints path:value; unreadable files (stable_secret) are skipped.
+    let out = Command::new("ip").args(["netns", "exec", ns, "grep", "-rs", ".", &v4, &v6]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.replace(&format!("/{dev}/"), "/DEV/"), v.to_string()))
+        .collect()
+}
+
+fn sysctl(ns: &str, path: &str) -> String {
+    exec(ns, &["cat", &format!("/proc/sys/net/{path}")]).trim().to_string()
+}
+
+fn set_sysctl(ns: &str, path: &str, value: &str) {
+    exec(ns, &["sh", "-c", &format!("echo {value} > /proc/sys/net/{path}")]);
+}
+
+/// `ip -d -j link show` of `dev`.
+fn details(ns: &str, dev: &str) -> Value {
+    let v: Value = serde_json::from_str(&ip(ns, &["-d", "-j", "link", "show", "dev", dev])).unwrap();
+    v[0].clone()
+}
+
+/// Everything of `dev` a declared setting could change, and what the host
+/// configured: link, features, sysctls of its own trees.
+#[derive(Debug, PartialEq)]
+struct State {
+    link: Option<Link>,
+    txqlen: u64,
+    features: BTreeMap<String, String>,
+    sysctls: BTreeMap<String, String>,
+}
+
+fn state(ns: &str, dev: &str) -> State {
+    State {
+        link: link(ns, dev),
+        txqlen: details(ns, dev)["txqlen"].as_u64().unwrap(),
+        features: features(ns, dev),
+        sysctls: sysctls(ns, dev),
+    }
+}
+
+/// A veth h1 on the host with addresses and per-device sysctls that differ
+/// from the namespace's defaults (the kernel resets those on every move).
+fn host(w: &World) -> State {
+    let ns = &w.host.name;
+    w.host_veth("h1", true);
+    for (path, value) in [
+        ("ipv4/conf/h1/arp_ignore", "2"),
+        ("ipv4/conf/h1/forwarding", "1"),
+        ("ipv4/conf/h1/rp_filter", "2"),
+        ("ipv6/conf/h1/accept_ra", "2"),
+        ("ipv6/conf/h1/forwarding", "1"),
+        ("ipv6/conf/h1/hop_limit", "33"),
+    ] {
+        set_sysctl(ns, path, value);
+    }
+    exec(ns, &["ethtool", "-K", "h1", "gro", "off", "tso", "on"]);
+    state(ns, "h1")
+}
+
+/// What the tests declare.
+fn declared() -> Value {
+    json!({
+        "mtu": 9000,
+        "mac": "02:22:00:00:00:01",
+        "txQLen": 77,
+        "ethtool": {"features": {"tx-checksumming": false, "gro": true, "tcp-segmentation-offload": false}},
+        "sysctl": {
+            "net.ipv4.conf.IFNAME.arp_ignore": "1",
+            "net.ipv6.conf.eth0.accept_ra": "0",
+        },
+    })
+}
+
+fn assert_declared_in_pod(w: &World) {
+    let ns = &w.ctr.name;
+    let d = details(ns, "eth0");
+    assert_eq!(
+        (d["mtu"].as_u64(), d["address"].as_str(), d["txqlen"].as_u64()),
+        (Some(9000), Some("02:22:00:00:00:01"), Some(77))
+    );
+    let f = features(ns, "eth0");
+    assert_eq!(f["tx-checksumming"], "off", "{f:?}");
+    assert_eq!(f["generic-receive-offload"], "on", "{f:?}");
+    assert_eq!(f["tcp-segmentation-offload"], "off", "{f:?}");
+    assert_eq!(sysctl(ns, "ipv4/conf/eth0/arp_ignore"), "1");
+    assert_eq!(sysctl(ns, "ipv6/conf/eth0/accept_ra"), "0");
+}
+
+fn assert_home(w: &World, before: &State, what: &str) {
+    assert_eq!(&state(&w.host.name, "h1"), before, "{what}: h1 is not as it was");
+    assert!(records(w).is_empty(), "{what}: records left: {:#?}", records(w));
+}
+
+/// ADD in 1.1.0 with everything declared: the config, the CHECK config
+/// (with the result as prevResult) and the result.
+fn add_declared(w: &World) -> (String, String, Out) {
+    let cfg = conf(w, "1.1.0", "h1", declared());
+    let out = w.run(&w.env("ADD", "eth0"), &cfg);
+    out.assert_ok();
+    let mut check = serde_json::from_str::<Value>(&cfg).unwrap();
+    check["prevResult"] = out.json.clone();
+    (cfg, check.to_string(), out)
+}
+
+#[test]
+fn declared_settings_are_in_the_pod_and_the_host_gets_its_own_back() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, check, out) = add_declared(&w);
+    assert_declared_in_pod(&w);
+    let iface = &out.json["interfaces"][0];
+    assert_eq!((iface["mac"].as_str(), iface["mtu"].as_u64()), (Some("02:22:00:00:00:01"), Some(9000)), "{out:#?}");
+    w.run(&w.env("CHECK", "eth0"), &check).assert_ok();
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    assert_home(&w, &before, "DEL");
+}
+
+#[test]
+fn what_the_pod_changed_is_undone_and_check_sees_it() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, check, _) = add_declared(&w);
+    let ns = &w.ctr.name;
+    // One change at a time, each seen by CHECK, named.
+    exec(ns, &["ethtool", "-K", "eth0", "gro", "off"]);
+    let e = w.run(&w.env("CHECK", "eth0"), &check);
+    e.assert_err(108);
+    assert!(e.json["msg"].as_str().unwrap().contains("gro"), "{e:#?}");
+    exec(ns, &["ethtool", "-K", "eth0", "gro", "on"]);
+    set_sysctl(ns, "ipv4/conf/eth0/arp_ignore", "0");
+    let e = w.run(&w.env("CHECK", "eth0"), &check);
+    e.assert_err(108);
+    assert!(e.json["msg"].as_str().unwrap().contains("arp_ignore"), "{e:#?}");
+    set_sysctl(ns, "ipv4/conf/eth0/arp_ignore", "1");
+    ip(ns, &["link", "set", "eth0", "txqueuelen", "5"]);
+    let e = w.run(&w.env("CHECK", "eth0"), &check);
+    e.assert_err(108);
+    assert!(e.json["msg"].as_str().unwrap().contains("txQLen"), "{e:#?}");
+    // The pod changes everything; DEL undoes it all.
+    ip(ns, &["link", "set", "eth0", "mtu", "1280", "address", "02:33:00:00:00:09"]);
+    exec(ns, &["ethtool", "-K", "eth0", "tx", "on", "sg", "off", "gso", "off"]);
+    set_sysctl(ns, "ipv6/conf/eth0/hop_limit", "7");
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    assert_home(&w, &before, "DEL after the pod changed things");
+}
+
+/// Multus passes the `mac` capability in runtimeConfig: it wins over `mac`.
+#[test]
+fn the_mac_capability_wins() {
+    let w = World::new();
+    host(&w);
+    let cfg =
+        conf(&w, "1.0.0", "h1", json!({"mac": "02:22:00:00:00:01", "runtimeConfig": {"mac": "02:44:00:00:00:02"}}));
+    let out = w.run(&w.env("ADD", "eth0"), &cfg);
+    out.assert_ok();
+    assert_eq!(details(&w.ctr.name, "eth0")["address"], "02:44:00:00:00:02");
+    assert_eq!(out.json["interfaces"][0]["mac"], "02:44:00:00:00:02");
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+}
+
+/// A crash at every fail point, with everything declared: DEL (or GC)
+/// brings the host's own state back.
+#[test]
+fn crashes_at_every_fail_point_leave_the_host_as_it_was() {
+    for point in [
+        "add-after-record",
+        "add-after-move",
+        "add-after-addresses",
+        "del-after-record",
+        "del-before-move",
+        "del-after-move",
+        "del-after-restore",
+    ] {
+        for gc in [false, true] {
+            let w = World::new();
+            let before = host(&w);
+            let cfg = conf(&w, "1.1.0", "h1", declared());
+            if point.starts_with("del") {
+                w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+            }
+            let mut env = w.env(if point.starts_with("add") { "ADD" } else { "DEL" }, "eth0");
+            env.insert("HOSTDEV_FAILPOINT", point.to_string());
+            let (st, out) = run(&w.host.name, &env, &cfg);
+            assert_killed(&st, &out, point);
+            if gc {
+                run_gc(&w, "h1").assert_ok();
+            } else {
+                w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+            }
+            assert_home(&w, &before, &format!("{} after a crash at {point}", if gc { "GC" } else { "DEL" }));
+        }
+    }
+}
+
+/// A physical NIC comes home by itself when its namespace dies: down,
+/// with the pod's settings and the namespace's default sysctls. Emulated
+/// with a veth moved back by hand; DEL restores the host's own.
+#[test]
+fn a_device_back_from_a_dead_namespace_gets_the_host_state() {
+    let mut w = World::new();
+    let before = host(&w);
+    let cfg = conf(&w, "1.0.0", "h1", declared());
+    w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]);
+    let path = w.ctr.path();
+    w.ctr.delete();
+    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &cfg);
+    assert!(st.success(), "{out:#?}");
+    assert_home(&w, &before, "DEL after the namespace died");
+}
+
+/// A declared value the kernel refuses only after the move: ADD fails with
+/// 7 naming it, and the rollback leaves the host as it was.
+#[test]
+fn a_failed_add_leaves_the_host_as_it_was() {
+    let w = World::new();
+    let before = host(&w);
+    let mut extra = declared();
+    extra["sysctl"]["net.ipv4.conf.IFNAME.arp_ignore"] = json!("x");
+    let out = w.run(&w.env("ADD", "eth0"), &conf(&w, "1.1.0", "h1", extra));
+    out.assert_err(7);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(msg.contains("net.ipv4.conf.IFNAME.arp_ignore") && msg.contains("\"x\""), "{msg}");
+    assert!(link(&w.ctr.name, "eth0").is_none());
+    assert_home(&w, &before, "a failed ADD");
+}
+
+#[test]
+fn bad_declarations_are_refused_before_anything_changes() {
+    let w = World::new();
+    let before = host(&w);
+    let ctr_names = link_names(&w.ctr.name);
+    for (extra, key, value) in [
+        (json!({"mtu": 70000}), "mtu", "70000"),
+        (json!({"mtu": 67}), "mtu", "67"),
+        (json!({"mtu": "9000"}), "mtu", "9000"),
+        (json!({"mac": "01:00:5e:00:00:01"}), "mac", "01:00:5e:00:00:01"),
+        (json!({"mac": "02:00:00:00:00"}), "mac", "02:00:00:00:00"),
+        (json!({"mac": "zz:00:00:00:00:01"}), "mac", "zz:00:00:00:00:01"),
+        (json!({"runtimeConfig": {"mac": "ff:ff:ff:ff:ff:ff"}}), "runtimeConfig.mac", "ff:ff:ff:ff:ff:ff"),
+        (json!({"txQLen": -1}), "txQLen", "-1"),
+        (json!({"ethtool": {"features": {"no-such-feature": true}}}), "no-such-feature", "true"),
+        (json!({"ethtool": {"features": {"netns-local": true}}}), "netns-local", "true"),
+        (json!({"ethtool": {"features": {"gro": "on"}}}), "gro", "on"),
+        (json!({"sysctl": {"net.ipv4.ip_forward": "1"}}), "net.ipv4.ip_forward", "1"),
+        (json!({"sysctl": {"net.ipv4.conf.all.forwarding": "1"}}), "net.ipv4.conf.all.forwarding", "1"),
+        (json!({"sysctl": {"net.ipv4.conf.eth9.forwarding": "1"}}), "net.ipv4.conf.eth9.forwarding", "1"),
+        (json!({"sysctl": {"net.ipv6.conf.IFNAME.no_such": "1"}}), "net.ipv6.conf.IFNAME.no_such", "1"),
+        (json!({"sysctl": {"net.ipv4.conf.IFNAME.../x": "1"}}), "net.ipv4.conf.IFNAME.../x", "1"),
+        (json!({"sysctl": {"net.core.somaxconn": "1"}}), "net.core.somaxconn", "1"),
+        (json!({"useInterfaceNetwork": "yes"}), "useInterfaceNetwork", "yes"),
+    ] {
+        let out = w.run(&w.env("ADD", "eth0"), &conf(&w, "1.0.0", "h1", extra.clone()));
+        out.assert_err(7);
+        let msg = out.json["msg"].as_str().unwrap();
+        assert!(msg.contains(key) && msg.contains(value), "{extra}: {msg}");
+        assert_eq!(link_names(&w.ctr.name), ctr_names, "{extra}: the container changed");
+        assert_home(&w, &before, &extra.to_string());
+    }
+}
+
+/// The kernel resets per-device sysctls to the namespace's defaults on
+/// every move. A host whose default disables IPv6 gets the device's own
+/// setting back, and with it the device's IPv6 address.
+#[test]
+fn a_host_that_disables_ipv6_by_default_gets_the_device_setting_back() {
+    let w = World::new();
+    let before = host(&w);
+    set_sysctl(&w.host.name, "ipv6/conf/default/disable_ipv6", "1");
+    w.attach("h1", "eth0");
+    w.del("h1", "eth0").assert_ok();
+    assert_home(&w, &before, "DEL on a host that disables IPv6 by default");
+    assert!(before.link.unwrap().addrs.contains("2001:db8:1::3/64"));
+}
+
+fn static_ipam() -> Value {
+    json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]})
+}
+
+fn ips(out: &Out) -> Vec<String> {
+    out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect()
+}
+
+#[test]
+fn use_interface_network_false_carries_no_addresses() {
+    let w = World::new();
+    let before = host(&w);
+    let cfg = conf(&w, "1.0.0", "h1", json!({"useInterfaceNetwork": false, "ipam": static_ipam()}));
+    let out = w.run(&w.env("ADD", "eth0"), &cfg);
+    out.assert_ok();
+    assert_eq!(ips(&out), vec!["192.0.2.10/24".to_string()], "{out:#?}");
+    let inside = link(&w.ctr.name, "eth0").unwrap();
+    assert_eq!(inside.addrs.into_iter().collect::<Vec<_>>(), vec!["192.0.2.10/24".to_string()]);
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    assert_home(&w, &before, "DEL with useInterfaceNetwork false");
+}
+
+#[test]
+fn use_interface_network_true_carries_addresses_as_the_default_does() {
+    for extra in [json!({"useInterfaceNetwork": true}), json!({})] {
+        let w = World::new();
+        let before = host(&w);
+        let cfg = conf(&w, "1.0.0", "h1", extra.clone());
+        let out = w.run(&w.env("ADD", "eth0"), &cfg);
+        out.assert_ok();
+        let host_addrs = before.link.clone().unwrap().addrs;
+        assert_eq!(link(&w.ctr.name, "eth0").unwrap().addrs, host_addrs, "{extra}");
+        assert!(host_addrs.iter().all(|a| ips(&out).contains(a)), "{extra}: {out:#?}");
+        w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+        assert_home(&w, &before, &extra.to_string());
+    }
+}
+
+/// A finite-lifetime address (a DHCP lease) is permanent in the pod, where
+/// nobody renews it: it never expires there unannounced. The host's copy
+/// comes home with what is left of its lifetime.
+#[test]
+fn a_finite_lifetime_address_is_permanent_in_the_pod() {
+    let w = World::new();
+    host(&w);
+    ip(&w.host.name, &["addr", "add", "10.8.8.8/24", "dev", "h1", "valid_lft", "3000", "preferred_lft", "3000"]);
+    w.attach("h1", "eth0");
+    let v: Value = serde_json::from_str(&ip(&w.ctr.name, &["-j", "addr", "show", "dev", "eth0"])).unwrap();
+    let info = v[0]["addr_info"].as_array().unwrap().iter().find(|i| i["local"] == "10.8.8.8").cloned().unwrap();
+    assert_eq!(info["valid_life_time"].as_u64(), Some(u32::MAX as u64), "{info}");
+    w.del("h1", "eth0").assert_ok();
+    let v: Value = serde_json::from_str(&ip(&w.host.name, &["-j", "addr", "show", "dev", "h1"])).unwrap();
+    let info = v[0]["addr_info"].as_array().unwrap().iter().find(|i| i["local"] == "10.8.8.8").cloned().unwrap();
+    assert!(info["valid_life_time"].as_u64().unwrap() <= 3000, "{info}");
+}

@@ -265,8 +265,10 @@ class World:
         sh(IP, "-batch", "-", stdin="".join(
             f"link add e{k} type veth peer name e{k}p netns {peers}\n" for k in range(self.existing)))
         for k, ns in enumerate(names[1:]):
+            # A veth whose peer is in another namespace proves nothing on
+            # the host: the config must say what DEL does with it.
             conf = json.dumps({"cniVersion": "1.0.0", "name": "bench", "type": "hostdev",
-                               "device": f"e{k}", "dataDir": self.data})
+                               "device": f"e{k}", "dataDir": self.data, "unprovable": "leaveInContainer"})
             env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"existing-{k}", "CNI_NETNS": ns,
                    "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni", "PATH": PATH_ENV}
             p = subprocess.run([self.bin], input=conf, env=env, capture_output=True, text=True)

@@ -297,11 +297,7 @@ pub(super) fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
         Value::Object(_) => "an object",
     };
     let text = got.to_string();
-    let got = if text.len() > 64 {
-        kind.to_string()
-    } else {
-        format!("{kind} ({text})")
-    };
+    let got = if text.len() > 64 { kind.to_string() } else { format!("{kind} ({text})") };
     config_error(format!("config key {key:?} must be {want}, got {got}"))
 }
 

@@ -64,6 +64,10 @@ pub struct NetConf {
     pub object: Map<String, Value>,
     /// What the spelling of its keys gave to say (logged once the log is set up).
     pub notes: Notes,
+    /// The VF admin state the config declares (sriov-cni's keys).
+    pub vf: crate::vf::VfAdmin,
+    /// Where to write the device-info file (`runtimeConfig.CNIDeviceInfoFile`).
+    pub device_info_file: Option<PathBuf>,
 }
 
 /// The keys read at the top level of a config, and the keys others read
@@ -88,24 +92,23 @@ const TOP: Keys = Keys {
         "allowUpperDevices",
         "cni.dev/valid-attachments",
         "cni.dev/attachments",
+        "vlan",
+        "vlanQoS",
+        "vlanProto",
+        "spoofchk",
+        "trust",
+        "link_state",
+        "min_tx_rate",
+        "max_tx_rate",
+        "mac",
     ],
     others: Some(&["type", "capabilities", "args", "plugins", "deviceID", "disableCheck", "disableGC"]),
 };
 /// `runtimeConfig`: the capabilities runtimes and Multus pass besides ours.
 const RUNTIME_CONFIG: Keys = Keys {
     path: "runtimeConfig.",
-    known: &["deviceID"],
-    others: Some(&[
-        "ips",
-        "mac",
-        "bandwidth",
-        "portMappings",
-        "ipRanges",
-        "dns",
-        "aliases",
-        "cgroupPath",
-        "infinibandGUID",
-    ]),
+    known: &["deviceID", "mac", "CNIDeviceInfoFile"],
+    others: Some(&["ips", "bandwidth", "portMappings", "ipRanges", "dns", "aliases", "cgroupPath", "infinibandGUID"]),
 };
 /// `ipam`: only its type is ours; the rest is the IPAM plugin's.
 const IPAM: Keys = Keys { path: "ipam.", known: &["type"], others: None };
@@ -147,7 +150,8 @@ impl NetConf {
         let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
-        let (device_id, device_id_top_level) = device_id(&obj, &mut notes)?;
+        let runtime = runtime_config(&obj, &mut notes)?;
+        let (device_id, device_id_top_level) = device_id(&obj, &runtime)?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
             hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
@@ -175,6 +179,9 @@ impl NetConf {
             raw: raw.to_vec(),
             object: received,
             notes,
+            vf: crate::vf::VfAdmin::parse(&obj, runtime_string(&runtime, "mac")?)?,
+            device_info_file: absolute_path(&runtime, "CNIDeviceInfoFile")
+                .map_err(|e| config_error(format!("runtimeConfig.{}", e.msg.trim_start_matches("config key "))))?,
         })
     }
 
@@ -274,8 +281,8 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
 /// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
 /// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
 /// even for an auxiliary device) when the plugin declares no capability.
-fn device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<(Option<String>, bool)> {
-    let runtime = runtime_device_id(obj, notes)?;
+fn device_id(obj: &Map<String, Value>, runtime: &Map<String, Value>) -> Result<(Option<String>, bool)> {
+    let runtime = runtime_string(runtime, "deviceID")?;
     let top = opt_string(obj, "deviceID")?;
     if runtime.as_deref().is_none_or(str::is_empty) && top.is_some() {
         return Ok((top, true));
@@ -283,13 +290,17 @@ fn device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<(Option<Stri
     Ok((runtime, false))
 }
 
-fn runtime_device_id(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<String>> {
+/// `runtimeConfig`, its keys in their canonical spelling; empty when absent.
+fn runtime_config(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Map<String, Value>> {
     match obj.get("runtimeConfig") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(rc)) => opt_string(&RUNTIME_CONFIG.canonical(rc, notes), "deviceID")
-            .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string")),
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(rc)) => Ok(RUNTIME_CONFIG.canonical(rc, notes)),
         Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
+}
+
+fn runtime_string(runtime: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    opt_string(runtime, key).map_err(|_| config_error(format!("config key \"runtimeConfig.{key}\" must be a string")))
 }
 
 fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<String, Value>>> {
@@ -309,7 +320,7 @@ fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<St
 /// accepts): `aa:bb:..`, `aa-bb-..` or `aabb.ccdd.eeff`, any case, 6, 8 or
 /// 20 bytes; returned lowercase and colon-separated. None when it is none
 /// of these (the selector then reports the value as written).
-fn go_mac(s: &str) -> Option<String> {
+pub(crate) fn go_mac(s: &str) -> Option<String> {
     let (sep, width) = match s.as_bytes() {
         [_, _, b':', ..] => (':', 2),
         [_, _, b'-', ..] => ('-', 2),

@@ -8,6 +8,7 @@ pub mod request;
 pub mod route;
 pub mod socket;
 pub mod sysctl;
+pub mod vf;
 
 pub use addr::Addr;
 pub use error::NlError;

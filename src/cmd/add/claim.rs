@@ -178,6 +178,10 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         );
     }
     let mut rec = Record::new(key, netns, link, addrs);
+    // The VF's state as the PF holds it, recorded before anything changes.
+    let sysfs = crate::sysfs::Sysfs::from_env();
+    rec.vf = crate::vf::snapshot(&mut host.sock, &sysfs, &rec.host, &conf.vf)?;
+    rec.device_info = conf.device_info_file.clone().filter(|_| crate::vf::pci_of(&sysfs, &rec.host).is_some());
     rec.anchor = anchor;
     rec.netns_identity = Some(ctr.ns.identity());
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();

@@ -168,7 +168,7 @@ install_qemu10() {
         for deb in "$w"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
     fi
     local devices
-    devices=$("$root/usr/bin/qemu-system-x86_64" -device help 2>&1) || true
+    devices=$(env -u QEMU_MODULE_DIR "$root/usr/bin/qemu-system-x86_64" -device help 2>&1) || true
     [[ $devices == *'"igb"'* ]] || die "QEMU in $root has no igb device"
     QEMU10=$root
 }
@@ -278,7 +278,9 @@ sriov_qemu_args() {
     local kver=$1
     local append="console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off hdtest_nics=1 hdtest_suite=sriov"
     # shellcheck disable=SC2054 # the commas are QEMU option syntax
-    QEMU=("$QEMU10/usr/bin/qemu-system-x86_64" -L "$QEMU10/usr/share/qemu" -L "$QEMU10/usr/share/seabios"
+    # env execs QEMU (the pid stays the one to kill); QEMU 7.2's module
+    # directory (a private 7.2) must not reach QEMU 10: TCG is built in.
+    QEMU=(env -u QEMU_MODULE_DIR "$QEMU10/usr/bin/qemu-system-x86_64" -L "$QEMU10/usr/share/qemu" -L "$QEMU10/usr/share/seabios"
         -accel tcg -machine q35 -m 512 -smp "$SMP" -nographic -no-reboot -nic none -monitor none
         -serial "file:$TMP/console-sriov.log" -serial "file:$RESULTS"
         -kernel "/boot/vmlinuz-$kver" -initrd "$TMP/initramfs.cpio.gz" -append "$append"
@@ -344,7 +346,7 @@ main() {
     if [[ $ONLY != main ]]; then
         RESULTS=$TMP/results-sriov.log
         sriov_qemu_args "$kver"
-        boot "SR-IOV (igb, QEMU $("$QEMU10/usr/bin/qemu-system-x86_64" --version | head -n 1 | awk '{print $4}'))"
+        boot "SR-IOV (igb, QEMU $(env -u QEMU_MODULE_DIR "$QEMU10/usr/bin/qemu-system-x86_64" --version | head -n 1 | awk '{print $4}'))"
         ((TIMED_OUT)) && timed_out=1
         expected+=("${EXPECTED_SRIOV[@]}")
         tr -d '\r' <"$RESULTS" >>"$TMP/results.log" 2>/dev/null || true

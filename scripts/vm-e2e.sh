@@ -28,6 +28,15 @@
 #                         vfio-pci check is then reported as SKIP)
 #   VM_E2E_LOG=path       also save the guest console log there
 #   VM_E2E_SMP=n          vCPUs (default 1)
+#   VM_E2E_ONLY=main|sriov  boot only that VM (default: both)
+#
+# A second VM checks SR-IOV on real VFs: QEMU 10 (Debian's bookworm-backports
+# build, which has the igb model: an 82576 with SR-IOV) fetched with a
+# private apt sources file whose URIs are the machine's own Debian archive's,
+# and unpacked privately (the machine's apt configuration is not changed);
+# a q35 machine with an igb PF on a PCIe root port; the guest makes VFs with
+# sriov_numvfs and runs tests/vm/sriov-tests.sh. The crash checks there use
+# a `test-hooks` build of hostdev (cargo build --features test-hooks).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +58,13 @@ EXPECTED=(
     can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
     can_lingering_del vcan_dies vcan_leaves_can
 )
+EXPECTED_SRIOV=(
+    sriov_inventory sriov_select_pcibusid sriov_select_deviceid sriov_select_runtime_deviceid
+    sriov_admin_state sriov_link_state_refused sriov_min_rate_refused sriov_8021ad_refused sriov_bad_vlan
+    sriov_claimed sriov_gone_del sriov_gone_gc sriov_crash_before_move sriov_crash_after_move
+    sriov_forged sriov_pf_untouched
+)
+ONLY=${VM_E2E_ONLY:-}
 
 # The NICs (MAC plan shared with tests/vm/guest-tests.sh).
 NICS=(
@@ -119,6 +135,44 @@ private_qemu() {
     export QEMU_MODULE_DIR=$root/usr/lib/x86_64-linux-gnu/qemu   # accelerators are modules
 }
 
+# QEMU 10 from bookworm-backports, unpacked privately (see the header).
+QEMU10_CACHE=${VM_E2E_CACHE:-/var/cache/hostdev-e2e}/qemu10
+QEMU10=
+# The URIs of the machine's own Debian archive: the deb822 sources entry
+# whose Suites name bookworm (backports live in the same archive).
+debian_uris() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+            /(^|\n)Suites:([^\n]*[ \t])?bookworm([ \t]|\n|$)/ {
+                for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); print $i; exit } }' "$f"
+    done | head -n 1
+}
+install_qemu10() {
+    local w=$QEMU10_CACHE root=$QEMU10_CACHE/root uris deb
+    if [[ ! -x $root/usr/bin/qemu-system-x86_64 ]]; then
+        uris=$(debian_uris)
+        [[ -n $uris ]] || die "no Debian bookworm entry in /etc/apt/sources.list.d/*.sources to fetch QEMU 10 from"
+        say "fetching QEMU 10 (bookworm-backports) privately under $w"
+        rm -rf "$w" && mkdir -p "$w"/apt/{sources,lists/partial,archives/partial} "$w/debs"
+        printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "$uris" >"$w/apt/sources/backports.sources"
+        local apto=(-o "Dir::Etc::sourcelist=/dev/null" -o "Dir::Etc::sourceparts=$w/apt/sources"
+            -o "Dir::State::Lists=$w/apt/lists" -o "Dir::Cache::Archives=$w/apt/archives"
+            -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
+        apt-get "${apto[@]}" -q update >"$w/apt.log" 2>&1 || die "apt-get update of the private backports list failed: $(tail -n 3 "$w/apt.log")"
+        chmod 755 "$w/debs" # so that apt's sandbox user can write there
+        (cd "$w/debs" && apt-get "${apto[@]}" -q download qemu-system-x86 qemu-system-common qemu-system-data seabios >>"$w/apt.log" 2>&1) ||
+            die "apt-get download of QEMU 10 failed: $(tail -n 3 "$w/apt.log")"
+        for deb in "$w"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
+    fi
+    local devices
+    devices=$(env -u QEMU_MODULE_DIR "$root/usr/bin/qemu-system-x86_64" -device help 2>&1) || true
+    [[ $devices == *'"igb"'* ]] || die "QEMU in $root has no igb device"
+    QEMU10=$root
+}
+
 install_qemu() {
     if [[ ${VM_E2E_PRIVATE_QEMU:-0} == 1 ]]; then
         private_qemu
@@ -166,7 +220,7 @@ qemu_args() {
     local kver=$1 nic model id n=0
     local append="console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off"
     QEMU=("$QEMU_BIN" "${QEMU_DATA[@]}" -accel tcg -m 512 -smp "$SMP" -nographic -no-reboot -nic none
-        -monitor none -serial "file:$TMP/console.log" -serial "file:$TMP/results.log")
+        -monitor none -serial "file:$TMP/console.log" -serial "file:$RESULTS")
     if [[ $IOMMU == 1 ]]; then
         # An emulated IOMMU gives every PCI function an IOMMU group, so the
         # guest's vfio-pci can bind one (the userspace-driver check).
@@ -197,9 +251,9 @@ run_vm() {
     QEMU_PID=$!
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         lines=0
-        [[ -f $TMP/results.log ]] && lines=$(tr -d '\r' <"$TMP/results.log" | grep -c '^HD' || true)
+        [[ -f $RESULTS ]] && lines=$(tr -d '\r' <"$RESULTS" | grep -c '^HD' || true)
         if ((lines > shown)); then
-            tr -d '\r' <"$TMP/results.log" | grep '^HD' | sed -n "$((shown + 1)),${lines}p" |
+            tr -d '\r' <"$RESULTS" | grep '^HD' | sed -n "$((shown + 1)),${lines}p" |
                 cut -c1-200 | sed 's/^/    /'
             shown=$lines
         fi
@@ -213,8 +267,36 @@ run_vm() {
     done
     wait "$QEMU_PID" || true
     QEMU_PID=
-    tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep '^HD' | sed -n "$((shown + 1)),\$p" | cut -c1-200 | sed 's/^/    /'
+    tr -d '\r' <"$RESULTS" 2>/dev/null | grep '^HD' | sed -n "$((shown + 1)),\$p" | cut -c1-200 | sed 's/^/    /'
     return 0
+}
+
+# The second VM: QEMU 10, q35, an igb PF on a PCIe root port (its VFs
+# appear behind the port), and nothing else; the guest runs the SR-IOV
+# checks only (hdtest_suite=sriov) and waits for one NIC, the PF.
+sriov_qemu_args() {
+    local kver=$1
+    local append="console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off hdtest_nics=1 hdtest_suite=sriov"
+    # shellcheck disable=SC2054 # the commas are QEMU option syntax
+    # env execs QEMU (the pid stays the one to kill); QEMU 7.2's module
+    # directory (a private 7.2) must not reach QEMU 10: TCG is built in.
+    QEMU=(env -u QEMU_MODULE_DIR "$QEMU10/usr/bin/qemu-system-x86_64" -L "$QEMU10/usr/share/qemu" -L "$QEMU10/usr/share/seabios"
+        -accel tcg -machine q35 -m 512 -smp "$SMP" -nographic -no-reboot -nic none -monitor none
+        -serial "file:$TMP/console-sriov.log" -serial "file:$RESULTS"
+        -kernel "/boot/vmlinuz-$kver" -initrd "$TMP/initramfs.cpio.gz" -append "$append"
+        -device pcie-root-port,id=rp1,slot=1
+        -netdev hubport,id=pf1,hubid=1 -device igb,bus=rp1,netdev=pf1,mac=52:54:00:12:35:01,romfile=)
+}
+
+# Boots one VM (QEMU as set up) and keeps its results in $RESULTS.
+# Sets TIMED_OUT.
+boot() {
+    local label=$1 start=$SECONDS
+    say "booting the $label VM (TCG, no outside network, timeout ${TIMEOUT}s)"
+    TIMED_OUT=0
+    run_vm || TIMED_OUT=1
+    ((TIMED_OUT)) && printf 'TIMEOUT: the %s VM did not finish within %ss and was killed\n' "$label" "$TIMEOUT"
+    say "the $label VM ran $((SECONDS - start))s"
 }
 
 # --- main ----------------------------------------------------------------------
@@ -237,15 +319,39 @@ main() {
     fi
     [[ -x $bin ]] || die "no hostdev binary at $bin"
 
+    local hooks=${HOSTDEV_HOOKS:-}
+    if [[ -z $hooks && $ONLY != main ]]; then
+        say "building hostdev with test-hooks for the SR-IOV crash checks"
+        hooks=$(cd "$REPO" && cargo build --features test-hooks --bin hostdev --message-format=json-render-diagnostics |
+            jq -r 'select(.reason == "compiler-artifact" and .target.name == "hostdev" and .executable != null) | .executable' |
+            tail -n 1)
+    fi
+    [[ $ONLY == main ]] || install_qemu10
+
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/hostdev-vm.XXXXXX")
     say "building the initramfs (kernel $kver)"
-    bash "$VM_DIR/mkinitramfs.sh" "$kver" "$bin" "$TMP/initramfs.cpio.gz"
+    bash "$VM_DIR/mkinitramfs.sh" "$kver" "$bin" "$TMP/initramfs.cpio.gz" "$hooks"
     say "initramfs: $(du -h "$TMP/initramfs.cpio.gz" | cut -f1)"
 
-    qemu_args "$kver"
-    say "booting the VM (TCG, ${#NICS[@]} NICs, no outside network, timeout ${TIMEOUT}s)"
-    local vm_start=$SECONDS timed_out=0
-    run_vm || timed_out=1
+    local vm_start=$SECONDS timed_out=0 expected=()
+    : >"$TMP/results.log"
+    if [[ $ONLY != sriov ]]; then
+        RESULTS=$TMP/results-main.log
+        qemu_args "$kver"
+        boot "main (${#NICS[@]} NICs, QEMU $("$QEMU_BIN" --version | head -n 1 | awk '{print $4}'))"
+        timed_out=$TIMED_OUT
+        expected+=("${EXPECTED[@]}")
+        tr -d '\r' <"$RESULTS" >>"$TMP/results.log" 2>/dev/null || true
+    fi
+    if [[ $ONLY != main ]]; then
+        RESULTS=$TMP/results-sriov.log
+        sriov_qemu_args "$kver"
+        boot "SR-IOV (igb, QEMU $(env -u QEMU_MODULE_DIR "$QEMU10/usr/bin/qemu-system-x86_64" --version | head -n 1 | awk '{print $4}'))"
+        ((TIMED_OUT)) && timed_out=1
+        expected+=("${EXPECTED_SRIOV[@]}")
+        tr -d '\r' <"$RESULTS" >>"$TMP/results.log" 2>/dev/null || true
+        cat "$TMP/console-sriov.log" >>"$TMP/console.log" 2>/dev/null || true
+    fi
     local vm_secs=$((SECONDS - vm_start))
     [[ -n ${VM_E2E_LOG:-} ]] && cp "$TMP/console.log" "$VM_E2E_LOG"
 
@@ -265,7 +371,7 @@ main() {
         esac
         printf '%-26s %-5s %s\n' "$name" "$status" "$(cut -c1-300 <<<"$detail")"
     done <<<"$results"
-    for name in "${EXPECTED[@]}"; do
+    for name in "${expected[@]}"; do
         if [[ -z ${seen[$name]:-} ]]; then
             printf '%-26s %-5s %s\n' "$name" MISS "the guest did not report this check"
             fail=$((fail + 1))
@@ -275,7 +381,9 @@ main() {
         printf '\nnotes:\n'
         tr -d '\r' <"$TMP/results.log" | grep '^HDNOTE ' | sed 's/^HDNOTE /  /'
     fi
-    if ! tr -d '\r' <"$TMP/results.log" 2>/dev/null | grep '^HDTEST_END' >/dev/null; then
+    local vms=2
+    [[ -n $ONLY ]] && vms=1
+    if (($(grep -c '^HDTEST_END' "$TMP/results.log" || true) < vms)); then
         fail=$((fail + 1))
         if ((timed_out)); then
             printf '\nTIMEOUT: the VM did not finish within %ss and was killed\n' "$TIMEOUT"

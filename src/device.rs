@@ -80,17 +80,23 @@ pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs) -> Result<Sel
 }
 
 /// True when `sel` could name `link` by what a record keeps of it: its name
-/// or altnames, its MAC or permanent MAC. Sysfs selectors cannot be checked
+/// or altnames, its MAC or permanent MAC, and a PCI address (`pciBusID`,
+/// `deviceID`) by its recorded parent. `kernelpath` cannot be checked
 /// against a record (the device's sysfs entry follows it into the
-/// container), so they never match here.
+/// container), so it never matches here.
 pub fn could_name(sel: &Selector, link: &Link) -> bool {
     let by_name = sel.device.as_ref().is_some_and(|n| !n.is_empty() && (link.name == *n || link.altnames.contains(n)));
+    let by_pci = [&sel.device_id, &sel.pci_bus_id]
+        .into_iter()
+        .flatten()
+        .filter_map(|a| sysfs::pci_address(a))
+        .any(|a| link.parent.as_ref().is_some_and(|p| p.bus == "pci" && p.device == a));
     let by_mac = sel
         .hwaddr
         .as_deref()
         .and_then(normal_mac)
         .is_some_and(|m| !mac_matches(std::slice::from_ref(link), &m).is_empty());
-    by_name || by_mac
+    by_name || by_mac || by_pci
 }
 
 /// Which configured selector proves that `link`, a device with a parent
@@ -568,6 +574,16 @@ mod tests {
         assert!(could_name(&Selector { hwaddr: Some("02:00:00:00:00:99".into()), ..sel() }, &l));
         assert!(!could_name(&Selector { hwaddr: Some("02:00:00:00:00:98".into()), ..sel() }, &l));
         assert!(!could_name(&Selector { pci_bus_id: Some("0000:03:00.1".into()), ..sel() }, &l));
+        // A PCI address names a record by its recorded parent (a held VF: 102, not 101).
+        let vf =
+            Link { parent: Some(crate::netlink::Parent { bus: "pci".into(), device: "0000:03:10.2".into() }), ..l };
+        assert!(could_name(&Selector { pci_bus_id: Some("0000:03:10.2".into()), ..sel() }, &vf));
+        assert!(could_name(&Selector { device_id: Some("0000:03:10.2".into()), ..sel() }, &vf));
+        assert!(!could_name(&Selector { pci_bus_id: Some("0000:03:10.4".into()), ..sel() }, &vf));
+        assert!(!could_name(
+            &Selector { kernelpath: Some("/sys/devices/pci0000:00/0000:03:10.2".into()), ..sel() },
+            &vf
+        ));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub fn wait(var: &str, default: Duration) -> Duration {
 #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub const ALL: &[&str] = &[
     "add-after-record",
+    "add-after-vf",
     "add-after-move",
     "add-after-addresses",
     "add-after-ipam",

@@ -126,6 +126,13 @@ pub struct Record {
     /// versions have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<u64>,
+    /// An SR-IOV VF whose admin state ADD sets through its PF: the state
+    /// before ADD, restored on the way home (see `vf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vf: Option<crate::vf::VfRecord>,
+    /// The device-info file ADD writes, removed with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_info: Option<PathBuf>,
 }
 
 impl Record {
@@ -153,6 +160,8 @@ impl Record {
             userspace: None,
             pod: None,
             added: None,
+            vf: None,
+            device_info: None,
         }
     }
 
@@ -416,6 +425,9 @@ impl Store {
     pub fn remove(&self, rec: &Record) -> Result<()> {
         let name = rec.key().file_name();
         self.dir.remove(&name)?;
+        if let Some(path) = &rec.device_info {
+            crate::devinfo::remove(path);
+        }
         let claim = rec.claim_name();
         if self.dir.read(&claim, CLAIM_MAX).ok().flatten().is_some_and(|c| c == name.as_bytes()) {
             self.dir.remove(&claim)?;

@@ -13,57 +13,10 @@
 mod common;
 
 use std::os::unix::fs::symlink;
-use std::path::PathBuf;
 
+use common::fakesys::FakeSys;
 use common::*;
 use serde_json::{Value, json};
-
-/// A fake sysfs tree under the world's temp dir, shaped like the real one:
-/// devices live under devices/, and bus/*/devices/ entries link to them.
-struct FakeSys {
-    root: PathBuf,
-}
-
-impl FakeSys {
-    fn new(w: &World) -> FakeSys {
-        let root = w.tmp.join("sys");
-        std::fs::create_dir_all(root.join("devices")).unwrap();
-        FakeSys { root }
-    }
-
-    fn mkdir(&self, rel: &str) -> PathBuf {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    /// Device directory `dev` (relative to the root) with `net/<name>/`
-    /// entries.
-    fn netdevs(&self, dev: &str, names: &[&str]) {
-        self.mkdir(dev);
-        for n in names {
-            self.mkdir(&format!("{dev}/net/{n}"));
-        }
-    }
-
-    /// PCI function `addr` under devices/pci0000:00/ with the given
-    /// interfaces, linked from bus/pci/devices/ as the kernel does.
-    fn pci(&self, addr: &str, names: &[&str]) -> String {
-        let dev = format!("devices/pci0000:00/{addr}");
-        self.netdevs(&dev, names);
-        self.mkdir("bus/pci/devices");
-        symlink(format!("../../../{dev}"), self.root.join("bus/pci/devices").join(addr)).unwrap();
-        format!("/sys/{dev}")
-    }
-
-    /// Binds device directory `dev` to `driver` (a `driver` symlink).
-    fn bind(&self, dev: &str, driver: &str) {
-        self.mkdir(&format!("bus/pci/drivers/{driver}"));
-        let depth = dev.split('/').count();
-        symlink(format!("{}bus/pci/drivers/{driver}", "../".repeat(depth)), self.root.join(dev).join("driver"))
-            .unwrap();
-    }
-}
 
 /// Runs `command` with the selector keys `sel` merged into a minimal config.
 fn run_sel(w: &World, sys: Option<&FakeSys>, command: &str, sel: &Value) -> Out {

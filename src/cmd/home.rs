@@ -85,6 +85,12 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     // A parked interface was restored when it came home: only its name was
     // missing. Restoring again would undo what the operator changed since.
     if rec.phase != Phase::Parked {
+        // The PF side first: while the PF holds another admin MAC, some
+        // drivers refuse to give the VF its own MAC back.
+        let link = match &rec.vf {
+            Some(vf) => crate::vf::restore(&mut host.sock, vf, &link, &rec.host.mac)?,
+            None => link,
+        };
         restore(host, &link, &name, rec)?;
         info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
     }

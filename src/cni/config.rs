@@ -107,6 +107,10 @@ pub struct NetConf {
     pub object: Map<String, Value>,
     /// What the spelling of its keys gave to say (logged once the log is set up).
     pub notes: Notes,
+    /// The VF admin state the config declares (sriov-cni's keys).
+    pub vf: crate::vf::VfAdmin,
+    /// Where to write the device-info file (`runtimeConfig.CNIDeviceInfoFile`).
+    pub device_info_file: Option<PathBuf>,
 }
 
 /// The keys read at the top level of a config, and the keys others read
@@ -138,13 +142,22 @@ const TOP: Keys = Keys {
         "sysctl",
         "cni.dev/valid-attachments",
         "cni.dev/attachments",
+        "vlan",
+        "vlanQoS",
+        "vlanProto",
+        "spoofchk",
+        "trust",
+        "link_state",
+        "min_tx_rate",
+        "max_tx_rate",
+        "mac",
     ],
     others: Some(&["type", "capabilities", "args", "plugins", "deviceID", "disableCheck", "disableGC"]),
 };
 /// `runtimeConfig`: the capabilities runtimes and Multus pass besides ours.
 const RUNTIME_CONFIG: Keys = Keys {
     path: "runtimeConfig.",
-    known: &["deviceID", "mac"],
+    known: &["deviceID", "mac", "CNIDeviceInfoFile"],
     others: Some(&["ips", "bandwidth", "portMappings", "ipRanges", "dns", "aliases", "cgroupPath", "infinibandGUID"]),
 };
 /// `ipam`: only its type is ours; the rest is the IPAM plugin's.
@@ -188,7 +201,7 @@ impl NetConf {
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
         check_network_name(&name)?;
         let runtime = runtime_config(&obj, &mut notes)?;
-        let (device_id, device_id_top_level) = device_id(&obj, runtime.as_ref())?;
+        let (device_id, device_id_top_level) = device_id(&obj, &runtime)?;
         let selector = Selector {
             device: opt_string(&obj, "device")?,
             hwaddr: opt_string(&obj, "hwaddr")?.map(|m| go_mac(&m).unwrap_or(m)),
@@ -215,10 +228,13 @@ impl NetConf {
             allow_upper_devices: opt_bool(&obj, "allowUpperDevices")?.unwrap_or(false),
             use_interface_network: opt_bool(&obj, "useInterfaceNetwork")?,
             unprovable: Unprovable::parse(&obj)?,
-            declared: Declared::parse(&obj, runtime.as_ref())?,
+            declared: Declared::parse(&obj, Some(&runtime))?,
             raw: raw.to_vec(),
             object: received,
             notes,
+            vf: crate::vf::VfAdmin::parse(&obj, runtime_string(&runtime, "mac")?)?,
+            device_info_file: absolute_path(&runtime, "CNIDeviceInfoFile")
+                .map_err(|e| config_error(format!("runtimeConfig.{}", e.msg.trim_start_matches("config key "))))?,
         })
     }
 
@@ -329,12 +345,8 @@ fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
 /// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
 /// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
 /// even for an auxiliary device) when the plugin declares no capability.
-fn device_id(obj: &Map<String, Value>, rc: Option<&Map<String, Value>>) -> Result<(Option<String>, bool)> {
-    let runtime = match rc {
-        Some(rc) => opt_string(rc, "deviceID")
-            .map_err(|_| config_error("config key \"runtimeConfig.deviceID\" must be a string"))?,
-        None => None,
-    };
+fn device_id(obj: &Map<String, Value>, runtime: &Map<String, Value>) -> Result<(Option<String>, bool)> {
+    let runtime = runtime_string(runtime, "deviceID")?;
     let top = opt_string(obj, "deviceID")?;
     if runtime.as_deref().is_none_or(str::is_empty) && top.is_some() {
         return Ok((top, true));
@@ -342,13 +354,17 @@ fn device_id(obj: &Map<String, Value>, rc: Option<&Map<String, Value>>) -> Resul
     Ok((runtime, false))
 }
 
-/// `runtimeConfig`, its known keys under their exact spelling.
-fn runtime_config(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<String, Value>>> {
+/// `runtimeConfig`, its keys in their canonical spelling; empty when absent.
+fn runtime_config(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Map<String, Value>> {
     match obj.get("runtimeConfig") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(rc)) => Ok(Some(RUNTIME_CONFIG.canonical(rc, notes))),
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(rc)) => Ok(RUNTIME_CONFIG.canonical(rc, notes)),
         Some(other) => Err(wrong_type("runtimeConfig", "an object", other)),
     }
+}
+
+fn runtime_string(runtime: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    opt_string(runtime, key).map_err(|_| config_error(format!("config key \"runtimeConfig.{key}\" must be a string")))
 }
 
 fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<String, Value>>> {
@@ -368,7 +384,7 @@ fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<St
 /// accepts): `aa:bb:..`, `aa-bb-..` or `aabb.ccdd.eeff`, any case, 6, 8 or
 /// 20 bytes; returned lowercase and colon-separated. None when it is none
 /// of these (the selector then reports the value as written).
-pub(super) fn go_mac(s: &str) -> Option<String> {
+pub(crate) fn go_mac(s: &str) -> Option<String> {
     let (sep, width) = match s.as_bytes() {
         [_, _, b':', ..] => (':', 2),
         [_, _, b'-', ..] => ('-', 2),

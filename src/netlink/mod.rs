@@ -12,6 +12,7 @@ pub mod route;
 pub mod rule;
 pub mod socket;
 pub mod sysctl;
+pub mod vf;
 
 pub use addr::Addr;
 pub use error::NlError;

@@ -7,6 +7,8 @@
 //! parallel threads. Nothing is ever created in the root namespace.
 #![allow(dead_code)]
 
+pub mod fakesys;
+
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

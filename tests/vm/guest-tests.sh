@@ -450,9 +450,18 @@ sc_defroute() {
 # shellcheck source=tests/vm/stack-tests.sh
 . /hdtest/stack-tests.sh
 
+# shellcheck source=tests/vm/sriov-tests.sh
+. /hdtest/sriov-tests.sh
+
 # ---------------------------------------------------------------------------
 
 log "hostdev: $($HD 2>&1 | head -n 1)"
+# scripts/vm-e2e.sh's second VM (QEMU 10, igb) runs the SR-IOV checks only.
+if grep -q 'hdtest_suite=sriov' /proc/cmdline; then
+    sriov_tests
+    say "HDTEST_END"
+    exit 0
+fi
 mkdir -p /run/hd
 inventory
 

@@ -6,12 +6,13 @@
 #   containernetworking-plugins) for the adoption checks, and the guest
 #   scripts in tests/vm/.
 #
-# Usage: mkinitramfs.sh KERNEL_VERSION HOSTDEV_BINARY OUTPUT.cpio.gz
+# Usage: mkinitramfs.sh KERNEL_VERSION HOSTDEV_BINARY OUTPUT.cpio.gz [HOOKS_BINARY]
+# HOOKS_BINARY: a `test-hooks` build, for the SR-IOV crash checks.
 # Reads only the host's files; writes only OUTPUT and a temporary staging
 # directory next to it (removed on exit).
 set -euo pipefail
 
-kver=$1 hostdev=$2 out=$3
+kver=$1 hostdev=$2 out=$3 hooks=${4:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Modules wanted, by name. The NIC drivers and their helpers; vfio-pci for the
@@ -21,7 +22,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Dependencies (virtio, virtio_ring, failover, net_failover, vfio-pci-core,
 # irqbypass, can-dev, llc, stp, garp, mrp, tls, ...) are resolved from
 # modules.dep below.
-modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci kvaser_pci vcan 8021q bonding)
+# igb and igbvf: the SR-IOV PF and its VFs (QEMU 10's igb, the second VM).
+modules=(e1000 virtio_pci virtio_net vfio_iommu_type1 vfio_pci kvaser_pci vcan 8021q bonding igb igbvf)
 
 stage=$(mktemp -d "$(dirname "$out")/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -47,6 +49,7 @@ copy_elf "$(readlink -f "$(command -v ip)")" /sbin/ip      # iproute2: busybox's
 copy_elf "$(readlink -f "$(command -v jq)")" /usr/bin/jq
 copy_elf "$hostdev" /hdtest/hostdev
 copy_elf /usr/lib/cni/host-device /hdtest/host-device
+[[ -z $hooks ]] || copy_elf "$hooks" /hdtest/hostdev-hooks
 
 # Kernel modules, each after its dependencies, from modules.dep (through
 # modprobe --show-depends, which reads it); duplicates dropped, order kept.
@@ -70,6 +73,7 @@ install -m 0755 "$here/guest-tests.sh" "$stage/hdtest/tests.sh"
 install -m 0644 "$here/can-tests.sh" "$stage/hdtest/can-tests.sh"
 install -m 0644 "$here/adopt-tests.sh" "$stage/hdtest/adopt-tests.sh"
 install -m 0644 "$here/stack-tests.sh" "$stage/hdtest/stack-tests.sh"
+install -m 0644 "$here/sriov-tests.sh" "$stage/hdtest/sriov-tests.sh"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 

@@ -179,6 +179,15 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
     };
     let mut rec = Record::new(key, netns, link.clone(), addrs);
     att.plan = crate::cmd::settings::prepare(host, conf, &env.ifname, &link, &mut rec)?;
+    // The VF's state as the PF holds it, recorded before anything changes.
+    let sysfs = crate::sysfs::Sysfs::from_env();
+    rec.vf = crate::vf::snapshot(&mut host.sock, &sysfs, &rec.host, &conf.vf)?;
+    rec.device_info = conf.device_info_file.clone().filter(|_| crate::vf::pci_of(&sysfs, &rec.host).is_some());
+    if rec.vf.is_some() && conf.vf.mac.is_some() {
+        // A VF takes its MAC from the PF's admin MAC (set before the move);
+        // the move must not ask the VF's driver for it a second time.
+        att.plan.link.mac = None;
+    }
     rec.anchor = anchor;
     rec.unprovable = unprovable;
     rec.netns_identity = Some(ctr.ns.identity());

@@ -85,6 +85,8 @@ impl<'a> Attachment<'a> {
         let addrs = carried(self.conf, &rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &self.in_pod(rec)), &addrs)?;
         failpoint::hit("add-after-record");
+        let pci = self.pci_device(rec, &mut result.interfaces[slot])?;
+        failpoint::hit("add-after-vf");
         progress.moved = true;
         self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
@@ -98,8 +100,31 @@ impl<'a> Attachment<'a> {
         self.run_ipam(index, &mut result, slot, progress)?;
         failpoint::hit("add-after-ipam");
         rec.container_index = Some(index);
+        if let (Some(path), Some((pci, pf))) = (&rec.device_info, &pci) {
+            crate::devinfo::write(path, pci, pf.as_deref());
+        }
         self.commit(rec, &result)?;
         Ok(result)
+    }
+
+    /// A PCI function's part, on the host before the move: the VF state
+    /// the config declares, set through the PF; its PCI address (and its
+    /// PF's) for the result's `pciID` and the device-info file.
+    fn pci_device(&mut self, rec: &Record, iface: &mut Interface) -> Result<Option<(String, Option<String>)>> {
+        if let Some(vf) = &rec.vf {
+            crate::vf::apply(&mut self.host.sock, vf, &self.conf.vf, &rec.host)?;
+            if let Some(mac) = &self.conf.vf.mac {
+                iface.mac = mac.clone();
+            }
+        }
+        let sysfs = crate::sysfs::Sysfs::from_env();
+        let Some(pci) = crate::vf::pci_of(&sysfs, &rec.host) else { return Ok(None) };
+        let pf = match &rec.vf {
+            Some(vf) => Some(vf.vf.pf_pci.clone()),
+            None => crate::vf::Vf::of(&sysfs, &rec.host).ok().flatten().map(|vf| vf.pf_pci),
+        };
+        iface.pci_id = Some(pci.clone());
+        Ok(Some((pci, pf)))
     }
 
     /// The one RTM_NEWLINK that moves the device in under CNI_IFNAME,

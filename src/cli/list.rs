@@ -196,15 +196,6 @@ fn note(rec: &Record) -> Option<String> {
     }
 }
 
-/// The phase as the record spells it, so a phase added to `state` shows
-/// up here without a change.
-pub fn phase_name(phase: Phase) -> String {
-    match serde_json::to_value(phase) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{phase:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,9 +234,9 @@ mod tests {
 
     #[test]
     fn phases_are_named_as_in_records() {
-        assert_eq!(phase_name(Phase::Attached), "attached");
-        assert_eq!(phase_name(Phase::Adding), "adding");
-        assert_eq!(phase_name(Phase::Parked), "parked");
-        assert_eq!(phase_name(Phase::Lost), "lost");
+        assert_eq!(Phase::name(Phase::Attached), "attached");
+        assert_eq!(Phase::name(Phase::Adding), "adding");
+        assert_eq!(Phase::name(Phase::Parked), "parked");
+        assert_eq!(Phase::name(Phase::Lost), "lost");
     }
 }

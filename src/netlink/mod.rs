@@ -3,7 +3,9 @@
 
 pub mod addr;
 pub mod error;
+pub mod events;
 pub mod link;
+pub mod nsid;
 pub mod request;
 pub mod route;
 pub mod socket;

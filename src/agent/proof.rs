@@ -61,7 +61,7 @@ pub fn verdict(host: &mut Host, rec: &Record, announced: bool) -> Verdict {
 /// and `hostdev list`.
 pub fn waiting_for(rec: &Record) -> String {
     match rec.nsid {
-        Some(n) => format!("waits for its namespace (nsid {n} on the node) to die"),
-        None => "its namespace has no id on the node: the agent cannot see it die; DEL or GC finishes it".into(),
+        Some(n) => format!("finishes it once its namespace (nsid {n} on the node) is dead"),
+        None => "cannot see its namespace die (it has no id on the node)".into(),
     }
 }

@@ -183,15 +183,22 @@ fn note(rec: &Record) -> Option<String> {
             "home as {parked}: its own name is taken; the next ADD, DEL, GC or STATUS renames it back"
         ));
     }
+    // What the node agent waits for: said from the record alone (no
+    // look through /proc), for the phases it finishes.
+    let agent = || format!("the node agent (hostdev reconcile) {}", crate::agent::waiting_for(rec));
     if let Some(why) = &rec.lost {
-        return Some(why.clone());
+        return Some(format!("{why}; {}", agent()));
     }
     if let Some(device) = &rec.userspace {
         return Some(format!("bound to {}: nothing was moved", device.driver));
     }
     match rec.phase {
-        Phase::Adding => Some("ADD did not finish: DEL or GC of this attachment finishes the job".into()),
-        Phase::Removing => Some("DEL did not finish: DEL or GC of this attachment finishes the job".into()),
+        Phase::Adding => {
+            Some(format!("ADD did not finish: DEL or GC of this attachment finishes the job; {}", agent()))
+        }
+        Phase::Removing => {
+            Some(format!("DEL did not finish: DEL or GC of this attachment finishes the job; {}", agent()))
+        }
         _ => None,
     }
 }

@@ -91,15 +91,32 @@ impl AsFd for Netns {
 /// and its identity checked on the open handle, so a pid reused meanwhile
 /// cannot make it open another namespace.
 pub fn find(id: NsIdentity) -> Option<(Netns, String)> {
-    let pids = pids();
-    // Cheapest first: most lingering namespaces have a process in them.
-    let own = pids.iter().map(|p| format!("/proc/{p}/ns/net"));
-    let held = pids.iter().flat_map(|p| descriptors(p));
-    let mounted = std::iter::once(()).flat_map(|()| nsfs_mounts(&pids));
-    own.chain(held).chain(mounted).filter(|path| stat_is(path, id)).find_map(|path| {
+    holders().filter(|path| stat_is(path, id)).find_map(|path| {
         let ns = Netns::open(Path::new(&path)).ok().filter(|ns| ns.identity() == id)?;
         Some((ns, path))
     })
+}
+
+/// Every network namespace something reachable holds (as `find` looks),
+/// each once, opened, with where it was found.
+pub fn every() -> Vec<(Netns, String)> {
+    let Ok(nsfs) = nix::sys::stat::stat("/proc/thread-self/ns/net").map(|st| st.st_dev) else { return Vec::new() };
+    let mut seen = std::collections::HashSet::new();
+    holders()
+        .filter(|path| nix::sys::stat::stat(path.as_str()).is_ok_and(|st| st.st_dev == nsfs && seen.insert(st.st_ino)))
+        .filter_map(|path| Some((Netns::open(Path::new(&path)).ok()?, path)))
+        .collect()
+}
+
+/// The paths through which a namespace may be held, cheapest first (most
+/// lingering namespaces have a process in them): every process's
+/// `ns/net`, the descriptors processes hold, nsfs bind mounts.
+fn holders() -> impl Iterator<Item = String> {
+    let pids = pids();
+    let own: Vec<String> = pids.iter().map(|p| format!("/proc/{p}/ns/net")).collect();
+    let held = pids.clone().into_iter().flat_map(|p| descriptors(&p));
+    let mounted = std::iter::once(()).flat_map(move |()| nsfs_mounts(&pids));
+    own.into_iter().chain(held).chain(mounted)
 }
 
 /// Whether `path` (followed) is the nsfs file `id`: a cheap look before

@@ -328,3 +328,29 @@ fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
     assert!(said.contains("msg=healed"), "{said}");
     assert_no_records(&w);
 }
+
+/// The node gives a dead namespace's id to the next one (lowest first):
+/// `--once`, which heard no RTM_DELNSID, proves the death by finding the
+/// id's new holder, and leaves that one alone.
+#[test]
+fn once_sees_a_death_through_a_reused_nsid() {
+    let mut w = World::new();
+    let before = w.host_veth("h1", true);
+    w.host_veth("h2", true);
+    w.attach("h1", "eth0");
+    let nsid = only_record(&w, &w.id, "eth0")["nsid"].clone();
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]);
+    delete_and_wait(&mut w);
+    let next = Netns::new(format!("{}-next", w.id));
+    let next_id = format!("{}-next", w.id);
+    let (_, out) = run(&w.host.name, &env_for("ADD", &next_id, &next.path(), "eth0"), &w.config("1.0.0", "h2"));
+    out.assert_ok();
+    let reused = records(&w).into_iter().find(|(n, _)| n.contains(&next_id)).expect("the new record").1;
+    assert_eq!(reused["nsid"], nsid, "the kernel did not reuse the id: the test proves nothing");
+    let said = once(&w);
+    assert!(said.contains(&format!("container={} ifname=eth0 msg=healed", w.id)), "{said}");
+    assert!(said.contains("now belongs to another namespace"), "{said}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{said}");
+    assert!(link(&next.name, "eth0").is_some(), "the new attachment was touched: {said}");
+    assert_eq!(records(&w).len(), 1, "{said}");
+}

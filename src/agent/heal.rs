@@ -10,7 +10,7 @@ use crate::cmd::locate::{Place, locate};
 use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{info, warn};
 
-use super::proof::{Verdict, verdict};
+use super::proof::{Census, Verdict, verdict};
 
 /// What became of one look at an attachment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,9 @@ pub enum Done {
 }
 
 /// Looks at the attachment `key` and heals it if its namespace is proven
-/// dead; `announced` when the kernel said so (RTM_DELNSID).
-pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool) -> Done {
+/// dead; `announced` when the kernel said so (RTM_DELNSID); `census` says
+/// which namespace holds which id, when a sweep may afford one.
+pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool, census: &mut Census) -> Done {
     set_context(key);
     let lock = match store.try_lock_key(key) {
         Ok(Some(lock)) => lock,
@@ -50,7 +51,7 @@ pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool) -> D
             return Done::Nothing;
         }
     };
-    let why = match verdict(host, &rec, announced) {
+    let why = match verdict(host, &rec, announced, census) {
         Verdict::Alive(via) => {
             if rec.phase != Phase::Attached || announced {
                 info!("left alone: its namespace is alive"; phase = rec.phase.name(), via = via);

@@ -28,6 +28,7 @@ use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
 use heal::{Done, consider};
+use proof::Census;
 pub use proof::waiting_for;
 use wait::Wake;
 
@@ -108,7 +109,7 @@ impl Agent {
         debug!("sweeping");
         self.store.sweep_leftovers();
         home::unpark_all(&mut self.host, &self.store);
-        self.pass(|_, known_dead| Some(known_dead));
+        self.pass(Census::lazy(), |_, known_dead| Some(known_dead));
     }
 
     fn on_events(&mut self, events: &[Event]) {
@@ -131,7 +132,7 @@ impl Agent {
             home::unpark_all(&mut self.host, &self.store); // a name may be free now
         }
         if !look.nsids.is_empty() || !look.parents.is_empty() || (look.links && !self.dead.is_empty()) {
-            self.pass(|rec, known_dead| {
+            self.pass(Census::none(), |rec, known_dead| {
                 let announced = known_dead || rec.nsid.is_some_and(|n| look.nsids.contains(&n));
                 let returned =
                     rec.anchor == Anchor::Parent && rec.host.parent.as_ref().is_some_and(|p| look.parents.contains(p));
@@ -143,7 +144,7 @@ impl Agent {
     /// Looks at the records `wanted` picks, given whether their namespace
     /// is known dead; it answers whether the kernel announced that death.
     /// Then forgets the dead namespaces no record names any more.
-    fn pass(&mut self, wanted: impl Fn(&Record, bool) -> Option<bool>) {
+    fn pass(&mut self, mut census: Census, wanted: impl Fn(&Record, bool) -> Option<bool>) {
         let records = match self.store.list() {
             Ok(records) => records,
             Err(e) => return warn!("cannot read the records: {e}"),
@@ -153,7 +154,7 @@ impl Agent {
             let known_dead = rec.netns_identity.is_some_and(|id| self.dead.contains(&id));
             named.extend(rec.netns_identity);
             let Some(announced) = wanted(&rec, known_dead).filter(|_| rec.phase != Phase::Parked) else { continue };
-            self.look_at(&rec.key(), rec.netns_identity, announced);
+            self.look_at(&rec.key(), rec.netns_identity, announced, &mut census);
         }
         self.dead.retain(|id| named.contains(id));
         crate::log::set_context(context());
@@ -161,8 +162,8 @@ impl Agent {
 
     /// Looks at one attachment; remembers its namespace as dead while its
     /// healing waits for the kernel.
-    fn look_at(&mut self, key: &Key, id: Option<NsIdentity>, announced: bool) {
-        if let (Done::Pending, Some(id)) = (consider(&mut self.host, &self.store, key, announced), id) {
+    fn look_at(&mut self, key: &Key, id: Option<NsIdentity>, announced: bool, census: &mut Census) {
+        if let (Done::Pending, Some(id)) = (consider(&mut self.host, &self.store, key, announced, census), id) {
             self.dead.insert(id);
         }
     }

@@ -13,8 +13,8 @@
 #   can_select_pcibusid  the same by "pciBusID" of the kvaser function
 #   can_gone_del         namespace deleted, the kernel returns can0, DEL restores it
 #   can_gone_gc          the same, restored by GC (1.1.0, valid-attachments [])
-#   can_lingering_del    DEL while a process holds the dead namespace: code 11,
-#                        record kept; once the process ends, a second DEL restores
+#   can_lingering_del    DEL while a process holds the namespace whose path is
+#                        gone: found through the process, home at the first DEL
 #   vcan_dies            a vcan dies with its namespace: DEL 0, record "lost"
 #   vcan_leaves_can      a dead vcan attachment does not claim can0 (DEL, GC)
 
@@ -153,8 +153,9 @@ sc_can_gone() {
 
 # sc_can_lingering: the container's namespace loses its last bind mount but
 # a process still holds it, so the kernel has not returned the interface.
-# DEL cannot reach it and must not drop the record; once the process ends
-# and the interface is back, a second DEL restores it.
+# DEL finds the namespace by its recorded device and inode through that
+# process and brings the interface home at once; a second DEL, with an
+# empty CNI_NETNS, is a no-op.
 sc_can_lingering() {
     name=can_lingering_del
     if can_attach "$name" 1.0.0 clinger0 '{"device":"'"$(can_if)"'"}'; then
@@ -165,24 +166,16 @@ sc_can_lingering() {
         want_ns=$(stat -L -c %i "/run/netns/$ns")
         wait_found 10 held_by "$holder" "$want_ns" >/dev/null || fail "process $holder never entered $ns"
         ip netns del "$ns"
-        for path in "/run/netns/$ns" ""; do
-            cni DEL "$id" "$path" clinger0 "$c"
-            [ "$RC" != 0 ] && [ "$(code)" = 11 ] ||
-                fail "DEL (CNI_NETNS='$path') while the namespace is held: want code 11, got $(what)"
-            [ "$(record_field "$dd" .host.name)" = "$dev" ] ||
-                fail "DEL (CNI_NETNS='$path') did not keep the record of $dev: '$(records "$dd")'"
-        done
-        held_msg="$(msg); record kept in phase $(record_field "$dd" .phase)"
-        [ -z "$(can_if)" ] || fail "the CAN interface was on the host while its namespace was held"
+        cni DEL "$id" "/run/netns/$ns" clinger0 "$c"
+        expect_ok "DEL (CNI_NETNS gone) while a process holds the namespace"
+        can_expect_home "the first DEL, the namespace still held"
+        cni DEL "$id" "" clinger0 "$c"
+        expect_ok "second DEL (CNI_NETNS empty)"
         kill "$holder"
         wait "$holder" 2>/dev/null
-        if can_wait_back "$name"; then
-            cni DEL "$id" "/run/netns/$ns" clinger0 "$c"
-            expect_ok "second DEL, after the namespace died"
-        fi
     fi
     can_expect_home "the second DEL"
-    finish "$name" "returned as ${back:-?}, restored by the second DEL: $after; while held: code 11 ($held_msg)"
+    finish "$name" "home at the first DEL while a process held the namespace: $after"
 }
 
 # held_by PID INODE: prints PID when its network namespace is INODE.

@@ -169,6 +169,92 @@ def sh(*argv, stdin=None):
 
 
 # --------------------------------------------------------------------------
+# The node agent (hostdev reconcile): its own world, after the variants
+# --------------------------------------------------------------------------
+
+def proc_status(pid):
+    """VmRSS, VmHWM (kB) and voluntary + involuntary context switches of pid."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = int(value.split()[0]) if value.split() and value.split()[0].isdigit() else value
+    return out["VmRSS"], out["VmHWM"], out["voluntary_ctxt_switches"] + out["nonvoluntary_ctxt_switches"]
+
+
+def agent_bench(args, log):
+    """Starts the agent in a fresh host namespace of its own and measures:
+    its restore latency after a namespace death (a veth attached by the
+    plugin, handed back to the host by hand as the kernel hands back a NIC,
+    then the container namespace deleted: from the `ip netns del` to the
+    record's removal, polled every 0.2 ms), its wake-ups per minute when
+    idle (context switches of the process over an idle window, with the
+    sweep far away) and its RSS. Untimed setup; values, not targets."""
+    host = f"{args.prefix}-agent"
+    data = os.path.join(args.work, "agent-data")
+    agent_log = os.path.join(args.work, "agent.log")
+    sh(IP, "netns", "add", host)
+    agent = None
+    try:
+        with open(agent_log, "w") as err:
+            agent = subprocess.Popen([IP, "netns", "exec", host, args.bin, "reconcile", "--data-dir", data,
+                                      "--sweep-interval", "86400"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=err)
+        wait_for(lambda: "the node agent is watching" in open(agent_log).read(), "the agent to start")
+        latencies = [agent_restore(args, host, data, i) for i in range(args.reps)]
+        idle = 5 if args.smoke else 30
+        _, _, before = proc_status(agent.pid)
+        time.sleep(idle)
+        rss, hwm, after = proc_status(agent.pid)
+        return {"latency_ms": latencies, "wakeups_per_min": (after - before) * 60 / idle,
+                "idle_s": idle, "rss_kb": rss, "hwm_kb": hwm}
+    finally:
+        if agent:
+            agent.kill()
+            agent.wait()
+        subprocess.run([IP, "netns", "del", host], capture_output=True)
+        log(f"agent log: {agent_log}")
+
+
+def wait_for(cond, what, secs=60):
+    end = time.monotonic() + secs
+    while not cond():
+        if time.monotonic() > end:
+            raise RuntimeError(f"waited {secs} s for {what}")
+        time.sleep(0.0002)
+
+
+def agent_restore(args, host, data, i):
+    """One namespace death healed by the agent; its latency in ms."""
+    ctr = f"{args.prefix}-agent-c{i}"
+    sh(IP, "netns", "add", ctr)
+    try:
+        batch = [f"link add ag{i} type veth peer name ag{i}p", f"link set ag{i}p up", f"link set ag{i} up"]
+        batch += [f"addr add {a} dev ag{i}" + (" nodad" if a.version == 6 else "") for a in addresses(4, i % 50)]
+        sh(IP, "-n", host, "-batch", "-", stdin="\n".join(batch) + "\n")
+        conf = json.dumps({"cniVersion": "1.0.0", "name": "agentnet", "type": "hostdev",
+                           "device": f"ag{i}", "dataDir": data})
+        env = {"PATH": PATH_ENV, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"agent{i}",
+               "CNI_NETNS": f"/run/netns/{ctr}", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
+        p = subprocess.run([IP, "netns", "exec", host, args.bin], input=conf, env=env,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"ADD for the agent: {p.stdout} {p.stderr}")
+        sh(IP, "-n", ctr, "link", "set", "eth0", "netns", host)
+        record = os.path.join(data, f"agentnet+agent{i}+eth0.json")
+        t0 = time.perf_counter()
+        sh(IP, "netns", "del", ctr)
+        wait_for(lambda: not os.path.exists(record), "the agent to heal")
+        ms = (time.perf_counter() - t0) * 1000
+        if f"ag{i}" not in sh(IP, "-n", host, "-br", "link", "show", f"ag{i}"):
+            raise RuntimeError(f"ag{i} not home under its own name")
+        sh(IP, "-n", host, "link", "del", f"ag{i}")
+        return ms
+    finally:
+        subprocess.run([IP, "netns", "del", ctr], capture_output=True)
+
+
+# --------------------------------------------------------------------------
 # Worker: one world, inside its host namespace
 # --------------------------------------------------------------------------
 
@@ -724,12 +810,33 @@ class Coordinator:
             self.rus_big = self.ask(self.scale[-1][1], "rusage") if self.scale else None
             self.log("counting system calls (strace -f -c) ...")
             self.sys = {n: (self.ask(v, "syscalls") or {}).get("syscalls") for n, v in self.attached}
+            self.log("the node agent: restore latency, idle wake-ups, RSS ...")
+            try:
+                self.agent = agent_bench(a, self.log)
+            except Exception as e:          # reported, the rest of the run stands
+                self.agent = {"error": str(e)}
         finally:
             self.stop()
         self.report()
         return 1 if self.failures else 0
 
     # -- report ----------------------------------------------------------------
+
+    def report_agent(self, p):
+        ag = getattr(self, "agent", None) or {"error": "not run"}
+        p("")
+        p("9. the node agent (hostdev reconcile): values, not targets")
+        if "error" in ag:
+            p(f"  FAILED: {ag['error'][:200]}")
+            return
+        lat = ag["latency_ms"]
+        p(f"  {'restore after a namespace death (ms: median, min, max)':<58} "
+          f"{statistics.median(lat):8.2f} {min(lat):8.2f} {max(lat):8.2f}")
+        p("    from `ip netns del` to the record's removal: a veth handed back to the host as the kernel")
+        p("    hands back a NIC, renamed and restored by the agent on RTM_DELNSID (includes the ip process)")
+        p(f"  {'wake-ups per minute when idle (target 0 outside its sweep)':<58} {ag['wakeups_per_min']:8.2f}"
+          f"   (context switches over {ag['idle_s']} s idle)")
+        p(f"  {'RSS (target <= 5 MB)':<58} {ag['rss_kb'] / 1024:8.2f} MB   (peak {ag['hwm_kb'] / 1024:.2f} MB)")
 
     def syscall_totals(self, n):
         """(ADD+DEL system calls, ADD+DEL openat) with n existing attachments."""
@@ -881,6 +988,7 @@ class Coordinator:
               f"{min(st):8.2f} {max(st):8.2f}   CPU {self.v_lim.med('cpu_start2'):.2f}")
         self.report_syscalls(p)
         self.report_limit(p)
+        self.report_agent(p)
 
         if self.scale:
             p("")

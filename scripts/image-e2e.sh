@@ -11,9 +11,11 @@
 # hd_podman_config in lib.sh). Then, as the DaemonSet would:
 #
 #   the DaemonSet asks for no more than the containers below get:
-#       system-node-critical, no capabilities, no privilege escalation,
-#       a read-only root, no service account token (read from
-#       conf/k8s/daemonset.yaml, as are the commands and mount paths below)
+#       system-node-critical, host network and PID namespace, no
+#       privilege escalation, a read-only root, no service account token;
+#       the installer no capabilities, the agent NET_ADMIN, SYS_PTRACE and
+#       DAC_READ_SEARCH only (read from conf/k8s/daemonset.yaml, as are the
+#       commands and mount paths below)
 #   the image holds /hostdev and nothing else: no shell
 #   run ... install --cni-bin-dir /host/opt/cni/bin   with a temporary
 #       directory mounted there: the plugin lands in it, whole, 0755, and
@@ -22,10 +24,14 @@
 #   run ... list     reads a data directory mounted read-only
 # (every container without capabilities and with a read-only root, as the
 # DaemonSet's securityContext says)
-#   run -d ... pause, then podman stop: it leaves at once on SIGTERM (as PID 1)
+#   run -d ... reconcile (the node agent) in a private namespace playing the
+#       node's network (never the machine's) and the host's PID namespace,
+#       with the agent's capabilities only: a pod namespace that dies
+#       without any DEL is healed (its record goes); podman stop: it leaves
+#       at once on SIGTERM (as PID 1)
 #
-# Containers run with --network none, so no CNI plugin is involved and no
-# network is touched. Everything (containers, conmon, storage, cgroups,
+# Containers run with --network none (the agent in the test's own
+# namespace), so no CNI plugin is involved and no network is touched. Everything (containers, conmon, storage, cgroups,
 # temporary files, and the few paths podman writes outside its
 # configuration) is removed on exit, pass or fail. Prints PASS/FAIL per
 # check and "N passed, N failed"; exits 1 if any check failed.
@@ -52,6 +58,8 @@ CTR=hdimg-$RAND
 CGPARENT=/hdimg-$RAND       # cgroup parent (cgroupfs), removed on exit
 TMP=$(mktemp -d /tmp/hostdev-image-e2e.XXXXXX)
 CNI_BIN=$TMP/cni-bin        # plays the node's /opt/cni/bin
+NODE=hdimg-$RAND-node       # a network namespace playing the node's
+POD=hdimg-$RAND-pod         # a pod's network namespace
 DATA=$TMP/data              # plays the node's /run/cni/hostdev
 mapfile -t CREATED_PATHS < <(hd_absent_paths "${HD_PODMAN_SYSTEM_PATHS[@]}")
 CLEANED=0
@@ -60,6 +68,8 @@ cleanup() {
     ((CLEANED)) && return 0
     CLEANED=1
     hd_podman_cleanup "$TMP" "$CGPARENT"
+    ip netns del "$POD" 2>/dev/null
+    ip netns del "$NODE" 2>/dev/null
     hd_remove_paths "${CREATED_PATHS[@]}"
     return 0
 }
@@ -125,19 +135,24 @@ check "DaemonSet: system-node-critical, root without a service account token, de
     ds_holds '.spec.template.spec | .priorityClassName == "system-node-critical"
         and .automountServiceAccountToken == false and .securityContext.runAsUser == 0
         and .securityContext.seccompProfile.type == "RuntimeDefault"
-        and (.hostPID | not) and (.hostIPC | not)'
-# Each container's securityContext must be what CONFINED applies, nothing more.
-check "DaemonSet: every container drops all capabilities, adds none, cannot escalate, has a read-only root" \
+        and .hostNetwork == true and .hostPID == true and (.hostIPC | not)'
+# Each container's securityContext must be what CONFINED (and, for the
+# agent, AGENT_CAPS) applies, nothing more.
+AGENT_CAPS=(NET_ADMIN SYS_PTRACE DAC_READ_SEARCH)
+check "DaemonSet: every container drops all capabilities, cannot escalate, has a read-only root" \
     "$(ds '[(.initContainers + .containers)[] | {name, securityContext}]')" \
     ds_holds '[.spec.template.spec | (.initContainers + .containers)[] | .securityContext
-        | .capabilities.drop == ["ALL"] and (.capabilities.add // [] | length == 0)
-          and .allowPrivilegeEscalation == false and .readOnlyRootFilesystem == true
-          and (.privileged | not)] | length == 2 and all'
+        | .capabilities.drop == ["ALL"] and .allowPrivilegeEscalation == false
+          and .readOnlyRootFilesystem == true and (.privileged | not)] | length == 2 and all'
 mapfile -t INSTALL < <(ds_command install)
-mapfile -t PAUSE < <(ds_command hostdev)
+check "DaemonSet: the installer adds no capability, the agent only ${AGENT_CAPS[*]}" \
+    "$(ds '[(.initContainers + .containers)[] | {name, add: .securityContext.capabilities.add}]')" \
+    ds_holds "[.spec.template.spec | (.initContainers + .containers)[] | .securityContext.capabilities.add // []]
+        == [[], $(printf '"%s",' "${AGENT_CAPS[@]}" | sed 's/,$//; s/^/[/; s/$/]/')]"
+mapfile -t AGENT < <(ds_command hostdev)
 CNI_BIN_MOUNT=$(ds_mount install cni-bin)
 DATA_MOUNT=$(ds_mount hostdev data)
-hd_note "install: ${INSTALL[*]} (cni-bin at $CNI_BIN_MOUNT); pause: ${PAUSE[*]} (data at $DATA_MOUNT)"
+hd_note "install: ${INSTALL[*]} (cni-bin at $CNI_BIN_MOUNT); agent: ${AGENT[*]} (data at $DATA_MOUNT)"
 
 # ---- install, as the init container does ---------------------------------------
 install_plugin() {
@@ -164,23 +179,47 @@ check "install over an older plugin: exit 0" "$(one_line "$TMP/out")" test $rc -
 check "install over an older plugin: replaced" "$(ls -lA "$CNI_BIN")" installed_ok
 
 # ---- list, as `kubectl exec ... hostdev list` does ------------------------------
-run -v "$DATA:$DATA_MOUNT" "$IMAGE" list >"$TMP/out" 2>&1
+run -v "$DATA:$DATA_MOUNT:ro" "$IMAGE" list >"$TMP/out" 2>&1
 rc=$?
 check "list of a read-only data directory: exit 0" "$(one_line "$TMP/out")" test $rc -eq 0
 check "list of an empty data directory says so" "$(one_line "$TMP/out")" \
     grep -q 'no attachments in /run/cni/hostdev' "$TMP/out"
 
-# ---- pause, the long-running container -----------------------------------------
-pm run -d --pull never --network none --cgroup-parent "$CGPARENT" "${CONFINED[@]}" --name "$CTR" \
-    -v "$DATA:$DATA_MOUNT" --entrypoint "${PAUSE[0]}" "$IMAGE" "${PAUSE[@]:1}" >"$TMP/out" 2>&1
-check "pause: running" "$(one_line "$TMP/out")" \
+# ---- the node agent, the long-running container ---------------------------------
+ip netns add "$NODE" && ip netns add "$POD" || die "cannot make the test's namespaces"
+CAPS=()
+for cap in "${AGENT_CAPS[@]}"; do CAPS+=(--cap-add "$cap"); done
+pm run -d --pull never --network "ns:/run/netns/$NODE" --pid host --cgroup-parent "$CGPARENT" \
+    "${CONFINED[@]}" "${CAPS[@]}" --name "$CTR" -v "$DATA:$DATA_MOUNT" \
+    --entrypoint "${AGENT[0]}" "$IMAGE" "${AGENT[@]:1}" >"$TMP/out" 2>&1
+check "agent: running" "$(one_line "$TMP/out")" \
     test "$(pm inspect --format '{{.State.Status}}' "$CTR" 2>/dev/null)" = running
+# agent_said TEXT: the agent's log has TEXT within 60 s.
+agent_said() {
+    for _ in $(seq 600); do
+        pm logs "$CTR" 2>&1 | grep -qF "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "agent: watching" "$(pm logs "$CTR" 2>&1 | one_line /dev/stdin)" agent_said 'msg="the node agent is watching"'
+# A pod's namespace dies without any DEL: the agent finishes the attachment.
+ip -n "$NODE" link add hd0 type veth peer name hd0p
+ip -n "$NODE" link set hd0p up
+printf '{"cniVersion":"1.0.0","name":"imgnet","type":"hostdev","device":"hd0","dataDir":"%s"}' "$DATA" >"$TMP/conf"
+CNI_COMMAND=ADD CNI_CONTAINERID=img-$RAND CNI_NETNS=/run/netns/$POD CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \
+    ip netns exec "$NODE" "$BIN" <"$TMP/conf" >"$TMP/out" 2>&1
+check "agent: a pod attached hd0" "$(one_line "$TMP/out")" ip -n "$POD" link show eth0
+ip netns del "$POD"
+check "agent: a pod namespace dead without DEL is healed" "$(pm logs "$CTR" 2>&1 | one_line /dev/stdin)" \
+    agent_said "container=img-$RAND ifname=eth0 msg=healed"
+check "agent: no record left" "$(ls -A "$DATA")" test -z "$(find "$DATA" -name '*.json')"
 start=$SECONDS
 pm stop -t 30 "$CTR" >"$TMP/out" 2>&1
 took=$((SECONDS - start))
-check "pause: podman stop (SIGTERM to PID 1) ends it at once" "took ${took}s: $(one_line "$TMP/out")" \
+check "agent: podman stop (SIGTERM to PID 1) ends it at once" "took ${took}s: $(one_line "$TMP/out")" \
     test "$took" -lt 10
-check "pause: exit code 0" "$(pm inspect --format '{{.State.ExitCode}}' "$CTR" 2>&1)" \
+check "agent: exit code 0" "$(pm inspect --format '{{.State.ExitCode}}' "$CTR" 2>&1)" \
     test "$(pm inspect --format '{{.State.ExitCode}}' "$CTR" 2>/dev/null)" = 0
 
 # ---- cleanup -------------------------------------------------------------------

@@ -50,7 +50,7 @@ START=$SECONDS
 EXPECTED=(
     inventory
     select_pcibusid select_kernelpath select_deviceid select_hwaddr_permanent
-    gone_del gone_gc gone_name_taken_del gone_name_taken_anchor
+    gone_del gone_gc gone_name_taken_del gone_name_taken_anchor agent_running agent_once
     unbound_no_driver vfio_userspace
     defroute_refused defroute_allowed
     adopt_pcibusid adopt_gone_del adopt_kernelpath adopt_hwaddr_permanent adopt_device_declines

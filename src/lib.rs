@@ -2,6 +2,7 @@
 //! interface. The binary (`main.rs`) is a thin shell over these modules;
 //! they are a library so that tests and fuzz targets can reach the parsers.
 
+pub mod agent;
 pub mod cli;
 pub mod cmd;
 pub mod cni;

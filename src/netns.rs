@@ -11,7 +11,7 @@ use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 /// A namespace's identity: the device and inode of its nsfs file, which
 /// no container can choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NsIdentity {
     pub dev: u64,
     pub ino: u64,
@@ -111,6 +111,17 @@ pub fn find_where(nsfs_dev: u64, mut wanted: impl FnMut(&Netns) -> bool) -> Opti
         let ns = Netns::open(Path::new(&path)).ok()?;
         wanted(&ns).then_some((ns, path))
     })
+}
+
+/// Every network namespace something reachable holds (as `find` looks),
+/// each once, opened, with where it was found.
+pub fn every() -> Vec<(Netns, String)> {
+    let Ok(nsfs) = nix::sys::stat::stat("/proc/thread-self/ns/net").map(|st| st.st_dev) else { return Vec::new() };
+    let mut seen = std::collections::HashSet::new();
+    holders()
+        .filter(|path| nix::sys::stat::stat(path.as_str()).is_ok_and(|st| st.st_dev == nsfs && seen.insert(st.st_ino)))
+        .filter_map(|path| Some((Netns::open(Path::new(&path)).ok()?, path)))
+        .collect()
 }
 
 /// Every path through which a process holds a namespace, cheapest first

@@ -46,6 +46,17 @@ pub enum Phase {
     Lost,
 }
 
+impl Phase {
+    /// The phase as records spell it, so that a phase added here shows up
+    /// in logs and listings without a change there.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
 /// What proves that a link is the interface hostdev gave away: things a
 /// container cannot forge (see the README's identity rule). Index, name,
 /// MAC, alias and kind are only hints.
@@ -76,6 +87,10 @@ pub struct Record {
     pub netns: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_identity: Option<NsIdentity>,
+    /// The id the node's namespace gave the container's at ADD: its death
+    /// arrives as RTM_DELNSID with this id, and the id gone proves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsid: Option<i32>,
     pub phase: Phase,
     /// The host interface as it was before ADD.
     pub host: Link,
@@ -144,6 +159,7 @@ impl Record {
             ifname: key.ifname.clone(),
             netns,
             netns_identity: None,
+            nsid: None,
             phase: Phase::Adding,
             host,
             anchor: Anchor::Unprovable,

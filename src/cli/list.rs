@@ -183,25 +183,23 @@ fn note(rec: &Record) -> Option<String> {
             "home as {parked}: its own name is taken; the next ADD, DEL, GC or STATUS renames it back"
         ));
     }
+    // What the node agent waits for: said from the record alone (no
+    // look through /proc), for the phases it finishes.
+    let agent = || format!("the node agent (hostdev reconcile) {}", crate::agent::waiting_for(rec));
     if let Some(why) = &rec.lost {
-        return Some(why.clone());
+        return Some(format!("{why}; {}", agent()));
     }
     if let Some(device) = &rec.userspace {
         return Some(format!("bound to {}: nothing was moved", device.driver));
     }
     match rec.phase {
-        Phase::Adding => Some("ADD did not finish: DEL or GC of this attachment finishes the job".into()),
-        Phase::Removing => Some("DEL did not finish: DEL or GC of this attachment finishes the job".into()),
+        Phase::Adding => {
+            Some(format!("ADD did not finish: DEL or GC of this attachment finishes the job; {}", agent()))
+        }
+        Phase::Removing => {
+            Some(format!("DEL did not finish: DEL or GC of this attachment finishes the job; {}", agent()))
+        }
         _ => None,
-    }
-}
-
-/// The phase as the record spells it, so a phase added to `state` shows
-/// up here without a change.
-pub fn phase_name(phase: Phase) -> String {
-    match serde_json::to_value(phase) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{phase:?}"),
     }
 }
 
@@ -243,9 +241,9 @@ mod tests {
 
     #[test]
     fn phases_are_named_as_in_records() {
-        assert_eq!(phase_name(Phase::Attached), "attached");
-        assert_eq!(phase_name(Phase::Adding), "adding");
-        assert_eq!(phase_name(Phase::Parked), "parked");
-        assert_eq!(phase_name(Phase::Lost), "lost");
+        assert_eq!(Phase::name(Phase::Attached), "attached");
+        assert_eq!(Phase::name(Phase::Adding), "adding");
+        assert_eq!(Phase::name(Phase::Parked), "parked");
+        assert_eq!(Phase::name(Phase::Lost), "lost");
     }
 }

@@ -1,7 +1,8 @@
 //! The operator's command line, used when the binary runs without
 //! CNI_COMMAND: what is attached (`list`), installing the plugin
-//! (`install`), waiting in a DaemonSet (`pause`), dropping a record the
-//! operator checked (`forget`), `version` and `--help`.
+//! (`install`), the node agent (`reconcile`), waiting in a container
+//! (`pause`), dropping a record the operator checked (`forget`), `version`
+//! and `--help`.
 //! The CNI path never comes here.
 
 mod forget;
@@ -29,6 +30,7 @@ enum Cli {
     Version,
     List(list::Options),
     Install { cni_bin_dir: PathBuf },
+    Reconcile { opts: crate::agent::Options, level: crate::log::Level },
     Pause,
     Forget(forget::Options),
 }
@@ -49,6 +51,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         Ok(Cli::Install { cni_bin_dir }) => return install::install(&cni_bin_dir),
         Ok(Cli::Pause) => return pause::pause(),
         Ok(Cli::Forget(opts)) => return forget::forget(&opts),
+        Ok(Cli::Reconcile { opts, level }) => return reconcile(&opts, level),
         Err(e) => {
             eprintln!("hostdev: {e}\nhostdev --help lists the commands");
             return ExitCode::from(USAGE_ERROR);
@@ -65,6 +68,7 @@ fn parse(args: &[OsString]) -> Result<Cli, String> {
         Some("pause") => no_more(rest, Cli::Pause),
         Some("list") => list_options(rest).map(Cli::List),
         Some("forget") => forget_options(rest).map(Cli::Forget),
+        Some("reconcile") => reconcile_options(rest),
         Some("install") => {
             let mut dir = DEFAULT_CNI_BIN_DIR.into();
             for (_, value) in flags(rest, &["--cni-bin-dir"])? {
@@ -147,6 +151,49 @@ fn split_words(rest: &[OsString]) -> (Vec<&OsString>, Vec<OsString>) {
     (words, flagged)
 }
 
+const RECONCILE_FLAGS: [&str; 3] = ["--data-dir", "--sweep-interval", "--log-level"];
+
+fn reconcile_options(rest: &[OsString]) -> Result<Cli, String> {
+    let once = rest.iter().any(|a| a == "--once");
+    let rest: Vec<OsString> = rest.iter().filter(|a| *a != "--once").cloned().collect();
+    let mut opts =
+        crate::agent::Options { data_dir: DEFAULT_DATA_DIR.into(), once, sweep: crate::agent::DEFAULT_SWEEP };
+    let mut level = crate::log::Level::Info;
+    for (flag, value) in flags(&rest, &RECONCILE_FLAGS)? {
+        let text = value.to_str().unwrap_or("");
+        match flag {
+            "--data-dir" => opts.data_dir = PathBuf::from(value),
+            "--sweep-interval" => opts.sweep = sweep_interval(text)?,
+            _ => {
+                level = crate::log::Level::parse(text)
+                    .ok_or_else(|| format!("--log-level {value:?}: must be error, warn, info or debug"))?
+            }
+        }
+    }
+    opts.data_dir = absolute(opts.data_dir, "--data-dir")?;
+    Ok(Cli::Reconcile { opts, level })
+}
+
+/// Seconds between sweeps: at least one.
+fn sweep_interval(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("--sweep-interval {text:?}: must be a whole number of seconds, at least 1")),
+    }
+}
+
+/// Runs the node agent; its log goes to stderr.
+fn reconcile(opts: &crate::agent::Options, level: crate::log::Level) -> ExitCode {
+    crate::log::set_level(level);
+    match crate::agent::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::log::log(crate::log::Level::Error, format_args!("{e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The `FLAG VALUE` and `FLAG=VALUE` pairs of `rest`, each flag one of
 /// `known` (a later one wins).
 fn flags(rest: &[OsString], known: &[&'static str]) -> Result<Vec<(&'static str, OsString)>, String> {
@@ -215,14 +262,26 @@ A container runtime runs it with CNI_COMMAND set. By hand:
       copies this binary to DIR/hostdev (default {DEFAULT_CNI_BIN_DIR}) under a
       temporary name, checks that the copy runs, then renames it into place.
       Does nothing when an identical copy is there.
+  hostdev reconcile [--once] [--data-dir DIR] [--sweep-interval SECONDS]
+                    [--log-level LEVEL]
+      the node agent: brings home, on proof only and as DEL would, what no
+      DEL will come for: a NIC the kernel returned from a dead namespace,
+      an ADD or DEL cut short, a record of a device that died with its
+      namespace. It acts only once an attachment's namespace is proven dead,
+      never while another hostdev call holds it. It waits for the kernel's
+      notifications and sweeps every record every SECONDS (default {sweep});
+      --once sweeps once and exits (a timer's job). Run it as root in the
+      node's network namespace; it logs to stderr (default level info).
   hostdev pause
-      waits until SIGTERM or SIGINT (a DaemonSet's long-running container).
+      waits until SIGTERM or SIGINT (a long-running container that only
+      shows `hostdev list`).
   hostdev version
       the crate version and git revision of this build.
   hostdev --help
       this text.
 ",
-        build = version::build()
+        build = version::build(),
+        sweep = crate::agent::DEFAULT_SWEEP.as_secs(),
     )
 }
 
@@ -262,6 +321,20 @@ mod tests {
             parse(&args(&["forget", "n", "c", "eth0"])),
             Ok(Cli::Forget(forget::Options { data_dir: DEFAULT_DATA_DIR.into(), key }))
         );
+        let agent = |data_dir: &str, once, secs| crate::agent::Options {
+            data_dir: data_dir.into(),
+            once,
+            sweep: std::time::Duration::from_secs(secs),
+        };
+        let info = crate::log::Level::Info;
+        assert_eq!(
+            parse(&args(&["reconcile"])),
+            Ok(Cli::Reconcile { opts: agent(DEFAULT_DATA_DIR, false, 300), level: info })
+        );
+        assert_eq!(
+            parse(&args(&["reconcile", "--once", "--data-dir=/d", "--sweep-interval", "60", "--log-level", "debug"])),
+            Ok(Cli::Reconcile { opts: agent("/d", true, 60), level: crate::log::Level::Debug })
+        );
     }
 
     #[test]
@@ -280,6 +353,11 @@ mod tests {
             (&["forget", "n", "c", "a/b"], "a/b"),
             (&["forget", "n", "c", "eth0", "--data-dir=rel"], "rel"),
             (&["forget", "n", "c", "eth0", "--output", "json"], "--output"),
+            (&["reconcile", "--sweep-interval", "0"], "0"),
+            (&["reconcile", "--sweep-interval=5m"], "5m"),
+            (&["reconcile", "--data-dir", "rel"], "rel"),
+            (&["reconcile", "--log-level", "loud"], "loud"),
+            (&["reconcile", "--now"], "--now"),
             (&["LIST"], "LIST"),
         ] {
             let e = parse(&args(bad)).unwrap_err();

@@ -105,6 +105,13 @@ pub fn init(level: Option<&str>, path: Option<&Path>) {
     }
 }
 
+/// Sets the level alone: the node agent logs to stderr, at info unless told.
+pub fn set_level(level: Level) {
+    if let Ok(mut logger) = LOGGER.lock() {
+        logger.level = level;
+    }
+}
+
 fn same_as_stdout(f: &std::fs::File) -> bool {
     use nix::sys::stat::fstat;
     match (fstat(f), fstat(std::io::stdout())) {

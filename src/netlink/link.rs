@@ -5,7 +5,6 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
-use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -206,20 +205,6 @@ impl Socket {
     /// that exists in the target namespace makes the kernel refuse the move).
     pub fn del_altnames(&mut self, index: u32, names: &[String]) -> NlResult<()> {
         self.altnames_request(index, names, Rt::DelLinkProp)
-    }
-
-    /// The id this socket's namespace gives the namespace `ns`; None when it
-    /// has given it none (no link of ours refers to it).
-    pub fn nsid_of(&mut self, ns: BorrowedFd<'_>) -> NlResult<Option<i32>> {
-        let mut msg = NsidMessage::default();
-        msg.attributes.push(NsidAttribute::Fd(ns.as_raw_fd() as u32));
-        match self.get(Rt::GetNsId(msg))? {
-            Rt::NewNsId(m) => Ok(m.attributes.iter().find_map(|a| match a {
-                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
-                _ => None,
-            })),
-            _ => Ok(None),
-        }
     }
 
     /// The index `master` has now: the link at its recorded index if it

@@ -4,9 +4,11 @@
 pub mod addr;
 pub mod error;
 pub mod ethtool;
+pub mod events;
 pub mod hex;
 pub mod link;
 pub mod nexthop;
+pub mod nsid;
 pub mod request;
 pub mod route;
 pub mod rule;

@@ -15,6 +15,7 @@
 #   52:54:00:12:34:04 e1000       select by hwaddr = permanent MAC, current MAC changed
 #   52:54:00:12:34:05 e1000       namespace deleted, then DEL
 #   52:54:00:12:34:06 virtio-net  namespace deleted, then GC
+#   (05 and 06 again: namespace deleted, restored by the node agent)
 #   52:54:00:12:34:07 e1000       namespace deleted, container name taken on the host (dev<N>)
 #   52:54:00:12:34:08 e1000       driver unbound, then vfio-pci
 #   52:54:00:12:34:09 virtio-net  default-route guard
@@ -235,6 +236,13 @@ sc_select() {
     finish "$name" "$dev by $sel: ADD, CHECK, DEL ok; identical after: $after"
 }
 
+# add_failed NAME NS: a scenario ends on a failed ADD; its namespace goes.
+add_failed() {
+    fail "ADD failed: $(what)"
+    ip netns del "$2"
+    finish "$1" ""
+}
+
 # await_return NAME MAC: once the container's namespace is deleted, waits
 # for the kernel to return the NIC $dev to the initial namespace; sets back
 # (its name there) and returned (its snap) and notes them; fails (1) when it
@@ -267,12 +275,7 @@ sc_gone() {
     [ "$how" = gc ] && ver=1.1.0
     c=$(conf "$ver" "$net" "$dd" "{\"hwaddr\":\"$mac\"}")
     cni ADD "$id" "/run/netns/$ns" "$ifname" "$c"
-    if [ "$RC" != 0 ]; then
-        fail "ADD failed: $(what)"
-        ip netns del "$ns"
-        finish "$name" ""
-        return
-    fi
+    [ "$RC" = 0 ] || { add_failed "$name" "$ns"; return; }
     add_out=$OUT
     [ -n "$(by_mac "$mac" "$ns")" ] || fail "NIC not in the container after ADD"
     ip netns del "$ns"
@@ -443,6 +446,43 @@ sc_defroute() {
     finish defroute_allowed "allowDefaultRoute: ADD, DEL ok; address, state and default route restored: $after"
 }
 
+# sc_agent NAME MAC IFNAME HOW: the NIC, restored by an earlier scenario
+# (MTU, alias, altname, addresses, up), is attached and its namespace
+# deleted without any DEL. HOW running: the node agent, running all along,
+# restores it when the kernel returns it (RTM_DELNSID, then its NEWLINK);
+# once: `hostdev reconcile --once` after the kernel returned it.
+sc_agent() {
+    name=$1 mac=$2 ifname=$3 how=$4
+    dev=$(by_mac "$mac")
+    [ -n "$dev" ] || { result "$name" FAIL "no NIC with MAC $mac"; return; }
+    before=$(snap "$dev")
+    ns=hd-$name dd=/run/hd/$name alog=/tmp/agent-$name.log
+    ip netns add "$ns"
+    c=$(conf 1.0.0 "net-$name" "$dd" "{\"hwaddr\":\"$mac\"}")
+    cni ADD "id-$name" "/run/netns/$ns" "$ifname" "$c"
+    [ "$RC" = 0 ] || { add_failed "$name" "$ns"; return; }
+    if [ "$how" = running ]; then
+        "$HD" reconcile --data-dir "$dd" --sweep-interval 3600 2>"$alog" &
+        agent=$!
+        wait_found 60 grep -l 'the node agent is watching' "$alog" >/dev/null || fail "the agent did not start"
+        ip netns del "$ns"
+        wait_found "$RETURN_TIMEOUT" grep -l 'msg=healed' "$alog" >/dev/null ||
+            fail "the agent did not heal it within ${RETURN_TIMEOUT}s"
+        kill "$agent"
+        wait "$agent" || fail "the agent did not exit 0 on SIGTERM"
+    else
+        ip netns del "$ns"
+        await_return "$name" "$mac" || { finish "$name" ""; return; }
+        timeout "$HD_TIMEOUT" "$HD" reconcile --once --data-dir "$dd" 2>"$alog" || fail "reconcile --once failed"
+        grep -q 'msg=healed' "$alog" || fail "reconcile --once did not heal it"
+    fi
+    log "$name: agent log: $(oneline "$(cat "$alog")")"
+    after=$(snap "$dev")
+    [ "$after" = "$before" ] || fail "after the agent: '$after', before ADD: '$before' (the NIC is now '$(by_mac "$mac")')"
+    expect_no_records "$dd"
+    finish "$name" "$how: $(grep -o 'msg=healed.*' "$alog" | head -n 1)"
+}
+
 # shellcheck source=tests/vm/adopt-tests.sh
 . /hdtest/adopt-tests.sh
 # shellcheck source=tests/vm/can-tests.sh
@@ -481,6 +521,8 @@ sc_select select_hwaddr_permanent 52:54:00:12:34:04 4 '{"hwaddr":"52:54:00:12:34
 
 sc_gone gone_del 52:54:00:12:34:05 5 ctr0 del ctr0
 sc_gone gone_gc 52:54:00:12:34:06 6 ctr1 gc ctr1
+sc_agent agent_running 52:54:00:12:34:05 ctr0 running
+sc_agent agent_once 52:54:00:12:34:06 ctr1 once
 sc_clash
 
 sc_unbound

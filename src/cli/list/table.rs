@@ -2,7 +2,7 @@
 //! kubectl writes them, every cell escaped (`escape::for_terminal`).
 
 use super::escape::for_terminal;
-use super::{Attachment, Entry, phase_name};
+use super::{Attachment, Entry};
 
 const HEADER: [&str; 12] =
     ["NETWORK", "POD", "CONTAINER", "IFNAME", "HOST", "MAC", "PCI", "PHASE", "WHERE", "AGE", "NETNS", "NOTE"];
@@ -33,7 +33,7 @@ fn row(att: &Attachment) -> Vec<String> {
         dash(host),
         dash(att.mac.as_ref()),
         dash(att.pci.as_ref()),
-        phase_name(att.phase),
+        att.phase.name(),
         att.place.unwrap_or("-").to_string(),
         att.age_seconds.map_or("-".into(), age),
         dash(att.netns.as_ref()),

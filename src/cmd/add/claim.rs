@@ -1,6 +1,8 @@
 //! ADD's claim: under the store's lock, the device is selected, checked
 //! free, snapshotted and recorded, before anything moves.
 
+use std::os::fd::AsFd;
+
 use crate::cmd::Host;
 use crate::cmd::locate::anchor_of;
 use crate::cni::error::config_error;
@@ -76,6 +78,7 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
     }
     rec.pod = env.pod.clone();
     rec.added = Some(crate::state::now());
+    watch_namespace(att, &mut rec);
     store.claim(&rec)?;
     store.save(&rec)?;
     info!(
@@ -91,6 +94,20 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
         store.remove(&parked)?; // this attachment carries its name now
     }
     Ok(rec)
+}
+
+/// Records the container namespace's identity and the id the host gives
+/// it (given now if it had none), so that its death arrives at the node
+/// agent as RTM_DELNSID. Without an id the agent cannot prove the death:
+/// a warning, not a failed ADD (DEL and GC still finish the job).
+fn watch_namespace(att: &mut Attachment, rec: &mut Record) {
+    rec.netns_identity = Some(att.ctr.ns.identity());
+    match att.host.sock.give_nsid(att.ctr.ns.as_fd()) {
+        Ok(id) => rec.nsid = Some(id),
+        Err(e) => {
+            warn!("cannot give the container's namespace an id on the host ({e}): the node agent will not see it die")
+        }
+    }
 }
 
 /// What the selectors name; when nothing is found because another
@@ -190,7 +207,6 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
     }
     rec.anchor = anchor;
     rec.unprovable = unprovable;
-    rec.netns_identity = Some(ctr.ns.identity());
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
     record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
     Ok(rec)

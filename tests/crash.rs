@@ -135,7 +135,7 @@ fn gc_spares_valid_attachments() {
     let out = w.run(&env, &keep);
     out.assert_ok();
     assert!(link(&w.ctr.name, "eth0").is_some(), "GC took a valid attachment");
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "attached");
+    assert_eq!(only_phase(&w), "attached");
     run_gc(&w, "h1").assert_ok();
     w.assert_home(&before, &host_names, &ctr_names, "GC of a stale attachment");
 }

@@ -51,7 +51,7 @@ fn parked(unpark: Unpark) {
     // A DEL while the name is still taken keeps it parked, and succeeds.
     w.del("h1", "eth0").assert_ok();
     assert!(link(&w.host.name, &parked_name).is_some());
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+    assert_eq!(only_phase(&w), "parked");
 
     ip(&w.host.name, &["link", "del", "h1"]);
     match unpark {
@@ -103,14 +103,14 @@ fn parked_stays_parked_through_status_then_comes_home() {
     w.attach("h1", "eth0");
     ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
     w.del("h1", "eth0").assert_ok();
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+    assert_eq!(only_phase(&w), "parked");
 
     let status = || {
         let out = w.run(&plain_env("STATUS"), &conf(&w, "1.1.0", "h1", json!({})));
         assert!(out.status.success(), "STATUS: {out:#?}");
     };
     status();
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked", "unparked while its name is taken");
+    assert_eq!(only_phase(&w), "parked", "unparked while its name is taken");
     ip(&w.host.name, &["link", "del", "h1"]);
     status();
     w.assert_home(&before, &host_names, &ctr_names, "unparked by the second STATUS");
@@ -141,7 +141,7 @@ fn teardown_physical_while_name_taken_parks_then_unparks() {
         link_names(&w.host.name)
     );
     assert!(link(&w.host.name, "eth0").is_none());
-    assert_eq!(only_record(&w, &w.id, "eth0")["phase"], "parked");
+    assert_eq!(only_phase(&w), "parked");
 
     ip(&w.host.name, &["link", "del", "h1"]);
     let env = plain_env("STATUS");

@@ -1,5 +1,6 @@
-//! The kernel's side of a test: `ip` in a namespace, and snapshots of links
-//! with their addresses, in the shape ADD then DEL must preserve.
+//! The kernel's side of a test: `ip`, commands and sysctls in a namespace,
+//! and snapshots of links with their addresses, in the shape ADD then DEL
+//! must preserve.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -26,6 +27,23 @@ pub fn ip_batch(ns: &str, script: &str) {
     child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ip -n {ns} -batch: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a command inside namespace `ns`; its stdout (it must succeed).
+pub fn exec(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The sysctl at /proc/sys/net/`path` in namespace `ns`, trimmed.
+pub fn sysctl(ns: &str, path: &str) -> String {
+    exec(ns, &["cat", &format!("/proc/sys/net/{path}")]).trim().to_string()
+}
+
+/// Sets the sysctl at /proc/sys/net/`path` in namespace `ns`.
+pub fn set_sysctl(ns: &str, path: &str, value: &str) {
+    exec(ns, &["sh", "-c", &format!("echo {value} > /proc/sys/net/{path}")]);
 }
 
 /// The parts of a link that ADD then DEL must preserve.

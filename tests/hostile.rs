@@ -591,6 +591,10 @@ fn interface_in_a_nested_namespace_at_nsid_0_comes_home_at_once() {
     w.attach("h1", "eth0");
     let nested = Netns::new(format!("{}-nest", w.id));
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+    // The host gives the nested namespace an id when it first describes
+    // h1p, whose peer is there. The kernel's own notice of h1p's carrier
+    // comes later (linkwatch, delayed under load): describe h1p now.
+    ip(&w.host.name, &["link", "show", "dev", "h1p"]);
     assert!(ip(&w.host.name, &["netns", "list-id"]).contains("nsid 0"), "the nested namespace is not at nsid 0");
 
     w.del("h1", "eth0").assert_ok();

@@ -336,7 +336,7 @@ fn env_cases() -> Vec<Case> {
         case("non-UTF-8 CNI_NETNS", 4).set_bytes("CNI_NETNS", b"/run/netns/\xff").mentions(&["CNI_NETNS"]),
         case("IPAM with no CNI_PATH (after the move: rolled back)", 4)
             .unset("CNI_PATH")
-            .key("ipam", json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]}))
+            .key("ipam", static_ipam("192.0.2.10/24"))
             .mentions(&["CNI_PATH"]),
     ]
 }

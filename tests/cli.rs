@@ -90,12 +90,9 @@ fn env_with_args(w: &World, command: &str, ifname: &str, args: Option<&str>) -> 
     env
 }
 
-/// Runs the plugin with HOSTDEV_FAILPOINT=`point`: it dies there.
+/// `command` for `device` as `ifname`, killed at fail point `point`.
 fn crash_at(w: &World, command: &str, device: &str, ifname: &str, point: &str) {
-    let mut env = w.env(command, ifname);
-    env.insert("HOSTDEV_FAILPOINT", point.to_string());
-    let out = w.run(&env, &w.config("1.0.0", device));
-    assert_ne!(out.code, 0, "{command} should have died at {point}: {out:#?}");
+    w.killed_at(point, w.env(command, ifname), &w.config("1.0.0", device));
 }
 
 /// Tap t5, attached as eth5 trusting the container, renamed there and so

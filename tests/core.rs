@@ -388,6 +388,12 @@ fn version_with_junk_env() {
     for v in VERSIONS {
         assert!(got.contains(&v), "{v} missing from {got:?}");
     }
+    // tests/common takes VERSIONS from the crate by this rule: hold it to
+    // the crate's own.
+    for v in hostdev::cni::version::SUPPORTED {
+        let legacy = hostdev::cni::version::Version::parse(v).unwrap().is_legacy();
+        assert_eq!(is_legacy(v), legacy, "{v}: tests/common's is_legacy disagrees with the crate");
+    }
 }
 
 #[test]

@@ -52,10 +52,6 @@ fn assert_untouched(w: &World, before: &Link, ctr_names: &BTreeSet<String>) {
     assert_eq!(&link_names(&w.ctr.name), ctr_names, "the container changed");
 }
 
-fn msg(out: &Out) -> String {
-    out.json["msg"].as_str().unwrap_or("").to_string()
-}
-
 // ------------------------------------------------------------------ FIFOs
 
 /// CNI_NETNS names a FIFO: ADD fails (105) and DEL succeeds, neither blocks.
@@ -98,7 +94,7 @@ fn fifo_as_store_lock_is_refused() {
 
     let out = run_within(&w, 10, &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"), "ADD");
     out.assert_err(106);
-    assert!(msg(&out).contains(".lock"), "the message names no file: {out:#?}");
+    assert!(out.msg().contains(".lock"), "the message names no file: {out:#?}");
     assert_untouched(&w, &before, &ctr_names);
 }
 
@@ -163,7 +159,7 @@ fn fifo_at_a_stale_attachments_lock_is_reported_by_gc() {
     mkfifo(&lock);
     let out = run_within(&w, 10, &plain_env("GC"), &gc_conf(&w, "h1"), "GC");
     out.assert_err(106);
-    assert!(msg(&out).contains(&lock.display().to_string()), "the message names no lock: {out:#?}");
+    assert!(out.msg().contains(&lock.display().to_string()), "the message names no lock: {out:#?}");
     assert!(link(&w.ctr.name, "eth0").is_some(), "GC took eth0 without its lock");
     assert_eq!(records(&w).len(), 1);
 }
@@ -180,7 +176,7 @@ fn unsafe_data_dir(spoil: impl Fn(&Path), hints: &[&str]) {
 
     let out = w.add("h1", "eth0");
     out.assert_err(106);
-    let m = msg(&out);
+    let m = out.msg();
     assert!(m.contains(&w.data_dir()), "the message names no dataDir: {m}");
     assert!(hints.iter().any(|h| m.contains(h)), "the message says none of {hints:?}: {m}");
     assert_untouched(&w, &before, &ctr_names);
@@ -227,7 +223,7 @@ fn stale_file_is_collected_by_gc(name: &str, content: &[u8]) {
     let stale = Path::new(&w.data_dir()).join(name);
     std::fs::write(&stale, content).unwrap();
     let keep = conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": [{"containerID": w.id, "ifname": "eth0"}]}));
-    let (_, out) = run(&w.host.name, &plain_env("GC"), &keep);
+    let out = w.run(&plain_env("GC"), &keep);
     out.assert_ok();
     assert!(!stale.exists(), "GC left {}", stale.display());
     assert!(link(&w.ctr.name, "eth0").is_some(), "GC took a valid attachment");
@@ -393,7 +389,7 @@ fn status_is_not_ready_when_the_data_dir_is_read_only() {
     assert_untouched(&w, &before, &ctr_names);
     let status = run_on_read_only_data_dir(&w, &plain_env("STATUS"), &w.config("1.1.0", "h1"));
     status.assert_err(50);
-    let m = msg(&status);
+    let m = status.msg();
     assert!(m.contains(&w.data_dir()) && m.contains("Read-only"), "{m}");
     // Without the read-only mount the same directory is ready.
     w.run(&plain_env("STATUS"), &w.config("1.1.0", "h1")).assert_ok();
@@ -409,7 +405,7 @@ fn shared_data_dir_is_refused_without_chmod_advice() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let out = w.add("h1", "eth0");
     out.assert_err(106);
-    let m = msg(&out);
+    let m = out.msg();
     assert!(!m.contains("chmod"), "advises chmod of a shared directory: {m}");
     assert!(m.contains(&w.data_dir()) && m.contains("sticky") && m.contains("of hostdev's own"), "{m}");
 }

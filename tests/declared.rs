@@ -16,13 +16,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::Command;
 
-/// Runs a command inside namespace `ns`; its stdout (it must succeed).
-fn exec(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `ethtool -k` of `dev`: every feature and its state.
 fn features(ns: &str, dev: &str) -> BTreeMap<String, String> {
     exec(ns, &["ethtool", "-k", dev])
@@ -44,14 +37,6 @@ fn sysctls(ns: &str, dev: &str) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.replace(&format!("/{dev}/"), "/DEV/"), v.to_string()))
         .collect()
-}
-
-fn sysctl(ns: &str, path: &str) -> String {
-    exec(ns, &["cat", &format!("/proc/sys/net/{path}")]).trim().to_string()
-}
-
-fn set_sysctl(ns: &str, path: &str, value: &str) {
-    exec(ns, &["sh", "-c", &format!("echo {value} > /proc/sys/net/{path}")]);
 }
 
 /// `ip -d -j link show` of `dev`.
@@ -216,13 +201,7 @@ fn crashes_at_every_fail_point_leave_the_host_as_it_was() {
             let w = World::new();
             let before = host(&w);
             let cfg = conf(&w, "1.1.0", "h1", declared());
-            if point.starts_with("del") {
-                w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
-            }
-            let mut env = w.env(if point.starts_with("add") { "ADD" } else { "DEL" }, "eth0");
-            env.insert("HOSTDEV_FAILPOINT", point.to_string());
-            let (st, out) = run(&w.host.name, &env, &cfg);
-            assert_killed(&st, &out, point);
+            w.crash_at(point, &cfg);
             if gc {
                 run_gc(&w, "h1").assert_ok();
             } else {
@@ -245,8 +224,8 @@ fn a_device_back_from_a_dead_namespace_gets_the_host_state() {
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name]);
     let path = w.ctr.path();
     w.ctr.delete();
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &cfg);
-    assert!(st.success(), "{out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, &path, "eth0"), &cfg);
+    assert!(out.status.success(), "{out:#?}");
     assert_home(&w, &before, "DEL after the namespace died");
 }
 
@@ -314,10 +293,6 @@ fn a_host_that_disables_ipv6_by_default_gets_the_device_setting_back() {
     assert!(before.link.unwrap().addrs.contains("2001:db8:1::3/64"));
 }
 
-fn static_ipam() -> Value {
-    json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]})
-}
-
 fn ips(out: &Out) -> Vec<String> {
     out.json["ips"].as_array().unwrap().iter().map(|i| norm_addr(i["address"].as_str().unwrap())).collect()
 }
@@ -326,7 +301,7 @@ fn ips(out: &Out) -> Vec<String> {
 fn use_interface_network_false_carries_no_addresses() {
     let w = World::new();
     let before = host(&w);
-    let cfg = conf(&w, "1.0.0", "h1", json!({"useInterfaceNetwork": false, "ipam": static_ipam()}));
+    let cfg = conf(&w, "1.0.0", "h1", json!({"useInterfaceNetwork": false, "ipam": static_ipam("192.0.2.10/24")}));
     let out = w.run(&w.env("ADD", "eth0"), &cfg);
     out.assert_ok();
     assert_eq!(ips(&out), vec!["192.0.2.10/24".to_string()], "{out:#?}");

@@ -185,14 +185,6 @@ fn ipv6_addresses_are_not_tentative_when_add_and_del_return() {
     assert!(!home.contains(&"fe80::abcd/64".to_string()), "tentative after DEL: {home:?}");
 }
 
-/// `sysctl ARGS` in the container; its output, trimmed.
-fn ctr_sysctl(w: &World, args: &[&str]) -> String {
-    let out =
-        std::process::Command::new("ip").args(["netns", "exec", &w.ctr.name, "sysctl"]).args(args).output().unwrap();
-    assert!(out.status.success(), "sysctl {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// h1 with 10.1.2.3/24 and 2001:db8:1::3/64, for a container with IPv6
 /// disabled in `net.ipv6.conf.<key>` for each of `keys`.
 fn dual_stack_h1_for_a_container_without_ipv6(w: &World, keys: &[&str]) {
@@ -200,7 +192,7 @@ fn dual_stack_h1_for_a_container_without_ipv6(w: &World, keys: &[&str]) {
     ip(&w.host.name, &["addr", "add", "10.1.2.3/24", "dev", "h1"]);
     ip(&w.host.name, &["addr", "add", "2001:db8:1::3/64", "dev", "h1", "nodad"]);
     for key in keys {
-        ctr_sysctl(w, &["-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]);
+        set_sysctl(&w.ctr.name, &format!("ipv6/conf/{key}/disable_ipv6"), "1");
     }
 }
 
@@ -219,7 +211,7 @@ fn ipv6_arrives_whole_in_a_container_with_ipv6_disabled() {
     assert_eq!(ips, ["10.1.2.3/24", "2001:db8:1::3/64"], "result: {out:#?}");
     assert!(!out.stderr.contains("stays off"), "an address was left off: {out:#?}");
     // Only this interface: the container's default stays as it was.
-    assert_eq!(ctr_sysctl(&w, &["-n", "net.ipv6.conf.default.disable_ipv6"]), "1");
+    assert_eq!(sysctl(&w.ctr.name, "ipv6/conf/default/disable_ipv6"), "1");
     w.del("h1", "eth0").assert_ok();
     assert!(scoped_addrs(ns, "h1").contains(&("2001:db8:1::3/64".into(), "global".into())));
 }

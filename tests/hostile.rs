@@ -16,11 +16,6 @@ use std::time::Duration;
 
 // ------------------------------------------------------------------ helpers
 
-/// The phase of the only record in the world's dataDir.
-fn only_phase(w: &World) -> String {
-    only_record(w, &w.id, "eth0")["phase"].as_str().unwrap_or("").to_string()
-}
-
 fn without(names: &BTreeSet<String>, gone: &[&str]) -> BTreeSet<String> {
     names.iter().filter(|n| !gone.contains(&n.as_str())).cloned().collect()
 }
@@ -62,8 +57,8 @@ fn impostor_at_the_same_index_stays_in_the_container() {
     ip(&w.ctr.name, &["link", "del", "eth0"]);
     plant_impostor(&w, &index);
 
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, "", "eth0"), &w.config("1.0.0", "h1"));
-    assert!(st.success(), "DEL: {out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, "", "eth0"), &w.config("1.0.0", "h1"));
+    assert!(out.status.success(), "DEL: {out:#?}");
     assert_impostor_stayed(&w, &host_names, &ctr_names);
 }
 
@@ -106,8 +101,8 @@ fn host_link_with_the_same_mac_is_not_claimed() {
     let squatter = link(&w.host.name, "sq").unwrap();
     let path = kill_container(&mut w);
 
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
-    assert!(st.success(), "DEL: {out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
+    assert!(out.status.success(), "DEL: {out:#?}");
     assert_eq!(link(&w.host.name, "sq"), Some(squatter), "the squatter was renamed or re-addressed");
     assert_eq!(link_names(&w.host.name), with(&without(&host_names, &["h1", "h1p"]), &["sq", "sqp"]));
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
@@ -221,8 +216,8 @@ fn interface_in_a_nested_namespace_comes_home_after_the_container_died() {
     let path = w.ctr.path();
     w.ctr.delete();
 
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
-    assert!(st.success(), "{out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, &path, "eth0"), &w.config("1.0.0", "h1"));
+    assert!(out.status.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.host.name), host_names);
     assert!(link(&nested.name, "eth0").is_none());
@@ -246,12 +241,6 @@ fn interface_in_an_unreachable_nested_namespace_fails_110() {
     assert_eq!(records(&w).len(), 1, "the record must stay");
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Recover {
-    Del,
-    Gc,
-}
-
 /// ADD is killed after the move (the record has no container index yet),
 /// then the container changes the interface's MAC: DEL or GC still finds
 /// it (by its anchor) and brings it home.
@@ -260,10 +249,7 @@ fn crash_after_move_then_mac_changed(recover: Recover) {
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
-    let mut env = w.env("ADD", "eth0");
-    env.insert("HOSTDEV_FAILPOINT", "add-after-move".to_string());
-    let (st, out) = run(&w.host.name, &env, &w.config("1.0.0", "h1"));
-    assert_killed(&st, &out, "add-after-move");
+    w.crash_at("add-after-move", &w.config("1.0.0", "h1"));
     assert!(link(&w.ctr.name, "eth0").is_some(), "not moved: {:?}", link_names(&w.ctr.name));
     ip(&w.ctr.name, &["link", "set", "dev", "eth0", "address", "02:00:00:00:be:ef"]);
 
@@ -302,16 +288,16 @@ fn gc_during_add_skips_the_attachment() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     let held = HeldIpam::new(&w);
-    let add = spawn(&w.host.name, &HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
+    let add = w.spawn(&HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
     held.wait_started();
     let gc = held_conf(&w, &held, json!({"cni.dev/valid-attachments": []}));
-    let (gc_st, gc_out) = run(&w.host.name, &HeldIpam::env(plain_env("GC")), &gc);
+    let gc_out = w.run(&HeldIpam::env(plain_env("GC")), &gc);
     let other = HeldIpam::env(env_for("DEL", "other-ctr", &w.ctr.path(), "net9"));
-    let (other_st, other_out) = run(&w.host.name, &other, &held_conf(&w, &held, json!({})));
+    let other_out = w.run(&other, &held_conf(&w, &held, json!({})));
     held.release();
     let (add_st, add_out) = finish(add);
-    assert!(gc_st.success(), "GC: {gc_out:#?}");
-    assert!(other_st.success(), "DEL of another attachment: {other_out:#?}");
+    assert!(gc_out.status.success(), "GC: {gc_out:#?}");
+    assert!(other_out.status.success(), "DEL of another attachment: {other_out:#?}");
     assert!(add_st.success(), "ADD: {add_out:#?}");
     let inside = link(&w.ctr.name, "eth0").unwrap_or_else(|| panic!("ADD said eth0, GC took it: {add_out:#?}"));
     assert_eq!(inside.mac, before.mac);
@@ -320,11 +306,11 @@ fn gc_during_add_skips_the_attachment() {
     assert_eq!(only_phase(&w), "attached");
 
     let check = held_conf(&w, &held, json!({"prevResult": add_out.json}));
-    let (st, out) = run(&w.host.name, &HeldIpam::env(w.env("CHECK", "eth0")), &check);
-    assert!(st.success(), "CHECK against ADD's result: {out:#?}");
+    let out = w.run(&HeldIpam::env(w.env("CHECK", "eth0")), &check);
+    assert!(out.status.success(), "CHECK against ADD's result: {out:#?}");
 
-    let (st, out) = run(&w.host.name, &HeldIpam::env(w.env("DEL", "eth0")), &held_conf(&w, &held, json!({})));
-    assert!(st.success(), "{out:#?}");
+    let out = w.run(&HeldIpam::env(w.env("DEL", "eth0")), &held_conf(&w, &held, json!({})));
+    assert!(out.status.success(), "{out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
 }
 
@@ -338,11 +324,11 @@ fn del_during_add_waits_then_brings_it_home() {
     let host_names = link_names(&w.host.name);
     let ctr_names = link_names(&w.ctr.name);
     let held = HeldIpam::new(&w);
-    let add = spawn(&w.host.name, &HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
+    let add = w.spawn(&HeldIpam::env(w.env("ADD", "eth0")), &held_conf(&w, &held, json!({})));
     held.wait_started();
     let log = w.tmp.join("del.log");
     let del_conf = held_conf(&w, &held, json!({"logFile": log, "logLevel": "info"}));
-    let del = spawn(&w.host.name, &HeldIpam::env(w.env("DEL", "eth0")), &del_conf);
+    let del = w.spawn(&HeldIpam::env(w.env("DEL", "eth0")), &del_conf);
     wait_for_log(&log, "the attachment is busy");
     held.release();
     let (add_st, add_out) = finish(add);
@@ -368,8 +354,8 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
 
     let started = std::time::Instant::now();
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(&w, "tp1"));
-    assert!(st.success(), "DEL of a lost device is not a failure: {out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(&w, "tp1"));
+    assert!(out.status.success(), "DEL of a lost device is not a failure: {out:#?}");
     // Only a physical device is waited for (on its way back from a dying
     // namespace, for 3 s): nothing brings a tap back.
     let took = started.elapsed();
@@ -381,8 +367,8 @@ fn unprovable_tap_stays_lost_and_status_names_it() {
     assert!(rec["lost"].as_str().unwrap_or("").contains("tp1"), "the record says why: {rec:#}");
 
     let status = conf(&w, "1.1.0", "tp1", json!({"logLevel": "warn"}));
-    let (st, out) = run(&w.host.name, &plain_env("STATUS"), &status);
-    assert!(st.success(), "a lost interface does not make the network unready: {out:#?}");
+    let out = w.run(&plain_env("STATUS"), &status);
+    assert!(out.status.success(), "a lost interface does not make the network unready: {out:#?}");
     assert!(out.stderr.contains("tp1") && out.stderr.contains("lost"), "STATUS names the lost interface: {out:#?}");
 }
 
@@ -399,8 +385,8 @@ fn lost_tap_then_h1(w: &World) -> String {
     let tap_index = ifindex(&w.host.name, "tp1").to_string();
     w.run(&w.env("ADD", "eth0"), &trusting(w, "tp1")).assert_ok();
     ip(&w.ctr.name, &["link", "set", "eth0", "name", "tpx"]);
-    let (st, out) = run(&w.host.name, &env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(w, "tp1"));
-    assert!(st.success(), "{out:#?}");
+    let out = w.run(&env_for("DEL", &w.id, &w.ctr.path(), "eth0"), &trusting(w, "tp1"));
+    assert!(out.status.success(), "{out:#?}");
     assert_eq!(only_phase(w), "lost");
     ip(&w.ctr.name, &["link", "del", "tpx"]);
     w.host_veth("h1", true);
@@ -430,8 +416,8 @@ fn a_claim_left_by_a_replaced_lost_record_holds_nothing() {
 
     // A new h1 on the host, at the tap's old index.
     ip(&w.host.name, &["link", "add", "h1", "index", &tap_index, "type", "veth", "peer", "name", "h1q"]);
-    let (st, out) = run(&w.host.name, &env_for("ADD", "second", &other.path(), "eth0"), &w.config("1.0.0", "h1"));
-    assert!(st.success(), "a stale claim held the new h1: {out:#?}");
+    let out = w.run(&env_for("ADD", "second", &other.path(), "eth0"), &w.config("1.0.0", "h1"));
+    assert!(out.status.success(), "a stale claim held the new h1: {out:#?}");
     assert!(link(&other.name, "eth0").is_some(), "the new h1 is not in the second container");
     assert!(link(&w.host.name, "h1").is_none(), "the new h1 stayed on the host");
 }
@@ -605,6 +591,10 @@ fn interface_in_a_nested_namespace_at_nsid_0_comes_home_at_once() {
     w.attach("h1", "eth0");
     let nested = Netns::new(format!("{}-nest", w.id));
     ip(&w.ctr.name, &["link", "set", "eth0", "netns", &nested.name]);
+    // The host gives the nested namespace an id when it first describes
+    // h1p, whose peer is there. The kernel's own notice of h1p's carrier
+    // comes later (linkwatch, delayed under load): describe h1p now.
+    ip(&w.host.name, &["link", "show", "dev", "h1p"]);
     assert!(ip(&w.host.name, &["netns", "list-id"]).contains("nsid 0"), "the nested namespace is not at nsid 0");
 
     w.del("h1", "eth0").assert_ok();

@@ -31,7 +31,7 @@ fn a_record_that_vanishes_under_gc_is_no_error() {
     env.insert("HOSTDEV_PAUSE", "list-after-names".into());
     env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
     let valid = json!([{"containerID": w.id, "ifname": "eth0"}, {"containerID": w.id, "ifname": "net1"}]);
-    let gc = spawn(&w.host.name, &env, &conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": valid})));
+    let gc = w.spawn(&env, &conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": valid})));
     assert!(wait_until(60, || w.tmp.join("list-after-names.reached").exists()), "GC never listed the records");
 
     w.del("h1", "eth0").assert_ok();
@@ -92,7 +92,7 @@ fn an_add_that_moved_nothing_leaves_no_claim() {
     assert_nothing_recorded(&w);
 
     let other = Netns::new(format!("{}-other", w.id));
-    let (_, out) = run(&w.host.name, &env_for("ADD", "other", &other.path(), "eth0"), &w.config("1.0.0", "h1"));
+    let out = w.run(&env_for("ADD", "other", &other.path(), "eth0"), &w.config("1.0.0", "h1"));
     out.assert_ok();
     assert!(link(&other.name, "eth0").is_some());
 }
@@ -106,8 +106,7 @@ fn del_enables_ipv6_on_the_device_it_brings_home() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     assert!(before.addrs.iter().any(|a| a.contains(':')), "{before:?}");
-    let sysctl = ["netns", "exec", &w.host.name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"];
-    assert!(Command::new("ip").args(sysctl).status().unwrap().success());
+    set_sysctl(&w.host.name, "ipv6/conf/default/disable_ipv6", "1");
     w.attach("h1", "eth0");
 
     w.del("h1", "eth0").assert_ok();

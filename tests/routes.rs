@@ -251,16 +251,10 @@ fn crash_then_del(point: &str) {
     let flags = v6_flags(&w.host.name, "d0");
     let mut extra = carry();
     if point == "add-after-ipam" {
-        extra["ipam"] = json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]});
+        extra["ipam"] = static_ipam("192.0.2.10/24");
     }
     let cfg = config(&w, extra);
-    if point.starts_with("del") {
-        w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
-    }
-    let mut env = w.env(if point.starts_with("add") { "ADD" } else { "DEL" }, "eth0");
-    env.insert("HOSTDEV_FAILPOINT", point.to_string());
-    let (st, out) = run(&w.host.name, &env, &cfg);
-    assert_killed(&st, &out, point);
+    w.crash_at(point, &cfg);
     w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
     assert!(records(&w).is_empty(), "{point}: records left");
     settle(&w.host.name, "d0");

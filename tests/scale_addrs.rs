@@ -12,8 +12,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const N: usize = 4096;
 
@@ -22,14 +20,6 @@ fn scale_addrs(n: usize) -> Vec<String> {
     let v4 = (0..n / 2).map(|i| format!("10.100.{}.{}/32", i >> 8, i & 255));
     let v6 = (1..=n - n / 2).map(|i| format!("fd00:b::{i:x}/128"));
     v4.chain(v6).map(|a| norm_addr(&a)).collect()
-}
-
-/// Runs `ip -n ns -batch -` with `lines` on stdin.
-fn ip_batch(ns: &str, lines: &str) {
-    let mut child =
-        Command::new("ip").args(["-n", ns, "-batch", "-"]).stdin(Stdio::piped()).spawn().expect("run ip -batch");
-    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "ip -n {ns} -batch failed");
 }
 
 /// A world whose host holds veth `h1` (peer up) with `addrs`, up, and
@@ -165,18 +155,10 @@ fn addresses_the_kernel_keeps_dropping_fail_the_add_and_nothing_is_lost() {
 fn every_refusal_in_a_big_batch_is_reported() {
     let (w, want) = full_world();
     // Interfaces that arrive in the container inherit its default.
-    let st = Command::new("ip")
-        .args(["netns", "exec", &w.ctr.name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
-        .status()
-        .unwrap();
-    assert!(st.success(), "disable IPv6 in the container");
+    set_sysctl(&w.ctr.name, "ipv6/conf/default/disable_ipv6", "1");
     let out = w.attach("h1", "eth0");
     // IPv6 is enabled on eth0 only after a refusal was seen.
-    let on = Command::new("ip")
-        .args(["netns", "exec", &w.ctr.name, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&on.stdout).trim(), "0", "IPv6 still disabled on eth0");
+    assert_eq!(sysctl(&w.ctr.name, "ipv6/conf/eth0/disable_ipv6"), "0", "IPv6 still disabled on eth0");
     assert!(!out.stderr.contains("dropped"), "a refusal went unreported: {}", out.stderr);
     assert_eq!(result_ips(&out), want, "ADD result");
     assert_addrs(&w.ctr.name, "eth0", &want, "container");

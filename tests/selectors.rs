@@ -512,7 +512,7 @@ fn userspace_bound_device_gets_ipam_only() {
     let pci = "0000:03:00.3";
     sys.pci(pci, &[]);
     sys.bind("devices/pci0000:00/0000:03:00.3", "vfio-pci");
-    let ipam = json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]});
+    let ipam = static_ipam("192.0.2.10/24");
     let selectors = [
         json!({"pciBusID": pci, "ipam": ipam}),
         json!({"runtimeConfig": {"deviceID": pci}, "ipam": ipam}),
@@ -577,7 +577,7 @@ fn userspace_auxiliary_device_has_no_pci_id() {
     let sys = FakeSys::new(&w);
     sys.netdevs("bus/auxiliary/devices/mlx5_core.sf.6", &[]);
     sys.bind("bus/auxiliary/devices/mlx5_core.sf.6", "vfio-pci");
-    let ipam = json!({"type": "static", "addresses": [{"address": "192.0.2.10/24"}]});
+    let ipam = static_ipam("192.0.2.10/24");
     let sel = json!({"cniVersion": "1.1.0", "runtimeConfig": {"deviceID": "mlx5_core.sf.6"}, "ipam": ipam});
     let out = run_sel(&w, Some(&sys), "ADD", &sel);
     out.assert_ok();

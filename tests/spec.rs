@@ -367,10 +367,6 @@ fn chained_add(w: &World, version: &str, prev: &Value) -> Value {
     out.json.clone()
 }
 
-fn msg(out: &Out) -> &str {
-    out.json["msg"].as_str().unwrap_or("")
-}
-
 /// SPEC.md, CHECK: "The plugin must consult the `prevResult` to determine
 /// the expected interfaces and addresses." An earlier plugin's host-side
 /// `eth0` (no sandbox) is not hostdev's: CHECK looks at the entry named
@@ -388,7 +384,7 @@ fn check_finds_its_interface_by_name_and_sandbox() {
     ip(&w.ctr.name, &["addr", "del", "10.1.3.3/28", "dev", "eth0"]);
     let out = check_with(&w, "1.0.0", &result);
     out.assert_err(108);
-    assert!(msg(&out).contains("10.1.3.3/28"), "{out:#?}");
+    assert!(out.msg().contains("10.1.3.3/28"), "{out:#?}");
 }
 
 /// SPEC.md, Success: "Plugins provided a `prevResult` key as part of their
@@ -466,7 +462,7 @@ fn check_fails_when_prev_result_does_not_list_its_interface() {
     for prev in cases {
         let out = check_with(&w, "1.0.0", &prev);
         out.assert_err(7);
-        assert!(msg(&out).contains("eth0") && msg(&out).contains(&w.ctr.path()), "{prev}: {out:#?}");
+        assert!(out.msg().contains("eth0") && out.msg().contains(&w.ctr.path()), "{prev}: {out:#?}");
         assert_ne!(upstream_check(&w, &prev).code, 0, "upstream passes {prev}");
     }
 }
@@ -487,7 +483,7 @@ fn check_holds_the_interface_to_its_reported_mtu() {
     ip(&w.ctr.name, &["link", "set", "dev", "eth0", "mtu", "1280"]);
     let out = check_with(&w, "1.1.0", &result);
     out.assert_err(108);
-    assert!(msg(&out).contains("1280") && msg(&out).contains("1400"), "{out:#?}");
+    assert!(out.msg().contains("1280") && out.msg().contains("1400"), "{out:#?}");
     let mut older = result.clone();
     older["cniVersion"] = json!("1.0.0");
     older["interfaces"][0].as_object_mut().unwrap().remove("mtu");
@@ -512,5 +508,5 @@ fn check_fails_only_on_routes_through_its_own_interface() {
     ours["routes"] = json!([{"dst": "10.99.0.0/16", "gw": "10.1.2.1"}]);
     let out = check_with(&w, "1.0.0", &ours);
     out.assert_err(108);
-    assert!(msg(&out).contains("10.99.0.0/16 via 10.1.2.1"), "{out:#?}");
+    assert!(out.msg().contains("10.99.0.0/16 via 10.1.2.1"), "{out:#?}");
 }

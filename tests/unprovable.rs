@@ -23,10 +23,6 @@ fn decided(w: &World, device: &str, policy: &str) -> String {
     conf(w, "1.0.0", device, json!({"unprovable": policy}))
 }
 
-fn only_phase(w: &World) -> String {
-    only_record(w, &w.id, "eth0")["phase"].as_str().unwrap_or("").to_string()
-}
-
 // ------------------------------------------- a stacked sibling forges the anchor
 
 /// Macvlan mv1 (bridge mode, on host veth low0) attached as eth0.

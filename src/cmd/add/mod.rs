@@ -42,8 +42,9 @@ struct Attachment<'a> {
 struct Progress {
     /// IPAM handed something out: it must be released.
     ipam_added: bool,
-    /// The move was asked for, and the device may be in the container.
-    moved: bool,
+    /// The host may have changed: the VF's state was written through its
+    /// PF, or the move was asked for and the device may be in the container.
+    changed: bool,
 }
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
@@ -85,10 +86,14 @@ impl<'a> Attachment<'a> {
         let addrs = carried(self.conf, &rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &self.in_pod(rec)), &addrs)?;
         failpoint::hit("add-after-record");
+        // A VF's state is written through its PF before the move: from here
+        // on, a failure has something to put back even if nothing moved.
+        progress.changed = rec.vf.is_some();
         let pci = self.pci_device(rec, &mut result.interfaces[slot])?;
         failpoint::hit("add-after-vf");
-        progress.moved = true;
-        self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;
+        progress.changed = true;
+        let vf = rec.vf.is_some();
+        self.move_in(rec).inspect_err(|_| progress.changed = vf || !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");
         apply_in_pod(&self.ctr, &self.host, &self.env.ifname, &self.plan)?;
@@ -221,7 +226,7 @@ impl<'a> Attachment<'a> {
         // Nothing moved, nothing changed: the record and its claim go, so
         // that no other pod is refused the device. (A parked device keeps
         // the usual way: its record alone knows its true name.)
-        if !progress.moved && rec.parked_as.is_none() {
+        if !progress.changed && rec.parked_as.is_none() {
             info!("nothing was moved: dropping the record"; device = rec.host.name);
             if let Err(e) = self.store.remove(&rec) {
                 warn!("dropping the record of {} failed: {e}", rec.host.name);

@@ -1,0 +1,73 @@
+//! Guards: ADD refuses a device that carries the host's default route
+//! (107, naming the device and `allowDefaultRoute`), changing nothing,
+//! and moves it when allowed; a default route through another device is
+//! no obstacle.
+//!
+//! Run: cargo test --features test-hooks --test guards
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn default_route_guard(v6: bool) {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let (family, gw) = if v6 { ("-6", "2001:db8:1::1") } else { ("-4", "10.1.2.1") };
+    ip(&w.host.name, &[family, "route", "add", "default", "via", gw, "dev", "h1"]);
+    let routes = ip(&w.host.name, &[family, "route", "show", "default"]);
+    assert!(routes.contains(gw), "{routes}");
+    let host_names = link_names(&w.host.name);
+    let ctr_names = link_names(&w.ctr.name);
+
+    let out = w.run(&w.env("ADD", "eth0"), &w.config("1.0.0", "h1"));
+    out.assert_err(107);
+    let msg = out.json["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("h1") && msg.contains("allowDefaultRoute"),
+        "message should name the device and the way out: {msg}"
+    );
+    assert_eq!(link(&w.host.name, "h1"), Some(before.clone()), "h1 changed by a refused ADD");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), ctr_names);
+    assert_eq!(ip(&w.host.name, &[family, "route", "show", "default"]), routes, "the default route changed");
+    assert!(records(&w).is_empty(), "a refused ADD left a record: {:#?}", records(&w));
+    // The refused ADD is followed by DEL, as runtimes do: harmless.
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before.clone()));
+
+    let allowed = conf(&w, "1.0.0", "h1", json!({"allowDefaultRoute": true}));
+    let out = w.run(&w.env("ADD", "eth0"), &allowed);
+    out.assert_ok();
+    let inside = link(&w.ctr.name, "eth0").expect("eth0 in the container");
+    assert_eq!(inside.addrs, before.addrs);
+    let out = w.run(&w.env("DEL", "eth0"), &allowed);
+    assert!(out.status.success(), "{out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "h1 after ADD/DEL with allowDefaultRoute");
+    assert!(records(&w).is_empty());
+}
+
+#[test]
+fn default_route_guard_ipv4() {
+    default_route_guard(false);
+}
+
+#[test]
+fn default_route_guard_ipv6() {
+    default_route_guard(true);
+}
+
+/// A default route through another interface does not trip the guard.
+#[test]
+fn default_route_on_another_device_is_no_obstacle() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    ip(&w.host.name, &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
+    ip(&w.host.name, &["link", "set", "up0", "up"]);
+    ip(&w.host.name, &["link", "set", "up0p", "up"]);
+    ip(&w.host.name, &["addr", "add", "10.9.0.2/24", "dev", "up0"]);
+    ip(&w.host.name, &["route", "add", "default", "via", "10.9.0.1", "dev", "up0"]);
+    w.attach("h1", "eth0");
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+}

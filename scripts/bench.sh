@@ -3,6 +3,7 @@
 #     bash scripts/bench.sh            # full run, 15 repetitions (about 2.5 min on 2 cores)
 #     bash scripts/bench.sh -n 5       # fewer repetitions
 #     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
+#     bash scripts/bench.sh --declared # only 1. and 9. (declared settings), with their exact counts
 #
 # It builds the release binary and measures, in ONE run and interleaved
 # (round-robin over the variants at every repetition, so that machine noise
@@ -23,7 +24,11 @@
 #      process (examples/kernel_limit.rs), and two starts of a static no-op
 #      process (examples/noop.rs), what a plugin pays that it does not;
 #   9. 1.'s cycle with MTU and MAC declared (target: within 1.05 of 1.), and
-#      with ethtool features and sysctls declared too (the added ms printed);
+#      with ethtool features and sysctls declared too (the added ms printed),
+#      run back to back with 1. in every repetition: the wall and CPU ratios
+#      per repetition, and exactly, by strace, the system calls and the
+#      netlink messages each variant sends (MTU and MAC add none: they ride
+#      in the move);
 # plus peak RSS and CPU of one ADD and one DEL. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.
 #
@@ -40,13 +45,15 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$HD_REPO"
 
-usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
 
 REPS=
 SMOKE=
+DECLARED=
 while (($#)); do
     case $1 in
         --smoke) SMOKE=1 ;;
+        --declared) DECLARED=1 ;;
         -n)
             [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n needs a positive number" >&2; exit 2; }
             REPS=$2
@@ -117,4 +124,5 @@ args=(--prefix "$PREFIX" --work "$WORK" --bin "$BIN" --debian /usr/lib/cni/host-
       --limit "$OUT/examples/kernel_limit" --noop "$OUT/examples/noop"
       --debian-version "$DEBIAN_VERSION" -n "$REPS")
 if [[ -n $SMOKE ]]; then args+=(--smoke); fi
+if [[ -n $DECLARED ]]; then args+=(--declared); fi
 "$PYTHON" "$HD_REPO/scripts/bench.py" "${args[@]}"

@@ -6,7 +6,7 @@
 # PCI address, a driver that can be unbound, a real /sys/devices path, and
 # when their namespace dies the kernel RETURNS them to the initial namespace
 # instead of destroying them. This script boots Debian's kernel under QEMU
-# (TCG, no KVM needed) with eighteen emulated NICs (e1000 and virtio-net-pci) on a
+# (TCG, no KVM needed) with twenty emulated NICs (e1000 and virtio-net-pci) on a
 # hub that has no host backend (the VM has no outside network at all) and a
 # CAN card (kvaser_pci) on a CAN bus of its own, runs
 # tests/vm/guest-tests.sh as the guest's init, and reads one line per check:
@@ -15,7 +15,7 @@
 # when the VM does not finish in time.
 #
 # Needs root (apt-get). Installs, when missing, from Debian: qemu-system-x86,
-# linux-image-amd64, busybox-static, iproute2, jq, cpio, kmod, and
+# linux-image-amd64, busybox-static, iproute2, jq, ethtool, cpio, kmod, and
 # containernetworking-plugins (upstream's host-device, which attaches the
 # NICs of the adoption checks). Never touches
 # the host's interfaces, routes or addresses. Everything it makes lives in
@@ -55,6 +55,7 @@ EXPECTED=(
     defroute_refused defroute_allowed
     adopt_pcibusid adopt_gone_del adopt_kernelpath adopt_hwaddr_permanent adopt_device_declines
     stack_bond_home stack_bond_defroute stack_vlan_refused stack_vlan_allowed stack_vlan_defroute
+    declared_e1000 declared_e1000_gone_del declared_virtio declared_virtio_gone_gc declared_ipv4_refused
     can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
     can_lingering_del vcan_dies vcan_leaves_can
 )
@@ -71,7 +72,7 @@ NICS=(
     e1000:01 virtio-net-pci:02 virtio-net-pci:03 e1000:04 e1000:05
     virtio-net-pci:06 e1000:07 e1000:08 virtio-net-pci:09 e1000:0a
     e1000:0b e1000:0c e1000:0d e1000:0e e1000:0f
-    e1000:10 e1000:11 e1000:12
+    e1000:10 e1000:11 e1000:12 e1000:13 virtio-net-pci:14
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -194,6 +195,7 @@ install_packages() {
     [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
     command -v ip >/dev/null || missing+=(iproute2)
     command -v jq >/dev/null || missing+=(jq)
+    command -v ethtool >/dev/null || missing+=(ethtool)
     command -v cpio >/dev/null || missing+=(cpio)
     [[ -x /usr/lib/cni/host-device ]] || missing+=(containernetworking-plugins)
     ((${#missing[@]} == 0)) && return 0

@@ -1,6 +1,6 @@
 //! Declared settings: what the config says the interface looks like in the
-//! pod (MTU, MAC, queue length, ethtool features, the interface's own
-//! sysctls), applied in or right after the move, checked by CHECK, and the
+//! pod (MTU, MAC, queue length, GSO/GRO maximum sizes, ethtool features,
+//! the interface's own sysctls), applied in or right after the move, checked by CHECK, and the
 //! host's own state back exactly after DEL, GC, a crash at any fail point
 //! and a failed ADD. Also the host-side per-device sysctls the kernel resets
 //! on every move, and `useInterfaceNetwork`. The real binary against the
@@ -14,6 +14,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::os::fd::AsFd;
 use std::process::Command;
 
 /// `ethtool -k` of `dev`: every feature and its state.
@@ -45,12 +46,32 @@ fn details(ns: &str, dev: &str) -> Value {
     v[0].clone()
 }
 
+/// The GSO/GRO maximum sizes of `dev`: gso_max_size and gro_max_size as
+/// `ip -d` shows them; iproute2 6.1 does not know the IPv4 ones, read with
+/// hostdev's netlink socket (netlink-packet-route parses the reply).
+fn sizes(ns: &str, dev: &str) -> [u64; 4] {
+    let d = details(ns, dev);
+    let path = format!("/run/netns/{ns}");
+    let there = hostdev::netns::Netns::open(std::path::Path::new(&path)).unwrap();
+    let home = hostdev::netns::Netns::current().unwrap();
+    let mut sock = hostdev::netlink::Socket::open_in(there.as_fd(), home.as_fd()).unwrap();
+    let l = sock.link_by_name(dev).unwrap().unwrap();
+    let v4 = |v: Option<u32>| u64::from(v.expect("the kernel reports the IPv4 GSO/GRO sizes"));
+    [
+        d["gso_max_size"].as_u64().unwrap(),
+        d["gro_max_size"].as_u64().unwrap(),
+        v4(l.sizes.gso_ipv4),
+        v4(l.sizes.gro_ipv4),
+    ]
+}
+
 /// Everything of `dev` a declared setting could change, and what the host
 /// configured: link, features, sysctls of its own trees.
 #[derive(Debug, PartialEq)]
 struct State {
     link: Option<Link>,
     txqlen: u64,
+    sizes: [u64; 4],
     features: BTreeMap<String, String>,
     sysctls: BTreeMap<String, String>,
 }
@@ -59,6 +80,7 @@ fn state(ns: &str, dev: &str) -> State {
     State {
         link: link(ns, dev),
         txqlen: details(ns, dev)["txqlen"].as_u64().unwrap(),
+        sizes: sizes(ns, dev),
         features: features(ns, dev),
         sysctls: sysctls(ns, dev),
     }
@@ -80,6 +102,7 @@ fn host(w: &World) -> State {
         set_sysctl(ns, path, value);
     }
     exec(ns, &["ethtool", "-K", "h1", "gro", "off", "tso", "on"]);
+    ip(ns, &["link", "set", "h1", "gso_max_size", "60000", "gro_max_size", "50000"]);
     state(ns, "h1")
 }
 
@@ -89,6 +112,10 @@ fn declared() -> Value {
         "mtu": 9000,
         "mac": "02:22:00:00:00:01",
         "txQLen": 77,
+        "gsoMaxSize": 100000,
+        "groMaxSize": 120000,
+        "gsoIPv4MaxSize": 90000,
+        "groIPv4MaxSize": 80000,
         "ethtool": {"features": {"tx-checksumming": false, "gro": true, "tcp-segmentation-offload": false}},
         "sysctl": {
             "net.ipv4.conf.IFNAME.arp_ignore": "1",
@@ -104,6 +131,7 @@ fn assert_declared_in_pod(w: &World) {
         (d["mtu"].as_u64(), d["address"].as_str(), d["txqlen"].as_u64()),
         (Some(9000), Some("02:22:00:00:00:01"), Some(77))
     );
+    assert_eq!(sizes(ns, "eth0"), [100000, 120000, 90000, 80000]);
     let f = features(ns, "eth0");
     assert_eq!(f["tx-checksumming"], "off", "{f:?}");
     assert_eq!(f["generic-receive-offload"], "on", "{f:?}");
@@ -162,8 +190,12 @@ fn what_the_pod_changed_is_undone_and_check_sees_it() {
     let e = w.run(&w.env("CHECK", "eth0"), &check);
     e.assert_err(108);
     assert!(e.json["msg"].as_str().unwrap().contains("txQLen"), "{e:#?}");
+    ip(ns, &["link", "set", "eth0", "txqueuelen", "77", "gro_max_size", "65536"]);
+    let e = w.run(&w.env("CHECK", "eth0"), &check);
+    e.assert_err(108);
+    assert!(e.json["msg"].as_str().unwrap().contains("groMaxSize"), "{e:#?}");
     // The pod changes everything; DEL undoes it all.
-    ip(ns, &["link", "set", "eth0", "mtu", "1280", "address", "02:33:00:00:00:09"]);
+    ip(ns, &["link", "set", "eth0", "mtu", "1280", "address", "02:33:00:00:00:09", "gso_max_size", "30000"]);
     exec(ns, &["ethtool", "-K", "eth0", "tx", "on", "sg", "off", "gso", "off"]);
     set_sysctl(ns, "ipv6/conf/eth0/hop_limit", "7");
     w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
@@ -259,6 +291,17 @@ fn bad_declarations_are_refused_before_anything_changes() {
         (json!({"mac": "zz:00:00:00:00:01"}), "mac", "zz:00:00:00:00:01"),
         (json!({"runtimeConfig": {"mac": "ff:ff:ff:ff:ff:ff"}}), "runtimeConfig.mac", "ff:ff:ff:ff:ff:ff"),
         (json!({"txQLen": -1}), "txQLen", "-1"),
+        // veth's tso_max_size is 524280; so is the kernel's GRO limit.
+        (json!({"gsoMaxSize": 524281}), "gsoMaxSize", "524281"),
+        (json!({"gsoIPv4MaxSize": 600000}), "gsoIPv4MaxSize", "600000"),
+        (json!({"groMaxSize": 524281}), "groMaxSize", "524281"),
+        (json!({"groIPv4MaxSize": 1e9}), "groIPv4MaxSize", "1000000000"),
+        (json!({"gsoMaxSize": 0}), "gsoMaxSize", "0"),
+        (json!({"groMaxSize": "65536"}), "groMaxSize", "65536"),
+        // Below the kernel's own floor (MAX_TCP_HEADER): refused by the
+        // kernel with the move, before anything moved.
+        (json!({"gsoMaxSize": 100, "groMaxSize": 65536}), "gsoMaxSize", "100"),
+        (json!({"gsoIPv4MaxSize": 100}), "gsoIPv4MaxSize", "100"),
         (json!({"ethtool": {"features": {"no-such-feature": true}}}), "no-such-feature", "true"),
         (json!({"ethtool": {"features": {"netns-local": true}}}), "netns-local", "true"),
         (json!({"ethtool": {"features": {"gro": "on"}}}), "gro", "on"),

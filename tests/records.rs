@@ -4,7 +4,7 @@
 //! attachment that outlived an upgrade) must still load. Renaming a field
 //! in the netlink structs a record embeds fails here, not on a node. A
 //! record with the pod and time ADD wrote (Kubernetes) is pinned too, and
-//! one with the host sysctls and features ADD keeps for DEL.
+//! one with the host sysctls, features and GSO/GRO sizes ADD keeps for DEL.
 
 use hostdev::state::{Anchor, Phase, Pod, Record};
 
@@ -90,7 +90,13 @@ fn a_record_with_sysctls_and_features_reads_and_writes_unchanged() {
     assert_eq!(rec.sysctls.get("ipv6.disable_ipv6").map(String::as_str), Some("0"));
     assert!(!rec.sysctls.contains_key("ipv6.mtu"), "IPv6's mtu follows the link's");
     assert_eq!(rec.features.get("rx-gro"), Some(&false), "the host's, not the declared gro");
+    let sizes = rec.host.sizes;
+    assert_eq!(
+        (sizes.gso, sizes.gro, sizes.gso_ipv4, sizes.gro_ipv4),
+        (Some(60000), Some(50000), Some(60000), Some(50000))
+    );
     assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap());
     let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
     assert!(without.sysctls.is_empty() && without.features.is_empty(), "older records have none: nothing to put back");
+    assert!(without.host.sizes.is_unset(), "nor sizes");
 }

@@ -16,6 +16,7 @@ use crate::cni::{Error, Result, code};
 use crate::failpoint;
 use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
+use crate::netlink::gso::Sizes;
 use crate::netlink::link::{master_request, set_link_request, up_request};
 use crate::netlink::sysctl::enable_ipv6;
 use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
@@ -253,7 +254,7 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 }
 
 /// Gives `link` back its per-device sysctls and features, then MTU, MAC,
-/// alias, admin flags, txqueuelen, group,
+/// alias, admin flags, txqueuelen, group, GSO/GRO sizes,
 /// altnames, its master, addresses, admin state and its routes, in one
 /// pipelined batch, undoing whatever the container changed; then what
 /// needs those first: nexthop objects, the routes through them, rules, and
@@ -271,6 +272,7 @@ fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()>
         flags: was.flags.filter(|f| link.flags != Some(*f)),
         txqlen: differs(was.txqlen, link.txqlen),
         group: differs(was.group, link.group),
+        sizes: Sizes::restoring(&was.sizes, &link.sizes),
         ..LinkChange::default()
     };
     // Before the addresses: IPv6 must be enabled again for its own.

@@ -1,8 +1,9 @@
 //! Declared settings (see cni/declare.rs) and the host-side state the
 //! kernel does not carry home: checked against the device before anything
 //! changes, applied in the pod, verified by CHECK, and the host's own put
-//! back by `home::restore`. MTU, MAC and queue length travel in the move
-//! itself (one RTM_NEWLINK); sysctls and features right after it.
+//! back by `home::restore`. MTU, MAC, queue length and the GSO/GRO sizes
+//! travel in the move itself (one RTM_NEWLINK); sysctls and features right
+//! after it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,7 +15,8 @@ use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::kernel::kernel_error;
 use crate::netlink::ethtool::{Features, members};
-use crate::netlink::{Link, LinkChange, Socket, sysctl};
+use crate::netlink::gso::GRO_MAX;
+use crate::netlink::{Link, LinkChange, NlError, Socket, sysctl};
 use crate::state::Record;
 use crate::warn;
 
@@ -47,11 +49,13 @@ pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut
     };
     rec.features = device_features.wanted();
     check_mtu(d, link)?;
+    check_sizes(d, link)?;
     let plan = Plan {
         link: LinkChange {
             mtu: d.mtu,
             mac: d.mac.as_ref().map(|(_, m)| m.clone()),
             txqlen: d.txqlen,
+            sizes: d.sizes,
             ..LinkChange::default()
         },
         features: resolve_features(d, &device_features, &link.name)?,
@@ -69,6 +73,47 @@ fn check_mtu(d: &Declared, link: &Link) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// The GSO sizes up to the device's tso_max_size, the GRO ones up to the
+/// kernel's limit (it would refuse them after the move), and only sizes
+/// the kernel has (the IPv4 ones came with 6.3; an older one ignores them).
+fn check_sizes(d: &Declared, link: &Link) -> Result<()> {
+    let have = link.sizes.keyed();
+    for ((key, want), (_, now)) in d.sizes.keyed().into_iter().zip(have) {
+        let Some(want) = want else { continue };
+        let dev = &link.name;
+        let (limit, whose) = if key.starts_with("gso") {
+            (link.tso_max_size, format!("{dev} takes (its tso_max_size)"))
+        } else {
+            (Some(GRO_MAX), "the kernel takes for GRO".to_string())
+        };
+        if now.is_none() {
+            return Err(config_error(format!(
+                "config key {key:?} {want}: this kernel has no such size for {dev} (the IPv4 sizes came with Linux 6.3)"
+            )));
+        }
+        if let Some(limit) = limit.filter(|l| want > *l) {
+            return Err(config_error(format!("config key {key:?} {want} is above the largest size {whose}: {limit}")));
+        }
+    }
+    Ok(())
+}
+
+/// The kernel refuses a GSO size below its floor (MAX_TCP_HEADER, which
+/// depends on how it was built) with ERANGE, for the whole move message,
+/// before anything moved; nothing else in that message has a range. So
+/// the smallest declared GSO size is the one it refused.
+pub fn refused_size(e: &NlError, plan: &Plan) -> Option<Error> {
+    if !e.is(nix::errno::Errno::ERANGE) {
+        return None;
+    }
+    let s = &plan.link.sizes;
+    let (key, size) = [("gsoMaxSize", s.gso), ("gsoIPv4MaxSize", s.gso_ipv4)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .min_by_key(|(_, v)| *v)?;
+    Some(config_error(format!("config key {key:?} {size} is below the smallest GSO size the kernel takes: {e}")))
 }
 
 /// Each declared feature as the kernel features it stands for, those the
@@ -170,6 +215,11 @@ pub fn check(ctr: &Container, host: &Host, ifname: &str, conf: &NetConf, link: &
     }
     if let Some(q) = d.txqlen.filter(|q| Some(*q) != link.txqlen) {
         return failed(format!("has queue length {}, the config's txQLen says {q}", link.txqlen.unwrap_or(0)));
+    }
+    for ((key, want), (_, have)) in d.sizes.keyed().into_iter().zip(link.sizes.keyed()) {
+        if let Some(want) = want.filter(|w| Some(*w) != have) {
+            return failed(format!("has {key} {}, the config says {want}", have.unwrap_or(0)));
+        }
     }
     if !d.features.is_empty() {
         let have = Features::read(ctr.sock.fd(), ifname).map_err(kernel_error("read the features in the container"))?;

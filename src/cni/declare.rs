@@ -1,7 +1,7 @@
 //! What the config declares about the interface in the pod: `mtu`, `mac`
 //! (or the `mac` capability, `runtimeConfig.mac`, as Multus passes it),
 //! `txQLen` and `sysctl` as the tuning plugin names them, `ethtool.features`
-//! as dranet names it. Only the shape is checked here; what needs the
+//! and the GSO/GRO maximum sizes (`gsoMaxSize`, ...) as dranet names them. Only the shape is checked here; what needs the
 //! device (its MTU range, its features, CNI_IFNAME) is checked by ADD
 //! before anything changes.
 
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::config::wrong_type;
 use super::error::{Result, config_error};
+use crate::netlink::gso::Sizes;
 
 /// Declared settings; empty when the config declares none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Declared {
     /// The MAC, lowercase with colons, and the key it came from.
     pub mac: Option<(&'static str, String)>,
     pub txqlen: Option<u32>,
+    /// `gsoMaxSize`, `groMaxSize`, `gsoIPv4MaxSize`, `groIPv4MaxSize`.
+    pub sizes: Sizes,
     /// `ethtool.features`: a kernel feature name or an ethtool(8) group
     /// name (`tso`, `tx-checksumming`), on or off.
     pub features: BTreeMap<String, bool>,
@@ -47,6 +50,12 @@ impl Declared {
             mtu: number(obj, "mtu", 1)?,
             mac,
             txqlen: number(obj, "txQLen", 0)?,
+            sizes: Sizes {
+                gso: number(obj, "gsoMaxSize", 1)?,
+                gro: number(obj, "groMaxSize", 1)?,
+                gso_ipv4: number(obj, "gsoIPv4MaxSize", 1)?,
+                gro_ipv4: number(obj, "groIPv4MaxSize", 1)?,
+            },
             features: features(obj)?,
             sysctls: sysctls(obj)?,
         })
@@ -144,12 +153,13 @@ mod tests {
     #[test]
     fn everything_declared_is_read() {
         let d = parse(json!({
-            "mtu": 9000, "mac": "02-AB-00-00-00-01", "txQLen": 0,
+            "mtu": 9000, "mac": "02-AB-00-00-00-01", "txQLen": 0, "gsoMaxSize": 100000, "groIPv4MaxSize": 70000,
             "ethtool": {"features": {"tso": false}},
             "sysctl": {"net.ipv6.conf.IFNAME.accept_ra": 0, "net.ipv4.conf.net1.100.arp_ignore": "1"},
         }))
         .unwrap();
         assert_eq!((d.mtu, d.mac, d.txqlen), (Some(9000), Some(("mac", "02:ab:00:00:00:01".into())), Some(0)));
+        assert_eq!(d.sizes, Sizes { gso: Some(100000), gro_ipv4: Some(70000), ..Sizes::default() });
         assert_eq!(d.features, BTreeMap::from([("tso".to_string(), false)]));
         assert_eq!(d.sysctls[0].leaf, "ipv4.arp_ignore");
         assert_eq!(d.sysctls[0].ifname, "net1.100", "an interface name may hold dots");
@@ -170,6 +180,8 @@ mod tests {
             (json!({"mtu": 1e10}), "mtu", "10000000000"),
             (json!({"mtu": "1500"}), "mtu", "1500"),
             (json!({"txQLen": -3}), "txQLen", "-3"),
+            (json!({"gsoMaxSize": 0}), "gsoMaxSize", "0"),
+            (json!({"groIPv4MaxSize": "65536"}), "groIPv4MaxSize", "65536"),
             (json!({"mac": "01:00:00:00:00:01"}), "mac", "01:00:00:00:00:01"),
             (json!({"mac": "00:00:00:00:00:00"}), "mac", "00:00:00:00:00:00"),
             (json!({"mac": "02:00:00:00:00:00:00:01"}), "mac", "02:00:00:00:00:00:00:01"),

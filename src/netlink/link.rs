@@ -8,6 +8,7 @@ use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFl
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
+use super::gso::Sizes;
 use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
@@ -62,6 +63,12 @@ pub struct Link {
     /// The MTUs the driver takes (IFLA_MIN_MTU, IFLA_MAX_MTU).
     #[serde(skip)]
     pub mtu_range: Option<(u32, u32)>,
+    /// GSO/GRO maximum sizes; unset in records written before they were kept.
+    #[serde(default, skip_serializing_if = "Sizes::is_unset")]
+    pub sizes: Sizes,
+    /// The largest GSO size the device takes (IFLA_TSO_MAX_SIZE).
+    #[serde(skip)]
+    pub tso_max_size: Option<u32>,
 }
 
 /// A stacked device's settings on its lower device (`ip -d link`: macvlan
@@ -130,6 +137,7 @@ pub struct LinkChange {
     pub flags: Option<AdminFlags>,
     pub txqlen: Option<u32>,
     pub group: Option<u32>,
+    pub sizes: Sizes,
 }
 
 impl Socket {
@@ -175,7 +183,7 @@ impl Socket {
         self.move_link_with(index, target, name, &LinkChange::default())
     }
 
-    /// `move_link`, with `change` (MTU, MAC, queue length) in the same
+    /// `move_link`, with `change` (MTU, MAC, queue length, GSO/GRO sizes) in the same
     /// message: the kernel applies it in the target namespace, after the
     /// move, so on error the link may have moved with part of it.
     pub fn move_link_with(
@@ -295,6 +303,7 @@ fn push_change(msg: &mut LinkMessage, change: &LinkChange) {
     if let Some(group) = change.group {
         msg.attributes.push(LinkAttribute::Group(group));
     }
+    msg.attributes.extend(change.sizes.attributes());
     if let Some(up) = change.up {
         set_flag(msg, LinkFlags::Up, up);
     }
@@ -358,7 +367,8 @@ impl From<&LinkMessage> for Link {
                 LinkAttribute::Controller(i) => link.master = Some(Master { index: *i, name: String::new() }),
                 LinkAttribute::MinMtu(m) => link.mtu_range = Some((*m, link.mtu_range.map_or(u32::MAX, |r| r.1))),
                 LinkAttribute::MaxMtu(m) => link.mtu_range = Some((link.mtu_range.map_or(0, |r| r.0), *m)),
-                _ => {}
+                LinkAttribute::TsoMaxSize(m) => link.tso_max_size = Some(*m),
+                other => link.sizes.read(other),
             }
         }
         if let (Some(bus), Some(device)) = parent {

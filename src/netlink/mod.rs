@@ -5,6 +5,7 @@ pub mod addr;
 pub mod error;
 pub mod ethtool;
 pub mod events;
+pub mod gso;
 pub mod hex;
 pub mod link;
 pub mod nexthop;

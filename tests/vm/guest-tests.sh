@@ -22,6 +22,7 @@
 #   52:54:00:12:34:0a e1000       anchor: never moved; its name is the clashing CNI_IFNAME
 #   52:54:00:12:34:0b..0f e1000   attached by upstream's host-device: see adopt-tests.sh
 #   52:54:00:12:34:10..12 e1000   a bond port, vlans on NICs: see stack-tests.sh
+#   52:54:00:12:34:13 e1000, :14 virtio-net   declared settings: see declared-tests.sh
 # and a CAN card (kvaser_pci), found by its PCI function: see can-tests.sh.
 
 HD=/hdtest/hostdev
@@ -173,7 +174,7 @@ expect_no_records() {
 inventory() {
     list=
     missing=
-    for i in 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12; do
+    for i in 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14; do
         mac=52:54:00:12:34:$i
         dev=$(by_mac "$mac")
         if [ -z "$dev" ]; then
@@ -489,6 +490,8 @@ sc_agent() {
 . /hdtest/can-tests.sh
 # shellcheck source=tests/vm/stack-tests.sh
 . /hdtest/stack-tests.sh
+# shellcheck source=tests/vm/declared-tests.sh
+. /hdtest/declared-tests.sh
 
 # shellcheck source=tests/vm/sriov-tests.sh
 . /hdtest/sriov-tests.sh
@@ -529,6 +532,7 @@ sc_unbound
 sc_defroute
 adopt_tests
 stack_tests
+declared_tests
 can_tests
 
 log "guest dmesg (warnings and errors):"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the small initramfs (cpio.gz) that scripts/vm-e2e.sh boots:
-#   busybox-static, iproute2's `ip` and jq with the shared libraries they link,
+#   busybox-static, iproute2's `ip`, jq and ethtool with the shared libraries
+#   they link,
 #   the kernel modules the emulated NICs need (with their dependencies, in
 #   load order), the hostdev binary, upstream's host-device (Debian's
 #   containernetworking-plugins) for the adoption checks, and the guest
@@ -47,6 +48,7 @@ copy_elf() {
 }
 copy_elf "$(readlink -f "$(command -v ip)")" /sbin/ip      # iproute2: busybox's ip cannot do netns
 copy_elf "$(readlink -f "$(command -v jq)")" /usr/bin/jq
+copy_elf "$(readlink -f "$(command -v ethtool)")" /usr/sbin/ethtool # declared features
 copy_elf "$hostdev" /hdtest/hostdev
 copy_elf /usr/lib/cni/host-device /hdtest/host-device
 [[ -z $hooks ]] || copy_elf "$hooks" /hdtest/hostdev-hooks
@@ -73,6 +75,7 @@ install -m 0755 "$here/guest-tests.sh" "$stage/hdtest/tests.sh"
 install -m 0644 "$here/can-tests.sh" "$stage/hdtest/can-tests.sh"
 install -m 0644 "$here/adopt-tests.sh" "$stage/hdtest/adopt-tests.sh"
 install -m 0644 "$here/stack-tests.sh" "$stage/hdtest/stack-tests.sh"
+install -m 0644 "$here/declared-tests.sh" "$stage/hdtest/declared-tests.sh"
 install -m 0644 "$here/sriov-tests.sh" "$stage/hdtest/sriov-tests.sh"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"

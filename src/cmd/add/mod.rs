@@ -11,7 +11,7 @@ mod result;
 
 use std::os::fd::AsFd;
 
-use crate::cmd::settings::{Plan, apply_in_pod};
+use crate::cmd::settings::{Plan, apply_in_pod, refused_size};
 use crate::cmd::{Container, Host, attachment, home, open_netns};
 use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;
@@ -133,8 +133,8 @@ impl<'a> Attachment<'a> {
     }
 
     /// The one RTM_NEWLINK that moves the device in under CNI_IFNAME,
-    /// with the declared MTU, MAC and queue length (the kernel applies
-    /// them in the container, after the move).
+    /// with the declared MTU, MAC, queue length and GSO/GRO sizes (the
+    /// kernel applies them in the container, after the move).
     fn move_in(&mut self, rec: &Record) -> Result<()> {
         let (env, ifname) = (self.env, &self.env.ifname);
         let target = env.sandbox().unwrap_or_default();
@@ -143,7 +143,7 @@ impl<'a> Attachment<'a> {
         self.host
             .sock
             .move_link_with(rec.host.index, self.ctr.ns.as_fd(), ifname, change)
-            .map_err(|e| move_error(e, rec, ifname))
+            .map_err(|e| refused_size(&e, &self.plan).unwrap_or_else(|| move_error(e, rec, ifname)))
     }
 
     /// The device as the pod gets it: with the declared MAC and MTU.

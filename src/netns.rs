@@ -19,6 +19,29 @@ pub struct NsIdentity {
 
 nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
 
+/// SO_NETNS_COOKIE (Linux 5.14; not in nix): the 64-bit number the kernel
+/// gives a network namespace at its birth and never gives again until the
+/// machine restarts. The nsfs inode is no such thing: once a namespace has
+/// died, a newer one can get its inode (seen here under load).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// A datagram socket in this thread's network namespace.
+fn unix_socket() -> Option<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a valid fd is owned from here.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    // SAFETY: fd is a new descriptor nobody else owns.
+    (fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// The cookie of the namespace socket `fd` was made in.
+pub fn cookie_of_socket(fd: std::os::fd::RawFd) -> Option<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `cookie`.
+    let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, SO_NETNS_COOKIE, (&raw mut cookie).cast(), &raw mut len) };
+    (rc == 0).then_some(cookie)
+}
+
 /// An open network namespace.
 #[derive(Debug)]
 pub struct Netns {
@@ -62,6 +85,21 @@ impl Netns {
         NsIdentity { dev: st.st_dev, ino: st.st_ino }
     }
 
+    /// The namespace's cookie: a socket made inside it, asked. This thread
+    /// enters the namespace for that one call and comes back (it aborts if
+    /// it cannot: later requests would go to the wrong namespace).
+    pub fn cookie(&self) -> Option<u64> {
+        use nix::sched::{CloneFlags, setns};
+        let home = File::open("/proc/thread-self/ns/net").ok()?;
+        setns(&self.file, CloneFlags::CLONE_NEWNET).ok()?;
+        let sock = unix_socket();
+        if setns(&home, CloneFlags::CLONE_NEWNET).is_err() {
+            eprintln!("hostdev: cannot return to the host network namespace");
+            std::process::abort();
+        }
+        cookie_of_socket(sock?.as_raw_fd())
+    }
+
     /// Whether both handles name the same namespace.
     pub fn same_as(&self, other: &Netns) -> bool {
         self.identity() == other.identity()
@@ -90,11 +128,16 @@ impl AsFd for Netns {
 /// kernel object, such as a socket, keeps it). Each candidate is opened
 /// and its identity checked on the open handle, so a pid reused meanwhile
 /// cannot make it open another namespace.
-pub fn find(id: NsIdentity) -> Option<(Netns, String)> {
-    holders().filter(|path| stat_is(path, id)).find_map(|path| {
+///
+/// With `cookie` (recorded at ADD), the namespace found must also have that
+/// cookie: a live namespace with the recorded inode but another cookie was
+/// born after ours died and took its inode, so ours is not found.
+pub fn find(id: NsIdentity, cookie: Option<u64>) -> Option<(Netns, String)> {
+    let (ns, path) = holders().filter(|path| stat_is(path, id)).find_map(|path| {
         let ns = Netns::open(Path::new(&path)).ok().filter(|ns| ns.identity() == id)?;
         Some((ns, path))
-    })
+    })?;
+    cookie.is_none_or(|c| ns.cookie() == Some(c)).then_some((ns, path))
 }
 
 /// The first network namespace something reachable holds (as `find`
@@ -218,6 +261,25 @@ fn unescape_octal(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two namespaces have two cookies; two handles of one namespace, and
+    /// a socket made in it, agree on its cookie.
+    #[test]
+    fn cookies_tell_namespaces_apart() {
+        let here = Netns::current().unwrap();
+        let again = Netns::open(Path::new("/proc/self/ns/net")).unwrap();
+        let sock = unix_socket().unwrap();
+        assert_eq!(here.cookie(), cookie_of_socket(sock.as_raw_fd()));
+        assert_eq!(here.cookie(), again.cookie());
+        let other = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            Netns::current().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert!(here.cookie().is_some() && other.cookie().is_some());
+        assert_ne!(here.cookie(), other.cookie());
+    }
 
     #[test]
     fn holders_are_described_by_process() {

@@ -87,6 +87,11 @@ pub struct Record {
     pub netns: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_identity: Option<NsIdentity>,
+    /// The namespace's cookie (SO_NETNS_COOKIE), never reused until the
+    /// machine restarts: a newer namespace can take a dead one's inode.
+    /// Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_cookie: Option<u64>,
     /// The id the node's namespace gave the container's at ADD: its death
     /// arrives as RTM_DELNSID with this id, and the id gone proves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +164,7 @@ impl Record {
             ifname: key.ifname.clone(),
             netns,
             netns_identity: None,
+            netns_cookie: None,
             nsid: None,
             phase: Phase::Adding,
             host,

@@ -354,3 +354,29 @@ fn once_sees_a_death_through_a_reused_nsid() {
     assert!(link(&next.name, "eth0").is_some(), "the new attachment was touched: {said}");
     assert_eq!(records(&w).len(), 1, "{said}");
 }
+
+/// A dead namespace's nsfs inode can be given to a newer namespace (seen
+/// here under load: the agent left a dead pod's attachment alone because
+/// another test's new namespace had its inode). The cookie recorded at ADD
+/// tells them apart: the newer namespace, given the recorded device and
+/// inode here by editing the record, is not taken for the dead one.
+#[test]
+fn a_newer_namespace_with_the_dead_ones_inode_is_not_taken_for_it() {
+    let mut w = World::new();
+    let before = w.host_veth("h1", true);
+    killed_add(&w, "h1", "add-after-record");
+    let (name, mut rec) = records(&w).into_iter().next().expect("the killed ADD's record");
+    assert!(rec["netnsCookie"].is_u64(), "ADD records the namespace's cookie: {rec:#}");
+    delete_and_wait(&mut w);
+    let newer = Netns::new(format!("{}-newer", w.id));
+    let st = Command::new("stat").args(["-L", "-c", "%d %i", &newer.path()]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    let (dev, ino) = text.trim().split_once(' ').expect("stat's device and inode");
+    rec["netnsIdentity"] = serde_json::json!({"dev": dev.parse::<u64>().unwrap(), "ino": ino.parse::<u64>().unwrap()});
+    std::fs::write(Path::new(&w.data_dir()).join(&name), serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+
+    let said = once(&w);
+    assert!(said.contains("msg=healed"), "the newer namespace was taken for the dead one: {said}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{said}");
+    assert_no_records(&w);
+}

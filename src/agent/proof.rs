@@ -54,7 +54,7 @@ pub fn verdict(host: &mut Host, rec: &Record, announced: bool, census: &mut Cens
     }
     // Also with a proof: an announcement may be older than the namespace
     // that now has the same id.
-    if let Some((_, via)) = netns::find(id) {
+    if let Some((_, via)) = netns::find(id, rec.netns_cookie) {
         return Verdict::Alive(via);
     }
     match proof {

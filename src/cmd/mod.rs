@@ -115,7 +115,7 @@ impl Container {
         if at.as_ref().is_some_and(|c| c.ns.identity() == id) {
             return at;
         }
-        let Some((ns, via)) = crate::netns::find(id) else {
+        let Some((ns, via)) = crate::netns::find(id, rec.netns_cookie) else {
             crate::info!("the namespace of {} is held by no process, descriptor or mount", rec.holder());
             return at;
         };
@@ -137,7 +137,7 @@ impl Container {
 /// recorded); None when nothing reachable does: it is dead, or dying.
 pub fn namespace_holder(rec: &Record) -> Option<String> {
     match rec.netns_identity {
-        Some(id) => crate::netns::find(id).map(|(_, via)| via),
+        Some(id) => crate::netns::find(id, rec.netns_cookie).map(|(_, via)| via),
         None => rec.netns.as_ref().filter(|p| p.exists()).map(|p| p.display().to_string()),
     }
 }

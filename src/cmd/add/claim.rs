@@ -102,6 +102,8 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
 /// a warning, not a failed ADD (DEL and GC still finish the job).
 fn watch_namespace(att: &mut Attachment, rec: &mut Record) {
     rec.netns_identity = Some(att.ctr.ns.identity());
+    // The container's netlink socket was made in its namespace: one call.
+    rec.netns_cookie = crate::netns::cookie_of_socket(att.ctr.sock.fd());
     match att.host.sock.give_nsid(att.ctr.ns.as_fd()) {
         Ok(id) => rec.nsid = Some(id),
         Err(e) => {

@@ -624,6 +624,24 @@ class World:
         self.check_home()
         return out
 
+    def netlink_requests(self):
+        """The netlink requests of one ADD and one DEL, from the headers
+        strace decodes (`strace -f -e trace=sendto,sendmsg`): {cmd: {type:
+        requests}}, a dump counted as "<type> dump". Deterministic."""
+        self.check_home()
+        out = {}
+        for cmd in ("ADD", "DEL"):
+            c = self.cni(self.bin, cmd, 0, f"netlink-{cmd}")
+            trace = self.path(f"netlink-{cmd}.txt")
+            c.argv = [STRACE, "-f", "-e", "trace=sendto,sendmsg", "-o", trace, self.bin]
+            run_seq([c])
+            out[cmd] = netlink_counts(trace)
+            if cmd == "ADD":
+                self.check_result(c)
+                self.check_away()
+        self.check_home()
+        return out
+
 
 def strace_counts(path):
     """{syscall: calls} from an `strace -c` summary, with "total"."""
@@ -660,6 +678,46 @@ def netlink_sends(path):
     return {"sends": sends, "messages": messages}
 
 
+NLMSG = re.compile(r"nlmsg_type=([^,]+), nlmsg_flags=([^,]+)")
+# strace names the types of a socket whose protocol it can see; one opened
+# in the container's namespace it shows as a number. hostdev's sockets are
+# all rtnetlink: these are the numbers of the requests it sends.
+RTM = {0x10: "RTM_NEWLINK", 0x11: "RTM_DELLINK", 0x12: "RTM_GETLINK", 0x13: "RTM_SETLINK",
+       0x14: "RTM_NEWADDR", 0x15: "RTM_DELADDR", 0x16: "RTM_GETADDR", 0x18: "RTM_NEWROUTE",
+       0x19: "RTM_DELROUTE", 0x1a: "RTM_GETROUTE", 0x58: "RTM_NEWNSID", 0x59: "RTM_DELNSID",
+       0x5a: "RTM_GETNSID", 0x68: "RTM_NEWNEXTHOP", 0x69: "RTM_DELNEXTHOP", 0x6a: "RTM_GETNEXTHOP"}
+NLM_F_DUMP = 0x300
+
+
+def nlmsg_key(typ, flags):
+    """"RTM_X" or "RTM_X dump" for a request header, None for another."""
+    typ, number = typ.strip(), re.match(r"(0x[0-9a-f]+)\b", typ.strip())
+    if number:
+        typ = RTM.get(int(number.group(1), 16), typ.split()[0])
+    # A named type has its flags named; a numbered one may have them as
+    # NLM_F_REQUEST|0x300 (strace knows no GET of an unknown family).
+    extra = [int(f, 16) for f in re.findall(r"0x[0-9a-f]+", flags)]
+    dump = "GET" in typ and ("NLM_F_DUMP" in flags or any(x & NLM_F_DUMP == NLM_F_DUMP for x in extra))
+    if "NLM_F_REQUEST" not in flags:
+        return None
+    return typ + (" dump" if dump else "")
+
+
+def netlink_counts(path):
+    """{type: requests} from an strace of sendto/sendmsg, "<type> dump"
+    for a dump; every header of a batch counts. Raises when there is none."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            for typ, flags in NLMSG.findall(line):
+                key = nlmsg_key(typ, flags)
+                if key:
+                    counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        raise RuntimeError(f"no netlink request decoded in {path}")
+    return counts
+
+
 def worker_main(cfg):
     out = sys.stdout
     try:
@@ -682,7 +740,7 @@ def worker_main(cfg):
             elif op == "rusage":
                 ans = {"ok": True, "rusage": world.rusage()}
             elif op == "syscalls":
-                ans = {"ok": True, "syscalls": world.syscalls()}
+                ans = {"ok": True, "syscalls": world.syscalls(), "netlink": world.netlink_requests()}
             elif op == "nltrace":
                 ans = {"ok": True, "nltrace": world.nltrace()}
             else:
@@ -785,6 +843,7 @@ class Coordinator:
         self.sys = {}
         self.decl_sys, self.decl_nl = {}, {}
         self.results = []
+        self.nl = {}
 
     def log(self, msg):
         print(msg, file=sys.stderr, flush=True)
@@ -912,7 +971,9 @@ class Coordinator:
                 self.rus = self.ask(self.v_hd, "rusage")
                 self.rus_big = self.ask(self.scale[-1][1], "rusage") if self.scale else None
                 self.log("counting system calls (strace -f -c) ...")
-                self.sys = {n: (self.ask(v, "syscalls") or {}).get("syscalls") for n, v in self.attached}
+                counted = {n: self.ask(v, "syscalls") or {} for n, v in self.attached}
+                self.sys = {n: c.get("syscalls") for n, c in counted.items()}
+                self.nl = {n: c.get("netlink") for n, c in counted.items()}
                 self.log("the node agent: restore latency, idle wake-ups, RSS ...")
                 try:
                     self.agent = agent_bench(a, self.log)
@@ -980,6 +1041,38 @@ class Coordinator:
             top = sorted(((d, name) for name, d in grew.items() if d), reverse=True)[:6]
             p(f"  from {n0} to {n1} existing, ADD+DEL: "
               + (", ".join(f"{name} {d:+d}" for d, name in top) or "no system call count changed"))
+
+    def report_netlink(self, p):
+        """The netlink requests of one ADD and one DEL: whether the node
+        agent's part (the nsid ADD gives, the proof DEL takes) cost a dump."""
+        p("")
+        p("netlink requests of one ADD and one DEL (strace -f, decoded headers; deterministic), "
+          "by existing attachments")
+        p(f"  {'existing':>8} {'ADD':>5} {'dumps':>6} {'GETLINK dumps':>14} {'nsid':>5}"
+          f" {'DEL':>5} {'dumps':>6} {'GETLINK dumps':>14} {'nsid':>5}")
+        for n, _ in self.attached:
+            c = self.nl.get(n)
+            if not c:
+                p(f"  {n:8d} FAILED")
+                continue
+            cells = []
+            for cmd in ("ADD", "DEL"):
+                r = c[cmd]
+                cells.append(f"{sum(r.values()):5d} {sum(v for k, v in r.items() if k.endswith(' dump')):6d} "
+                             f"{r.get('RTM_GETLINK dump', 0):14d} "
+                             f"{sum(v for k, v in r.items() if 'NSID' in k):5d}")
+            p(f"  {n:8d} {' '.join(cells)}")
+        c = self.nl.get(self.attached[0][0])
+        if c:
+            for cmd in ("ADD", "DEL"):
+                p(f"  {cmd}, {self.attached[0][0]} existing: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(c[cmd].items())))
+            nsid_dumps = sum(v for cmd in c for k, v in c[cmd].items() if "NSID" in k and k.endswith(" dump"))
+            p("  nsid: RTM_GETNSID/RTM_NEWNSID, the node agent's part (ADD gives the container's namespace an"
+              " id, DEL proves where it is);")
+            p(f"  {'none' if nsid_dumps == 0 else nsid_dumps} of them a dump. The container namespace here has had"
+              " an id since the warm-up: a new pod's")
+            p("  first ADD sends RTM_GETNSID, RTM_NEWNSID, RTM_GETNSID (src/netlink/nsid.rs give_nsid), no dump either")
 
     def limit_ratio(self, pick=statistics.median):
         """(hostdev's cycle minus two process starts) / the resident's cycle,
@@ -1171,6 +1264,7 @@ class Coordinator:
             p(f"  {'two process starts (examples/noop, static)':<44} {statistics.median(st):8.2f} "
               f"{min(st):8.2f} {max(st):8.2f}   CPU {self.v_lim.med('cpu_start2'):.2f}")
         self.report_syscalls(p)
+        self.report_netlink(p)
         self.report_limit(p)
         self.report_agent(p)
 

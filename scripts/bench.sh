@@ -19,7 +19,9 @@
 #      once, against 32 serial cycles;
 #   7. 1.'s cycle with 0, 100 and 1000 attachments already recorded (real
 #      ones, made by the plugin before timing; --smoke: 0 and 50), in wall
-#      time and in system calls (strace -f -c of one ADD and one DEL);
+#      time, in system calls (strace -f -c of one ADD and one DEL) and in
+#      netlink requests (strace's decoded headers: requests by type, dumps,
+#      RTM_GETLINK dumps, and the nsid requests that are the node agent's);
 #   8. the kernel's own limit: 1.'s kernel requests sent by one resident
 #      process (examples/kernel_limit.rs), and two starts of a static no-op
 #      process (examples/noop.rs), what a plugin pays that it does not;

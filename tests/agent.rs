@@ -18,58 +18,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// A running agent in the world's host namespace, killed on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    /// Starts `hostdev reconcile` on the world's dataDir with a sweep too
-    /// slow to matter: whatever it heals, an event made it.
-    fn start(w: &World) -> Agent {
-        let log = w.tmp.join("agent.log");
-        let child = agent_command(w, &["--sweep-interval", "86400"])
-            .stdout(File::create(w.tmp.join("agent.stdout")).unwrap())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("start the agent");
-        let agent = Agent { child, log };
-        wait_for_log(&agent.log, "msg=\"the node agent is watching\"");
-        agent
-    }
-
-    /// Waits until the agent says `msg` about the world's attachment `ifname`.
-    fn wait_for(&self, w: &World, ifname: &str, msg: &str) {
-        wait_for_log(&self.log, &format!("container={} ifname={ifname} msg={msg}", w.id));
-    }
-
-    fn said(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `hostdev reconcile ARGS` in the world's host namespace, as an operator
-/// starts it: no CNI variables.
-fn agent_command(w: &World, args: &[&str]) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &w.host.name, BIN, "reconcile", "--data-dir", &w.data_dir()])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    cmd
-}
+use std::path::Path;
+use std::process::Command;
 
 /// Runs `hostdev reconcile --once` to its end; returns its log.
 fn once(w: &World) -> String {
@@ -105,34 +55,6 @@ fn delete_and_wait(w: &mut World) {
     w.ctr.delete();
     let listed = || ip(&w.host.name, &["netns", "list-id"]).contains(&format!("nsid {nsid} "));
     assert!(wait_until(60, || !listed()), "the namespace with nsid {nsid} never died");
-}
-
-/// A process that holds the world's container namespace, killed on drop.
-struct Holder(Child);
-
-impl Holder {
-    fn new(w: &World) -> Holder {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &w.ctr.name, "sleep", "infinity"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        // The process is in the namespace once its ns/net is not ours.
-        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
-        let pid = child.id();
-        assert!(
-            wait_until(60, || std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|n| n != ours)),
-            "the holder never entered the namespace"
-        );
-        Holder(child)
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 // ------------------------------------------------------------------ ADD

@@ -1,11 +1,22 @@
 //! A randomised soak: W workers, each in a world of its own (a host
-//! namespace with two veths, a container namespace), loop for D seconds over
+//! namespace with two veths, a container namespace) with the node agent
+//! (`hostdev reconcile`) running on its dataDir, loop for D seconds over
 //! random ADD, DEL (with and without CNI_NETNS), GC, crashes at fail points
-//! and at random moments (SIGKILL), deaths of the container namespace, and
-//! container-side renames, MAC and MTU changes of what it was given. Then
-//! DEL, GC and STATUS of everything: every veth must be home exactly as it
-//! was (one that died with its namespace is re-created and counted) and the
-//! dataDir empty.
+//! and at random moments (SIGKILL), container-side renames, MAC and MTU
+//! changes of what it was given, and two kinds of runtime that misbehave:
+//! - one that drops DELs: the container namespace is deleted with no DEL at
+//!   all, its veths either dying with it or handed back to the host first
+//!   (as the kernel hands back a NIC); the agent alone must bring home what
+//!   came back and drop the record of what died;
+//! - one whose CNI_NETNS is stale: DEL with the path removed while a
+//!   process still holds the namespace, or with a path that does not exist
+//!   or names another namespace; DEL must answer 0 with the interface home.
+//!
+//! Then DEL, GC and STATUS of everything: every veth must be home exactly
+//! as it was (one that died with its namespace is re-created and counted),
+//! nothing left in any namespace, the dataDir empty, the agent still
+//! running. Nothing is decided by a clock: the soak waits for states, with
+//! generous bounds.
 //!
 //! Ignored by default: `scripts/soak.sh` runs it (SOAK_WORKERS,
 //! SOAK_SECONDS, SOAK_SEED, SOAK_TAG) with a test-hooks build.
@@ -53,6 +64,11 @@ fn ifname(i: usize) -> String {
     format!("net{i}")
 }
 
+/// Device `i`'s veth peer, always on the host.
+fn peer(i: usize) -> String {
+    format!("d{i}p")
+}
+
 /// `ip -n NS ARGS`, for changes that may fail (the link moved on).
 fn try_ip(ns: &str, args: &[&str]) -> bool {
     Command::new("ip").arg("-n").arg(ns).args(args).output().is_ok_and(|o| o.status.success())
@@ -70,8 +86,12 @@ fn killed(st: &ExitStatus) -> bool {
     st.signal() == Some(9) || st.code() == Some(137)
 }
 
+/// Field order matters: the agent is killed before its world goes.
 struct Worker {
+    agent: Agent,
     w: World,
+    /// A living namespace that is not the container's: a wrong CNI_NETNS.
+    other: Netns,
     rng: Rng,
     /// Each device as it must come home.
     before: Vec<Link>,
@@ -97,6 +117,8 @@ impl Worker {
         let before = (0..DEVICES).map(|i| w.host_veth(&dev(i), n.is_multiple_of(2) || i == 0)).collect();
         let rng = Rng(seed.wrapping_add((n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
         Worker {
+            agent: Agent::start(&w),
+            other: Netns::new(format!("{tag}-w{n}-other")),
             w,
             rng,
             before,
@@ -187,7 +209,7 @@ impl Worker {
     fn step(&mut self) {
         let i = self.rng.below(DEVICES as u64) as usize;
         self.device = Some(i);
-        match self.rng.below(20) {
+        match self.rng.below(22) {
             0..=2 => {
                 let env = self.env("ADD", i);
                 let _ = self.run("ADD", &env, &self.conf(i, json!({})), false);
@@ -205,9 +227,10 @@ impl Worker {
             }
             7..=9 => self.crash_at_fail_point(i),
             10..=12 => self.crash_at_random_moment(i),
-            13 => self.renew_container(),
+            13 => self.drop_dels(),
             14..=17 => self.tamper(),
-            _ => self.gc_races_del(i),
+            18..=19 => self.gc_races_del(i),
+            _ => self.stale_netns(),
         }
         self.nothing_stranded();
     }
@@ -218,7 +241,7 @@ impl Worker {
         let recorded: BTreeSet<String> =
             records(&self.w).iter().filter_map(|(_, r)| r["host"]["name"].as_str().map(String::from)).collect();
         for i in 0..DEVICES {
-            let away = other_end_away(&self.w.host.name, &format!("d{i}p"));
+            let away = other_end_away(&self.w.host.name, &peer(i));
             if !away || recorded.contains(&dev(i)) {
                 self.stranded.remove(&i);
             } else if self.stranded.insert(i) {
@@ -244,22 +267,116 @@ impl Worker {
         let _ = self.finish(&format!("{command} SIGKILLed at random"), child, true);
     }
 
-    /// The container's namespace dies and a new one takes its name; the
-    /// veths that were in it die too: re-created on the host, and counted.
-    fn renew_container(&mut self) {
+    /// A runtime that drops DELs: the container's namespace is deleted
+    /// without any DEL and a new one takes its name. What was given to it
+    /// dies with it or, half the time, is handed back to the host first
+    /// under its container name, as the kernel hands back a NIC. The agent
+    /// alone must finish every attachment.
+    fn drop_dels(&mut self) {
         self.device = None;
-        let away: Vec<usize> = (0..DEVICES).filter(|&i| other_end_away(&self.w.host.name, &format!("d{i}p"))).collect();
+        let handed_back = self.rng.chance(2);
+        if handed_back {
+            let ctr = self.w.ctr.name.clone();
+            for name in link_names(&ctr).into_iter().filter(|n| n != "lo") {
+                try_ip(&ctr, &["link", "set", "dev", &name, "netns", &self.w.host.name]);
+            }
+        }
+        let how = if handed_back { "its devices handed back" } else { "its devices dying with it" };
+        self.note(format!("namespace deleted without DEL, {how}"), "");
+        let pending = !records(&self.w).is_empty();
+        self.renew_container();
+        self.await_agent(how, pending);
+    }
+
+    /// The container's namespace is deleted (it dies once nothing holds
+    /// it) and a new one takes its name.
+    fn renew_container(&mut self) {
         let name = self.w.ctr.name.clone();
         self.w.ctr.delete();
         self.w.ctr = Netns::new(name);
-        for i in away {
-            let peer = format!("d{i}p");
-            if wait_until(10, || link(&self.w.host.name, &peer).is_none()) {
+    }
+
+    /// Waits (generously: the kernel destroys a namespace when it gets to
+    /// it) until the agent has finished every attachment of the dead
+    /// namespace, with no plugin run: no record left, each device home
+    /// exactly as it was or dead with its veth (re-created and counted).
+    /// `pending`: the namespace had records when it was deleted.
+    fn await_agent(&mut self, how: &str, pending: bool) {
+        let host = self.w.host.name.clone();
+        let finished = |w: &Worker| {
+            records(&w.w).is_empty()
+                && (0..DEVICES)
+                    .all(|i| link(&host, &peer(i)).is_none() || link(&host, &dev(i)).as_ref() == Some(&w.before[i]))
+        };
+        let done = wait_until(120, || finished(self));
+        if done && pending {
+            self.note("finished by the agent, no plugin run".into(), "");
+        }
+        let (recs, names, said) = (records(&self.w), link_names(&host), self.agent_tail());
+        self.check(done, || {
+            format!("the agent did not finish a namespace deleted without DEL ({how}): records {recs:?}, host links {names:?}, agent's log: {said}")
+        });
+        for i in 0..DEVICES {
+            if link(&host, &peer(i)).is_none() {
                 self.before[i] = self.w.host_veth(&dev(i), self.before[i].up);
                 self.died += 1;
             }
         }
-        self.note("container namespace renewed".into(), "");
+    }
+
+    /// The agent's last log lines, to explain a failure.
+    fn agent_tail(&self) -> String {
+        let said = self.agent.said();
+        let lines: Vec<&str> = said.lines().collect();
+        lines[lines.len().saturating_sub(12)..].join("\n")
+    }
+
+    /// A runtime whose CNI_NETNS is stale: DEL of every attachment with
+    /// the namespace's path removed while a process still holds it, or with
+    /// a path that does not exist or names another namespace. Each DEL
+    /// answers 0 and the namespace is left with nothing of ours.
+    fn stale_netns(&mut self) {
+        self.device = None;
+        match self.rng.below(3) {
+            0 => {
+                let holder = Holder::new(&self.w);
+                let path = self.w.ctr.path();
+                self.renew_container(); // the path goes; the holder keeps the namespace
+                self.dels_at(&path, "its path removed, the namespace held");
+                let left = holder.link_names();
+                self.check(left == ["lo"], || format!("left in the held namespace after DEL: {left:?}"));
+                let pending = !records(&self.w).is_empty();
+                drop(holder);
+                self.await_agent("a held namespace, released", pending);
+            }
+            1 => {
+                let path = format!("/run/netns/{}-gone", self.w.id);
+                self.dels_at(&path, "a path that does not exist");
+                self.nothing_in_the_container("a path that does not exist");
+            }
+            _ => {
+                let path = self.other.path();
+                self.dels_at(&path, "another namespace's path");
+                self.nothing_in_the_container("another namespace's path");
+            }
+        }
+    }
+
+    /// DEL of every attachment with CNI_NETNS=`netns`: each must answer 0.
+    fn dels_at(&mut self, netns: &str, what: &str) {
+        for i in 0..DEVICES {
+            self.device = Some(i);
+            let mut env = self.w.env("DEL", &ifname(i));
+            env.insert("CNI_NETNS", netns.to_string());
+            let done = self.run(&format!("DEL with {what}"), &env, &self.conf(i, json!({})), false);
+            self.check(done.is_ok(), || format!("DEL of {} with {what}: {done:?}", ifname(i)));
+        }
+        self.device = None;
+    }
+
+    fn nothing_in_the_container(&mut self, what: &str) {
+        let left = link_names(&self.w.ctr.name);
+        self.check(left.len() == 1, || format!("left in the container after DEL with {what}: {left:?}"));
     }
 
     /// The container renames, re-MACs or re-MTUs something it was given.
@@ -326,13 +443,28 @@ impl Worker {
         self.check(names == expected, || format!("host links {names:?}, expected {expected:?}"));
         let inside = link_names(&self.w.ctr.name);
         self.check(inside.len() == 1, || format!("left in the container: {inside:?}"));
+        let other = link_names(&self.other.name);
+        self.check(other.len() == 1, || format!("left in the other namespace: {other:?}"));
+        let said = self.agent_tail();
+        let running = self.agent.running();
+        self.check(running, || format!("the agent stopped: {said}"));
         let left = data_entries(&self.w);
         self.check(left.is_empty(), || format!("left in dataDir: {left:?}"));
     }
 
     fn report(&self) -> String {
         let ops: u64 = self.tally.values().sum();
-        let mut lines = vec![format!("{}: {ops} operations, {} veths died with their namespace", self.w.id, self.died)];
+        let said = self.agent.said();
+        let healed = said.matches(" msg=healed").count();
+        let mut lines = vec![format!(
+            "{}: {ops} operations, {} veths died with their namespace, the agent healed {healed}",
+            self.w.id, self.died
+        )];
+        lines.extend(
+            said.lines()
+                .filter(|l| l.contains("level=warn") || l.contains("level=error"))
+                .map(|l| format!("    agent: {l}")),
+        );
         lines.extend(self.tally.iter().map(|(k, v)| format!("    {v:5}  {k}")));
         lines.join("\n")
     }

@@ -14,9 +14,12 @@
 //! - `records`: the dataDir's records as a reader sees them.
 //! - `results`: `VERSIONS`, `check_add_result`.
 //! - `fixtures`: `HeldIpam`, `SocketHolder` (programs in tests/fixtures).
+//! - `agent`: `Agent` (the node agent, running), `Holder` (a process
+//!   holding a container namespace alive).
 //! - `fakesys`: a fake sysfs tree (PCI functions, VFs and their PF).
 #![allow(dead_code)]
 
+mod agent;
 pub mod fakesys;
 mod fixtures;
 mod links;
@@ -26,6 +29,8 @@ mod run;
 mod world;
 
 // Each test file uses a part: a re-export one does not use is no warning.
+#[allow(unused_imports)]
+pub use agent::*;
 #[allow(unused_imports)]
 pub use fixtures::*;
 #[allow(unused_imports)]

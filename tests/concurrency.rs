@@ -88,9 +88,16 @@ fn thirty_two_concurrent_adds_and_dels() {
     let ctr_names = link_names(&ctrs[0].name);
     let id = |i: usize| format!("{}-{i}", w.id);
 
-    let children: Vec<Child> = (0..N)
-        .map(|i| w.spawn(&env_for("ADD", &id(i), &ctrs[i].path(), "eth0"), &w.config("1.0.0", &format!("h{i}"))))
-        .collect();
+    // Every ADD takes the store's lock for its claim, one after another:
+    // under a loaded machine 31 claims can outlast the 10 s a call waits
+    // before it answers 11 (try again later), which is right for a runtime
+    // but not what this test is about. It waits as long as the load needs.
+    let env = |command: &str, i: usize| {
+        let mut env = env_for(command, &id(i), &ctrs[i].path(), "eth0");
+        env.insert("HOSTDEV_LOCK_TIMEOUT_MS", "300000".into());
+        env
+    };
+    let children: Vec<Child> = (0..N).map(|i| w.spawn(&env("ADD", i), &w.config("1.0.0", &format!("h{i}")))).collect();
     let results: Vec<(ExitStatus, Out)> = children.into_iter().map(finish).collect();
     for (i, (st, out)) in results.iter().enumerate() {
         assert!(st.success(), "ADD h{i}: {out:#?}");
@@ -105,9 +112,7 @@ fn thirty_two_concurrent_adds_and_dels() {
         "devices left on the host"
     );
 
-    let children: Vec<Child> = (0..N)
-        .map(|i| w.spawn(&env_for("DEL", &id(i), &ctrs[i].path(), "eth0"), &w.config("1.0.0", &format!("h{i}"))))
-        .collect();
+    let children: Vec<Child> = (0..N).map(|i| w.spawn(&env("DEL", i), &w.config("1.0.0", &format!("h{i}")))).collect();
     let results: Vec<(ExitStatus, Out)> = children.into_iter().map(finish).collect();
     for (i, (st, out)) in results.iter().enumerate() {
         assert!(st.success(), "DEL h{i}: {out:#?}");

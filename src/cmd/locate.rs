@@ -278,7 +278,8 @@ fn choose(links: Vec<Link>, rec: &Record, proven: impl Fn(&Link) -> bool) -> Opt
 
 /// Which of the record's hints `l` matches, strongest first: a permanent
 /// MAC (hardware's, and only when the record has one), an index it had,
-/// one of its names, its MAC.
+/// one of its names, its MAC (when it had one: a CAN card has none, and
+/// neither has the card's next channel).
 fn hints(rec: &Record, l: &Link) -> (bool, bool, bool, bool) {
     let was = &rec.host;
     let names = [Some(&was.name), Some(&rec.ifname), rec.parked_as.as_ref()];
@@ -286,6 +287,6 @@ fn hints(rec: &Record, l: &Link) -> (bool, bool, bool, bool) {
         was.perm_mac.is_some() && l.perm_mac == was.perm_mac,
         rec.container_index == Some(l.index) || l.index == was.index,
         names.contains(&Some(&l.name)),
-        l.mac == was.mac,
+        !was.mac.is_empty() && l.mac == was.mac,
     )
 }

@@ -183,7 +183,8 @@ fn a_proven_link_without_hints_is_ours_only_as_the_only_one_of_its_parent() {
     let rec = record(can(5, "can0", "0000:04:00.0"), Anchor::Parent);
     let pick = |links: Vec<Link>| choose(links, &rec, |l| proven(&rec, l, Side::Host)).map(|l| l.name);
     assert_eq!(pick(vec![can(9, "x", "0000:04:00.0")]).as_deref(), Some("x"));
-    //CANFIX
+    // Two channels of one CAN card, neither with a hint: no MAC is one.
+    assert_eq!(pick(vec![can(9, "x", "0000:04:00.0"), can(10, "y", "0000:04:00.0")]), None);
     assert_eq!(pick(vec![can(9, "x", "0000:04:00.0"), can(5, "y", "0000:04:00.0")]).as_deref(), Some("y"));
     assert_eq!(pick(vec![]), None);
     // A lower device's only upper with no hint is the host's own.
@@ -201,6 +202,15 @@ fn a_trusted_container_link_has_the_recorded_kind_mac_and_cni_ifname() {
     assert!(trusted_in_container(&rec, &Link { name: "net1".into(), ..tap.clone() }));
     assert!(!alike(&rec, &Link { mac: "02:00:00:00:00:06".into(), ..tap.clone() }));
     assert!(!alike(&rec, &Link { kind: Some("veth".into()), ..tap }));
+}
+
+#[test]
+fn a_trusted_device_without_a_mac_is_found_by_its_index_or_names_only() {
+    let vcan = |index, name: &str| Link { kind: Some("vcan".into()), ..link(index, name, "") };
+    let rec = Record { unprovable: Some(Unprovable::TrustContainer), ..record(vcan(5, "vcan0"), Anchor::Unprovable) };
+    let pick = |links: Vec<Link>| choose(links, &rec, |l| alike(&rec, l)).map(|l| l.name);
+    assert_eq!(pick(vec![vcan(8, "vcan1")]), None, "the host's other vcan");
+    assert_eq!(pick(vec![vcan(8, "vcan1"), vcan(9, "vcan0")]).as_deref(), Some("vcan0"));
 }
 
 #[test]

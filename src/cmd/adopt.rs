@@ -23,7 +23,7 @@ use crate::cmd::{Container, Host, attachment, kernel_error};
 use crate::cni::config::Selector;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
-use crate::netlink::Link;
+use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Key, Record, Store};
 use crate::sysfs::Sysfs;
 use crate::{info, warn};
@@ -95,8 +95,7 @@ fn examine(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<
 fn proven(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Verdict> {
     let key = attachment(env, conf);
     if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
-        && let Some(link) =
-            ctr.sock.link_by_name(&env.ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?
+        && let Some(link) = by_name(&mut ctr.sock, &env.ifname, "container")?
     {
         return in_container(env, conf, host, &mut ctr, store, &key, link);
     }
@@ -152,7 +151,9 @@ fn in_container(
             return Ok(Verdict::Decline(format!("{} in the container is {}: {why}", link.name, describe(&link))));
         }
     };
-    let Some(home) = home_name(conf.selector.device.as_ref(), &link, &anchor, None, |n| taken(host, n))? else {
+    let Some(home) =
+        home_name(conf.selector.device.as_ref(), &link, &anchor, None, |n| by_name(&mut host.sock, n, "host"))?
+    else {
         return Ok(Verdict::Decline(no_home_name(&link)));
     };
     let mut rec = record(env, key, &link, anchor, home);
@@ -204,7 +205,9 @@ fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key
     if let Some(holder) = holder(store, key, &probe)? {
         return Ok(Verdict::Decline(held(&link, &holder)));
     }
-    let home = home_name(conf.selector.device.as_ref(), &link, &Anchor::Parent, Some(link.index), |n| taken(host, n))?;
+    let home = home_name(conf.selector.device.as_ref(), &link, &Anchor::Parent, Some(link.index), |n| {
+        by_name(&mut host.sock, n, "host")
+    })?;
     Ok(back_home(env, key, link, home, why))
 }
 
@@ -299,9 +302,9 @@ fn home_name(
     Ok(free.then(|| Home { name: alias.clone(), upstream_alias: true }))
 }
 
-/// The link with `name` on the host, if any.
-fn taken(host: &mut Host, name: &str) -> Result<Option<Link>> {
-    host.sock.link_by_name(name).map_err(kernel_error("look up a name on the host"))
+/// The link called `name` on `side` (a socket there), if any.
+fn by_name(sock: &mut Socket, name: &str, side: &str) -> Result<Option<Link>> {
+    sock.link_by_name(name).map_err(kernel_error(&format!("look up {name} in the {side}")))
 }
 
 fn no_home_name(link: &Link) -> String {

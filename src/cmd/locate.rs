@@ -261,32 +261,29 @@ fn dump(sock: &mut Socket, side: &str) -> Result<Vec<Link>> {
     sock.links().map_err(kernel_error(&format!("list the links in the {side}")))
 }
 
-/// The proven candidate among `links` the record's hints point at: the
-/// permanent MAC, then the index it had, then its names, then the MAC.
+/// The proven candidate among `links` the record's hints point at, the
+/// strongest first: a permanent MAC (hardware's, and only when the record
+/// has one), an index it had, one of its names, its MAC (when it had one:
+/// a CAN card has none, and neither has the card's next channel).
 fn choose(links: Vec<Link>, rec: &Record, proven: impl Fn(&Link) -> bool) -> Option<Link> {
+    let was = &rec.host;
+    let hints = |l: &Link| {
+        let names = [Some(&was.name), Some(&rec.ifname), rec.parked_as.as_ref()];
+        (
+            was.perm_mac.is_some() && l.perm_mac == was.perm_mac,
+            rec.container_index == Some(l.index) || l.index == was.index,
+            names.contains(&Some(&l.name)),
+            !was.mac.is_empty() && l.mac == was.mac,
+        )
+    };
     let mut candidates: Vec<Link> = links.into_iter().filter(|l| proven(l)).collect();
-    candidates.sort_by_key(|l| std::cmp::Reverse(hints(rec, l)));
+    candidates.sort_by_key(|l| std::cmp::Reverse(hints(l)));
     // A proven link with no hint is not known to be ours, unless it is the
     // only link of its parent device: a lower device carries the host's own
     // macvlans (and other attachments'), a card can have several ports.
     let alone_is_ours = candidates.len() == 1 && rec.anchor == Anchor::Parent;
-    if !alone_is_ours && candidates.first().is_some_and(|l| hints(rec, l) == (false, false, false, false)) {
+    if !alone_is_ours && candidates.first().is_some_and(|l| hints(l) == (false, false, false, false)) {
         return None;
     }
     candidates.into_iter().next()
-}
-
-/// Which of the record's hints `l` matches, strongest first: a permanent
-/// MAC (hardware's, and only when the record has one), an index it had,
-/// one of its names, its MAC (when it had one: a CAN card has none, and
-/// neither has the card's next channel).
-fn hints(rec: &Record, l: &Link) -> (bool, bool, bool, bool) {
-    let was = &rec.host;
-    let names = [Some(&was.name), Some(&rec.ifname), rec.parked_as.as_ref()];
-    (
-        was.perm_mac.is_some() && l.perm_mac == was.perm_mac,
-        rec.container_index == Some(l.index) || l.index == was.index,
-        names.contains(&Some(&l.name)),
-        !was.mac.is_empty() && l.mac == was.mac,
-    )
 }

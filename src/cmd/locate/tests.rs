@@ -237,6 +237,8 @@ fn a_veth_elsewhere_is_dying_with_its_namespace_or_without_a_holder() {
     assert!(dying && why.contains("being destroyed (its peer veth-h"), "{why}");
     let (why, dying) = place(3, true);
     assert!(dying && why.contains("nsid 3), and no process"), "{why}");
+    let (why, dying) = place(0, false);
+    assert!(!dying && why.contains("nsid 0), not in CNI_NETNS"), "{why}");
     let (why, dying) = place(3, false);
     assert!(!dying && why.contains("not in CNI_NETNS"), "{why}");
     assert!(matches!(found_on_host(Some(link(9, "a", ""))), Place::Host(l) if l.index == 9));

@@ -20,13 +20,16 @@ use std::os::fd::AsFd;
 
 use crate::cmd::locate::{Place, anchor_of, locate};
 use crate::cmd::{Container, Host, attachment, kernel_error};
-use crate::cni::env::check_ifname;
+use crate::cni::config::Selector;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
-use crate::netlink::Link;
+use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Key, Record, Store};
 use crate::sysfs::Sysfs;
 use crate::{info, warn};
+
+#[cfg(test)]
+mod tests;
 
 /// What hostdev makes of CNI_IFNAME when it has no record of it.
 #[derive(Debug)]
@@ -92,8 +95,7 @@ fn examine(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<
 fn proven(env: &Env, conf: &NetConf, host: &mut Host, store: &Store) -> Result<Verdict> {
     let key = attachment(env, conf);
     if let Some(mut ctr) = env.netns.as_deref().and_then(|p| Container::find(p, host))
-        && let Some(link) =
-            ctr.sock.link_by_name(&env.ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?
+        && let Some(link) = by_name(&mut ctr.sock, &env.ifname, "container")?
     {
         return in_container(env, conf, host, &mut ctr, store, &key, link);
     }
@@ -141,29 +143,43 @@ fn in_container(
     key: &Key,
     link: Link,
 ) -> Result<Verdict> {
-    let host_id = ctr.sock.nsid_of(host.ns.as_fd()).map_err(kernel_error("ask the container for the host's nsid"))?;
-    // A peer or lower device on the host, seen from the host, is a link in
-    // the same namespace: the view `anchor_of` reads. Any other is none.
-    let from_host = host_id.is_some() && link.link_netnsid == host_id;
-    let anchor = anchor_of(&Link { link: link.link.filter(|_| from_host), link_netnsid: None, ..link.clone() });
-    let why = match evidence(conf, &link, &anchor) {
+    let host_nsid = ctr.sock.nsid_of(host.ns.as_fd()).map_err(kernel_error("ask the container for the host's nsid"))?;
+    let anchor = container_anchor(&link, host_nsid);
+    let why = match evidence(&conf.selector, &link, &anchor) {
         Ok(why) => why,
         Err(why) => {
             return Ok(Verdict::Decline(format!("{} in the container is {}: {why}", link.name, describe(&link))));
         }
     };
-    let Some((name, upstream_alias)) = home_name(host, conf, &link, &anchor, None)? else {
+    let Some(home) =
+        home_name(conf.selector.device.as_ref(), &link, &anchor, None, |n| by_name(&mut host.sock, n, "host"))?
+    else {
         return Ok(Verdict::Decline(no_home_name(&link)));
     };
-    let mut rec = record(env, key, &link, anchor, name, upstream_alias);
+    let mut rec = record(env, key, &link, anchor, home);
     rec.container_index = Some(link.index);
     if let Some(holder) = holder(store, key, &rec)? {
         return Ok(Verdict::Decline(held(&link, &holder)));
     }
     // The container's view chose the anchor; the host's proves it.
-    match locate(host, Some(ctr), &rec)? {
-        Place::Container(found) if found.index == link.index => Ok(Verdict::Adopt(Box::new(rec), why)),
-        other => Ok(Verdict::Decline(format!("{} is not proven to be the host's: {}", link.name, unproven(&other)))),
+    Ok(confirmed(locate(host, Some(ctr), &rec)?, &link, rec, why))
+}
+
+/// The anchor of `link`, seen in the container that knows the host by
+/// `host_nsid`: a peer or lower device there is, seen from the host, a
+/// link in the same namespace, the view `anchor_of` reads. Any other is
+/// none.
+fn container_anchor(link: &Link, host_nsid: Option<i32>) -> Anchor {
+    let from_host = host_nsid.is_some() && link.link_netnsid == host_nsid;
+    anchor_of(&Link { link: link.link.filter(|_| from_host), link_netnsid: None, ..link.clone() })
+}
+
+/// Adopt `rec` (proven by `why`) only when `locate`, looking from the
+/// host's side, found CNI_IFNAME (`link`) itself.
+fn confirmed(place: Place, link: &Link, rec: Record, why: String) -> Verdict {
+    match place {
+        Place::Container(found) if found.index == link.index => Verdict::Adopt(Box::new(rec), why),
+        other => Verdict::Decline(format!("{} is not proven to be the host's: {}", link.name, unproven(&other))),
     }
 }
 
@@ -181,28 +197,52 @@ fn unproven(place: &Place) -> String {
 /// no other name to go to is taken to be home already.
 fn returned(env: &Env, conf: &NetConf, host: &mut Host, store: &Store, key: &Key) -> Result<Verdict> {
     let links = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
-    let mut found = links.into_iter().filter_map(|l| {
-        let named = l.name == env.ifname || l.name == format!("dev{}", l.index);
-        let proof = (named && !l.up).then(|| evidence(conf, &l, &Anchor::Parent).ok()).flatten();
-        proof.map(|why| (l, why))
-    });
-    let (link, why) = match (found.next(), found.next()) {
-        (None, _) => return Ok(Verdict::Absent),
-        (Some(one), None) => one,
-        (Some((a, _)), Some((b, _))) => {
-            return Ok(Verdict::Decline(format!("both {} and {} on the host fit the config", a.name, b.name)));
-        }
+    let (link, why) = match returned_one(links, &env.ifname, |l| evidence(&conf.selector, l, &Anchor::Parent)) {
+        Ok(found) => found,
+        Err(verdict) => return Ok(verdict),
     };
-    let probe = record(env, key, &link, Anchor::Parent, link.name.clone(), false);
+    let probe = record(env, key, &link, Anchor::Parent, Home { name: link.name.clone(), upstream_alias: false });
     if let Some(holder) = holder(store, key, &probe)? {
         return Ok(Verdict::Decline(held(&link, &holder)));
     }
-    match home_name(host, conf, &link, &Anchor::Parent, Some(link.index))? {
-        Some((name, upstream_alias)) if name != link.name => {
-            let why = format!("{why}, back on the host");
-            Ok(Verdict::Adopt(Box::new(record(env, key, &link, Anchor::Parent, name, upstream_alias)), why))
+    let home = home_name(conf.selector.device.as_ref(), &link, &Anchor::Parent, Some(link.index), |n| {
+        by_name(&mut host.sock, n, "host")
+    })?;
+    Ok(back_home(env, key, link, home, why))
+}
+
+/// The one link among the host's `links` that the kernel returned under
+/// CNI_IFNAME (`ifname`) or dev<index>, down, with `proof` that it is
+/// this network's; Err: the verdict when there is none (absent) or more
+/// than one (declined).
+fn returned_one(
+    links: Vec<Link>,
+    ifname: &str,
+    proof: impl Fn(&Link) -> std::result::Result<String, String>,
+) -> std::result::Result<(Link, String), Verdict> {
+    let mut found = links.into_iter().filter_map(|l| {
+        let named = l.name == ifname || l.name == format!("dev{}", l.index);
+        let why = (named && !l.up).then(|| proof(&l).ok()).flatten();
+        why.map(|why| (l, why))
+    });
+    match (found.next(), found.next()) {
+        (None, _) => Err(Verdict::Absent),
+        (Some(one), None) => Ok(one),
+        (Some((a, _)), Some((b, _))) => {
+            Err(Verdict::Decline(format!("both {} and {} on the host fit the config", a.name, b.name)))
         }
-        _ => Ok(Verdict::Absent),
+    }
+}
+
+/// A returned `link` comes home when it has a home name that is not the
+/// one it has (else it is taken to be home already).
+fn back_home(env: &Env, key: &Key, link: Link, home: Option<Home>, why: String) -> Verdict {
+    match home {
+        Some(home) if home.name != link.name => {
+            let why = format!("{why}, back on the host");
+            Verdict::Adopt(Box::new(record(env, key, &link, Anchor::Parent, home)), why)
+        }
+        _ => Verdict::Absent,
     }
 }
 
@@ -218,9 +258,9 @@ fn held(link: &Link, holder: &Record) -> String {
 
 /// What proves `link` is this network's, given the anchor its kernel facts
 /// give it; Err says why nothing does.
-fn evidence(conf: &NetConf, link: &Link, anchor: &Anchor) -> std::result::Result<String, String> {
+fn evidence(sel: &Selector, link: &Link, anchor: &Anchor) -> std::result::Result<String, String> {
     match anchor {
-        Anchor::Parent => device::proven_by(&conf.selector, link, &Sysfs::from_env())
+        Anchor::Parent => device::proven_by(sel, link, &Sysfs::from_env())
             .map(|by| format!("{} is {} and {by} names it", link.name, describe(link))),
         Anchor::Peer { .. } => Ok(format!("{} is a veth whose peer is on the host", link.name)),
         Anchor::Lower { .. } => Ok(format!("{} is a {} whose lower device is on the host", link.name, kind(link))),
@@ -228,30 +268,43 @@ fn evidence(conf: &NetConf, link: &Link, anchor: &Anchor) -> std::result::Result
     }
 }
 
-/// The name to come home under, and whether the alias is upstream's (to
-/// be cleared): the config's `device` when it is an interface name (not
-/// one of the link's altnames), else, for a physical device only, the
-/// alias when it is an interface name free on the host (`ours`: the link's
-/// own host index, if there). A veth or macvlan proves only that it hangs
-/// off the host, not which of the host's it is: the container, which sets
-/// the alias, must not choose the name it gets there.
+/// The name an adopted interface comes home under.
+#[derive(Debug, PartialEq, Eq)]
+struct Home {
+    name: String,
+    /// The alias is upstream's (naming its home), to be cleared.
+    upstream_alias: bool,
+}
+
+/// The name to come home under: the config's `device` when it is an
+/// interface name (not one of the link's altnames), else, for a physical
+/// device only, the alias when it is an interface name that no link on
+/// the host but its own (`ours`: its host index, if there) has, as
+/// `taken` (a look-up on the host) says. A veth or macvlan proves only
+/// that it hangs off the host, not which of the host's it is: the
+/// container, which sets the alias, must not choose the name it gets there.
 fn home_name(
-    host: &mut Host,
-    conf: &NetConf,
+    device: Option<&String>,
     link: &Link,
     anchor: &Anchor,
     ours: Option<u32>,
-) -> Result<Option<(String, bool)>> {
-    let usable = |n: &&String| check_ifname("name", n).is_ok() && !link.altnames.contains(n);
-    if let Some(device) = conf.selector.device.as_ref().filter(usable) {
-        return Ok(Some((device.clone(), link.alias.as_ref() == Some(device))));
+    taken: impl FnOnce(&str) -> Result<Option<Link>>,
+) -> Result<Option<Home>> {
+    let usable = |n: &&String| crate::ifname::invalid(n).is_none() && !link.altnames.contains(n);
+    if let Some(device) = device.filter(usable) {
+        return Ok(Some(Home { name: device.clone(), upstream_alias: link.alias.as_ref() == Some(device) }));
     }
     if *anchor != Anchor::Parent {
         return Ok(None);
     }
     let Some(alias) = link.alias.as_ref().filter(usable) else { return Ok(None) };
-    let taken = host.sock.link_by_name(alias).map_err(kernel_error("look up a name on the host"))?;
-    Ok(taken.is_none_or(|l| Some(l.index) == ours).then(|| (alias.clone(), true)))
+    let free = taken(alias)?.is_none_or(|l| Some(l.index) == ours);
+    Ok(free.then(|| Home { name: alias.clone(), upstream_alias: true }))
+}
+
+/// The link called `name` on `side` (a socket there), if any.
+fn by_name(sock: &mut Socket, name: &str, side: &str) -> Result<Option<Link>> {
+    sock.link_by_name(name).map_err(kernel_error(&format!("look up {name} in the {side}")))
 }
 
 fn no_home_name(link: &Link) -> String {
@@ -268,31 +321,38 @@ fn no_home_name(link: &Link) -> String {
     )
 }
 
-/// Another attachment's record that holds the device `probe` describes
-/// (its claim, and the same anchor: the same peer, lower or parent
-/// device): that device is not this attachment's to adopt.
+/// Another attachment's record that holds the device `probe` describes:
+/// that device is not this attachment's to adopt.
 fn holder(store: &Store, key: &Key, probe: &Record) -> Result<Option<Record>> {
-    let same_device = |r: &Record| match probe.anchor {
+    Ok(store.claimant(probe)?.filter(|r| holds(r, key, probe)))
+}
+
+/// Whether `r`, found through `probe`'s claim, is another attachment's
+/// (not `key`'s) record of the same device: the same peer, lower or
+/// parent device.
+fn holds(r: &Record, key: &Key, probe: &Record) -> bool {
+    let same_device = match probe.anchor {
         Anchor::Parent => r.anchor == Anchor::Parent && r.host.parent == probe.host.parent,
         _ => r.anchor == probe.anchor,
     };
-    Ok(store.claimant(probe)?.filter(|r| r.key() != *key && same_device(r)))
+    r.key() != *key && same_device
 }
 
-/// The record of `link` as it will be at home: named `name`, with the
-/// user's alias (none when it was upstream's), its admin state, MAC and MTU.
-fn record(env: &Env, key: &Key, link: &Link, anchor: Anchor, name: String, upstream_alias: bool) -> Record {
-    let mut home = link.clone();
-    home.name = name;
-    if upstream_alias {
-        home.alias = None;
+/// The record of `link` as it will be at home: named `home.name`, with
+/// the user's alias (none when it was upstream's), its admin state, MAC
+/// and MTU.
+fn record(env: &Env, key: &Key, link: &Link, anchor: Anchor, home: Home) -> Record {
+    let mut dev = link.clone();
+    dev.name = home.name;
+    if home.upstream_alias {
+        dev.alias = None;
     }
     // Not the host's to keep: the altnames the container could have set,
     // and the container's view of the peer or lower device (the anchor
     // holds the host's).
-    home.altnames.clear();
-    (home.link, home.link_netnsid) = (None, None);
-    let mut rec = Record::new(key, env.netns.clone(), home, Vec::new());
+    dev.altnames.clear();
+    (dev.link, dev.link_netnsid) = (None, None);
+    let mut rec = Record::new(key, env.netns.clone(), dev, Vec::new());
     rec.anchor = anchor;
     rec.pod = env.pod.clone();
     rec

@@ -23,6 +23,9 @@ use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
 use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{debug, info, warn};
 
+#[cfg(test)]
+mod tests;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Home under its own name, restored.
@@ -62,24 +65,7 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
             }
         }
         Place::Host(link) => link,
-        Place::Dead(why) => return Ok(gone(rec, &why)),
-        // Still there after the wait: its namespace lingers (a process
-        // holds it) or is slow to die. The runtime's next DEL finishes.
-        Place::Elsewhere { why, dying: true } => return Err(not_home(rec, &format!("{why}{held}")).retry_later()),
-        Place::Elsewhere { why, dying: false } => return Err(not_home(rec, &why)),
-        Place::Unknown(why) if rec.anchor == Anchor::Parent => {
-            return Err(Error::new(
-                code::TRY_AGAIN,
-                format!(
-                    "physical interface {} is in no namespace hostdev can see ({why}){held}; the kernel returns it to the host when its namespace dies. The record stays: try again later",
-                    rec.host.name
-                ),
-            ));
-        }
-        Place::Unknown(why) => {
-            warn!("interface {} is lost: {why}; its record stays", rec.host.name);
-            return Ok(Outcome::Lost(why));
-        }
+        other => return unreached(rec, other, &held),
     };
     info!("the interface is on the host"; device = rec.host.name, name = link.name, index = link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
@@ -152,17 +138,47 @@ fn settle(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record) -> Res
     let mut said = false;
     loop {
         let place = locate(host, ctr.as_deref_mut(), rec)?;
-        let in_transit = match &place {
-            Place::Unknown(why) => (rec.anchor == Anchor::Parent).then_some(why),
-            Place::Elsewhere { why, dying: true } => Some(why),
-            _ => None,
-        };
-        let Some(why) = in_transit.filter(|_| Instant::now() < deadline) else { return Ok(place) };
+        let Some(why) = in_transit(rec, &place).filter(|_| Instant::now() < deadline) else { return Ok(place) };
         if !said {
             info!("the interface is not here yet: waiting"; device = rec.host.name, why = why, wait_ms = wait.as_millis());
             said = true;
         }
         std::thread::sleep(SETTLE_POLL);
+    }
+}
+
+/// DEL's answer for an interface `settle` found neither in the container
+/// nor on the host; `held` says what keeps the namespace alive.
+fn unreached(rec: &Record, place: Place, held: &str) -> Result<Outcome> {
+    match place {
+        Place::Dead(why) => Ok(gone(rec, &why)),
+        // Still there after the wait: its namespace lingers (a process
+        // holds it) or is slow to die. The runtime's next DEL finishes.
+        Place::Elsewhere { why, dying: true } => Err(not_home(rec, &format!("{why}{held}")).retry_later()),
+        Place::Elsewhere { why, dying: false } => Err(not_home(rec, &why)),
+        Place::Unknown(why) if rec.anchor == Anchor::Parent => Err(Error::new(
+            code::TRY_AGAIN,
+            format!(
+                "physical interface {} is in no namespace hostdev can see ({why}){held}; the kernel returns it to the host when its namespace dies. The record stays: try again later",
+                rec.host.name
+            ),
+        )),
+        Place::Unknown(why) => {
+            warn!("interface {} is lost: {why}; its record stays", rec.host.name);
+            Ok(Outcome::Lost(why))
+        }
+        Place::Container(_) | Place::Host(_) => unreachable!("bring_home takes an interface in reach"),
+    }
+}
+
+/// Why `place` is worth waiting for: a physical device nowhere to be seen
+/// (the kernel returns it when its namespace dies), or one in a namespace
+/// being destroyed. None: the answer is final.
+fn in_transit<'a>(rec: &Record, place: &'a Place) -> Option<&'a String> {
+    match place {
+        Place::Unknown(why) => (rec.anchor == Anchor::Parent).then_some(why),
+        Place::Elsewhere { why, dying: true } => Some(why),
+        _ => None,
     }
 }
 

@@ -19,6 +19,9 @@ use super::carry::record_routing;
 use super::guard::{Stack, check_container, guard_default_route, guard_upper_devices};
 use super::result::{build_result, netdev_interface};
 
+#[cfg(test)]
+mod tests;
+
 /// Under the store's lock: selects the device, checks that no other
 /// attachment holds it, snapshots it, checks that the container can take
 /// it, and writes the record. The lock is released before anything moves.

@@ -48,7 +48,13 @@ struct Progress {
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let store = Store::open(&conf.data_dir)?;
-    let mut att = Attachment::open(env, conf, &store)?;
+    let added = add_in(env, conf, &store);
+    crate::datadir::warn_if_not_hosts(&store); // where records are made
+    added
+}
+
+fn add_in(env: &Env, conf: &NetConf, store: &Store) -> Result<CniResult> {
+    let mut att = Attachment::open(env, conf, store)?;
     // Held to the end: no DEL, GC or CHECK of this attachment runs against
     // a half-done ADD.
     let _lock: KeyLock = store.lock_key(&att.key)?;

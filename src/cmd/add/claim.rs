@@ -15,7 +15,6 @@ use crate::{info, warn};
 use super::Attachment;
 use super::carry::record_routing;
 use super::guard::{Stack, check_container, guard_default_route, guard_upper_devices};
-use super::result::{build_result, netdev_interface};
 
 /// Under the store's lock: selects the device, checks that no other
 /// attachment holds it, snapshots it, checks that the container can take
@@ -168,10 +167,6 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         .addrs(link.index, &link.mac)
         .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     check_container(&mut ctr.sock, &env.ifname, &link)?;
-    if conf.ipam.is_none() {
-        let carried = if conf.carries_addresses() { addrs.as_slice() } else { &[] };
-        build_result(conf, netdev_interface(env, &link), carried)?.0.check_expressible(conf.cni_version)?;
-    }
     let anchor = anchor_of(&link);
     let unprovable = match anchor {
         Anchor::Unprovable => Some(decided(conf, &link)?),

@@ -90,6 +90,10 @@ impl<'a> Attachment<'a> {
     fn netdev(&mut self, rec: &mut Record, progress: &mut Progress) -> Result<CniResult> {
         let addrs = carried(self.conf, &rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &self.in_pod(rec)), &addrs)?;
+        if self.conf.ipam.is_none() {
+            // Final already: refused before anything moves (the undo drops the record).
+            result.check_expressible(self.conf.cni_version)?;
+        }
         failpoint::hit("add-after-record");
         progress.moved = true;
         self.move_in(rec).inspect_err(|_| progress.moved = !self.still_home(rec))?;

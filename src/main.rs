@@ -11,6 +11,13 @@ use hostdev::cni::{self, Command, Env, Error, NetConf, code};
 use hostdev::{cli, cmd, log};
 use serde_json::Value;
 
+/// On musl (the x86_64 build, see .cargo/config.toml) dlmalloc replaces
+/// musl's own allocator, which made an ADD of a device with 1,024 addresses
+/// cost half as much CPU again as with glibc's.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     let env = Env::read(|k| std::env::var_os(k));
     if let Ok(None) = env {

@@ -359,6 +359,8 @@ class World:
         peers = names[0]
         sh(IP, "-batch", "-", stdin="".join(
             f"link add e{k} type veth peer name e{k}p netns {peers}\n" for k in range(self.existing)))
+        # A veth whose peer is in another namespace proves nothing on DEL,
+        # so its ADD needs "unprovable"; these are never DEL'd.
         for k, ns in enumerate(names[1:]):
             # A veth whose peer is in another namespace proves nothing on
             # the host: the config must say what DEL does with it.
@@ -810,8 +812,9 @@ def diff(a, b, skip=None):
 
 
 class Variant:
-    def __init__(self, key, label, kind, naddr=4, nctr=1, tmp=False, existing=0, declare=""):
+    def __init__(self, key, label, kind, naddr=4, nctr=1, tmp=False, existing=0, declare="", bin=None):
         self.key, self.label, self.kind = key, label, kind
+        self.bin = bin             # None: the plugin under test (--bin)
         self.naddr, self.nctr, self.tmp = naddr, nctr, tmp
         self.existing = existing
         self.declare = declare
@@ -861,7 +864,7 @@ class Coordinator:
         ctrs = [self.ns(v, f"c{k + 1}") for k in range(v.nctr)]
         tmp = self.ns(v, "t") if v.tmp else None
         cfg = {"kind": v.kind, "host": host, "ctrs": ctrs, "tmp": tmp, "naddr": v.naddr,
-               "dir": d, "bin": self.args.bin, "debian": self.args.debian, "existing": v.existing,
+               "dir": d, "bin": v.bin or self.args.bin, "debian": self.args.debian, "existing": v.existing,
                "declare": v.declare,
                "limit": self.args.limit, "noop": self.args.noop}
         v.proc = subprocess.Popen(
@@ -919,10 +922,14 @@ class Coordinator:
         self.v_all = V("hdall", "... and ethtool features + sysctls declared", "hostdev", declare="all")
         # 1. and the declared variants run back to back: one unit.
         self.declared = [self.v_hd, self.v_mm, self.v_all]
+        self.v_cmp = None
         if a.declared:
             self.variants = list(self.declared)
             return self.measure()
         self.variants = [self.v_hd, self.v_floor, self.v_deb, self.v_up, self.v_mm, self.v_all]
+        if a.compare:
+            self.v_cmp = V("hdcmp", "1. by the --compare build", "hostdev", bin=a.compare)
+            self.variants.append(self.v_cmp)
         self.scale = []
         for n in a.sizes:
             h, f = V(f"hd{n}", f"hostdev ADD+DEL, {n} addrs", "hostdev", naddr=n), \
@@ -969,6 +976,7 @@ class Coordinator:
                 self.log(f"repetition {r + 1}/{a.reps} ({time.monotonic() - t0:.1f} s)")
             if not a.declared:
                 self.rus = self.ask(self.v_hd, "rusage")
+                self.rus_cmp = self.ask(self.v_cmp, "rusage") if self.v_cmp else None
                 self.rus_big = self.ask(self.scale[-1][1], "rusage") if self.scale else None
                 self.log("counting system calls (strace -f -c) ...")
                 counted = {n: self.ask(v, "syscalls") or {} for n, v in self.attached}
@@ -1120,6 +1128,25 @@ class Coordinator:
         target(f"system calls ADD+DEL, {n1} existing / {n0}", top[0] / base[0] if base and top else None,
                1.05, note=f"(openat: {base[1]} -> {top[1]})" if base and top else "")
 
+    def report_compare(self, p, ratio):
+        """The --compare build against the one under test (1.), same run:
+        ratios of medians, the build under test as the denominator."""
+        if not self.v_cmp or not self.v_cmp.samples or not self.v_hd.samples:
+            return
+        c, h = self.v_cmp, self.v_hd
+        p("")
+        p(f"--compare {self.args.compare}")
+        p(f"  against {self.args.bin} (1.): ratios of medians, compared / under test")
+        p(f"  {'wall ADD+DEL':<28} {ratio(c, h)[0]:6.3f}   {ratio(c, h)[1]}")
+        for f in ("cpu_add", "cpu_del"):
+            p(f"  {'CPU ' + f[4:].upper() + ' (wait4)':<28} {c.med(f) / h.med(f):6.3f}   "
+              f"({c.med(f):.2f} against {h.med(f):.2f} ms)")
+        if self.rus and self.rus_cmp:
+            for cmd in ("ADD", "DEL"):
+                kc, kh = int(self.rus_cmp["rusage"][cmd][0]), int(self.rus["rusage"][cmd][0])
+                p(f"  {'peak RSS ' + cmd + ' (/usr/bin/time)':<28} {kc / kh:6.3f}   "
+                  f"({kc / 1024:.2f} against {kh / 1024:.2f} MB)")
+
     def target(self, label, value, limit, fmt="{:.2f}", unit="", note=""):
         """One target line, PASS or MISS (or FAILED to measure)."""
         if value is None or value != value:      # None or NaN
@@ -1230,6 +1257,8 @@ class Coordinator:
         p("1-4. one interface, 2 IPv4 + 2 IPv6 addresses; 1 again with declared settings")
         for v in (self.v_hd, self.v_floor, self.v_deb, self.v_up, self.v_mm, self.v_all):
             row(v, "  " + v.label)
+        if self.v_cmp:
+            row(self.v_cmp, "  " + self.v_cmp.label)
         p("5. address scale (half IPv4 /32, half IPv6 /128 nodad)")
         for n, h, f in self.scale:
             row(h, "  " + h.label)
@@ -1354,6 +1383,8 @@ class Coordinator:
               f"DEL {int(r['DEL'][0]) / 1024:.2f} MB; CPU median ADD "
               f"{self.scale[-1][1].med('cpu_add'):.2f} ms, DEL {self.scale[-1][1].med('cpu_del'):.2f} ms")
 
+        self.report_compare(p, ratio)
+
         if self.rereads:
             p("")
             p(f"note: {len(self.rereads)} verification dump(s) came back short and were complete "
@@ -1374,6 +1405,7 @@ def main():
     ap.add_argument("--debian-version", default="?")
     ap.add_argument("--limit", help="examples/kernel_limit binary")
     ap.add_argument("--noop", help="examples/noop binary")
+    ap.add_argument("--compare", help="another hostdev binary, run as 1. in the same run")
     ap.add_argument("-n", "--reps", type=int, default=15)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--declared", action="store_true",

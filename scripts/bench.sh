@@ -4,6 +4,7 @@
 #     bash scripts/bench.sh -n 5       # fewer repetitions
 #     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
 #     bash scripts/bench.sh --declared # only 1. and 9. (declared settings), with their exact counts
+#     bash scripts/bench.sh --compare BIN   # also 1. by another hostdev build
 #
 # It builds the release binary and measures, in ONE run and interleaved
 # (round-robin over the variants at every repetition, so that machine noise
@@ -31,7 +32,8 @@
 #      per repetition, and exactly, by strace, the system calls and the
 #      netlink messages each variant sends (MTU and MAC add none: they ride
 #      in the move);
-# plus peak RSS and CPU of one ADD and one DEL. It prints median/min/max and
+# plus peak RSS and CPU of one ADD and one DEL; with --compare, 1.'s cycle,
+# CPU and peak RSS of another build, as ratios to this one's. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.
 #
 # Exit status: 0 when everything ran (a MISS is reported, not fatal), 1 when
@@ -52,6 +54,7 @@ usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
 REPS=
 SMOKE=
 DECLARED=
+COMPARE=
 while (($#)); do
     case $1 in
         --smoke) SMOKE=1 ;;
@@ -59,6 +62,11 @@ while (($#)); do
         -n)
             [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n needs a positive number" >&2; exit 2; }
             REPS=$2
+            shift
+            ;;
+        --compare)
+            [[ -x ${2:-} ]] || { echo "bench.sh: --compare needs an executable hostdev binary" >&2; exit 2; }
+            COMPARE=$(realpath "$2")
             shift
             ;;
         -h | --help) usage; exit 0 ;;
@@ -110,7 +118,7 @@ fi
 echo "building: cargo build --release, and the examples kernel_limit and noop" >&2
 cargo build --release --quiet
 cargo build --release --quiet --example kernel_limit --example noop
-OUT=$HD_REPO/target/x86_64-unknown-linux-gnu/release
+OUT=$HD_RELEASE_DIR
 BIN=$OUT/hostdev
 for f in "$BIN" "$OUT/examples/kernel_limit" "$OUT/examples/noop"; do
     [[ -x $f ]] || { echo "bench.sh: no binary at $f" >&2; exit 1; }
@@ -127,4 +135,5 @@ args=(--prefix "$PREFIX" --work "$WORK" --bin "$BIN" --debian /usr/lib/cni/host-
       --debian-version "$DEBIAN_VERSION" -n "$REPS")
 if [[ -n $SMOKE ]]; then args+=(--smoke); fi
 if [[ -n $DECLARED ]]; then args+=(--declared); fi
+if [[ -n $COMPARE ]]; then args+=(--compare "$COMPARE"); fi
 "$PYTHON" "$HD_REPO/scripts/bench.py" "${args[@]}"

@@ -92,7 +92,7 @@ one_line() { tr '\n' ' ' <"$1" | cut -c1-400; }
 # ---- build -------------------------------------------------------------------
 echo "==> building the release binary and $IMAGE"
 BIN=$(hd_release_bin) || die "cargo build --release failed"
-[[ $BIN -ef $HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev ]] ||
+[[ $BIN -ef $HD_RELEASE_DIR/hostdev ]] ||
     die "the image is built from the repository's release binary; unset HOSTDEV"
 if (cd "$HD_REPO" && pm build -t "$IMAGE" .) >"$TMP/out" 2>&1; then
     pass "podman build -t $IMAGE . (FROM scratch, no registry)"

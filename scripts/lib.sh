@@ -38,8 +38,13 @@ hd_print_cmd() {
 # hd_die TEXT: print to stderr and fail.
 hd_die() { printf 'error: %s\n' "$*" >&2; return 1; }
 
+# The Rust target every build is for (.cargo/config.toml says why), and
+# where cargo leaves its release binaries: every script names them here.
+HD_TARGET=x86_64-unknown-linux-musl
+HD_RELEASE_DIR=$HD_REPO/target/$HD_TARGET/release
+
 # hd_bin: the plugin binary under test ($HOSTDEV, else the release build).
-hd_bin() { printf '%s\n' "${HOSTDEV:-$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev}"; }
+hd_bin() { printf '%s\n' "${HOSTDEV:-$HD_RELEASE_DIR/hostdev}"; }
 
 # hd_unique PREFIX: a namespace name nobody else uses.
 hd_unique() { printf '%s-%s-%s\n' "$1" "$$" "$RANDOM"; }

@@ -80,6 +80,10 @@ preflight() {
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
     command -v cargo >/dev/null || hd_die "cargo not found (install a Rust toolchain with rustup)"
+    # The build's target (see .cargo/config.toml); a fresh rustup has only its host's.
+    if ! rustup target list --installed | grep -qx "$HD_TARGET"; then
+        rustup target add "$HD_TARGET" || hd_die "rustup target add $HD_TARGET failed"
+    fi
     cargo --version
     uname -r
 }
@@ -130,7 +134,7 @@ conf_files() {
 }
 # The licence and the version, said the same everywhere (see the script).
 metadata_check() { bash scripts/metadata-check.sh; }
-libcni_e2e() { HOSTDEV=$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev bash scripts/libcni-e2e.sh; }
+libcni_e2e() { HOSTDEV=$HD_RELEASE_DIR/hostdev bash scripts/libcni-e2e.sh; }
 containerd_e2e() { HOSTDEV=$(hd_bin) bash scripts/containerd-e2e.sh; }
 podman_e2e() { HOSTDEV=$(hd_bin) bash scripts/podman-e2e.sh; }
 vm_e2e() { HOSTDEV=$(hd_bin) bash scripts/vm-e2e.sh; }
@@ -147,7 +151,7 @@ soak_short() { bash scripts/soak.sh --short; }
 bats_suite() {
     # prove only picks up *.t from a directory unless told the extension;
     # --failures --comments shows why a test failed, not just that it did.
-    HOSTDEV=${HOSTDEV:-$HD_REPO/target/x86_64-unknown-linux-gnu/release/hostdev} \
+    HOSTDEV=$(hd_bin) \
         prove --failures --comments --exec 'bats --tap' --ext .bats tests/bats/
 }
 

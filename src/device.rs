@@ -59,9 +59,11 @@ impl Selected {
 }
 
 /// What `sel` names in the host namespace, with sysfs at "/sys" (or, in a
-/// `test-hooks` build, HOSTDEV_SYSFS_ROOT).
-pub fn select(sock: &mut Socket, sel: &Selector) -> Result<Selected> {
-    select_in(sock, sel, &Sysfs::from_env())
+/// `test-hooks` build, HOSTDEV_SYSFS_ROOT). A selector that needs every
+/// host link (`hwaddr`) leaves its dump in `dump`, for the caller to use
+/// instead of making another; one already there is used.
+pub fn select(sock: &mut Socket, sel: &Selector, dump: &mut Option<Vec<Link>>) -> Result<Selected> {
+    select_in(sock, sel, &Sysfs::from_env(), dump)
 }
 
 /// `select` with an explicit sysfs tree.
@@ -69,11 +71,11 @@ pub fn select(sock: &mut Socket, sel: &Selector) -> Result<Selected> {
 /// Errors: code 7 for a malformed selector, a selector that fits several
 /// interfaces, or selectors that name different devices; code 101 when a
 /// selector names nothing. All are raised before anything changes.
-pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs) -> Result<Selected> {
+pub fn select_in(sock: &mut Socket, sel: &Selector, sysfs: &Sysfs, dump: &mut Option<Vec<Link>>) -> Result<Selected> {
     let wants = plan(sel, sysfs)?;
     let mut picks = Vec::with_capacity(wants.len());
     for want in &wants {
-        let found = resolve(sock, sysfs, want)?;
+        let found = resolve(sock, sysfs, want, dump)?;
         picks.push((want.describe(), found));
     }
     agree(picks)
@@ -259,13 +261,16 @@ fn normal_mac(s: &str) -> Option<String> {
     parse_mac(s).filter(|b| b.iter().any(|x| *x != 0)).map(|b| format_mac(&b))
 }
 
-fn resolve(sock: &mut Socket, sysfs: &Sysfs, want: &Want) -> Result<Selected> {
+fn resolve(sock: &mut Socket, sysfs: &Sysfs, want: &Want, dump: &mut Option<Vec<Link>>) -> Result<Selected> {
     let by = want.describe();
     match want {
         Want::Name(name) => by_name(sock, name).map(Selected::Netdev),
         Want::Mac { mac, .. } => {
-            let links = sock.links().map_err(kernel_error("list the host's interfaces"))?;
-            by_mac(&links, mac, &by).map(|l| Selected::Netdev(l.clone()))
+            if dump.is_none() {
+                *dump = Some(sock.links().map_err(kernel_error("list the host's interfaces"))?);
+            }
+            let links = dump.as_deref().unwrap_or_default();
+            by_mac(links, mac, &by).map(|l| Selected::Netdev(l.clone()))
         }
         Want::KernelPath { dir, .. } => from_sysfs(sock, dir, &format!("device {}", kernel_path_text(sysfs, dir)), &by),
         Want::Pci { addr, .. } => from_sysfs(sock, &sysfs.pci_device(addr), &format!("PCI device {addr}"), &by),
@@ -733,18 +738,18 @@ mod tests {
         let mut sock = Socket::open().expect("a netlink socket");
         let want = Selected::Userspace(Userspace { id: "0000:03:00.3".into(), driver: "vfio-pci".into() });
         let by_pci = Selector { pci_bus_id: Some("0000:03:00.3".into()), ..sel() };
-        assert_eq!(select_in(&mut sock, &by_pci, &s).unwrap(), want);
+        assert_eq!(select_in(&mut sock, &by_pci, &s, &mut None).unwrap(), want);
         let by_id =
             Selector { device_id: Some("0000:03:00.3".into()), pci_bus_id: Some("0000:99:00.0".into()), ..sel() };
-        assert_eq!(select_in(&mut sock, &by_id, &s).unwrap(), want);
+        assert_eq!(select_in(&mut sock, &by_id, &s, &mut None).unwrap(), want);
         let both = Selector { kernelpath: Some("/sys/devices/pci0000:00/0000:03:00.3".into()), ..by_pci.clone() };
-        assert_eq!(select_in(&mut sock, &both, &s).unwrap(), want);
+        assert_eq!(select_in(&mut sock, &both, &s, &mut None).unwrap(), want);
         let aux = Selector { device_id: Some("x.sf.1".into()), ..sel() };
         assert_eq!(
-            select_in(&mut sock, &aux, &s).unwrap(),
+            select_in(&mut sock, &aux, &s, &mut None).unwrap(),
             Selected::Userspace(Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() })
         );
         let other = Selector { device_id: Some("x.sf.1".into()), kernelpath: both.kernelpath.clone(), ..sel() };
-        assert_eq!(select_in(&mut sock, &other, &s).unwrap_err().code, 7);
+        assert_eq!(select_in(&mut sock, &other, &s, &mut None).unwrap_err().code, 7);
     }
 }

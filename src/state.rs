@@ -544,6 +544,13 @@ impl Store {
     }
 }
 
+/// The data directory, open (see `datadir`).
+impl std::os::fd::AsFd for Store {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
 /// Whether the process that wrote a file at `written` (seconds since the
 /// epoch) as `pid` still runs: a hostdev (our own name) that is not a zombie
 /// (an orphan nobody reaps keeps its pid) and started before the file was

@@ -479,6 +479,22 @@ fn unknown_cni_version_fails_1() {
     assert_eq!(link_names(&w.ctr.name), ["lo".to_string()].into());
 }
 
+/// A 0.x result must carry an IP: without IPAM and without addresses to
+/// carry, ADD fails with 1 before anything moves, and leaves no record.
+#[test]
+fn legacy_version_without_addresses_fails_1_before_the_move() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["addr", "flush", "dev", "h1", "scope", "global"]);
+    let before = link(&w.host.name, "h1");
+    let out = w.add_v("0.2.0", "h1", "eth0");
+    out.assert_err(1);
+    assert!(out.json["msg"].as_str().unwrap().contains("needs an IP address"), "{out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), before);
+    assert_eq!(link_names(&w.ctr.name), ["lo".to_string()].into());
+    assert!(records(&w).is_empty(), "{:?}", records(&w));
+}
+
 #[test]
 fn device_of_wrong_type_fails_7() {
     let w = World::new();

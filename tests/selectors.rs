@@ -162,6 +162,40 @@ fn hwaddr_after_mac_change() {
     round_trip(&w, None, json!({"hwaddr": "02:5e:1e:c7:00:01"}), "h1");
 }
 
+/// hwaddr's dump of the host's links serves the snapshot too, which is
+/// taken after the claim check: the device is read again then, and a master
+/// it got since the dump is seen (so DEL puts it back there). The test hook
+/// holds ADD right after the selection while the device changes.
+#[test]
+fn hwaddr_snapshot_is_the_device_after_the_selection() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let ns = w.host.name.clone();
+    let sel = json!({"hwaddr": mac_of(&w, "h1")});
+    let add_changing = |change: &[&[&str]]| {
+        let (reached, go) = (w.tmp.join("add-after-select.reached"), w.tmp.join("add-after-select.go"));
+        let _ = (std::fs::remove_file(&reached), std::fs::remove_file(&go));
+        let mut env = w.env("ADD", "eth0");
+        env.insert("HOSTDEV_PAUSE", "add-after-select".into());
+        env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
+        let conf = json!({"cniVersion": "1.0.0", "name": "testnet", "type": "hostdev", "dataDir": w.data_dir(), "hwaddr": sel["hwaddr"]});
+        let add = spawn(&ns, &env, &conf.to_string());
+        assert!(wait_until(60, || reached.exists()), "ADD never reached the selection");
+        for args in change {
+            ip(&ns, args);
+        }
+        std::fs::write(&go, "").unwrap();
+        let (_, out) = finish(add);
+        out.assert_ok();
+        run_sel(&w, None, "DEL", &sel).assert_ok();
+    };
+    add_changing(&[&["link", "set", "dev", "h1", "mtu", "1300"]]);
+    assert_eq!(link(&ns, "h1").map(|l| l.mtu), Some(1300), "the MTU recorded before the selection came back");
+    add_changing(&[&["link", "add", "brsel", "type", "bridge"], &["link", "set", "dev", "h1", "master", "brsel"]]);
+    let master: Value = serde_json::from_str(&ip(&ns, &["-j", "link", "show", "dev", "h1"])).unwrap();
+    assert_eq!(master[0]["master"], "brsel", "h1 came home without the master it had at ADD: {master}");
+}
+
 #[test]
 fn hwaddr_shared_by_two_interfaces_is_ambiguous() {
     let w = World::new();

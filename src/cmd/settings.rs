@@ -187,8 +187,9 @@ pub fn apply_in_pod(ctr: &Container, host: &Host, ifname: &str, plan: &Plan) -> 
 /// default disables it), and the features the pod may have changed. What
 /// cannot be put back is a warning: the interface is home all the same.
 pub fn restore_host(sock: &Socket, name: &str, rec: &Record) {
+    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::read_all(name) };
     for (key, want) in &rec.sysctls {
-        if sysctl::read(name, key).is_ok_and(|have| have == *want) {
+        if have.get(key) == Some(want) {
             continue;
         }
         if let Err(e) = sysctl::write(name, key, want) {

@@ -34,7 +34,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     if conf.selector != Selector::default() {
         let attached =
             records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::could_name(&conf.selector, &r.host));
-        if let Err(e) = device::select(&mut host.sock, &conf.selector)
+        if let Err(e) = device::select(&mut host.sock, &conf.selector, &mut None)
             && !(e.code == code::DEVICE_NOT_FOUND && attached)
         {
             return Err(with_records(not_ready(e.msg)));

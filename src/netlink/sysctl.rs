@@ -8,6 +8,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::BorrowedFd;
 
+use nix::dir::Dir;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
+
 use super::NlError;
 use super::socket::{NlResult, in_namespace};
 
@@ -26,28 +30,54 @@ pub fn path(ifname: &str, key: &str) -> String {
 
 /// Every readable sysctl of `ifname`'s own trees in this thread's
 /// namespace, as "ipv4.accept_ra" -> "1". A tree that is missing (IPv6
-/// disabled at boot) is empty.
+/// disabled at boot) is empty. About a hundred files: each is opened by its
+/// own name in its tree's open directory (a full path costs the kernel a
+/// lookup of every component, each time) and read once, without a stat.
 pub fn read_all(ifname: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for family in FAMILIES {
-        let Ok(dir) = std::fs::read_dir(format!("/proc/sys/net/{family}/conf/{ifname}")) else { continue };
-        for entry in dir.flatten() {
-            let key = format!("{family}.{}", entry.file_name().to_string_lossy());
+        let Ok(mut dir) = Dir::open(format!("/proc/sys/net/{family}/conf/{ifname}").as_str(), DIR, Mode::empty())
+        else {
+            continue;
+        };
+        let names: Vec<String> = dir
+            .iter()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|leaf| leaf != "." && leaf != "..")
+            .collect();
+        for leaf in names {
+            let key = format!("{family}.{leaf}");
             if NOT_KEPT.contains(&key.as_str()) {
                 continue;
             }
-            if let Ok(value) = std::fs::read_to_string(entry.path()) {
-                out.insert(key, value.trim_end().to_string());
+            if let Some(value) = read_at(&dir, &leaf) {
+                out.insert(key, value);
             }
         }
     }
     out
 }
 
-/// Reads sysctl `key` of `ifname` in this thread's namespace.
-pub fn read(ifname: &str, key: &str) -> NlResult<String> {
-    let p = path(ifname, key);
-    std::fs::read_to_string(&p).map(|v| v.trim_end().to_string()).map_err(NlError::io(&format!("read {p}")))
+const DIR: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_CLOEXEC);
+
+/// The value of sysctl file `leaf` in `dir`; None when it cannot be read.
+/// A sysctl's handler writes the whole value on the first read when the
+/// buffer holds it, so a short read is the whole value.
+fn read_at(dir: &Dir, leaf: &str) -> Option<String> {
+    let fd = openat(dir, leaf, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+    let mut file = File::from(fd);
+    let mut buf = [0u8; 512];
+    let mut text = Vec::new();
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        text.extend_from_slice(&buf[..n]);
+        if n < buf.len() {
+            break;
+        }
+    }
+    let text = String::from_utf8(text).ok()?;
+    Some(text.trim_end().to_string())
 }
 
 /// Writes sysctl `key` of `ifname` in this thread's namespace.

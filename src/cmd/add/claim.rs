@@ -9,15 +9,14 @@ use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
 use crate::kernel::kernel_error;
-use crate::netlink::Link;
 use crate::netlink::route::RouteEntry;
+use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use super::Attachment;
 use super::carry::record_routing;
 use super::guard::{Stack, check_container, guard_default_route, guard_upper_devices};
-use super::result::{build_result, netdev_interface};
 
 #[cfg(test)]
 mod tests;
@@ -49,7 +48,10 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
     }
     let netns = env.netns.clone();
     let mut parked = None;
-    let mut rec = match select_device(&mut att.host, conf, store)? {
+    let mut dump = None;
+    let selected = select_device(&mut att.host, conf, store, &mut dump)?;
+    crate::failpoint::pause("add-after-select");
+    let mut rec = match selected {
         Selected::Userspace(device) => {
             let rec = Record::userspace(&key, netns, device);
             check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
@@ -57,7 +59,7 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
         }
         Selected::Netdev(found) => {
             parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
-            let mut rec = snapshot(att, netns, &found)?;
+            let mut rec = snapshot(att, netns, &found, dump)?;
             if let Some(parked) = &parked {
                 // A parked interface keeps its true name: DEL brings it home
                 // as that. Until it moves, the record knows it by its parking
@@ -115,10 +117,15 @@ fn watch_namespace(att: &mut Attachment, rec: &mut Record) {
     }
 }
 
-/// What the selectors name; when nothing is found because another
-/// attachment holds the device, says so.
-pub(super) fn select_device(host: &mut Host, conf: &NetConf, store: &Store) -> Result<Selected> {
-    device::select(&mut host.sock, &conf.selector).map_err(|e| {
+/// What the selectors name (see `device::select` for `dump`); when nothing
+/// is found because another attachment holds the device, says so.
+pub(super) fn select_device(
+    host: &mut Host,
+    conf: &NetConf,
+    store: &Store,
+    dump: &mut Option<Vec<Link>>,
+) -> Result<Selected> {
+    device::select(&mut host.sock, &conf.selector, dump).map_err(|e| {
         if e.code != code::DEVICE_NOT_FOUND {
             return e;
         }
@@ -162,15 +169,14 @@ pub(super) fn on_its_way_home(rec: &Record) -> bool {
 /// The record of a netdev: read only now, after the claim check (a DEL
 /// still restoring the device holds its record until the restore is
 /// complete, and was refused), with the checks that need the fresh state.
-pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, found: &Link) -> Result<Record> {
+pub(super) fn snapshot(
+    att: &mut Attachment,
+    netns: Option<std::path::PathBuf>,
+    found: &Link,
+    dump: Option<Vec<Link>>,
+) -> Result<Record> {
     let (env, conf, key, host, ctr) = (att.env, att.conf, &att.key, &mut att.host, &mut att.ctr);
-    let name = &found.name;
-    // One dump answers for the device, its master and what is stacked on it.
-    let all = host.sock.links().map_err(kernel_error("list the host's interfaces"))?;
-    let mut link =
-        all.iter().find(|l| l.index == found.index).cloned().ok_or_else(|| {
-            Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} vanished while being attached"))
-        })?;
+    let (mut link, all) = fresh(&mut host.sock, found, dump)?;
     device::check_movable(&link)?;
     let stack = Stack::of(&mut link, &all);
     // The routes through it: for the guard, and to put back on DEL. With a
@@ -190,10 +196,6 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
         .addrs(link.index, &link.mac)
         .map_err(kernel_error(&format!("read the addresses of {}", link.name)))?;
     check_container(&mut ctr.sock, &env.ifname, &link)?;
-    if conf.ipam.is_none() {
-        let carried = if conf.carries_addresses() { addrs.as_slice() } else { &[] };
-        build_result(conf, netdev_interface(env, &link), carried)?.0.check_expressible(conf.cni_version)?;
-    }
     let anchor = anchor_of(&link);
     let unprovable = match anchor {
         Anchor::Unprovable => Some(decided(conf, &link)?),
@@ -215,6 +217,27 @@ pub(super) fn snapshot(att: &mut Attachment, netns: Option<std::path::PathBuf>, 
     rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
     record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
     Ok(rec)
+}
+
+/// The device as it is now, after the claim check, and one dump of the
+/// host's links, which answers for its master and what is stacked on it:
+/// the selector's dump when it made one (only the device is read again:
+/// a DEL that held it until the check may have changed it since), else a
+/// dump made now. A master missing from the selector's dump means the
+/// stack changed meanwhile: then it is dumped again.
+fn fresh(sock: &mut Socket, found: &Link, dump: Option<Vec<Link>>) -> Result<(Link, Vec<Link>)> {
+    let vanished =
+        || Error::new(code::DEVICE_NOT_FOUND, format!("device {:?} vanished while being attached", found.name));
+    if let Some(all) = dump {
+        let link = sock.link_by_index(found.index).map_err(kernel_error("read the selected device"))?;
+        let link = link.ok_or_else(vanished)?;
+        if link.master.as_ref().is_none_or(|m| all.iter().any(|l| l.index == m.index)) {
+            return Ok((link, all));
+        }
+    }
+    let all = sock.links().map_err(kernel_error("list the host's interfaces"))?;
+    let link = all.iter().find(|l| l.index == found.index).cloned().ok_or_else(vanished)?;
+    Ok((link, all))
 }
 
 /// A lost record (nothing proved where its device went) holding `what`,

@@ -49,7 +49,13 @@ struct Progress {
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<CniResult> {
     let store = Store::open(&conf.data_dir)?;
-    let mut att = Attachment::open(env, conf, &store)?;
+    let added = add_in(env, conf, &store);
+    crate::datadir::warn_if_not_hosts(&store); // where records are made
+    added
+}
+
+fn add_in(env: &Env, conf: &NetConf, store: &Store) -> Result<CniResult> {
+    let mut att = Attachment::open(env, conf, store)?;
     // Held to the end: no DEL, GC or CHECK of this attachment runs against
     // a half-done ADD.
     let _lock: KeyLock = store.lock_key(&att.key)?;
@@ -85,6 +91,10 @@ impl<'a> Attachment<'a> {
     fn netdev(&mut self, rec: &mut Record, progress: &mut Progress) -> Result<CniResult> {
         let addrs = carried(self.conf, &rec.addrs);
         let (mut result, slot) = build_result(self.conf, netdev_interface(self.env, &self.in_pod(rec)), &addrs)?;
+        if self.conf.ipam.is_none() {
+            // Final already: refused before anything moves (the undo drops the record).
+            result.check_expressible(self.conf.cni_version)?;
+        }
         failpoint::hit("add-after-record");
         // A VF's state is written through its PF before the move: from here
         // on, a failure has something to put back even if nothing moved.

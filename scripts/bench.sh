@@ -115,6 +115,7 @@ PYTHON=/usr/bin/python3
 if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
+hd_rust_target >&2
 echo "building: cargo build --release, and the examples kernel_limit and noop" >&2
 cargo build --release --quiet
 cargo build --release --quiet --example kernel_limit --example noop

@@ -29,6 +29,7 @@ trap 'printf "\ndemo FAILED in step \"%s\" (exit %s): %s\n" "$STEP" "$?" "$BASH_
 [[ $(id -u) -eq 0 ]] || hd_die "run as root (the demo creates network namespaces)"
 
 step "1. Build the plugin"
+hd_rust_target
 hd_print_cmd cargo build --release --quiet
 if ! cargo build --release --quiet 2>"$WORK/build.log"; then
     cat "$WORK/build.log" >&2

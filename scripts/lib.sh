@@ -43,6 +43,14 @@ hd_die() { printf 'error: %s\n' "$*" >&2; return 1; }
 HD_TARGET=x86_64-unknown-linux-musl
 HD_RELEASE_DIR=$HD_REPO/target/$HD_TARGET/release
 
+# hd_rust_target: installs the build's target when this rustup lacks it
+# (a fresh rustup has only its host's).
+hd_rust_target() {
+    if ! rustup target list --installed | grep -qx "$HD_TARGET"; then
+        rustup target add "$HD_TARGET" || hd_die "rustup target add $HD_TARGET failed"
+    fi
+}
+
 # hd_bin: the plugin binary under test ($HOSTDEV, else the release build).
 hd_bin() { printf '%s\n' "${HOSTDEV:-$HD_RELEASE_DIR/hostdev}"; }
 
@@ -131,6 +139,7 @@ hd_release_bin() {
     if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
+    hd_rust_target >&2 || return 1
     (cd "$HD_REPO" && cargo build --release --quiet) >&2 || return 1
     hd_bin
 }

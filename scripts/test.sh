@@ -80,10 +80,7 @@ preflight() {
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
     command -v cargo >/dev/null || hd_die "cargo not found (install a Rust toolchain with rustup)"
-    # The build's target (see .cargo/config.toml); a fresh rustup has only its host's.
-    if ! rustup target list --installed | grep -qx "$HD_TARGET"; then
-        rustup target add "$HD_TARGET" || hd_die "rustup target add $HD_TARGET failed"
-    fi
+    hd_rust_target
     cargo --version
     uname -r
 }

@@ -5,6 +5,7 @@
 #     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
 #     bash scripts/bench.sh --declared # only 1. and 9. (declared settings), with their exact counts
 #     bash scripts/bench.sh --compare BIN   # also 1. by another hostdev build
+#     HOSTDEV=BIN bash scripts/bench.sh     # measure BIN instead of the release build
 #
 # It builds the release binary and measures, in ONE run and interleaved
 # (round-robin over the variants at every repetition, so that machine noise
@@ -49,7 +50,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$HD_REPO"
 
-usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 
 REPS=
 SMOKE=
@@ -120,7 +121,9 @@ echo "building: cargo build --release, and the examples kernel_limit and noop" >
 cargo build --release --quiet
 cargo build --release --quiet --example kernel_limit --example noop
 OUT=$HD_RELEASE_DIR
-BIN=$OUT/hostdev
+# HOSTDEV: another build to measure as the plugin under test (with
+# --compare, two builds of one libc compare code, not libcs).
+BIN=$(hd_bin)
 for f in "$BIN" "$OUT/examples/kernel_limit" "$OUT/examples/noop"; do
     [[ -x $f ]] || { echo "bench.sh: no binary at $f" >&2; exit 1; }
 done

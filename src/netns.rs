@@ -100,6 +100,14 @@ impl Netns {
         cookie_of_socket(sock?.as_raw_fd())
     }
 
+    /// Whether this is the namespace a record names: its identity, and its
+    /// cookie when one was recorded. A live namespace with the recorded
+    /// inode but another cookie was born after the recorded one died and
+    /// took its inode (nsfs inodes are given lowest first).
+    pub fn is(&self, id: NsIdentity, cookie: Option<u64>) -> bool {
+        self.identity() == id && cookie.is_none_or(|c| self.cookie() == Some(c))
+    }
+
     /// Whether both handles name the same namespace.
     pub fn same_as(&self, other: &Netns) -> bool {
         self.identity() == other.identity()
@@ -130,14 +138,13 @@ impl AsFd for Netns {
 /// cannot make it open another namespace.
 ///
 /// With `cookie` (recorded at ADD), the namespace found must also have that
-/// cookie: a live namespace with the recorded inode but another cookie was
-/// born after ours died and took its inode, so ours is not found.
+/// cookie (`Netns::is`), or ours is not found.
 pub fn find(id: NsIdentity, cookie: Option<u64>) -> Option<(Netns, String)> {
     let (ns, path) = holders().filter(|path| stat_is(path, id)).find_map(|path| {
         let ns = Netns::open(Path::new(&path)).ok().filter(|ns| ns.identity() == id)?;
         Some((ns, path))
     })?;
-    cookie.is_none_or(|c| ns.cookie() == Some(c)).then_some((ns, path))
+    ns.is(id, cookie).then_some((ns, path))
 }
 
 /// The first network namespace something reachable holds (as `find`

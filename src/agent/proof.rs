@@ -1,8 +1,8 @@
 //! Is an attachment's namespace dead? Answered on proof only, the
 //! cheapest first. Proof is the kernel's: RTM_DELNSID for the id the node
 //! gave the namespace at ADD, or that id gone (ids are never taken back
-//! while a namespace lives). Life is the recorded device and inode found
-//! through a process, a descriptor or a bind mount. "Not found" alone is
+//! while a namespace lives). Life is the recorded device, inode and cookie
+//! found through a process, a descriptor or a bind mount. "Not found" alone is
 //! neither: a namespace held only by a kernel object (a socket) lives
 //! where no one can see it.
 
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 
 use crate::cmd::Host;
-use crate::netns::{self, NsIdentity};
+use crate::netns::{self, Netns};
 use crate::state::{Phase, Record};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn verdict(host: &mut Host, rec: &Record, announced: bool, census: &mut Cens
             Some(format!("the node's id for its namespace (nsid {n}) is gone: the namespace is destroyed"))
         }
         Some(n) => match census.holder(host, n) {
-            Some((other, via)) if *other == id => return Verdict::Alive(via.clone()),
+            Some((other, via)) if other.is(id, rec.netns_cookie) => return Verdict::Alive(via.clone()),
             Some((_, via)) => Some(format!(
                 "the node's id for its namespace (nsid {n}) now belongs to another namespace (found through {via}): the recorded one is destroyed"
             )),
@@ -83,7 +83,7 @@ pub fn waiting_for(rec: &Record) -> String {
 /// and one RTM_GETNSID per namespace). An event's pass takes none: the
 /// kernel's announcement is its proof.
 pub struct Census {
-    taken: Option<HashMap<i32, (NsIdentity, String)>>,
+    taken: Option<HashMap<i32, (Netns, String)>>,
     allowed: bool,
 }
 
@@ -99,7 +99,7 @@ impl Census {
     }
 
     /// The namespace (and where it was found) that holds id `n` now.
-    fn holder(&mut self, host: &mut Host, n: i32) -> Option<&(NsIdentity, String)> {
+    fn holder(&mut self, host: &mut Host, n: i32) -> Option<&(Netns, String)> {
         if !self.allowed {
             return None;
         }
@@ -107,7 +107,7 @@ impl Census {
             let mut ids = HashMap::new();
             for (ns, via) in netns::every() {
                 if let Ok(Some(id)) = host.sock.nsid_of(ns.as_fd()) {
-                    ids.insert(id, (ns.identity(), via));
+                    ids.insert(id, (ns, via));
                 }
             }
             ids

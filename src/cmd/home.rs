@@ -199,9 +199,10 @@ fn not_home(rec: &Record, why: &str) -> Error {
     )
 }
 
-/// The name to come home under: its own when free (or held by `ours`, the
-/// host index of the interface itself), else the first free parking name.
-fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
+/// The name the interface arrives under on the host: its home name (its
+/// own, `rec.host.name`) when free (or held by `ours`, the host index of
+/// the interface itself), else the first free parking name.
+fn arrival_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
     for name in std::iter::once(rec.host.name.clone()).chain(parking_names(rec.host.index)) {
         let taken = sock.link_by_name(&name).map_err(kernel_error("look up a name on the host"))?;
         if taken.is_none_or(|other| Some(other.index) == ours) {
@@ -219,15 +220,15 @@ pub fn parking_names(index: u32) -> impl Iterator<Item = String> {
     first.into_iter().chain((1..=9).map(move |n| format!("hdp{index}-{n}")))
 }
 
-/// Moves `link` from the container to the host under its home name. It is
-/// first renamed to that name inside the container, so the host never sees
+/// Moves `link` from the container to the host under its arrival name. It
+/// is first renamed to that name inside the container, so the host never sees
 /// the container-side name even for an instant, and stripped of its
 /// altnames, which the container may have chosen to clash with a host name
 /// (the record's come back with the restore). Returns why the move failed,
 /// if it did: the kernel may have moved it all the same (it moves first and
 /// renames second), so the caller looks where it went.
 fn move_out(host: &mut Host, ctr: &mut Container, link: &Link, rec: &Record) -> Result<Option<String>> {
-    let name = home_name(&mut host.sock, rec, None)?;
+    let name = arrival_name(&mut host.sock, rec, None)?;
     failpoint::hit("del-before-move");
     if let Err(e) = ctr.sock.del_altnames(link.index, &link.altnames) {
         debug!("removing the altnames {:?} of {} in the container failed: {e}", link.altnames, link.name);
@@ -255,7 +256,7 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     let mut last = None;
     // A name can be taken between the look-up and the rename: look again.
     for _ in 0..3 {
-        let want = home_name(sock, rec, Some(link.index))?;
+        let want = arrival_name(sock, rec, Some(link.index))?;
         if link.name == want {
             return Ok(want);
         }

@@ -163,28 +163,27 @@ pub(super) fn select_device(
             .flatten()
             .filter_map(|(_, r)| r.ok())
             .find(|r| device::could_name(&conf.selector, &r.host));
-        match holder {
-            Some(r) if on_its_way_home(&r) => Error::new(
-                code::TRY_AGAIN,
-                format!(
-                    "device {:?} is on its way back from the namespace of {}, which is gone (the kernel returns a physical device asynchronously); try again later",
-                    r.host.name,
-                    r.holder()
-                ),
-            ),
-            Some(r) => Error::new(
-                code::DEVICE_BUSY,
-                format!(
-                    "device {:?} is attached to {} as {} (network {})",
-                    r.host.name,
-                    r.holder(),
-                    r.ifname,
-                    r.network
-                ),
-            ),
-            None => e,
-        }
+        holder.map_or(e, |r| held(&r))
     })
+}
+
+/// Why the device `r` holds is not on the host: attached (102), or on
+/// its way back from a namespace that is gone (11: it will be).
+fn held(r: &Record) -> Error {
+    if on_its_way_home(r) {
+        return Error::new(
+            code::TRY_AGAIN,
+            format!(
+                "device {:?} is on its way back from the namespace of {}, which is gone (the kernel returns a physical device asynchronously); try again later",
+                r.host.name,
+                r.holder()
+            ),
+        );
+    }
+    Error::new(
+        code::DEVICE_BUSY,
+        format!("device {:?} is attached to {} as {} (network {})", r.host.name, r.holder(), r.ifname, r.network),
+    )
 }
 
 /// A physical device whose attachment's namespace no longer exists: the

@@ -187,66 +187,86 @@ impl Want {
 /// The configured selectors in order of precedence, each checked (code 7
 /// when malformed). The device plugin's ID replaces `pciBusID`.
 fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
-    let mut wants = Vec::new();
-    if let Some(name) = given(&sel.device) {
-        if !crate::ifname::valid_alt(name) {
-            return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
-        }
-        wants.push(Want::Name(name.to_string()));
-    }
-    if let Some(value) = given(&sel.hwaddr) {
-        let mac = normal_mac(value).ok_or_else(|| {
-            config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
-        })?;
-        wants.push(Want::Mac { value: value.to_string(), mac });
-    }
-    if let Some(value) = given(&sel.kernelpath) {
-        let dir = sysfs
-            .kernel_path(value)
-            .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
-        wants.push(Want::KernelPath { value: value.to_string(), dir });
-    }
-    match (given(&sel.device_id), &sel.pci_bus_id) {
-        (Some(id), pci) => {
-            let key = sel.device_id_key();
-            if let Some(pci) = pci.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
-                info!("{key} replaces pciBusID"; deviceID = id, pciBusID = pci);
-            }
-            if let Some(addr) = sysfs::pci_address(id) {
-                wants.push(Want::Pci { key, addr });
-            } else if sysfs::is_entry_name(id) {
-                wants.push(Want::Aux { key, id: id.to_string() });
-            } else {
-                return Err(config_error(format!(
-                    "{key} {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name"
-                )));
-            }
-        }
-        (None, pci) => {
-            if let Some(value) = given(pci) {
-                let addr = sysfs::pci_address(value).ok_or_else(|| {
-                    config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
-                })?;
-                wants.push(Want::Pci { key: "pciBusID", addr });
-            }
-        }
-    }
+    // Checked in this order, so the first malformed key is the one named.
+    let wants = [want_name(sel)?, want_mac(sel)?, want_kernel_path(sel, sysfs)?, want_bus_device(sel)?];
+    let wants: Vec<Want> = wants.into_iter().flatten().collect();
     if wants.is_empty() {
-        let keys = [
-            ("device", &sel.device),
-            ("hwaddr", &sel.hwaddr),
-            ("kernelpath", &sel.kernelpath),
-            ("pciBusID", &sel.pci_bus_id),
-            (sel.device_id_key(), &sel.device_id),
-        ];
-        if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
-            return Err(config_error(format!("config key {key:?} is empty, and no other selector is set")));
-        }
-        return Err(config_error(
-            "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
-        ));
+        return Err(nothing_selected(sel));
     }
     Ok(wants)
+}
+
+/// `device`: held to the altname rule (longer than a name may be), as it
+/// may name an altname.
+fn want_name(sel: &Selector) -> Result<Option<Want>> {
+    let Some(name) = given(&sel.device) else { return Ok(None) };
+    if !crate::ifname::valid_alt(name) {
+        return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
+    }
+    Ok(Some(Want::Name(name.to_string())))
+}
+
+/// `hwaddr`, as written (for messages) and as `Link::mac` spells it.
+fn want_mac(sel: &Selector) -> Result<Option<Want>> {
+    let Some(value) = given(&sel.hwaddr) else { return Ok(None) };
+    let mac = normal_mac(value).ok_or_else(|| {
+        config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
+    })?;
+    Ok(Some(Want::Mac { value: value.to_string(), mac }))
+}
+
+/// `kernelpath`: only a path below the sysfs root is a device's.
+fn want_kernel_path(sel: &Selector, sysfs: &Sysfs) -> Result<Option<Want>> {
+    let Some(value) = given(&sel.kernelpath) else { return Ok(None) };
+    let dir = sysfs
+        .kernel_path(value)
+        .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
+    Ok(Some(Want::KernelPath { value: value.to_string(), dir }))
+}
+
+/// The device on its bus: the device plugin's ID (what it allocated to
+/// this pod, so it wins over the config's `pciBusID`), a PCI function or
+/// an auxiliary device; else `pciBusID`.
+fn want_bus_device(sel: &Selector) -> Result<Option<Want>> {
+    let Some(id) = given(&sel.device_id) else { return want_pci_bus_id(sel) };
+    let key = sel.device_id_key();
+    if let Some(pci) = sel.pci_bus_id.as_deref().filter(|p| !p.eq_ignore_ascii_case(id)) {
+        info!("{key} replaces pciBusID"; deviceID = id, pciBusID = pci);
+    }
+    if let Some(addr) = sysfs::pci_address(id) {
+        return Ok(Some(Want::Pci { key, addr }));
+    }
+    if sysfs::is_entry_name(id) {
+        return Ok(Some(Want::Aux { key, id: id.to_string() }));
+    }
+    Err(config_error(format!("{key} {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name")))
+}
+
+/// `pciBusID`, when no device plugin's ID replaces it.
+fn want_pci_bus_id(sel: &Selector) -> Result<Option<Want>> {
+    let Some(value) = given(&sel.pci_bus_id) else { return Ok(None) };
+    let addr = sysfs::pci_address(value).ok_or_else(|| {
+        config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
+    })?;
+    Ok(Some(Want::Pci { key: "pciBusID", addr }))
+}
+
+/// Why nothing is selected: an empty key, named when only empty ones are
+/// set (templates write `"pciBusID": ""`), else the keys that select.
+fn nothing_selected(sel: &Selector) -> Error {
+    let keys = [
+        ("device", &sel.device),
+        ("hwaddr", &sel.hwaddr),
+        ("kernelpath", &sel.kernelpath),
+        ("pciBusID", &sel.pci_bus_id),
+        (sel.device_id_key(), &sel.device_id),
+    ];
+    if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
+        return config_error(format!("config key {key:?} is empty, and no other selector is set"));
+    }
+    config_error(
+        "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
+    )
 }
 
 /// A configured key's value. An empty one is unset, as upstream reads it

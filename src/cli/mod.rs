@@ -122,13 +122,8 @@ fn forget_options(rest: &[OsString]) -> Result<forget::Options, String> {
     let [network, container_id, ifname] = words[..] else {
         return Err("forget needs NETWORK CONTAINER IFNAME".into());
     };
-    let valid = |what: &str, s: &str| {
-        crate::cni::env::is_spec_id(s)
-            .then_some(())
-            .ok_or_else(|| format!("{what} {s:?}: {}", crate::cni::env::SPEC_ID_RULE))
-    };
-    valid("network", network)?;
-    valid("container", container_id)?;
+    crate::cni::env::check_spec_id("network", network)?;
+    crate::cni::env::check_spec_id("container", container_id)?;
     crate::cni::env::check_ifname("IFNAME", ifname).map_err(|e| e.msg)?;
     let key = crate::state::Key { network: network.into(), container_id: container_id.into(), ifname: ifname.into() };
     Ok(forget::Options { data_dir: absolute(data_dir, "--data-dir")?, key })

@@ -268,7 +268,7 @@ fn evidence(sel: &Selector, link: &Link, anchor: &Anchor) -> std::result::Result
     }
 }
 
-/// The name an adopted interface comes home under.
+/// An adopted interface's home name, and where it comes from.
 #[derive(Debug, PartialEq, Eq)]
 struct Home {
     name: String,
@@ -276,13 +276,14 @@ struct Home {
     upstream_alias: bool,
 }
 
-/// The name to come home under: the config's `device` when it is an
-/// interface name (not one of the link's altnames), else, for a physical
-/// device only, the alias when it is an interface name that no link on
-/// the host but its own (`ours`: its host index, if there) has, as
-/// `taken` (a look-up on the host) says. A veth or macvlan proves only
-/// that it hangs off the host, not which of the host's it is: the
-/// container, which sets the alias, must not choose the name it gets there.
+/// Its home name (its own on the host, the record's `host.name`): the
+/// config's `device` when it is an interface name (not one of the link's
+/// altnames), else, for a physical device only, the alias when it is an
+/// interface name that no link on the host but its own (`ours`: its host
+/// index, if there) has, as `taken` (a look-up on the host) says. A veth
+/// or macvlan proves only that it hangs off the host, not which of the
+/// host's it is: the container, which sets the alias, must not choose the
+/// name it gets there.
 fn home_name(
     device: Option<&String>,
     link: &Link,

@@ -19,7 +19,7 @@ use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
 use crate::netlink::gso::Sizes;
 use crate::netlink::link::{master_request, set_link_request, up_request};
 use crate::netlink::sysctl::enable_ipv6;
-use crate::netlink::{Link, LinkChange, Master, Socket, Subject, route};
+use crate::netlink::{Addr, Link, LinkChange, Master, Request, Socket, Subject, route};
 use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{debug, info, warn};
 
@@ -69,18 +69,7 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
     };
     info!("the interface is on the host"; device = rec.host.name, name = link.name, index = link.index);
     let name = rename_on_host(&mut host.sock, &link, rec)?;
-    // A parked interface was restored when it came home: only its name was
-    // missing. Restoring again would undo what the operator changed since.
-    if rec.phase != Phase::Parked {
-        // The PF side first: while the PF holds another admin MAC, some
-        // drivers refuse to give the VF its own MAC back.
-        let link = match &rec.vf {
-            Some(vf) => crate::vf::restore(&mut host.sock, vf, &link, &rec.host.mac)?,
-            None => link,
-        };
-        restore(host, &link, &name, rec)?;
-        info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
-    }
+    restore_unless_parked(host, link, &name, rec)?;
     failpoint::hit("del-after-restore");
     if name == rec.host.name {
         info!("the interface is home"; device = name);
@@ -89,6 +78,24 @@ pub fn bring_home(host: &mut Host, mut ctr: Option<&mut Container>, rec: &Record
         warn!("interface {} is home but parked as {name}: its name is taken on the host", rec.host.name);
         Ok(Outcome::Parked(name))
     }
+}
+
+/// Restores what the interface had, on the PF too for a VF. A parked
+/// interface was restored when it came home: only its name was missing.
+/// Restoring again would undo what the operator changed since.
+fn restore_unless_parked(host: &mut Host, link: Link, name: &str, rec: &Record) -> Result<()> {
+    if rec.phase == Phase::Parked {
+        return Ok(());
+    }
+    // The PF side first: while the PF holds another admin MAC, some
+    // drivers refuse to give the VF its own MAC back.
+    let link = match &rec.vf {
+        Some(vf) => crate::vf::restore(&mut host.sock, vf, &link, &rec.host.mac)?,
+        None => link,
+    };
+    restore(host, &link, name, rec)?;
+    info!("restored"; device = name, addresses = rec.addrs.len(), routes = rec.routes.len(), mtu = rec.host.mtu);
+    Ok(())
 }
 
 /// Brings `rec`'s interface home and updates the record to match. The
@@ -199,9 +206,10 @@ fn not_home(rec: &Record, why: &str) -> Error {
     )
 }
 
-/// The name to come home under: its own when free (or held by `ours`, the
-/// host index of the interface itself), else the first free parking name.
-fn home_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
+/// The name the interface arrives under on the host: its home name (its
+/// own, `rec.host.name`) when free (or held by `ours`, the host index of
+/// the interface itself), else the first free parking name.
+fn arrival_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
     for name in std::iter::once(rec.host.name.clone()).chain(parking_names(rec.host.index)) {
         let taken = sock.link_by_name(&name).map_err(kernel_error("look up a name on the host"))?;
         if taken.is_none_or(|other| Some(other.index) == ours) {
@@ -219,15 +227,15 @@ pub fn parking_names(index: u32) -> impl Iterator<Item = String> {
     first.into_iter().chain((1..=9).map(move |n| format!("hdp{index}-{n}")))
 }
 
-/// Moves `link` from the container to the host under its home name. It is
-/// first renamed to that name inside the container, so the host never sees
+/// Moves `link` from the container to the host under its arrival name. It
+/// is first renamed to that name inside the container, so the host never sees
 /// the container-side name even for an instant, and stripped of its
 /// altnames, which the container may have chosen to clash with a host name
 /// (the record's come back with the restore). Returns why the move failed,
 /// if it did: the kernel may have moved it all the same (it moves first and
 /// renames second), so the caller looks where it went.
 fn move_out(host: &mut Host, ctr: &mut Container, link: &Link, rec: &Record) -> Result<Option<String>> {
-    let name = home_name(&mut host.sock, rec, None)?;
+    let name = arrival_name(&mut host.sock, rec, None)?;
     failpoint::hit("del-before-move");
     if let Err(e) = ctr.sock.del_altnames(link.index, &link.altnames) {
         debug!("removing the altnames {:?} of {} in the container failed: {e}", link.altnames, link.name);
@@ -255,7 +263,7 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
     let mut last = None;
     // A name can be taken between the look-up and the rename: look again.
     for _ in 0..3 {
-        let want = home_name(sock, rec, Some(link.index))?;
+        let want = arrival_name(sock, rec, Some(link.index))?;
         if link.name == want {
             return Ok(want);
         }
@@ -278,10 +286,22 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 /// once). A route or a master that cannot come back (its gateway or bridge
 /// is gone, say) is a warning, not a failed DEL.
 fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()> {
-    let sock = &mut host.sock;
-    let was = &rec.host;
+    // Before the addresses: IPv6 must be enabled again for its own.
+    crate::cmd::settings::restore_host(&host.sock, name, rec);
+    let addrs = unexpired(&rec.addrs);
+    let requests = restore_requests(&mut host.sock, link, name, rec, &addrs);
+    if send_restore(&mut host.sock, name, requests)? {
+        info!("IPv6 is disabled on the host by default: enabling it on the interface"; device = name);
+        enable_ipv6(host.ns.as_fd(), host.ns.as_fd(), name).map_err(kernel_error(&format!("enable IPv6 on {name}")))?;
+    }
+    restore_after_batch(&mut host.sock, link, name, rec, &addrs)
+}
+
+/// What `link` holds that differs from what it had (`was`): only that is
+/// set, so an unchanged MTU or MAC asks nothing of the driver.
+fn link_change(link: &Link, was: &Link) -> LinkChange {
     let differs = |want: Option<u32>, have: Option<u32>| want.filter(|w| Some(*w) != have);
-    let change = LinkChange {
+    LinkChange {
         mac: (link.mac != was.mac).then(|| was.mac.clone()),
         mtu: (link.mtu != was.mtu).then_some(was.mtu),
         alias: (link.alias != was.alias).then(|| was.alias.clone().unwrap_or_default()),
@@ -290,45 +310,59 @@ fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()>
         group: differs(was.group, link.group),
         sizes: Sizes::restoring(&was.sizes, &link.sizes),
         ..LinkChange::default()
-    };
-    // Before the addresses: IPv6 must be enabled again for its own.
-    crate::cmd::settings::restore_host(sock, name, rec);
-    let mut requests = vec![set_link_request(link.index, &change)];
+    }
+}
+
+/// The one pipelined batch, in the order the kernel needs: the link's own
+/// settings, its master, the addresses (`addrs`, those not expired), admin
+/// state, then the routes, which need the addresses and the link up.
+fn restore_requests(sock: &mut Socket, link: &Link, name: &str, rec: &Record, addrs: &[Addr]) -> Vec<Request> {
+    let was = &rec.host;
+    let mut requests = vec![set_link_request(link.index, &link_change(link, was))];
     let master = restore_master(sock, link, name, was.master.as_ref());
     requests.extend(master.map(|m| master_request(link.index, m)));
-    let addrs = unexpired(&rec.addrs);
-    requests.extend(add_requests(link.index, name, &addrs));
+    requests.extend(add_requests(link.index, name, addrs));
     if was.up {
         requests.push(up_request(link.index));
     }
     requests.extend(route::saved_requests(link.index, was.index, &rec.routes, false));
+    requests
+}
+
+/// Sends the batch. Only the link's own settings failing fails DEL: the
+/// interface is home all the same. True when an IPv6 address was refused
+/// because IPv6 is disabled on it.
+fn send_restore(sock: &mut Socket, name: &str, requests: Vec<Request>) -> Result<bool> {
     let mut ipv6_refused = false;
     for f in sock.batch(requests).map_err(kernel_error("restore the interface on the host"))? {
         match f.subject {
             // The move reset its sysctls to the host's defaults, which
-            // disable IPv6: enabled below on this interface, as it was.
+            // disable IPv6: enabled by the caller on this interface, as it was.
             Subject::Address(a) if f.is(Errno::EACCES) && a.is_ipv6() => ipv6_refused = true,
             // A route whose gateway is gone, a master that refuses the port:
             // the interface is home all the same.
             Subject::Route(dst) => warn!("cannot put route {dst} back on {name}: {}", f.error),
             Subject::Rule(_) => warn!("{f}"),
             Subject::Master => warn!("cannot make {name} a port of its master again: {}", f.error),
-            // Tried once more below, with the ones the kernel dropped.
+            // Tried once more after the batch, with the ones the kernel dropped.
             Subject::Address(a) => warn!("cannot put address {a} back on {name} yet: {}", f.error),
             Subject::Link => return Err(refused(f)),
         }
     }
-    if ipv6_refused {
-        info!("IPv6 is disabled on the host by default: enabling it on the interface"; device = name);
-        enable_ipv6(host.ns.as_fd(), host.ns.as_fd(), name).map_err(kernel_error(&format!("enable IPv6 on {name}")))?;
-    }
-    let sock = &mut host.sock;
-    check_kept(sock, link.index, name, &addrs)?;
+    Ok(ipv6_refused)
+}
+
+/// What needs the batch first: the addresses checked (and re-added where
+/// the kernel dropped them), nexthop objects, the routes through them and
+/// rules, the addresses' own flags (they came back with NODAD, to be
+/// usable at once), and the altnames the container took away.
+fn restore_after_batch(sock: &mut Socket, link: &Link, name: &str, rec: &Record, addrs: &[Addr]) -> Result<()> {
+    check_kept(sock, link.index, name, addrs)?;
     restore_routing(sock, link.index, name, rec);
-    for f in sock.batch(own_flags_requests(link.index, name, &addrs)).unwrap_or_default() {
+    for f in sock.batch(own_flags_requests(link.index, name, addrs)).unwrap_or_default() {
         warn!("{f}");
     }
-    let lost: Vec<String> = was.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
+    let lost: Vec<String> = rec.host.altnames.iter().filter(|a| !link.altnames.contains(a)).cloned().collect();
     if let Err(e) = sock.add_altnames(link.index, &lost) {
         warn!("cannot give {name} back its altnames {lost:?}: {e}");
     }

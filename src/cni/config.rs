@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::declare::Declared;
-use super::env::{SPEC_ID_RULE, is_spec_id};
+use super::env::check_spec_id;
 use super::error::{Error, Result, code, config_error};
 use super::keys::{Keys, Notes};
 use super::result::Dns;
@@ -203,7 +203,8 @@ impl NetConf {
         let obj = TOP.canonical(&received, &mut notes);
         let cni_version = Version::parse(&spoken_version(&obj)?)?;
         let name = opt_string(&obj, "name")?.ok_or_else(|| config_error("config key \"name\" is required"))?;
-        check_network_name(&name)?;
+        // The spec's rule; it also keeps record file names tame.
+        check_spec_id("config key \"name\"", &name).map_err(config_error)?;
         let runtime = runtime_config(&obj, &mut notes)?;
         let (device_id, device_id_top_level) = device_id(&obj, &runtime)?;
         let selector = Selector {
@@ -295,14 +296,6 @@ fn absolute_path(obj: &Map<String, Value>, key: &str) -> Result<Option<PathBuf>>
         }
         path => Ok(path),
     }
-}
-
-/// The spec's network name rule; it also keeps record file names tame.
-fn check_network_name(name: &str) -> Result<()> {
-    if !is_spec_id(name) {
-        return Err(config_error(format!("config key \"name\" {name:?} is invalid: {SPEC_ID_RULE}")));
-    }
-    Ok(())
 }
 
 /// Names the key, what it must be, and what it got: its type, and the

@@ -136,7 +136,7 @@ impl Env {
         if self.container_id.is_empty() {
             return Err(env_error("CNI_CONTAINERID is required"));
         }
-        check_container_id(&self.container_id)?;
+        check_spec_id("CNI_CONTAINERID", &self.container_id).map_err(env_error)?;
         check_ifname("CNI_IFNAME", &self.ifname)?;
         if self.netns.is_none() && self.command != Command::Del {
             return Err(env_error("CNI_NETNS is required"));
@@ -145,10 +145,13 @@ impl Env {
     }
 }
 
-/// The spec's container id rule: an alphanumeric, then alphanumerics, `_`, `.`, `-`.
-pub fn check_container_id(id: &str) -> Result<()> {
-    if !is_spec_id(id) {
-        return Err(env_error(format!("CNI_CONTAINERID {id:?} is invalid: {SPEC_ID_RULE}")));
+/// The spec's one rule for container ids and network names (an
+/// alphanumeric, then alphanumerics, `_`, `.`, `-`); Err names `what`
+/// (the variable or config key) and the value. The caller gives the code:
+/// a bad variable is not a bad config.
+pub fn check_spec_id(what: &str, value: &str) -> std::result::Result<(), String> {
+    if !is_spec_id(value) {
+        return Err(format!("{what} {value:?} is invalid: {SPEC_ID_RULE}"));
     }
     Ok(())
 }

@@ -5,13 +5,14 @@ use std::os::fd::AsFd;
 
 use crate::cmd::Host;
 use crate::cmd::locate::anchor_of;
+use crate::cmd::settings::Plan;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
 use crate::kernel::kernel_error;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Link, Socket};
-use crate::state::{Anchor, Phase, Record, Store, Unprovable};
+use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use super::Attachment;
@@ -25,12 +26,32 @@ mod tests;
 /// attachment holds it, snapshots it, checks that the container can take
 /// it, and writes the record. The lock is released before anything moves.
 pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
-    let (store, env, conf, key) = (att.store, att.env, att.conf, att.key.clone());
+    let (store, key) = (att.store, att.key.clone());
     let _lock = store.lock()?;
-    // A parked record under this key (podman reuses a container's id when it
-    // restarts it) gives way below if it is the same device. A lost one (its
-    // DEL succeeded, nothing could be done) gives way to the new attachment.
-    let same_key = store.load(&key)?.filter(|r| {
+    let same_key = same_key_record(store, &key)?;
+    let (mut rec, parked) = record_selected(att)?;
+    // The same key's parked record may only give way to its own device.
+    let inherits_same_key = parked.as_ref().is_some_and(|p| p.key() == key);
+    if let Some(waiting) = same_key.filter(|_| !inherits_same_key) {
+        return Err(still_parked(&waiting, &key));
+    }
+    rec.pod = att.env.pod.clone();
+    rec.added = Some(crate::state::now());
+    watch_namespace(att, &mut rec);
+    write(store, &rec)?;
+    if let Some(parked) = parked.filter(|_| !inherits_same_key) {
+        store.remove(&parked)?; // this attachment carries its name now
+    }
+    Ok(rec)
+}
+
+/// The record already under this attachment's key, if it may stay while
+/// the claim goes on. A parked one (podman reuses a container's id when it
+/// restarts it) gives way later if it is the same device; a lost one (its
+/// DEL succeeded, nothing could be done) gives way to the new attachment
+/// now. Any other means the container already has this attachment.
+fn same_key_record(store: &Store, key: &Key) -> Result<Option<Record>> {
+    let same_key = store.load(key)?.filter(|r| {
         let lost = r.phase == Phase::Lost;
         if lost {
             warn!("the record of {}, lost since an earlier DEL, is replaced by this attachment", r.host.name);
@@ -46,19 +67,25 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
             ),
         ));
     }
-    let netns = env.netns.clone();
-    let mut parked = None;
+    Ok(same_key)
+}
+
+/// The selected device's record, once no other attachment holds it, and
+/// the parked record it takes over (the same device, home and waiting for
+/// its name), if any.
+fn record_selected(att: &mut Attachment) -> Result<(Record, Option<Record>)> {
+    let (store, key, netns) = (att.store, att.key.clone(), att.env.netns.clone());
     let mut dump = None;
-    let selected = select_device(&mut att.host, conf, store, &mut dump)?;
+    let selected = select_device(&mut att.host, att.conf, store, &mut dump)?;
     crate::failpoint::pause("add-after-select");
-    let mut rec = match selected {
+    match selected {
         Selected::Userspace(device) => {
             let rec = Record::userspace(&key, netns, device);
             check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
-            rec
+            Ok((rec, None))
         }
         Selected::Netdev(found) => {
-            parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
+            let parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
             let mut rec = snapshot(att, netns, &found, dump)?;
             if let Some(parked) = &parked {
                 // A parked interface keeps its true name: DEL brings it home
@@ -67,25 +94,28 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
                 rec.host.name = parked.host.name.clone();
                 rec.parked_as = parked.parked_as.clone();
             }
-            rec
+            Ok((rec, parked))
         }
-    };
-    // The same key's parked record may only give way to its own device.
-    let inherits_same_key = parked.as_ref().is_some_and(|p| p.key() == key);
-    if let Some(waiting) = same_key.filter(|_| !inherits_same_key) {
-        return Err(Error::new(
-            code::DEVICE_BUSY,
-            format!(
-                "{} from an earlier attachment of container {} as {} is parked, waiting for its name; it must come home first",
-                waiting.host.name, key.container_id, key.ifname
-            ),
-        ));
     }
-    rec.pod = env.pod.clone();
-    rec.added = Some(crate::state::now());
-    watch_namespace(att, &mut rec);
-    store.claim(&rec)?;
-    store.save(&rec)?;
+}
+
+/// The same key's parked record (`waiting`) holds another device than
+/// the one selected now: its own must come home first.
+fn still_parked(waiting: &Record, key: &Key) -> Error {
+    Error::new(
+        code::DEVICE_BUSY,
+        format!(
+            "{} from an earlier attachment of container {} as {} is parked, waiting for its name; it must come home first",
+            waiting.host.name, key.container_id, key.ifname
+        ),
+    )
+}
+
+/// Claims the device and writes the record: from here on, the device is
+/// this attachment's, and a crash leaves a record for DEL or GC.
+fn write(store: &Store, rec: &Record) -> Result<()> {
+    store.claim(rec)?;
+    store.save(rec)?;
     info!(
         "recorded the host interface";
         device = rec.host.name,
@@ -95,10 +125,7 @@ pub(super) fn claim(att: &mut Attachment) -> Result<Record> {
         routes = rec.routes.len(),
         state = if rec.host.up { "up" } else { "down" },
     );
-    if let Some(parked) = parked.filter(|_| !inherits_same_key) {
-        store.remove(&parked)?; // this attachment carries its name now
-    }
-    Ok(rec)
+    Ok(())
 }
 
 /// Records the container namespace's identity and the id the host gives
@@ -136,28 +163,27 @@ pub(super) fn select_device(
             .flatten()
             .filter_map(|(_, r)| r.ok())
             .find(|r| device::could_name(&conf.selector, &r.host));
-        match holder {
-            Some(r) if on_its_way_home(&r) => Error::new(
-                code::TRY_AGAIN,
-                format!(
-                    "device {:?} is on its way back from the namespace of {}, which is gone (the kernel returns a physical device asynchronously); try again later",
-                    r.host.name,
-                    r.holder()
-                ),
-            ),
-            Some(r) => Error::new(
-                code::DEVICE_BUSY,
-                format!(
-                    "device {:?} is attached to {} as {} (network {})",
-                    r.host.name,
-                    r.holder(),
-                    r.ifname,
-                    r.network
-                ),
-            ),
-            None => e,
-        }
+        holder.map_or(e, |r| held(&r))
     })
+}
+
+/// Why the device `r` holds is not on the host: attached (102), or on
+/// its way back from a namespace that is gone (11: it will be).
+fn held(r: &Record) -> Error {
+    if on_its_way_home(r) {
+        return Error::new(
+            code::TRY_AGAIN,
+            format!(
+                "device {:?} is on its way back from the namespace of {}, which is gone (the kernel returns a physical device asynchronously); try again later",
+                r.host.name,
+                r.holder()
+            ),
+        );
+    }
+    Error::new(
+        code::DEVICE_BUSY,
+        format!("device {:?} is attached to {} as {} (network {})", r.host.name, r.holder(), r.ifname, r.network),
+    )
 }
 
 /// A physical device whose attachment's namespace no longer exists: the
@@ -179,15 +205,7 @@ pub(super) fn snapshot(
     let (mut link, all) = fresh(&mut host.sock, found, dump)?;
     device::check_movable(&link)?;
     let stack = Stack::of(&mut link, &all);
-    // The routes through it: for the guard, and to put back on DEL. With a
-    // stack, the guard needs its routes too: one unfiltered dump.
-    let routes = if stack.is_empty() {
-        host.sock.routes(Some(link.index))
-    } else {
-        let ours = stack.indices(&link);
-        host.sock.routes(None).map(|r| r.into_iter().filter(|r| ours.iter().any(|i| r.uses(*i))).collect())
-    }
-    .map_err(kernel_error("read the host's routes"))?;
+    let routes = routes_through(&mut host.sock, &link, &stack)?;
     guard_default_route(&routes, &link, &stack, conf.allow_default_route)?;
     guard_upper_devices(&link, &stack, conf.allow_upper_devices)?;
     let routes: Vec<RouteEntry> = routes.into_iter().filter(|r| r.uses(link.index)).collect();
@@ -203,20 +221,39 @@ pub(super) fn snapshot(
     };
     let mut rec = Record::new(key, netns, link.clone(), addrs);
     att.plan = crate::cmd::settings::prepare(host, conf, &env.ifname, &link, &mut rec)?;
-    // The VF's state as the PF holds it, recorded before anything changes.
+    record_vf(host, conf, &mut rec, &mut att.plan)?;
+    rec.anchor = anchor;
+    rec.unprovable = unprovable;
+    rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
+    record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
+    Ok(rec)
+}
+
+/// The routes through `link`: for the guard, and to put back on DEL. With
+/// a stack, the guard needs its devices' routes too: one unfiltered dump,
+/// kept to the stack (the kernel filters by one device only).
+fn routes_through(sock: &mut Socket, link: &Link, stack: &Stack) -> Result<Vec<RouteEntry>> {
+    if stack.is_empty() {
+        sock.routes(Some(link.index))
+    } else {
+        let ours = stack.indices(link);
+        sock.routes(None).map(|r| r.into_iter().filter(|r| ours.iter().any(|i| r.uses(*i))).collect())
+    }
+    .map_err(kernel_error("read the host's routes"))
+}
+
+/// The VF's state as the PF holds it, recorded before anything changes,
+/// and the device-info file to name when the device is a PCI function.
+fn record_vf(host: &mut Host, conf: &NetConf, rec: &mut Record, plan: &mut Plan) -> Result<()> {
     let sysfs = crate::sysfs::Sysfs::from_env();
     rec.vf = crate::vf::snapshot(&mut host.sock, &sysfs, &rec.host, &conf.vf)?;
     rec.device_info = conf.device_info_file.clone().filter(|_| crate::vf::pci_of(&sysfs, &rec.host).is_some());
     if rec.vf.is_some() && conf.vf.mac.is_some() {
         // A VF takes its MAC from the PF's admin MAC (set before the move);
         // the move must not ask the VF's driver for it a second time.
-        att.plan.link.mac = None;
+        plan.link.mac = None;
     }
-    rec.anchor = anchor;
-    rec.unprovable = unprovable;
-    rec.routes = routes.into_iter().filter(RouteEntry::worth_keeping).collect();
-    record_routing(&mut host.sock, &mut rec, conf.use_interface_network == Some(true))?;
-    Ok(rec)
+    Ok(())
 }
 
 /// The device as it is now, after the claim check, and one dump of the

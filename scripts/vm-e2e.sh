@@ -57,6 +57,7 @@ EXPECTED=(
     stack_bond_home stack_bond_defroute stack_vlan_refused stack_vlan_allowed stack_vlan_defroute
     declared_e1000 declared_e1000_gone_del declared_virtio declared_virtio_gone_gc declared_ipv4_refused
     can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
+    can_agent_running can_agent_once
     can_lingering_del vcan_dies vcan_leaves_can
 )
 EXPECTED_SRIOV=(

@@ -63,7 +63,8 @@ EXPECTED=(
 EXPECTED_SRIOV=(
     sriov_inventory sriov_select_pcibusid sriov_select_deviceid sriov_select_runtime_deviceid
     sriov_admin_state sriov_link_state_refused sriov_min_rate_refused sriov_8021ad_refused sriov_bad_vlan
-    sriov_claimed sriov_gone_del sriov_gone_gc sriov_crash_before_move sriov_crash_after_move
+    sriov_claimed sriov_gone_del sriov_gone_gc sriov_agent_running sriov_agent_once
+    sriov_crash_before_move sriov_crash_after_move
     sriov_forged sriov_pf_untouched
 )
 ONLY=${VM_E2E_ONLY:-}

@@ -164,8 +164,13 @@ records() {
         [ -e "$f" ] && printf '%s ' "$f"
     done
 }
+# expect_no_records DATADIR: no record, and no device claim (.claim.*)
+# that would refuse the device to the next ADD.
 expect_no_records() {
     left=$(records "$1")
+    for f in "$1"/.claim.*; do
+        [ -e "$f" ] && left="$left$f "
+    done
     [ -z "$left" ] || fail "records left in $1: $left"
 }
 

@@ -191,16 +191,18 @@ sv_claimed() {
 # valid-attachments []), agent (the node agent, started before the
 # namespace is deleted: it heals on the namespace's RTM_DELNSID and the
 # VF's return) or once (`hostdev reconcile --once` after the kernel
-# returned the VF).
+# returned the VF). The device-info file ADD wrote goes with the record.
 sv_gone() {
     name=$1 n=$2 how=$3
     dev=$(vf_if "$n") pci=$(vf_pci "$n")
     before=$(snap "$dev") info=$(vfinfo "$n")
-    ns=hd-$name dd=/run/hd/$name
+    ns=hd-$name dd=/run/hd/$name devinfo=/run/devinfo/cni/$name-net1.json
     ip netns add "$ns"
-    c=$(conf 1.1.0 "net-$name" "$dd" "{\"deviceID\":\"$pci\",\"pciBusID\":\"$pci\"}" "$ADMIN")
+    c=$(conf 1.1.0 "net-$name" "$dd" "{\"deviceID\":\"$pci\",\"pciBusID\":\"$pci\"}" "$ADMIN" |
+        jq -c --arg f "$devinfo" '. + {runtimeConfig: {CNIDeviceInfoFile: $f}}')
     cni ADD "id-$name" "/run/netns/$ns" net1 "$c"
     expect_ok ADD
+    [ -e "$devinfo" ] || fail "ADD wrote no device-info file $devinfo"
     [ "$(vfinfo "$n")" != "$info" ] || fail "ADD did not set the VF's state through the PF: $info"
     ip -n "$ns" link set net1 down
     ip -n "$ns" link set net1 name pod0
@@ -235,6 +237,7 @@ sv_gone() {
     fi
     [ "$(vfinfo "$n")" = "$info" ] || fail "after $how the PF shows $(vfinfo "$n"), before ADD $info"
     [ "$(snap "$dev")" = "$before" ] || fail "after $how: $(snap "$(vf_if "$n")"), before: $before"
+    [ ! -e "$devinfo" ] || fail "the device-info file outlived $how"
     expect_no_records "$dd"
     case $how in
     agent) finish "$name" "VF $n, no DEL; restored by the running agent ($(healed_line)): $info" ;;

@@ -57,12 +57,14 @@ EXPECTED=(
     stack_bond_home stack_bond_defroute stack_vlan_refused stack_vlan_allowed stack_vlan_defroute
     declared_e1000 declared_e1000_gone_del declared_virtio declared_virtio_gone_gc declared_ipv4_refused
     can_inventory can_select_device can_select_pcibusid can_gone_del can_gone_gc
+    can_agent_running can_agent_once
     can_lingering_del vcan_dies vcan_leaves_can
 )
 EXPECTED_SRIOV=(
     sriov_inventory sriov_select_pcibusid sriov_select_deviceid sriov_select_runtime_deviceid
     sriov_admin_state sriov_link_state_refused sriov_min_rate_refused sriov_8021ad_refused sriov_bad_vlan
-    sriov_claimed sriov_gone_del sriov_gone_gc sriov_crash_before_move sriov_crash_after_move
+    sriov_claimed sriov_gone_del sriov_gone_gc sriov_agent_running sriov_agent_once
+    sriov_crash_before_move sriov_crash_after_move
     sriov_forged sriov_pf_untouched
 )
 ONLY=${VM_E2E_ONLY:-}

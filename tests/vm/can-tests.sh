@@ -13,6 +13,10 @@
 #   can_select_pcibusid  the same by "pciBusID" of the kvaser function
 #   can_gone_del         namespace deleted, the kernel returns can0, DEL restores it
 #   can_gone_gc          the same, restored by GC (1.1.0, valid-attachments [])
+#   can_agent_running    the same, no DEL: the node agent, running before the
+#                        namespace is deleted, restores it (proof by parent
+#                        device only: a CAN interface has no MAC)
+#   can_agent_once       the same, restored by `hostdev reconcile --once`
 #   can_lingering_del    DEL while a process holds the namespace whose path is
 #                        gone: found through the process, restored at once
 #   vcan_dies            a vcan dies with its namespace: DEL 0, record "lost"
@@ -130,25 +134,40 @@ sc_can_select() {
     finish "$name" "$dev by $sel: ADD, CHECK, DEL ok; identical after: $after"
 }
 
-# sc_can_gone NAME HOW: ADD, the namespace deleted without DEL, then HOW
-# (del or gc) brings the returned interface home.
+# sc_can_gone NAME HOW: ADD, the namespace deleted without DEL, the kernel
+# returns the CAN interface, then HOW brings it home: del, gc (1.1.0,
+# valid-attachments []), agent (the node agent, started before the
+# namespace is deleted: it heals on the namespace's RTM_DELNSID and the
+# interface's return) or once (`hostdev reconcile --once` after the kernel
+# returned it). A CAN interface has no MAC: only its parent device proves it.
 sc_can_gone() {
     name=$1 how=$2 ver=1.0.0
     [ "$how" = gc ] && ver=1.1.0
     if can_attach "$name" "$ver" cgone0 "{\"pciBusID\":\"$CAN_PCI\"}"; then
+        [ "$how" = agent ] && agent_start "$name" "$dd"
         ip netns del "$ns"
-        if can_wait_back "$name"; then
-            if [ "$how" = del ]; then
+        if [ "$how" = agent ]; then
+            agent_healed
+        elif can_wait_back "$name"; then
+            case $how in
+            del)
                 cni DEL "$id" "/run/netns/$ns" cgone0 "$(with_prev "$c" "$add_out")"
                 expect_ok "DEL with the deleted netns path"
-            else
+                ;;
+            gc)
                 cni GC "" "" "" "$(printf '%s' "$c" | jq -c '. + {"cni.dev/valid-attachments": []}')"
                 expect_ok "GC (cni.dev/valid-attachments [])"
-            fi
+                ;;
+            once) agent_once "$name" "$dd" ;;
+            esac
         fi
     fi
     can_expect_home "$how"
-    finish "$name" "returned as ${back:-?}, restored by $how: $after"
+    case $how in
+    agent) finish "$name" "no DEL; restored by the running agent ($(healed_line)): $after" ;;
+    once) finish "$name" "no DEL; returned as ${back:-?}, restored by reconcile --once ($(healed_line)): $after" ;;
+    *) finish "$name" "returned as ${back:-?}, restored by $how: $after" ;;
+    esac
 }
 
 # sc_can_lingering: the container's namespace loses its last bind mount but
@@ -244,6 +263,8 @@ can_tests() {
     sc_can_select can_select_pcibusid "{\"pciBusID\":\"$CAN_PCI\"}"
     sc_can_gone can_gone_del del
     sc_can_gone can_gone_gc gc
+    sc_can_gone can_agent_running agent
+    sc_can_gone can_agent_once once
     sc_can_lingering
     sc_vcan_dies
     sc_vcan_leaves_can

@@ -164,8 +164,13 @@ records() {
         [ -e "$f" ] && printf '%s ' "$f"
     done
 }
+# expect_no_records DATADIR: no record, and no device claim (.claim.*)
+# that would refuse the device to the next ADD.
 expect_no_records() {
     left=$(records "$1")
+    for f in "$1"/.claim.*; do
+        [ -e "$f" ] && left="$left$f "
+    done
     [ -z "$left" ] || fail "records left in $1: $left"
 }
 
@@ -447,6 +452,35 @@ sc_defroute() {
     finish defroute_allowed "allowDefaultRoute: ADD, DEL ok; address, state and default route restored: $after"
 }
 
+# agent_start NAME DATADIR: the node agent on DATADIR, running in the
+# background (log: /tmp/agent-NAME.log); returns once it watches. Sets
+# agent (its pid) and alog.
+agent_start() {
+    alog=/tmp/agent-$1.log
+    "$HD" reconcile --data-dir "$2" --sweep-interval 3600 2>"$alog" &
+    agent=$!
+    wait_found 60 grep -l 'the node agent is watching' "$alog" >/dev/null || fail "the agent did not start"
+}
+# agent_healed: waits for the running agent's `healed` line, then stops it
+# (SIGTERM: it exits 0).
+agent_healed() {
+    wait_found "$RETURN_TIMEOUT" grep -l 'msg=healed' "$alog" >/dev/null ||
+        fail "the agent did not heal it within ${RETURN_TIMEOUT}s"
+    kill "$agent"
+    wait "$agent" || fail "the agent did not exit 0 on SIGTERM"
+    log "agent log: $(oneline "$(cat "$alog")")"
+}
+# agent_once NAME DATADIR: `hostdev reconcile --once` on DATADIR; it must
+# heal (log: /tmp/agent-NAME.log, in alog).
+agent_once() {
+    alog=/tmp/agent-$1.log
+    timeout "$HD_TIMEOUT" "$HD" reconcile --once --data-dir "$2" 2>"$alog" || fail "reconcile --once failed"
+    grep -q 'msg=healed' "$alog" || fail "reconcile --once did not heal it"
+    log "agent log: $(oneline "$(cat "$alog")")"
+}
+# healed_line: the agent's first `healed` line, from msg= on.
+healed_line() { grep -o 'msg=healed.*' "$alog" | head -n 1; }
+
 # sc_agent NAME MAC IFNAME HOW: the NIC, restored by an earlier scenario
 # (MTU, alias, altname, addresses, up), is attached and its namespace
 # deleted without any DEL. HOW running: the node agent, running all along,
@@ -457,31 +491,24 @@ sc_agent() {
     dev=$(by_mac "$mac")
     [ -n "$dev" ] || { result "$name" FAIL "no NIC with MAC $mac"; return; }
     before=$(snap "$dev")
-    ns=hd-$name dd=/run/hd/$name alog=/tmp/agent-$name.log
+    ns=hd-$name dd=/run/hd/$name
     ip netns add "$ns"
     c=$(conf 1.0.0 "net-$name" "$dd" "{\"hwaddr\":\"$mac\"}")
     cni ADD "id-$name" "/run/netns/$ns" "$ifname" "$c"
     [ "$RC" = 0 ] || { add_failed "$name" "$ns"; return; }
     if [ "$how" = running ]; then
-        "$HD" reconcile --data-dir "$dd" --sweep-interval 3600 2>"$alog" &
-        agent=$!
-        wait_found 60 grep -l 'the node agent is watching' "$alog" >/dev/null || fail "the agent did not start"
+        agent_start "$name" "$dd"
         ip netns del "$ns"
-        wait_found "$RETURN_TIMEOUT" grep -l 'msg=healed' "$alog" >/dev/null ||
-            fail "the agent did not heal it within ${RETURN_TIMEOUT}s"
-        kill "$agent"
-        wait "$agent" || fail "the agent did not exit 0 on SIGTERM"
+        agent_healed
     else
         ip netns del "$ns"
         await_return "$name" "$mac" || { finish "$name" ""; return; }
-        timeout "$HD_TIMEOUT" "$HD" reconcile --once --data-dir "$dd" 2>"$alog" || fail "reconcile --once failed"
-        grep -q 'msg=healed' "$alog" || fail "reconcile --once did not heal it"
+        agent_once "$name" "$dd"
     fi
-    log "$name: agent log: $(oneline "$(cat "$alog")")"
     after=$(snap "$dev")
     [ "$after" = "$before" ] || fail "after the agent: '$after', before ADD: '$before' (the NIC is now '$(by_mac "$mac")')"
     expect_no_records "$dd"
-    finish "$name" "$how: $(grep -o 'msg=healed.*' "$alog" | head -n 1)"
+    finish "$name" "$how: $(healed_line)"
 }
 
 # shellcheck source=tests/vm/adopt-tests.sh

@@ -6,6 +6,25 @@
 #
 # VF N is the PCI function the PF's virtfnN links to; its interface is found
 # there each time (a VF returned by the kernel may carry another name).
+# The scenarios, in order, with the VF each uses (every one restores its VF,
+# so a later one may use it again):
+#   sriov_inventory               four VFs from sriov_numvfs, each with its physfn
+#   sriov_select_pcibusid         VF 0 by pciBusID (1.1.0: pciID), with its address
+#   sriov_select_deviceid         VF 1 by Multus's top-level deviceID
+#   sriov_select_runtime_deviceid VF 2 by runtimeConfig.deviceID
+#   sriov_admin_state             VF 0: admin state set through the PF, restored by DEL
+#   sriov_*_refused, sriov_bad_vlan  VF 1: refused, nothing changed
+#   sriov_claimed                 VF 2 held by one pod, asked for by another: 102
+#   sriov_gone_del                VF 2: the pod renames and re-MACs it, its
+#                                 namespace dies, the kernel returns it, DEL restores it
+#   sriov_gone_gc                 VF 3: the same, restored by GC
+#   sriov_agent_running           VF 0: the same, no DEL: the node agent, running
+#                                 before the namespace dies, restores it
+#   sriov_agent_once              VF 1: the same, restored by `reconcile --once`
+#   sriov_crash_before_move, sriov_crash_after_move  VF 3: ADD killed after the
+#                                 VF state was written, restored by DEL
+#   sriov_forged                  VF 1: forgeries in the container stay there
+#   sriov_pf_untouched            the PF as before all of it
 
 # The crash checks need the fail points of a test-hooks build.
 HD_HOOKS=/hdtest/hostdev-hooks
@@ -167,41 +186,64 @@ sv_claimed() {
 }
 
 # sv_gone NAME N HOW: the pod changes the VF (name, alias, MAC: trust is
-# on), its namespace dies, the kernel returns the VF; HOW (del or gc)
-# restores the VF and its state exactly.
+# on), its namespace dies, the kernel returns the VF; HOW restores the VF
+# and its state (set through the PF: $ADMIN) exactly: del, gc (1.1.0,
+# valid-attachments []), agent (the node agent, started before the
+# namespace is deleted: it heals on the namespace's RTM_DELNSID and the
+# VF's return) or once (`hostdev reconcile --once` after the kernel
+# returned the VF). The device-info file ADD wrote goes with the record.
 sv_gone() {
     name=$1 n=$2 how=$3
     dev=$(vf_if "$n") pci=$(vf_pci "$n")
     before=$(snap "$dev") info=$(vfinfo "$n")
-    ns=hd-$name dd=/run/hd/$name
+    ns=hd-$name dd=/run/hd/$name devinfo=/run/devinfo/cni/$name-net1.json
     ip netns add "$ns"
-    c=$(conf 1.1.0 "net-$name" "$dd" "{\"deviceID\":\"$pci\",\"pciBusID\":\"$pci\"}" "$ADMIN")
+    c=$(conf 1.1.0 "net-$name" "$dd" "{\"deviceID\":\"$pci\",\"pciBusID\":\"$pci\"}" "$ADMIN" |
+        jq -c --arg f "$devinfo" '. + {runtimeConfig: {CNIDeviceInfoFile: $f}}')
     cni ADD "id-$name" "/run/netns/$ns" net1 "$c"
     expect_ok ADD
+    [ -e "$devinfo" ] || fail "ADD wrote no device-info file $devinfo"
+    [ "$(vfinfo "$n")" != "$info" ] || fail "ADD did not set the VF's state through the PF: $info"
     ip -n "$ns" link set net1 down
     ip -n "$ns" link set net1 name pod0
     ip -n "$ns" link set pod0 alias forged
     ip -n "$ns" link set pod0 address 02:00:00:00:0e:0e || fail "a trusted VF could not change its MAC"
     ip -n "$ns" link set pod0 up
+    [ "$how" = agent ] && agent_start "$name" "$dd"
     ip netns del "$ns"
-    i=0
-    while [ "$i" -lt "$RETURN_TIMEOUT" ] && [ -z "$(vf_if "$n")" ]; do
-        sleep 1
-        i=$((i + 1))
-    done
-    back=$(vf_if "$n")
-    [ -n "$back" ] || fail "VF $n did not come back"
-    note "$name: VF $n came back as $back: $(vfinfo "$n")"
-    if [ "$how" = del ]; then
-        cni DEL "id-$name" "/run/netns/$ns" net1 "$c"
+    if [ "$how" = agent ]; then
+        agent_healed
+        back=$(vf_if "$n")
     else
-        cni GC "" "" "" "$(printf '%s' "$c" | jq -c '. + {"cni.dev/valid-attachments": []}')"
+        i=0
+        while [ "$i" -lt "$RETURN_TIMEOUT" ] && [ -z "$(vf_if "$n")" ]; do
+            sleep 1
+            i=$((i + 1))
+        done
+        back=$(vf_if "$n")
+        [ -n "$back" ] || fail "VF $n did not come back"
+        note "$name: VF $n came back as $back: $(vfinfo "$n")"
+        case $how in
+        del)
+            cni DEL "id-$name" "/run/netns/$ns" net1 "$c"
+            expect_ok del
+            ;;
+        gc)
+            cni GC "" "" "" "$(printf '%s' "$c" | jq -c '. + {"cni.dev/valid-attachments": []}')"
+            expect_ok gc
+            ;;
+        once) agent_once "$name" "$dd" ;;
+        esac
     fi
-    expect_ok "$how"
     [ "$(vfinfo "$n")" = "$info" ] || fail "after $how the PF shows $(vfinfo "$n"), before ADD $info"
     [ "$(snap "$dev")" = "$before" ] || fail "after $how: $(snap "$(vf_if "$n")"), before: $before"
+    [ ! -e "$devinfo" ] || fail "the device-info file outlived $how"
     expect_no_records "$dd"
-    finish "$name" "returned as $back, restored by $how: $info"
+    case $how in
+    agent) finish "$name" "VF $n, no DEL; restored by the running agent ($(healed_line)): $info" ;;
+    once) finish "$name" "VF $n returned as $back, no DEL; restored by reconcile --once ($(healed_line)): $info" ;;
+    *) finish "$name" "returned as $back, restored by $how: $info" ;;
+    esac
 }
 
 # sv_crash NAME POINT: ADD killed at POINT (after the VF state was written,
@@ -272,6 +314,8 @@ sriov_tests() {
     sv_claimed
     sv_gone sriov_gone_del 2 del
     sv_gone sriov_gone_gc 3 gc
+    sv_gone sriov_agent_running 0 agent
+    sv_gone sriov_agent_once 1 once
     sv_crash sriov_crash_before_move add-after-vf
     sv_crash sriov_crash_after_move add-after-move
     sv_forged

@@ -224,7 +224,7 @@ fn del_after_container_netns_deleted() {
     w.del("h1", "eth0").assert_ok();
     w.del("h1", "eth0").assert_ok();
     assert!(
-        wait_until(10, || link(&w.host.name, "h1p").is_none()),
+        wait_until(60, || link(&w.host.name, "h1p").is_none()),
         "veth pair not destroyed with the container namespace"
     );
     assert!(link(&w.host.name, "h1").is_none());

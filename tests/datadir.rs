@@ -329,7 +329,7 @@ impl Holder {
             .spawn()
             .expect("flock");
         let held = || Command::new("flock").args(["-n", "-x"]).arg(path).arg("true").status().map(|s| !s.success());
-        assert!(wait_until(5, || held().unwrap_or(false)), "flock did not take {}", path.display());
+        assert!(wait_until(60, || held().unwrap_or(false)), "flock did not take {}", path.display());
         Holder { child }
     }
 }

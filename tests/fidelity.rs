@@ -72,7 +72,7 @@ fn every_configured_address_comes_back_with_its_lifetime() {
     ip(ns, &["addr", "add", "fe80::abcd/64", "dev", "h1", "nodad"]);
     ip(ns, &["addr", "add", "10.8.8.8/24", "dev", "h1", "valid_lft", "3000", "preferred_lft", "3000"]);
     ip(ns, &["addr", "add", "2001:db8:5::5/64", "dev", "h1", "valid_lft", "3000", "preferred_lft", "2000", "nodad"]);
-    assert!(wait_until(5, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
+    assert!(wait_until(60, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
     let before = scoped_addrs(ns, "h1");
     let kernel_ll = kernel_link_local(ns, "h1");
 
@@ -172,7 +172,7 @@ fn ipv6_addresses_are_not_tentative_when_add_and_del_return() {
     plain_veth(&w);
     ip(ns, &["addr", "add", "2001:db8:7::7/64", "dev", "h1"]);
     ip(ns, &["addr", "add", "fe80::abcd/64", "dev", "h1"]);
-    assert!(wait_until(5, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
+    assert!(wait_until(60, || tentative(ns, "h1").is_empty()), "DAD on the host never finished");
 
     w.attach("h1", "eth0");
     let in_ctr = tentative(&w.ctr.name, "eth0");

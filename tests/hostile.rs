@@ -29,7 +29,7 @@ fn with(names: &BTreeSet<String>, added: &[&str]) -> BTreeSet<String> {
 fn kill_container(w: &mut World) -> String {
     let path = w.ctr.path();
     w.ctr.delete();
-    assert!(wait_until(10, || link(&w.host.name, "h1p").is_none()), "h1p survived its peer's namespace");
+    assert!(wait_until(60, || link(&w.host.name, "h1p").is_none()), "h1p survived its peer's namespace");
     path
 }
 
@@ -455,7 +455,7 @@ fn gc_reports_every_problem_with_one_code() {
 
     drop(holder);
     let peers_gone = || link(&w.host.name, "h1p").is_none() && link(&w.host.name, "h2p").is_none();
-    assert!(wait_until(30, peers_gone), "the veths outlived their namespace");
+    assert!(wait_until(60, peers_gone), "the veths outlived their namespace");
     run_gc(&w, "h1").assert_ok();
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }

@@ -95,7 +95,7 @@ fn teardown_virtual(recover: Recover) {
     let netns_path = w.ctr.path();
     w.ctr.delete();
     // The veth and its peer in the host die with the namespace, asynchronously.
-    assert!(wait_until(10, || link(&w.host.name, "h1p").is_none()), "peer h1p survived its namespace");
+    assert!(wait_until(60, || link(&w.host.name, "h1p").is_none()), "peer h1p survived its namespace");
     match recover {
         Recover::Del => {
             let out = w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1"));
@@ -134,7 +134,7 @@ fn device_of_a_dead_container_is_busy_not_on_its_way_home() {
     let cfg = w.config("1.0.0", "h1");
     w.attach("h1", "eth0");
     w.ctr.delete();
-    assert!(wait_until(5, || link(&w.host.name, "h1p").is_none()), "the veth outlived its namespace");
+    assert!(wait_until(60, || link(&w.host.name, "h1p").is_none()), "the veth outlived its namespace");
     let out = w.run(&env_for("ADD", "second", &other.path(), "eth0"), &cfg);
     out.assert_err(102);
     let msg = out.json["msg"].as_str().unwrap();
@@ -203,7 +203,7 @@ impl Holding {
             (Some(pid), _) => std::fs::read_link(format!("/proc/{pid}/fd/3")).is_ok(),
             (None, _) => true,
         };
-        assert!(wait_until(30, ready), "the holder never took hold of {ctr}");
+        assert!(wait_until(60, ready), "the holder never took hold of {ctr}");
         holding
     }
 }
@@ -285,7 +285,7 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
 
     drop(holder);
     // The veth dies with its namespace: the next DEL finds its peer gone.
-    assert!(wait_until(30, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
+    assert!(wait_until(60, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
     w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }

@@ -167,7 +167,10 @@ pub fn assert_killed(st: &ExitStatus, out: &Out, point: &str) {
 
 // ------------------------------------------------------------------- waits
 
-/// Polls `f` for up to `secs` seconds.
+/// Polls `f` for up to `secs` seconds. The bound is a net for a failure,
+/// not a timing claim: the kernel destroys a namespace (and the veths in
+/// it) asynchronously, and under --stress that took over 10 s here, so
+/// the waits for such events allow a minute.
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {

@@ -35,7 +35,7 @@ pub enum Selected {
 
 /// A device bound to a userspace driver. `id` is the PCI address or
 /// auxiliary device name as sysfs spells it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Userspace {
     pub id: String,
     pub driver: String,

@@ -5,16 +5,13 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::cni::{Error, Result, code};
 use crate::kernel::kernel_error;
 use crate::netlink::{Link, Socket};
 use crate::sysfs::{Sysfs, bus_device};
 
 /// A VF and its PF, as sysfs shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vf {
     /// The VF's PCI address.
     pub pci: String,

@@ -9,7 +9,6 @@ pub mod config;
 pub mod find;
 
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
 
 use crate::cni::{Error, Result, code, error::config_error};
 use crate::kernel::kernel_error;
@@ -24,10 +23,8 @@ pub use find::{Vf, pci_of};
 
 /// What a record keeps of a VF whose state hostdev changed: where it is
 /// and what the PF reported for it before ADD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VfRecord {
-    #[serde(flatten)]
     pub vf: Vf,
     /// The VF's state as its PF reported it before ADD.
     pub was: VfState,

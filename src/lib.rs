@@ -10,6 +10,7 @@ pub mod datadir;
 pub mod device;
 pub mod devinfo;
 pub mod failpoint;
+pub mod fault;
 pub mod ifname;
 pub mod kernel;
 pub mod log;

@@ -148,7 +148,7 @@ proptest! {
         if valid_name && index > 0 && peer > 0 {
             prop_assert_eq!(read.ok(), Some(rec));
         } else {
-            prop_assert_eq!(read.err().map(|e| e.code), Some(106));
+            prop_assert_eq!(read.err().map(|e| e.kind), Some(hostdev::state::Kind::Corrupt));
         }
     }
 

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use super::{Anchor, NsIdentity, Phase, Pod, Record, Unprovable, Userspace};
+use super::{Anchor, Phase, Pod, Record, Unprovable};
+use crate::device::Userspace;
 use crate::netlink::addr::Lifetime;
 use crate::netlink::gso::Sizes;
 use crate::netlink::link::{AdminFlags, Master, Parent, Stacking};
@@ -24,6 +25,7 @@ use crate::netlink::nexthop::{Member, Nexthop};
 use crate::netlink::route::{Hop, RouteEntry};
 use crate::netlink::vf::{LinkState, VfState, VlanProto};
 use crate::netlink::{Addr, Link};
+use crate::netns::NsIdentity;
 use crate::vf::{Vf, VfRecord};
 
 /// The record as it is written: pretty JSON and a newline.

@@ -9,6 +9,7 @@
 //! `store` the directory that holds them, `liveness` whether the writer of
 //! a leftover file still runs.
 
+mod error;
 mod format;
 mod key;
 mod liveness;
@@ -17,8 +18,7 @@ mod store;
 
 pub use crate::cni::config::Unprovable;
 pub use crate::cni::env::Pod;
-pub use crate::device::Userspace;
-pub use crate::netns::NsIdentity;
+pub use error::{Error, Kind, Result};
 pub use key::Key;
 pub use record::{Anchor, Phase, Record, now};
 pub use store::{KeyLock, Store};

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Key, NsIdentity, Pod, Unprovable, Userspace, format};
-use crate::cni::env::check_ifname;
-use crate::cni::{Error, Result, code};
+use super::error::{Error, Result};
+use super::{Key, Pod, Unprovable, format};
+use crate::device::Userspace;
 use crate::netlink::nexthop::Nexthop;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Addr, Link};
+use crate::netns::NsIdentity;
 use crate::vf::VfRecord;
 
 const FORMAT: u32 = 1;
@@ -208,7 +209,7 @@ impl Record {
     /// The checks a record read from disk must pass before it may steer
     /// any kernel request.
     fn validate(&self) -> std::result::Result<(), String> {
-        let name = |what: &str, n: &str| check_ifname(what, n).map_err(|e| e.msg);
+        let name = crate::ifname::check;
         name("ifname", &self.ifname)?;
         if let Some(parked) = &self.parked_as {
             name("parkedAs", parked)?;
@@ -238,15 +239,11 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-pub(super) fn state_error(msg: String) -> Error {
-    Error::new(code::STATE, msg)
-}
-
 /// Parses and checks a record read from the file `name`: it must be of our
 /// format, filed under its own key, and name only valid interfaces, so that
 /// an edited or corrupt record is refused before it can steer the kernel.
 pub(super) fn parse_record(path: &str, name: &str, bytes: &[u8]) -> Result<Record> {
-    let bad = |why: String| state_error(format!("record {path} is corrupt: {why}; nothing was changed"));
+    let bad = |why: String| Error::corrupt(format!("record {path} is corrupt: {why}; nothing was changed"));
     let rec = format::read(bytes).map_err(|e| bad(format!("it is not valid JSON: {e}")))?;
     if rec.format != FORMAT {
         return Err(bad(format!("unknown format {}", rec.format)));

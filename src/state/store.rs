@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use nix::fcntl::Flock;
 
+use super::error::{Error, Kind, Result};
 use super::liveness::process_alive;
 use super::record::parse_record;
 use super::{Key, Record};
-use crate::cni::{Error, Result, code};
 use crate::safedir::{SafeDir, temp_owner};
 
 pub struct Store {
@@ -34,7 +34,7 @@ impl Store {
 
     /// Whether ADD could write its record now (STATUS).
     pub fn check_writable(&self) -> Result<()> {
-        self.dir.check_writable()
+        Ok(self.dir.check_writable()?)
     }
 
     /// Opens an existing data directory only to read it (`hostdev list`):
@@ -46,7 +46,7 @@ impl Store {
     /// Takes the store's lock: held only while claims are checked and
     /// written, never across a move.
     pub fn lock(&self) -> Result<Flock<File>> {
-        self.dir.lock(STORE_LOCK, lock_wait())
+        Ok(self.dir.lock(STORE_LOCK, lock_wait())?)
     }
 
     /// Takes the lock of one attachment, held by ADD, DEL, CHECK and GC
@@ -78,7 +78,7 @@ impl Store {
         loop {
             match self.take_key_lock(key, None) {
                 Ok(None) => continue, // the file was replaced under us
-                Err(e) if e.code == code::TRY_AGAIN => return Ok(None),
+                Err(e) if e.kind == Kind::Busy => return Ok(None),
                 other => return other,
             }
         }
@@ -91,7 +91,7 @@ impl Store {
         let name = key.lock_name();
         let lock = match wait {
             Some(wait) => self.dir.lock(&name, wait)?,
-            None => self.dir.try_lock(&name)?.ok_or_else(|| Error::new(code::TRY_AGAIN, "busy"))?,
+            None => self.dir.try_lock(&name)?.ok_or_else(|| Error::busy("busy"))?,
         };
         Ok(self.dir.is_same(&name, &*lock).then(|| KeyLock { _lock: lock, dir: &self.dir, name }))
     }
@@ -120,7 +120,7 @@ impl Store {
     /// that does not survive the power loss fsync guards against; a killed
     /// process leaves the page cache intact.
     pub fn save(&self, rec: &Record) -> Result<()> {
-        self.dir.write(&rec.key().file_name(), &rec.to_file())
+        Ok(self.dir.write(&rec.key().file_name(), &rec.to_file())?)
     }
 
     /// Saves the step `rec` has reached when the file system has room;
@@ -153,7 +153,7 @@ impl Store {
     /// claim never points nowhere for long, and a stale one (its record
     /// gone, or about another device) is ignored by `claimant`.
     pub fn claim(&self, rec: &Record) -> Result<()> {
-        self.dir.write(&rec.claim_name(), rec.key().file_name().as_bytes())
+        Ok(self.dir.write(&rec.claim_name(), rec.key().file_name().as_bytes())?)
     }
 
     /// The record whose device `probe` describes, found through the claim
@@ -184,7 +184,7 @@ impl Store {
             let rec = match self.dir.read(&name, RECORD_MAX) {
                 Ok(None) => continue,
                 Ok(Some(bytes)) => parse_record(&self.dir.show(&name), &name, &bytes),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             out.push((name, rec));
         }
@@ -357,7 +357,7 @@ mod tests {
         let tmp = TempDir::new("corrupt");
         let store = Store::open(&tmp.0).unwrap();
         fs::write(tmp.0.join(key("eth0").file_name()), b"{not json").unwrap();
-        assert_eq!(store.load(&key("eth0")).unwrap_err().code, code::STATE);
+        assert_eq!(store.load(&key("eth0")).unwrap_err().kind, Kind::Corrupt);
         assert!(store.list().unwrap()[0].1.is_err());
         // Filed under another attachment's name.
         let text = veth_record("eth1").to_file();
@@ -378,7 +378,7 @@ mod tests {
         fs::create_dir(&tmp.0).unwrap();
         fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o0777)).unwrap();
         let e = Store::open(&tmp.0).err().unwrap();
-        assert_eq!(e.code, code::STATE);
+        assert_eq!(e.kind, Kind::Unusable);
         assert!(e.msg.contains("chmod 0700"), "{}", e.msg);
         // A sticky one is shared, as /tmp: never chmod it, choose another.
         fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o1777)).unwrap();
@@ -387,7 +387,7 @@ mod tests {
         let file = tmp.0.join("file");
         fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(&file, b"x").unwrap();
-        assert_eq!(Store::open(&file).err().unwrap().code, code::STATE);
+        assert_eq!(Store::open(&file).err().unwrap().kind, Kind::Unusable);
     }
 
     #[test]

@@ -126,8 +126,8 @@ pub(super) fn select_device(
     dump: &mut Option<Vec<Link>>,
 ) -> Result<Selected> {
     device::select(&mut host.sock, &conf.selector, dump).map_err(|e| {
-        if e.code != code::DEVICE_NOT_FOUND {
-            return e;
+        if e.kind != device::Kind::NotFound {
+            return e.into();
         }
         let holder = store
             .list()
@@ -155,7 +155,7 @@ pub(super) fn select_device(
                     r.network
                 ),
             ),
-            None => e,
+            None => e.into(),
         }
     })
 }

@@ -20,5 +20,5 @@ pub use crate::cni::config::Unprovable;
 pub use crate::cni::env::Pod;
 pub use error::{Error, Kind, Result};
 pub use key::Key;
-pub use record::{Anchor, Phase, Record, now};
+pub use record::{Anchor, Device, Phase, Record, now};
 pub use store::{KeyLock, Store};

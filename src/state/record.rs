@@ -196,13 +196,21 @@ impl Record {
         format::write(self)
     }
 
-    /// The name of the file that says which attachment holds this record's
-    /// device: one per device, so that ADD's claim check reads one file
-    /// however many attachments the node has.
-    pub fn claim_name(&self) -> String {
+    /// The device this record holds.
+    pub fn device(&self) -> Device<'_> {
         match &self.userspace {
-            Some(device) => format!(".claim.dev-{}", super::key::escape(&device.id)),
-            None => format!(".claim.if{}", self.host.index),
+            Some(device) => Device::Userspace(device),
+            None => Device::Interface(&self.host),
+        }
+    }
+
+    /// Whether this record holds `device`: the same userspace-bound
+    /// device, or the same interface (see `describes`).
+    pub fn holds(&self, device: Device<'_>) -> bool {
+        match (device, &self.userspace) {
+            (Device::Userspace(d), Some(ours)) => ours.id == d.id,
+            (Device::Interface(link), None) => self.describes(link),
+            _ => false,
         }
     }
 
@@ -231,6 +239,27 @@ impl Record {
             return Err("it holds an impossible interface index or anchor".into());
         }
         Ok(())
+    }
+}
+
+/// A device an attachment holds, as claims name it: an interface on the
+/// host (by its index; its name confirms it), or a device bound to a
+/// userspace driver (by its bus id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device<'a> {
+    Interface(&'a Link),
+    Userspace(&'a Userspace),
+}
+
+impl Device<'_> {
+    /// The name of the file that says which attachment holds the device:
+    /// one per device, so that ADD's claim check reads one file however
+    /// many attachments the node has.
+    pub fn claim_name(&self) -> String {
+        match self {
+            Device::Userspace(device) => format!(".claim.dev-{}", super::key::escape(&device.id)),
+            Device::Interface(link) => format!(".claim.if{}", link.index),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use nix::fcntl::Flock;
 use super::error::{Error, Kind, Result};
 use super::liveness::process_alive;
 use super::record::parse_record;
-use super::{Key, Record};
+use super::{Device, Key, Record};
 use crate::safedir::{SafeDir, temp_owner};
 
 pub struct Store {
@@ -142,7 +142,7 @@ impl Store {
         if let Some(path) = &rec.device_info {
             crate::devinfo::remove(path);
         }
-        let claim = rec.claim_name();
+        let claim = rec.device().claim_name();
         if self.dir.read(&claim, CLAIM_MAX).ok().flatten().is_some_and(|c| c == name.as_bytes()) {
             self.dir.remove(&claim)?;
         }
@@ -153,14 +153,14 @@ impl Store {
     /// claim never points nowhere for long, and a stale one (its record
     /// gone, or about another device) is ignored by `claimant`.
     pub fn claim(&self, rec: &Record) -> Result<()> {
-        Ok(self.dir.write(&rec.claim_name(), rec.key().file_name().as_bytes())?)
+        Ok(self.dir.write(&rec.device().claim_name(), rec.key().file_name().as_bytes())?)
     }
 
-    /// The record whose device `probe` describes, found through the claim
+    /// The record that claimed `device` (see `Record::holds`), through its claim
     /// file alone. An unreadable record behind a claim is an error, never
     /// "free".
-    pub fn claimant(&self, probe: &Record) -> Result<Option<Record>> {
-        let Some(name) = self.dir.read(&probe.claim_name(), CLAIM_MAX)? else { return Ok(None) };
+    pub fn claimant(&self, device: Device<'_>) -> Result<Option<Record>> {
+        let Some(name) = self.dir.read(&device.claim_name(), CLAIM_MAX)? else { return Ok(None) };
         let name = String::from_utf8(name).unwrap_or_default();
         if name.starts_with('.') || name.contains('/') || !name.ends_with(".json") {
             return Ok(None);
@@ -291,13 +291,13 @@ mod tests {
         let tmp = TempDir::new("claim");
         let store = Store::open(&tmp.0).unwrap();
         let rec = veth_record("eth0");
-        assert_eq!(store.claimant(&rec).unwrap(), None);
+        assert_eq!(store.claimant(rec.device()).unwrap(), None);
         store.claim(&rec).unwrap();
         store.save(&rec).unwrap();
-        assert_eq!(store.claimant(&veth_record("eth9")).unwrap(), Some(rec.clone()));
+        assert_eq!(store.claimant(veth_record("eth9").device()).unwrap(), Some(rec.clone()));
         store.remove(&rec).unwrap();
-        assert_eq!(store.claimant(&rec).unwrap(), None);
-        assert!(!tmp.0.join(rec.claim_name()).exists(), "the claim goes with its record");
+        assert_eq!(store.claimant(rec.device()).unwrap(), None);
+        assert!(!tmp.0.join(rec.device().claim_name()).exists(), "the claim goes with its record");
     }
 
     /// A claim naming anything but a record file names no record, even a
@@ -310,8 +310,8 @@ mod tests {
         fs::write(tmp.0.join(".hidden.json"), rec.to_file()).unwrap();
         fs::write(tmp.0.join("notes.txt"), b"junk").unwrap();
         for target in [".hidden.json", "notes.txt", "../notes.txt", "sub/x.json"] {
-            fs::write(tmp.0.join(rec.claim_name()), target).unwrap();
-            assert_eq!(store.claimant(&rec).unwrap(), None, "a claim naming {target}");
+            fs::write(tmp.0.join(rec.device().claim_name()), target).unwrap();
+            assert_eq!(store.claimant(rec.device()).unwrap(), None, "a claim naming {target}");
         }
         assert!(store.list().unwrap().is_empty(), "{:?}", store.list().unwrap());
     }

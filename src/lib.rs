@@ -12,7 +12,6 @@ pub mod devinfo;
 pub mod failpoint;
 pub mod fault;
 pub mod ifname;
-pub mod kernel;
 pub mod log;
 pub mod netlink;
 pub mod netns;

@@ -18,12 +18,12 @@
 
 use std::os::fd::AsFd;
 
+use crate::cmd::errors::kernel_error;
 use crate::cmd::locate::{Place, anchor_of, locate};
 use crate::cmd::{Container, Host, attachment};
 use crate::cni::config::Selector;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
-use crate::kernel::kernel_error;
 use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Key, Record, Store};
 use crate::sysfs::Sysfs;

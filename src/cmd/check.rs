@@ -1,13 +1,13 @@
 //! CHECK: is the attachment still what ADD made it? Verified inside the
 //! container against prevResult; each failure names what differs.
 
+use crate::cmd::errors::kernel_error;
 use crate::cmd::{Container, Host, adopt, attachment, open_netns};
 use crate::cni::error::config_error;
 use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;
 use crate::cni::version::V0_4_0;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
-use crate::kernel::kernel_error;
 use crate::netlink::{Link, Socket};
 use crate::state::Store;
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::cmd::errors::kernel_error;
+use crate::cmd::errors::refused;
 use crate::cmd::kept::check_kept;
 use crate::cmd::locate::{Place, locate};
 use crate::cmd::routing::restore_routing;
 use crate::cmd::{Container, Host};
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
-use crate::kernel::kernel_error;
-use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
 use crate::netlink::gso::Sizes;
 use crate::netlink::link::{master_request, set_link_request, up_request};

@@ -13,9 +13,9 @@
 
 use std::os::fd::AsFd;
 
+use crate::cmd::errors::kernel_error;
 use crate::cmd::{Container, Host};
 use crate::cni::Result;
-use crate::kernel::kernel_error;
 use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Record, Unprovable};
 

@@ -6,8 +6,8 @@
 
 use nix::errno::Errno;
 
+use crate::cmd::errors::{kernel_error, refused};
 use crate::cni::Result;
-use crate::kernel::{kernel_error, refused};
 use crate::netlink::nexthop::{Nexthop, affected};
 use crate::netlink::route::{self, Hop, RouteEntry};
 use crate::netlink::{Socket, rule};

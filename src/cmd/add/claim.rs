@@ -4,11 +4,11 @@
 use std::os::fd::AsFd;
 
 use crate::cmd::Host;
+use crate::cmd::errors::kernel_error;
 use crate::cmd::locate::anchor_of;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
-use crate::kernel::kernel_error;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Device, Key, Phase, Record, Store, Unprovable};

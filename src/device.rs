@@ -14,12 +14,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::cni::config::Selector;
-use crate::cni::{Error, Result, code, error::config_error};
 use crate::info;
-use crate::kernel::kernel_error;
 use crate::netlink::link::{format_mac, parse_mac};
 use crate::netlink::{Link, Socket};
 use crate::sysfs::{self, DeviceNet, Sysfs};
+
+mod error;
+
+pub use error::{Error, Kind, Result};
+use error::{config_error, kernel_error};
 
 /// What the selectors name. Made once per command, so the size of a `Link`
 /// in one variant costs nothing worth a box.
@@ -35,7 +38,7 @@ pub enum Selected {
 
 /// A device bound to a userspace driver. `id` is the PCI address or
 /// auxiliary device name as sysfs spells it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Userspace {
     pub id: String,
     pub driver: String,
@@ -145,7 +148,7 @@ pub fn check_movable(link: &Link) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::new(code::DEVICE_IMMOVABLE, format!("device {:?} cannot be moved to a container: {why}", link.name)))
+    Err(Error::new(Kind::Immovable, format!("device {:?} cannot be moved to a container: {why}", link.name)))
 }
 
 /// One configured selector, checked, before any lookup.
@@ -309,18 +312,14 @@ fn kernel_path_text(sysfs: &Sysfs, dir: &Path) -> String {
 /// The interface with this name or altname.
 fn by_name(sock: &mut Socket, name: &str) -> Result<Link> {
     let found = sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?;
-    found.ok_or_else(|| {
-        Error::new(code::DEVICE_NOT_FOUND, format!("device {name:?} not found in the host network namespace"))
-    })
+    found.ok_or_else(|| Error::new(Kind::NotFound, format!("device {name:?} not found in the host network namespace")))
 }
 
 /// The one link `mac` names among `links`.
 fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
     let found = mac_matches(links, mac);
     match found.as_slice() {
-        [] => {
-            Err(Error::new(code::DEVICE_NOT_FOUND, format!("{by} matches no interface in the host network namespace")))
-        }
+        [] => Err(Error::new(Kind::NotFound, format!("{by} matches no interface in the host network namespace"))),
         [(link, _)] => Ok(link),
         many => {
             if let Some(lower) = stacked_on_one(many) {
@@ -405,7 +404,7 @@ fn from_sysfs(sock: &mut Socket, dir: &Path, what: &str, by: &str) -> Result<Sel
             let link = sock.link_by_name(&name).map_err(kernel_error(&format!("look up {name:?}")))?;
             link.map(Selected::Netdev).ok_or_else(|| {
                 Error::new(
-                    code::DEVICE_NOT_FOUND,
+                    Kind::NotFound,
                     format!("{by}: {what} names interface {name:?} in sysfs, but the host network namespace has no such interface"),
                 )
             })
@@ -423,13 +422,10 @@ enum Facts {
 
 fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
     let net = sysfs::device_net(dir)
-        .map_err(|e| Error::new(code::IO_FAILURE, format!("{by}: cannot read {}: {e}", dir.display())))?;
+        .map_err(|e| Error::new(Kind::Unreadable, format!("{by}: cannot read {}: {e}", dir.display())))?;
     let (names, driver) = match net {
         DeviceNet::Missing => {
-            return Err(Error::new(
-                code::DEVICE_NOT_FOUND,
-                format!("{by}: no such {what} ({} does not exist)", dir.display()),
-            ));
+            return Err(Error::new(Kind::NotFound, format!("{by}: no such {what} ({} does not exist)", dir.display())));
         }
         DeviceNet::Netdevs { names, driver } => (names, driver),
     };
@@ -445,7 +441,7 @@ fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
                 None => "bound to no driver".to_string(),
             };
             Err(Error::new(
-                code::DEVICE_NOT_FOUND,
+                Kind::NotFound,
                 format!("{by}: {what} has no network interface in the host network namespace ({driver})"),
             ))
         }
@@ -550,7 +546,7 @@ mod tests {
         assert_eq!(by_mac(&links, "02:00:00:00:00:99", "hwaddr").unwrap().name, "eth1");
         assert_eq!(by_mac(&links, "52:54:00:00:00:02", "hwaddr").unwrap().name, "eth2");
         let e = by_mac(&links, "52:54:00:00:00:03", "hwaddr \"x\"").unwrap_err();
-        assert_eq!(e.code, code::DEVICE_NOT_FOUND);
+        assert_eq!(e.kind, Kind::NotFound);
         assert!(e.msg.contains("hwaddr \"x\""), "{}", e.msg);
     }
 
@@ -562,7 +558,7 @@ mod tests {
         assert_eq!(by_mac(&links, mac, "hwaddr").unwrap().name, "eth1");
         // Two unrelated devices with the MAC, one with a stacked device: ambiguous.
         let links = [link(3, "eth1", mac, None), stacked(7, "vlan7", 3), link(4, "eth2", mac, None)];
-        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap_err().code, code::INVALID_CONFIG);
+        assert_eq!(by_mac(&links, mac, "hwaddr").unwrap_err().kind, Kind::Config);
     }
 
     #[test]
@@ -580,7 +576,7 @@ mod tests {
             ("52:54:00:00:00:01", ["c (permanent MAC; current 02:00:00:00:00:09)", "d (current MAC)"]),
         ] {
             let e = by_mac(&links, mac, "hwaddr").unwrap_err();
-            assert_eq!(e.code, code::INVALID_CONFIG);
+            assert_eq!(e.kind, Kind::Config);
             for n in names {
                 assert!(e.msg.contains(n), "{} should list {n}", e.msg);
             }
@@ -623,7 +619,7 @@ mod tests {
     fn plan_checks_values_and_order() {
         let sysfs = Sysfs::new("/nonexistent-sysfs");
         let err = |s: Selector| plan(&s, &sysfs).unwrap_err();
-        assert_eq!(err(sel()).code, 7);
+        assert_eq!(err(sel()).kind, Kind::Config);
         for (s, key) in [
             (Selector { device: Some("".into()), ..sel() }, "device"),
             (Selector { device: Some("a/b".into()), ..sel() }, "device"),
@@ -636,7 +632,7 @@ mod tests {
             (Selector { device_id: Some("".into()), ..sel() }, "deviceID"),
         ] {
             let e = err(s);
-            assert_eq!(e.code, 7, "{}", e.msg);
+            assert_eq!(e.kind, Kind::Config, "{}", e.msg);
             assert!(e.msg.contains(key), "{} should name {key}", e.msg);
         }
         let all = Selector {
@@ -678,7 +674,7 @@ mod tests {
             let named: Vec<(String, Selected)> =
                 picks.into_iter().enumerate().map(|(i, p)| (format!("sel{i}"), p)).collect();
             let e = agree(named).unwrap_err();
-            assert_eq!(e.code, 7);
+            assert_eq!(e.kind, Kind::Config);
             assert!(e.msg.contains("sel0 selects a") && e.msg.contains("sel1 selects"), "{}", e.msg);
         }
     }
@@ -733,13 +729,13 @@ mod tests {
             Facts::Userspace { id: "0000:03:00.4".into(), driver: "igb_uio".into() }
         );
         let e = pci("0000:03:00.2").unwrap_err();
-        assert_eq!(e.code, 7);
+        assert_eq!(e.kind, Kind::Config);
         assert!(e.msg.contains("a, b"), "{}", e.msg);
         for (addr, says) in
             [("0000:03:00.5", "ixgbevf"), ("0000:03:00.6", "no driver"), ("0000:09:00.0", "does not exist")]
         {
             let e = pci(addr).unwrap_err();
-            assert_eq!(e.code, code::DEVICE_NOT_FOUND, "{addr}");
+            assert_eq!(e.kind, Kind::NotFound, "{addr}");
             assert!(e.msg.contains(says) && e.msg.starts_with("sel: "), "{}", e.msg);
         }
     }
@@ -770,6 +766,6 @@ mod tests {
             Selected::Userspace(Userspace { id: "x.sf.1".into(), driver: "uio_pci_generic".into() })
         );
         let other = Selector { device_id: Some("x.sf.1".into()), kernelpath: both.kernelpath.clone(), ..sel() };
-        assert_eq!(select_in(&mut sock, &other, &s, &mut None).unwrap_err().code, 7);
+        assert_eq!(select_in(&mut sock, &other, &s, &mut None).unwrap_err().kind, Kind::Config);
     }
 }

@@ -21,6 +21,14 @@ pub fn invalid(name: &str) -> Option<&'static str> {
     })
 }
 
+/// `invalid` as a sentence naming `what` (a key, a field) and the name.
+pub fn check(what: &str, name: &str) -> Result<(), String> {
+    match invalid(name) {
+        Some(why) => Err(format!("{what} {name:?} is not a valid interface name: {why}")),
+        None => Ok(()),
+    }
+}
+
 /// Whether `name` could be an alternative name.
 pub fn valid_alt(name: &str) -> bool {
     !name.is_empty()

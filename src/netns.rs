@@ -11,7 +11,7 @@ use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 /// A namespace's identity: the device and inode of its nsfs file, which
 /// no container can choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NsIdentity {
     pub dev: u64,
     pub ino: u64,

@@ -16,7 +16,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
-use crate::cni::{Error, Result, code};
+use crate::fault::Fault;
 
 /// Flags for every file opened here: no symlinks, no waiting on FIFOs.
 const SAFE: OFlag = OFlag::O_NOFOLLOW.union(OFlag::O_NONBLOCK).union(OFlag::O_CLOEXEC);
@@ -28,8 +28,21 @@ pub struct SafeDir {
     path: PathBuf,
 }
 
-fn state_error(msg: String) -> Error {
-    Error::new(code::STATE, msg)
+/// Why the directory, or a file in it, cannot be used now; the message
+/// names it and says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Somebody must look: unsafe, unreadable, planted, full, ...
+    Unusable,
+    /// A lock that stayed held for the whole wait: worth trying again later.
+    Busy,
+}
+
+pub type Error = Fault<Kind>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn unusable(msg: String) -> Error {
+    Error::new(Kind::Unusable, msg)
 }
 
 /// The directory itself, to look at it without resolving its path again.
@@ -44,7 +57,7 @@ impl SafeDir {
     /// somebody other than root could write to.
     pub fn open(path: &Path) -> Result<SafeDir> {
         if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
-            return Err(state_error(format!("dataDir {}: cannot create it: {e}", path.display())));
+            return Err(unusable(format!("dataDir {}: cannot create it: {e}", path.display())));
         }
         Self::open_dir(path)
     }
@@ -55,15 +68,15 @@ impl SafeDir {
     pub fn open_existing(path: &Path) -> Result<Option<SafeDir>> {
         match std::fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(state_error(format!("dataDir {}: cannot look at it: {e}", path.display()))),
+            Err(e) => Err(unusable(format!("dataDir {}: cannot look at it: {e}", path.display()))),
             Ok(_) => Self::open_dir(path).map(Some),
         }
     }
 
     fn open_dir(path: &Path) -> Result<SafeDir> {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| state_error(format!("dataDir {}: cannot open it as a directory: {e}", path.display())))?;
-        let st = fstat(&fd).map_err(|e| state_error(format!("dataDir {}: {e}", path.display())))?;
+            .map_err(|e| unusable(format!("dataDir {}: cannot open it as a directory: {e}", path.display())))?;
+        let st = fstat(&fd).map_err(|e| unusable(format!("dataDir {}: {e}", path.display())))?;
         check_private(path, &st)?;
         Ok(SafeDir { fd, path: path.to_path_buf() })
     }
@@ -89,9 +102,9 @@ impl SafeDir {
         File::from(fd)
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| state_error(format!("cannot read {}: {e}", self.show(name))))?;
+            .map_err(|e| unusable(format!("cannot read {}: {e}", self.show(name))))?;
         if bytes.len() > limit {
-            return Err(state_error(format!("{} is larger than {limit} bytes", self.show(name))));
+            return Err(unusable(format!("{} is larger than {limit} bytes", self.show(name))));
         }
         Ok(Some(bytes))
     }
@@ -100,7 +113,7 @@ impl SafeDir {
     /// (created exclusively, so nothing planted there is followed), renamed
     /// over `name`.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.try_write(name, bytes).map_err(|e| state_error(format!("cannot write {}: {e}", self.show(name))))
+        self.try_write(name, bytes).map_err(|e| unusable(format!("cannot write {}: {e}", self.show(name))))
     }
 
     /// `write`, but false (nothing written) when the file system has no
@@ -110,7 +123,7 @@ impl SafeDir {
             Err(e) if matches!(Errno::from_raw(e.raw_os_error().unwrap_or(0)), Errno::ENOSPC | Errno::EDQUOT) => {
                 Ok(false)
             }
-            other => other.map(|()| true).map_err(|e| state_error(format!("cannot write {}: {e}", self.show(name)))),
+            other => other.map(|()| true).map_err(|e| unusable(format!("cannot write {}: {e}", self.show(name)))),
         }
     }
 
@@ -146,7 +159,7 @@ impl SafeDir {
     pub fn check_writable(&self) -> Result<()> {
         let probe = temp_name("probe", std::process::id());
         self.create_exclusive(&probe).map_err(|e| {
-            state_error(format!("dataDir {}: cannot create files in it: {}", self.path.display(), e.desc()))
+            unusable(format!("dataDir {}: cannot create files in it: {}", self.path.display(), e.desc()))
         })?;
         self.remove(&probe).map(|_| ())
     }
@@ -164,13 +177,13 @@ impl SafeDir {
         match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(state_error(format!("cannot remove {}: {e}", self.show(name)))),
+            Err(e) => Err(unusable(format!("cannot remove {}: {e}", self.show(name)))),
         }
     }
 
     /// The names in the directory.
     pub fn names(&self) -> Result<Vec<String>> {
-        let fail = |e: Errno| state_error(format!("cannot list dataDir {}: {e}", self.path.display()));
+        let fail = |e: Errno| unusable(format!("cannot list dataDir {}: {e}", self.path.display()));
         let mut dir =
             Dir::openat(&self.fd, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .map_err(fail)?;
@@ -187,7 +200,7 @@ impl SafeDir {
     }
 
     /// Takes an exclusive lock on the file `name` (created if missing),
-    /// waiting at most `wait`: code 11 (try again later) when it stays busy.
+    /// waiting at most `wait`: a busy error when it stays held.
     pub fn lock(&self, name: &str, wait: Duration) -> Result<Flock<File>> {
         let deadline = Instant::now() + wait;
         loop {
@@ -195,7 +208,7 @@ impl SafeDir {
                 Some(lock) => return Ok(lock),
                 None if Instant::now() >= deadline => {
                     return Err(Error::new(
-                        code::TRY_AGAIN,
+                        Kind::Busy,
                         format!(
                             "{} stayed locked for {} ms: another hostdev call is working on it",
                             self.show(name),
@@ -217,7 +230,7 @@ impl SafeDir {
         match Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(Some(lock)),
             Err((_, Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(state_error(format!("cannot lock {}: {e}", self.show(name)))),
+            Err((_, e)) => Err(unusable(format!("cannot lock {}: {e}", self.show(name)))),
         }
     }
 
@@ -235,9 +248,9 @@ impl SafeDir {
     }
 
     fn require_regular(&self, name: &str, fd: &OwnedFd) -> Result<()> {
-        let st = fstat(fd).map_err(|e| state_error(format!("{}: {e}", self.show(name))))?;
+        let st = fstat(fd).map_err(|e| unusable(format!("{}: {e}", self.show(name))))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(state_error(format!("{} is not a regular file; remove it", self.show(name))));
+            return Err(unusable(format!("{} is not a regular file; remove it", self.show(name))));
         }
         Ok(())
     }
@@ -248,7 +261,7 @@ impl SafeDir {
             Errno::ENXIO => "it is not a regular file; remove it".to_string(),
             e => e.to_string(),
         };
-        state_error(format!("cannot {what} {}: {why}", self.show(name)))
+        unusable(format!("cannot {what} {}: {why}", self.show(name)))
     }
 }
 
@@ -267,7 +280,7 @@ pub fn temp_owner(name: &str) -> Option<u32> {
 /// write the directory.
 fn check_private(path: &Path, st: &FileStat) -> Result<()> {
     match not_private(path, st.st_uid, st.st_mode) {
-        Some(why) => Err(state_error(format!("dataDir {why}"))),
+        Some(why) => Err(unusable(format!("dataDir {why}"))),
         None => Ok(()),
     }
 }

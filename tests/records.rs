@@ -1,10 +1,13 @@
 //! The on-disk record format, pinned by real records (golden files): a
 //! record written today must read back the same and serialise byte for
 //! byte as it was written, and a record written before anchors existed (an
-//! attachment that outlived an upgrade) must still load. Renaming a field
-//! in the netlink structs a record embeds fails here, not on a node. A
-//! record with the pod and time ADD wrote (Kubernetes) is pinned too, and
-//! one with the host sysctls, features and GSO/GRO sizes ADD keeps for DEL.
+//! attachment that outlived an upgrade) must still load. The format is
+//! the record's own (`state::format`): a change that changes what is on
+//! disk fails here, not on a node. Every kind of record is pinned: a veth
+//! by its peer, with its pod and time (Kubernetes), with routes, with the
+//! host sysctls, features and GSO/GRO sizes ADD keeps for DEL; a macvlan
+//! by its lower device; parked; lost; a userspace-bound device; and (in
+//! tests/vf.rs) a physical VF by its parent device, with its VF state.
 
 use hostdev::state::{Anchor, Phase, Pod, Record};
 
@@ -99,4 +102,63 @@ fn a_record_with_sysctls_and_features_reads_and_writes_unchanged() {
     let without = Record::from_file("goldnet+c0ffee+eth0.json", &fixture("v1-veth-attached.json")).unwrap();
     assert!(without.sysctls.is_empty() && without.features.is_empty(), "older records have none: nothing to put back");
     assert!(without.host.sizes.is_unset(), "nor sizes");
+}
+
+/// Reads a golden record filed as `name`, and checks that it is written
+/// back byte for byte as the binary wrote it.
+fn pinned(fixture_name: &str, name: &str) -> Record {
+    let bytes = fixture(fixture_name);
+    let rec = Record::from_file(name, &bytes).unwrap_or_else(|e| panic!("{fixture_name} does not load: {}", e.msg));
+    assert_eq!(String::from_utf8(rec.to_file()).unwrap(), String::from_utf8(bytes).unwrap(), "{fixture_name}");
+    rec
+}
+
+/// The records below were written by the binary of the release before
+/// the record had a format of its own, in namespaces made for the purpose
+/// (`hdgold-h` the host, `hdgold-c` the container), network `goldnet`,
+/// container `c0ffee`, as `eth0`, and copied from its data directory
+/// unchanged: they pin every kind of record a node can hold (the VF record
+/// in tests/vf.rs is the physical device with its parent).
+#[test]
+fn a_macvlan_record_holds_its_lower_device_and_how_it_sits_there() {
+    let rec = pinned("v1-macvlan-attached.json", "goldnet+c0ffee+eth0.json");
+    assert_eq!(rec.phase, Phase::Attached);
+    assert!(matches!(rec.anchor, Anchor::Lower { index } if index > 0));
+    assert_eq!(rec.host.kind.as_deref(), Some("macvlan"));
+    let stacking = rec.host.stacking.expect("how the macvlan sits on its lower device");
+    assert_eq!((stacking.mode, stacking.flags), (Some(4), Some(0)), "bridge mode");
+    assert!(rec.netns_cookie.is_some() && rec.nsid.is_some(), "the namespace's cookie and id on the node");
+}
+
+/// Home under a parking name while its own name is taken on the host.
+#[test]
+fn a_parked_record_names_its_interface_and_where_it_waits() {
+    let rec = pinned("v1-veth-parked.json", "goldnet+c0ffee+eth0.json");
+    assert_eq!(rec.phase, Phase::Parked);
+    assert_eq!(rec.host.name, "h1");
+    assert!(rec.parked_as.as_deref().is_some_and(|p| p.starts_with("hdpark")), "{:?}", rec.parked_as);
+    assert!(matches!(rec.anchor, Anchor::Peer { .. }));
+}
+
+/// An unprovable tap the container renamed: DEL found nothing it could
+/// trust, and the record says why and what the config decided.
+#[test]
+fn a_lost_record_says_why_and_keeps_the_decision_for_unprovable_devices() {
+    let rec = pinned("v1-tap-lost.json", "goldnet+c0ffee+eth0.json");
+    assert_eq!(rec.phase, Phase::Lost);
+    assert_eq!(rec.anchor, Anchor::Unprovable);
+    assert_eq!(rec.unprovable, Some(hostdev::state::Unprovable::TrustContainer));
+    assert!(rec.lost.as_deref().is_some_and(|why| why.contains("no tun with the MAC of t0")), "{:?}", rec.lost);
+}
+
+/// A PCI function bound to vfio-pci: nothing moved, the record holds the
+/// device and no interface.
+#[test]
+fn a_userspace_record_holds_the_device_and_no_interface() {
+    let rec = pinned("v1-userspace-attached.json", "goldnet+c0ffee+eth0.json");
+    let device = rec.userspace.as_ref().expect("the userspace device");
+    assert_eq!((device.id.as_str(), device.driver.as_str()), ("0000:03:00.3", "vfio-pci"));
+    assert_eq!((rec.host.index, rec.host.name.as_str()), (0, ""));
+    assert!(rec.addrs.is_empty());
+    assert_eq!(rec.pod, Some(Pod { namespace: "shop".into(), name: "dpdk-0".into() }));
 }

@@ -13,7 +13,7 @@ mod common;
 use common::fakesys::FakeSys;
 use common::*;
 use hostdev::netlink::vf::{LinkState, VlanProto};
-use hostdev::state::Record;
+use hostdev::state::{Anchor, Record};
 use serde_json::{Value, json};
 
 /// ADD of `device` with `extra` fails with `code` naming every string of
@@ -148,6 +148,11 @@ fn a_record_with_a_vf_snapshot_reads_and_writes_unchanged() {
     let path = format!("{}/tests/fixtures/records/v1-vf-attached.json", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(path).unwrap();
     let rec = Record::from_file("sriov+c0ffee+net1.json", &bytes).expect("a record with a VF loads");
+    // A physical device: proven by its parent on the PCI bus.
+    assert_eq!(rec.anchor, Anchor::Parent);
+    let parent = rec.host.parent.as_ref().expect("the parent device");
+    assert_eq!((parent.bus.as_str(), parent.device.as_str()), ("pci", "0000:01:10.2"));
+    assert_eq!(rec.host.perm_mac.as_deref(), Some("0a:95:59:1c:02:de"));
     let vf = rec.vf.as_ref().expect("the VF section");
     assert_eq!(
         (vf.vf.pci.as_str(), vf.vf.pf_pci.as_str(), vf.vf.pf.as_str(), vf.vf.number),

@@ -42,7 +42,8 @@ fn drop_record(opts: &Options) -> Result<String, String> {
         .load(key)
         .map_err(|e| e.msg)?
         .ok_or_else(|| format!("no record of {shown} in {}", opts.data_dir.display()))?;
-    let claim = store.claimant(&rec).ok().flatten().filter(|c| c.key() == *key).map(|_| rec.claim_name());
+    let claim =
+        store.claimant(rec.device()).ok().flatten().filter(|c| c.key() == *key).map(|_| rec.device().claim_name());
     store.remove(&rec).map_err(|e| e.msg)?;
     Ok(format!("dropped the record of {shown}: {}{}", describe(&rec), claimed(claim)))
 }

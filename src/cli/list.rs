@@ -101,7 +101,7 @@ pub fn list(opts: &Options) -> ExitCode {
 
 /// Every record, sorted by file name. A missing or unreadable directory is
 /// an error: "no attachments" would hide a typo or a missing `sudo`.
-fn read(dir: &Path) -> Result<Vec<(String, crate::cni::Result<Record>)>, String> {
+fn read(dir: &Path) -> Result<Vec<(String, crate::state::Result<Record>)>, String> {
     let store = match Store::open_existing(dir) {
         Ok(Some(store)) => store,
         Ok(None) => {
@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(pci_address(&rec).as_deref(), Some("0000:00:0d.0"));
         rec.host.parent = Some(Parent { bus: "auxiliary".into(), device: "mlx5_core.sf.2".into() });
         assert_eq!(pci_address(&rec), None);
-        let device = |id: &str| crate::state::Userspace { id: id.into(), driver: "vfio-pci".into() };
+        let device = |id: &str| crate::device::Userspace { id: id.into(), driver: "vfio-pci".into() };
         rec.userspace = Some(device("0000:03:00.1"));
         assert_eq!(pci_address(&rec).as_deref(), Some("0000:03:00.1"));
         rec.userspace = Some(device("mlx5_core.sf.2"));

@@ -18,8 +18,9 @@
 
 use std::os::fd::AsFd;
 
+use crate::cmd::errors::kernel_error;
 use crate::cmd::locate::{Place, anchor_of, locate};
-use crate::cmd::{Container, Host, attachment, kernel_error};
+use crate::cmd::{Container, Host, attachment};
 use crate::cni::config::Selector;
 use crate::cni::{Env, Error, NetConf, Result, code};
 use crate::device;
@@ -325,7 +326,7 @@ fn no_home_name(link: &Link) -> String {
 /// Another attachment's record that holds the device `probe` describes:
 /// that device is not this attachment's to adopt.
 fn holder(store: &Store, key: &Key, probe: &Record) -> Result<Option<Record>> {
-    Ok(store.claimant(probe)?.filter(|r| holds(r, key, probe)))
+    Ok(store.claimant(probe.device())?.filter(|r| holds(r, key, probe)))
 }
 
 /// Whether `r`, found through `probe`'s claim, is another attachment's

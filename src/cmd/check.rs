@@ -1,7 +1,8 @@
 //! CHECK: is the attachment still what ADD made it? Verified inside the
 //! container against prevResult; each failure names what differs.
 
-use crate::cmd::{Container, Host, adopt, attachment, kernel_error, open_netns};
+use crate::cmd::errors::kernel_error;
+use crate::cmd::{Container, Host, adopt, attachment, open_netns};
 use crate::cni::error::config_error;
 use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;

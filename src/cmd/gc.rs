@@ -21,7 +21,7 @@ pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     let (mut errors, mut stale) = (Vec::new(), 0);
     for (_, rec) in store.list()? {
         match rec {
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.into()),
             Ok(rec) if rec.network != conf.name || valid.contains(&(rec.container_id.clone(), rec.ifname.clone())) => {}
             Ok(rec) => {
                 stale += 1;

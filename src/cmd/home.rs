@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::cmd::errors::kernel_error;
+use crate::cmd::errors::refused;
 use crate::cmd::kept::check_kept;
 use crate::cmd::locate::{Place, locate};
 use crate::cmd::routing::restore_routing;
-use crate::cmd::{Container, Host, kernel_error};
+use crate::cmd::{Container, Host};
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
-use crate::kernel::refused;
 use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
 use crate::netlink::gso::Sizes;
 use crate::netlink::link::{master_request, set_link_request, up_request};
@@ -102,11 +103,11 @@ fn restore_unless_parked(host: &mut Host, link: Link, name: &str, rec: &Record) 
 /// record goes only on proof: home and restored, or proven gone.
 pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut rec: Record) -> Result<()> {
     if rec.userspace.is_some() {
-        return store.remove(&rec); // nothing was moved
+        return Ok(store.remove(&rec)?); // nothing was moved
     }
     if rec.unprovable == Some(Unprovable::LeaveInContainer) {
         info!("the device is the container's for good, as the config says: dropping its record"; device = rec.host.name);
-        return store.remove(&rec);
+        return Ok(store.remove(&rec)?);
     }
     // A parked interface is already home: only its name is missing.
     let ctr = if rec.phase == Phase::Parked { None } else { ctr };
@@ -119,12 +120,12 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
     }
     failpoint::hit("del-after-record");
     match bring_home(host, ctr, &rec)? {
-        Outcome::Home | Outcome::Gone => store.remove(&rec),
+        Outcome::Home | Outcome::Gone => Ok(store.remove(&rec)?),
         Outcome::Lost(why) => {
             warn!("the record of {} stays as lost: {why}", rec.host.name);
             rec.phase = Phase::Lost;
             rec.lost = Some(why);
-            store.save(&rec)
+            Ok(store.save(&rec)?)
         }
         Outcome::Parked(name) => {
             rec.phase = Phase::Parked;

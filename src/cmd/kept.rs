@@ -16,9 +16,9 @@
 
 use std::collections::HashSet;
 
+use crate::cmd::errors::kernel_error;
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
-use crate::kernel::kernel_error;
 use crate::netlink::addr::add_requests;
 use crate::netlink::{Addr, Socket};
 use crate::warn;

@@ -13,7 +13,8 @@
 
 use std::os::fd::AsFd;
 
-use crate::cmd::{Container, Host, kernel_error};
+use crate::cmd::errors::kernel_error;
+use crate::cmd::{Container, Host};
 use crate::cni::Result;
 use crate::netlink::{Link, Socket};
 use crate::state::{Anchor, Record, Unprovable};

@@ -4,6 +4,7 @@ pub mod add;
 pub mod adopt;
 pub mod check;
 pub mod del;
+pub mod errors;
 pub mod gc;
 pub mod home;
 pub mod kept;
@@ -16,8 +17,8 @@ pub mod version;
 use std::os::fd::AsFd;
 use std::path::Path;
 
+use crate::cmd::errors::kernel_error;
 use crate::cni::{Error, code};
-pub use crate::kernel::kernel_error;
 use crate::netlink::Socket;
 use crate::netns::Netns;
 use crate::state::{Anchor, Record};

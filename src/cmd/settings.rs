@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::AsFd;
 
+use crate::cmd::errors::kernel_error;
 use crate::cmd::{Container, Host};
 use crate::cni::declare::Declared;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
-use crate::kernel::kernel_error;
 use crate::netlink::ethtool::{Features, members};
 use crate::netlink::gso::GRO_MAX;
 use crate::netlink::{Link, LinkChange, NlError, Socket, sysctl};

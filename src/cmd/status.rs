@@ -35,7 +35,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
         let attached =
             records.iter().filter_map(|(_, r)| r.as_ref().ok()).any(|r| device::could_name(&conf.selector, &r.host));
         if let Err(e) = device::select(&mut host.sock, &conf.selector, &mut None)
-            && !(e.code == code::DEVICE_NOT_FOUND && attached)
+            && !(e.kind == device::Kind::NotFound && attached)
         {
             return Err(with_records(not_ready(e.msg)));
         }
@@ -50,7 +50,7 @@ pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
 /// Lost interfaces affect neither ADD nor other pods, so STATUS stays
 /// successful, but it says in the log what an operator should look at
 /// (`hostdev list` shows the same).
-fn report_lost(records: &[(String, Result<Record>)]) {
+fn report_lost(records: &[(String, crate::state::Result<Record>)]) {
     for rec in records.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|r| r.phase == Phase::Lost) {
         warn!(
             "an interface is lost";

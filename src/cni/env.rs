@@ -169,10 +169,7 @@ pub fn is_spec_id(s: &str) -> bool {
 /// The kernel's interface name rule (dev_valid_name), checked before any
 /// request: an invalid name would fail only after the device has moved.
 pub fn check_ifname(what: &str, name: &str) -> Result<()> {
-    match crate::ifname::invalid(name) {
-        Some(why) => Err(env_error(format!("{what} {name:?} is not a valid interface name: {why}"))),
-        None => Ok(()),
-    }
+    crate::ifname::check(what, name).map_err(env_error)
 }
 
 #[cfg(test)]

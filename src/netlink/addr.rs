@@ -12,7 +12,6 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol, AddressScope, CacheInfo,
 };
 use nix::time::{ClockId, clock_gettime};
-use serde::{Deserialize, Serialize};
 
 use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
@@ -25,36 +24,27 @@ const KEPT_FLAGS: AddressFlags = AddressFlags::Nodad
     .union(AddressFlags::Noprefixroute)
     .union(AddressFlags::Mcautojoin);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addr {
     /// The local address with its prefix length.
     pub address: IpNetwork,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast: Option<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    #[serde(default)]
     pub flags: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
     /// IPv4 scope (IPv6 derives it from the address); 0 is global.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub scope: u8,
     /// Remaining lifetimes when read; None is forever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<Lifetime>,
     /// An IPv6 address that had completed duplicate address detection on
     /// this link: it comes back without a new round (IFA_F_NODAD).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub settled: bool,
 }
 
 /// A finite lifetime: seconds left at `read_at_ms` (CLOCK_MONOTONIC, the
 /// clock the kernel's address lifetimes follow: it stops during suspend).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetime {
     pub valid: u32,
     pub preferred: u32,
@@ -62,15 +52,6 @@ pub struct Lifetime {
 }
 
 const FOREVER: u32 = u32::MAX;
-
-/// For `skip_serializing_if`, here and in the other record structs.
-pub(super) fn is_zero(n: &u8) -> bool {
-    *n == 0
-}
-
-pub(super) fn is_false(b: &bool) -> bool {
-    !*b
-}
 
 fn now_ms() -> u64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
@@ -406,12 +387,6 @@ mod tests {
         a.lifetime = Some(Lifetime { valid: 5, preferred: 5, read_at_ms: now_ms() - 6_000 });
         assert!(a.to_message(3, "eth0").is_none(), "an expired address is not re-added");
         assert!(unexpired(&[a]).is_empty());
-    }
-
-    #[test]
-    fn old_records_load_without_the_new_fields() {
-        let a: Addr = serde_json::from_str(r#"{"address":"10.0.0.2/24","flags":0}"#).unwrap();
-        assert_eq!(a, Addr::plain("10.0.0.2/24".parse().unwrap()));
     }
 
     #[test]

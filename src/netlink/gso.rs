@@ -3,7 +3,6 @@
 //! the message that moves it, restored in the one that brings it home.
 
 use netlink_packet_route::link::LinkAttribute;
-use serde::{Deserialize, Serialize};
 
 /// The kernel's own limit for the GRO sizes (GRO_MAX_SIZE, 8 * 65535); the
 /// GSO sizes are limited by the device's `tso_max_size`.
@@ -13,15 +12,11 @@ pub const GRO_MAX: u32 = 8 * 65535;
 /// IFLA_GRO_IPV4_MAX_SIZE; None when unknown (old kernels have no IPv4
 /// ones, old records none) or, in a change, left alone. Named as dranet
 /// names them in its config.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizes {
-    #[serde(rename = "gsoMaxSize", default, skip_serializing_if = "Option::is_none")]
     pub gso: Option<u32>,
-    #[serde(rename = "groMaxSize", default, skip_serializing_if = "Option::is_none")]
     pub gro: Option<u32>,
-    #[serde(rename = "gsoIPv4MaxSize", default, skip_serializing_if = "Option::is_none")]
     pub gso_ipv4: Option<u32>,
-    #[serde(rename = "groIPv4MaxSize", default, skip_serializing_if = "Option::is_none")]
     pub gro_ipv4: Option<u32>,
 }
 
@@ -94,12 +89,5 @@ mod tests {
         );
         assert!(Sizes::restoring(&have, &have).is_unset());
         assert!(Sizes::restoring(&Sizes::default(), &have).is_unset(), "an old record restores none");
-    }
-
-    #[test]
-    fn records_name_them_as_the_config_does() {
-        let s = Sizes { gso: Some(1), gro_ipv4: Some(2), ..Sizes::default() };
-        assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"gsoMaxSize":1,"groIPv4MaxSize":2}"#);
-        assert!(serde_json::from_str::<Sizes>("{}").unwrap().is_unset());
     }
 }

@@ -6,7 +6,6 @@ use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
 
 use super::gso::Sizes;
 use super::request::{Request, Subject};
@@ -15,86 +14,64 @@ use super::socket::{NlResult, Socket};
 const IFLA_ALT_IFNAME: u16 = 53;
 
 /// What hostdev needs to know about a network interface.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Link {
     pub index: u32,
     pub name: String,
     pub mac: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perm_mac: Option<String>,
     pub mtu: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub altnames: Vec<String>,
     pub up: bool,
-    #[serde(skip)]
     pub loopback: bool,
-    #[serde(skip)]
     pub netns_immutable: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The device it sits on (a PCI function, an auxiliary device), as the
     /// kernel reports it: something no container can forge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Parent>,
     /// IFLA_LINK: a veth's peer, a macvlan's lower device.
-    #[serde(skip)]
     pub link: Option<u32>,
     /// IFLA_LINK_NETNSID: where `link` lives, when not in this namespace.
-    #[serde(skip)]
     pub link_netnsid: Option<i32>,
     /// Admin flags beyond up; absent in records written before they were kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<AdminFlags>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txqlen: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<u32>,
     /// The bridge (bond, team) it is a port of. A dump reports only the
     /// index; the snapshot fills in the name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<Master>,
     /// How a macvlan, ipvlan or vlan sits on its lower device: a sibling
     /// the container made on it must match this too to pass for it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stacking: Option<Stacking>,
     /// The MTUs the driver takes (IFLA_MIN_MTU, IFLA_MAX_MTU).
-    #[serde(skip)]
     pub mtu_range: Option<(u32, u32)>,
     /// GSO/GRO maximum sizes; unset in records written before they were kept.
-    #[serde(default, skip_serializing_if = "Sizes::is_unset")]
     pub sizes: Sizes,
     /// The largest GSO size the device takes (IFLA_TSO_MAX_SIZE).
-    #[serde(skip)]
     pub tso_max_size: Option<u32>,
 }
 
 /// A stacked device's settings on its lower device (`ip -d link`: macvlan
 /// or ipvlan mode and flags, vlan id and protocol). Absent in records
 /// written before they were kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stacking {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u16>,
 }
 
 /// A link's parent device on its bus (`ip -d link`: parentbus, parentdev).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parent {
     pub bus: String,
     pub device: String,
 }
 
 /// The admin flags an operator sets with `ip link set` (besides up).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdminFlags {
     pub promisc: bool,
     pub allmulti: bool,
@@ -102,10 +79,9 @@ pub struct AdminFlags {
     pub multicast: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Master {
     pub index: u32,
-    #[serde(default)]
     pub name: String,
 }
 
@@ -432,13 +408,6 @@ mod tests {
         let other = Link { index: 6, link: Some(9), kind: Some("macvlan".into()), ..Link::default() };
         let all = [base.clone(), peer, mv.clone(), other];
         assert_eq!(base.uppers(&all), vec![&mv]);
-    }
-
-    #[test]
-    fn old_records_leave_the_new_link_fields_unset() {
-        let l: Link =
-            serde_json::from_str(r#"{"index":3,"name":"h1","mac":"02:00:00:00:00:01","mtu":1500,"up":true}"#).unwrap();
-        assert_eq!((l.flags, l.txqlen, l.group, l.master), (None, None, None, None));
     }
 
     #[test]

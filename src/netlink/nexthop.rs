@@ -7,9 +7,7 @@
 use std::net::IpAddr;
 
 use netlink_packet_core::{NLA_F_NESTED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NlasIterator};
-use serde::{Deserialize, Serialize};
 
-use super::addr::is_false;
 use super::hex;
 use super::route::RouteEntry;
 use super::socket::{NlResult, Socket};
@@ -33,38 +31,27 @@ const RTNH_F_ONLINK: u32 = 4;
 const NHMSG_LEN: usize = 8;
 
 /// A nexthop object as `ip nexthop` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nexthop {
     pub id: u32,
     /// AF_INET or AF_INET6; 0 for a group.
-    #[serde(default)]
     pub family: u8,
-    #[serde(default)]
     pub protocol: u8,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub onlink: bool,
     /// The host's index of its link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oif: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub blackhole: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub fdb: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<Member>,
     /// NEXTHOP_GRP_TYPE_MPATH (0) or _RES (1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_type: Option<u16>,
     /// A resilient group's settings (NHA_RES_GROUP: buckets and timers), hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resilient: Option<String>,
 }
 
 /// A member of a group, with its weight (1 to 256, as `ip nexthop` shows it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
     pub id: u32,
     pub weight: u16,

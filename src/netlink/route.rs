@@ -14,9 +14,6 @@ use netlink_packet_route::route::{
     RoutePreference, RouteProtocol, RouteRealm, RouteScope, RouteType, RouteVia,
 };
 
-use serde::{Deserialize, Serialize};
-
-use super::addr::{is_false, is_zero};
 use super::hex;
 use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
@@ -24,59 +21,45 @@ use super::socket::{NlResult, Socket};
 /// A route as read from the kernel, with every attribute DEL needs to put
 /// it back as it was (fields added after the first record format default
 /// to "absent", so older records still read).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
     pub dst: IpNetwork,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
     /// The link it goes through (for the stacked-device guard).
-    #[serde(skip)]
     pub oif: Option<u32>,
     pub table: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
     pub scope: u8,
     pub protocol: u8,
     /// A multipath route's next hops (RTA_MULTIPATH), this device's and
     /// the others'.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hops: Vec<Hop>,
     /// The gateway is on the link whatever the addresses say (RTNH_F_ONLINK).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub onlink: bool,
     /// The preferred source address (RTA_PREFSRC, `src`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<IpAddr>,
     /// A source-specific IPv6 route's source prefix (RTA_SRC, `from`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<IpNetwork>,
     /// IPv6 router preference (RTA_PREF: 0 medium, 1 high, 3 low).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pref: Option<u8>,
     /// The nexthop object it goes through (RTA_NH_ID, `nhid`); the object
     /// itself is in the record's `nexthops`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nhid: Option<u32>,
     /// RTA_METRICS (mtu, advmss, window, ...) as the kernel sent them, in hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub tos: u8,
     /// RTA_FLOW (`realms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<u32>,
 }
 
 /// One next hop of a multipath route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
     /// The host's index of the link it goes through.
     pub oif: u32,
     /// 1 to 256, as `ip route` shows it.
     pub weight: u16,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub onlink: bool,
 }
 

@@ -8,15 +8,13 @@ use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac, VfInfoRate,
     VfInfoSpoofCheck, VfInfoTrust, VfInfoVlan, VfLinkState, VfVlan, VfVlanInfo, VlanProtocol,
 };
-use serde::{Deserialize, Serialize};
 
 use super::link::{format_mac, parse_mac};
 use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
 /// A VF's state as its PF reports it (`ip link show <pf>`: `vf N ...`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VfState {
     /// The admin MAC; 00:00:00:00:00:00 when none was set.
     pub mac: String,
@@ -31,18 +29,15 @@ pub struct VfState {
     pub max_tx_rate: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum VlanProto {
     #[default]
-    #[serde(rename = "802.1Q")]
     Dot1Q,
-    #[serde(rename = "802.1ad")]
     Dot1Ad,
 }
 
 /// `ip link set <pf> vf N state ...`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LinkState {
     #[default]
     Auto,

@@ -5,16 +5,12 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use crate::cni::{Error, Result, code};
-use crate::kernel::kernel_error;
+use super::error::{Error, Kind, Result, kernel_error};
 use crate::netlink::{Link, Socket};
 use crate::sysfs::{Sysfs, bus_device};
 
 /// A VF and its PF, as sysfs shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vf {
     /// The VF's PCI address.
     pub pci: String,
@@ -44,9 +40,8 @@ impl Vf {
         let dev = sysfs.pci_device(&pci);
         let Some(pf_pci) = real_name(&dev.join("physfn")) else { return Ok(None) };
         let pf_dir = sysfs.pci_device(&pf_pci);
-        let number = virtfn_number(&pf_dir, &pci).ok_or_else(|| {
-            Error::new(code::DEVICE_NOT_FOUND, format!("PF {pf_pci} lists no virtfn for VF {pci} in sysfs"))
-        })?;
+        let number = virtfn_number(&pf_dir, &pci)
+            .ok_or_else(|| Error::new(Kind::NotFound, format!("PF {pf_pci} lists no virtfn for VF {pci} in sysfs")))?;
         let pf = pf_netdev(sysfs, &pf_pci)?;
         Ok(Some(Vf { pci, pf_pci, pf, number }))
     }
@@ -56,7 +51,7 @@ impl Vf {
         let name = pf_netdev(&Sysfs::from_env(), &self.pf_pci)?;
         let link = sock.link_by_name(&name).map_err(kernel_error(&format!("look up PF {name}")))?;
         link.map(|l| l.index).ok_or_else(|| {
-            Error::new(code::DEVICE_NOT_FOUND, format!("PF {name} ({}) is not in the host namespace", self.pf_pci))
+            Error::new(Kind::NotFound, format!("PF {name} ({}) is not in the host namespace", self.pf_pci))
         })
     }
 }
@@ -67,7 +62,7 @@ fn pf_netdev(sysfs: &Sysfs, pf_pci: &str) -> Result<String> {
     match crate::sysfs::device_net(&dir) {
         Ok(crate::sysfs::DeviceNet::Netdevs { names, .. }) if names.len() == 1 => Ok(names[0].clone()),
         other => Err(Error::new(
-            code::DEVICE_NOT_FOUND,
+            Kind::NotFound,
             format!("PF {pf_pci} has no single interface in sysfs ({other:?}): its VF state cannot be read or set"),
         )),
     }

@@ -6,13 +6,11 @@
 //! (`cmd::home`) puts the snapshot back.
 
 pub mod config;
+mod error;
 pub mod find;
 
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
 
-use crate::cni::{Error, Result, code, error::config_error};
-use crate::kernel::kernel_error;
 use crate::netlink::link::{down_request, set_link_request, up_request};
 use crate::netlink::vf::{VfSetting, VfState};
 use crate::netlink::{Link, LinkChange, Socket};
@@ -20,14 +18,14 @@ use crate::sysfs::Sysfs;
 use crate::{info, warn};
 
 pub use config::VfAdmin;
+pub use error::{Error, Kind, Result};
+use error::{config_error, kernel_error, refused_request};
 pub use find::{Vf, pci_of};
 
 /// What a record keeps of a VF whose state hostdev changed: where it is
 /// and what the PF reported for it before ADD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VfRecord {
-    #[serde(flatten)]
     pub vf: Vf,
     /// The VF's state as its PF reported it before ADD.
     pub was: VfState,
@@ -80,7 +78,7 @@ pub fn restore(sock: &mut Socket, rec: &VfRecord, link: &Link, mac: &str) -> Res
     }
     sock.link_by_index(link.index)
         .map_err(kernel_error("look up the VF again"))?
-        .ok_or_else(|| Error::new(code::KERNEL, format!("VF {} vanished while its state was restored", link.name)))
+        .ok_or_else(|| Error::new(Kind::Kernel, format!("VF {} vanished while its state was restored", link.name)))
 }
 
 /// The VF's state as its PF reports it now.
@@ -88,7 +86,7 @@ fn read_state(sock: &mut Socket, vf: &Vf) -> Result<VfState> {
     let pf = vf.pf_index(sock)?;
     sock.vf_state(pf, vf.number)
         .map_err(kernel_error(&format!("read the state of VF {} from PF {}", vf.number, vf.pf)))?
-        .ok_or_else(|| Error::new(code::KERNEL, format!("PF {} reports no VF {}", vf.pf, vf.number)))
+        .ok_or_else(|| Error::new(Kind::Kernel, format!("PF {} reports no VF {}", vf.pf, vf.number)))
 }
 
 /// The requests from `have` to `want`, one at a time.
@@ -115,7 +113,7 @@ fn take_mac(sock: &mut Socket, link: &Link, mac: &str) -> Result<()> {
     match sock.batch(vec![set]).map_err(kernel_error("set the VF's MAC"))?.pop() {
         None => return Ok(()),
         Some(f) if f.is(Errno::EADDRNOTAVAIL) => {}
-        Some(f) => return Err(crate::kernel::refused(f)),
+        Some(f) => return Err(refused_request(f)),
     }
     let mut cycle = vec![down_request(link.index)];
     if !link.up {
@@ -128,7 +126,7 @@ fn take_mac(sock: &mut Socket, link: &Link, mac: &str) -> Result<()> {
     match now {
         Some(l) if l.mac == mac => Ok(()),
         other => Err(Error::new(
-            code::KERNEL,
+            Kind::Kernel,
             format!(
                 "VF {} does not take MAC {mac} (it has {}): its driver refuses the change and did not reload it from the PF",
                 link.name,

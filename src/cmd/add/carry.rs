@@ -6,8 +6,8 @@
 
 use nix::errno::Errno;
 
+use crate::cmd::errors::{kernel_error, refused};
 use crate::cni::Result;
-use crate::kernel::{kernel_error, refused};
 use crate::netlink::nexthop::{Nexthop, affected};
 use crate::netlink::route::{self, Hop, RouteEntry};
 use crate::netlink::{Socket, rule};
@@ -96,7 +96,24 @@ mod tests {
     use crate::netlink::nexthop::Member;
 
     fn route(dst: &str) -> RouteEntry {
-        serde_json::from_value(serde_json::json!({"dst": dst, "table": 254, "scope": 0, "protocol": 3})).unwrap()
+        RouteEntry {
+            dst: dst.parse().unwrap(),
+            gw: None,
+            oif: None,
+            table: 254,
+            metric: None,
+            scope: 0,
+            protocol: 3,
+            hops: Vec::new(),
+            onlink: false,
+            src: None,
+            from: None,
+            pref: None,
+            nhid: None,
+            metrics: None,
+            tos: 0,
+            realm: None,
+        }
     }
 
     fn hop(gw: &str, oif: u32, weight: u16) -> Hop {
@@ -104,7 +121,19 @@ mod tests {
     }
 
     fn leaf(id: u32, gw: &str, oif: u32) -> Nexthop {
-        serde_json::from_value(serde_json::json!({"id": id, "family": 2, "oif": oif, "gw": gw})).unwrap()
+        Nexthop {
+            id,
+            family: 2,
+            protocol: 0,
+            onlink: false,
+            oif: Some(oif),
+            gw: Some(gw.parse().unwrap()),
+            blackhole: false,
+            fdb: false,
+            group: Vec::new(),
+            group_type: None,
+            resilient: None,
+        }
     }
 
     #[test]

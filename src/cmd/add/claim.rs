@@ -4,15 +4,15 @@
 use std::os::fd::AsFd;
 
 use crate::cmd::Host;
+use crate::cmd::errors::kernel_error;
 use crate::cmd::locate::anchor_of;
 use crate::cmd::settings::Plan;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
-use crate::kernel::kernel_error;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Link, Socket};
-use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
+use crate::state::{Anchor, Device, Key, Phase, Record, Store, Unprovable};
 use crate::{info, warn};
 
 use super::Attachment;
@@ -80,12 +80,11 @@ fn record_selected(att: &mut Attachment) -> Result<(Record, Option<Record>)> {
     crate::failpoint::pause("add-after-select");
     match selected {
         Selected::Userspace(device) => {
-            let rec = Record::userspace(&key, netns, device);
-            check_unclaimed(store, &rec.userspace.as_ref().expect("just set").id, &rec)?;
-            Ok((rec, None))
+            check_unclaimed(store, &key, &device.id, Device::Userspace(&device))?;
+            Ok((Record::userspace(&key, netns, device), None))
         }
         Selected::Netdev(found) => {
-            let parked = check_unclaimed(store, &found.name, &Record::new(&key, None, found.clone(), Vec::new()))?;
+            let parked = check_unclaimed(store, &key, &found.name, Device::Interface(&found))?;
             let mut rec = snapshot(att, netns, &found, dump)?;
             if let Some(parked) = &parked {
                 // A parked interface keeps its true name: DEL brings it home
@@ -153,8 +152,8 @@ pub(super) fn select_device(
     dump: &mut Option<Vec<Link>>,
 ) -> Result<Selected> {
     device::select(&mut host.sock, &conf.selector, dump).map_err(|e| {
-        if e.code != code::DEVICE_NOT_FOUND {
-            return e;
+        if e.kind != device::Kind::NotFound {
+            return e.into();
         }
         let holder = store
             .list()
@@ -163,7 +162,7 @@ pub(super) fn select_device(
             .flatten()
             .filter_map(|(_, r)| r.ok())
             .find(|r| device::could_name(&conf.selector, &r.host));
-        holder.map_or(e, |r| held(&r))
+        holder.map_or_else(|| e.into(), |r| held(&r))
     })
 }
 
@@ -281,7 +280,7 @@ fn fresh(sock: &mut Socket, found: &Link, dump: Option<Vec<Link>>) -> Result<(Li
 /// which is on the host now: it gives way once its namespace is dead
 /// (nothing reachable holds it), as nothing could then be waiting in it.
 /// Under its attachment's lock, so no DEL or GC of it runs meanwhile.
-fn lost_gives_way(store: &Store, what: &str, probe: &Record, lost: Record) -> Result<Option<Record>> {
+fn lost_gives_way(store: &Store, key: &Key, what: &str, lost: Record) -> Result<Option<Record>> {
     let busy = |why: String| {
         Error::new(
             code::DEVICE_BUSY,
@@ -296,7 +295,7 @@ fn lost_gives_way(store: &Store, what: &str, probe: &Record, lost: Record) -> Re
             ),
         )
     };
-    if lost.key() == probe.key() {
+    if lost.key() == *key {
         return Ok(None); // this attachment replaces it (see `claim`)
     }
     if let Some(holder) = crate::cmd::namespace_holder(&lost) {
@@ -328,25 +327,20 @@ fn decided(conf: &NetConf, link: &Link) -> Result<Unprovable> {
     Ok(decision)
 }
 
-/// Fails when another attachment holds the device `what` (`probe` is a
-/// record of it). A parked record (home, waiting for its name) does not
+/// Fails when another attachment than `key`'s holds `device` (named
+/// `what` in messages). A parked record (home, waiting for its name) does not
 /// hold it: it is returned, so the new attachment can take over its name.
 /// One claim file answers, whatever the number of attachments.
-pub(super) fn check_unclaimed(store: &Store, what: &str, probe: &Record) -> Result<Option<Record>> {
-    let Some(other) = store.claimant(probe)? else { return Ok(None) };
-    let holds = match (&probe.userspace, &other.userspace) {
-        (Some(a), Some(b)) => a.id == b.id,
-        (None, None) => other.describes(&probe.host),
-        _ => false,
-    };
-    if !holds {
+pub(super) fn check_unclaimed(store: &Store, key: &Key, what: &str, device: Device<'_>) -> Result<Option<Record>> {
+    let Some(other) = store.claimant(device)? else { return Ok(None) };
+    if !other.holds(device) {
         return Ok(None); // a stale claim: its record is about another device
     }
     if other.phase == Phase::Parked {
         return Ok(Some(other));
     }
     if other.phase == Phase::Lost {
-        return lost_gives_way(store, what, probe, other);
+        return lost_gives_way(store, key, what, other);
     }
     Err(Error::new(
         code::DEVICE_BUSY,

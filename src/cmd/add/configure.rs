@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::cmd::errors::{kernel_error, refused as refused_request};
 use crate::cmd::kept::check_kept;
 use crate::cni::result::Route;
 use crate::cni::{CniResult, Error, Result, code};
-use crate::kernel::{kernel_error, refused as refused_request};
 use crate::netlink::addr::{add_requests, unexpired};
 use crate::netlink::link::up_request;
 use crate::netlink::sysctl::enable_ipv6;

@@ -1,8 +1,8 @@
 //! ADD's refusals before anything changes: what would cut the node off
 //! its network, strand stacked devices, or clash in the container.
 
+use crate::cmd::errors::kernel_error;
 use crate::cni::{Error, Result, code};
-use crate::kernel::kernel_error;
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Link, Master, Socket};
 

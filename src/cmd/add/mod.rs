@@ -197,7 +197,7 @@ impl<'a> Attachment<'a> {
     fn commit(&self, rec: &mut Record, result: &CniResult) -> Result<()> {
         result.check_expressible(self.conf.cni_version)?;
         rec.phase = Phase::Attached;
-        self.store.save(rec)
+        Ok(self.store.save(rec)?)
     }
 
     /// A device bound to a userspace driver (DPDK) has no network interface:

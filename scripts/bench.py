@@ -826,12 +826,20 @@ def limit_options(declare):
     return out
 
 
-def paired_diff(x, y, of):
-    """The median over the repetitions of of(x's sample) - of(y's sample)
-    in the same repetition, in ms; None without a pair."""
+def diff_ci(x, y, of):
+    """(median, low, high) in ms of of(x's sample) - of(y's sample) over
+    the repetitions, pairing the samples of one repetition; low..high is
+    the distribution-free 95 % confidence interval of that median (order
+    statistics; None below 6 pairs). (nan, None, None) without a pair."""
     ys = {s["rep"]: s for s in y.samples}
-    ds = [(of(s) - of(ys[s["rep"]])) / 1e6 for s in x.samples if s["rep"] in ys]
-    return statistics.median(ds) if ds and not (x.error or y.error) else None
+    ds = sorted((of(s) - of(ys[s["rep"]])) / 1e6 for s in x.samples if s["rep"] in ys)
+    if not ds or x.error or y.error:
+        return float("nan"), None, None
+    n = len(ds)
+    k = int((n - 1.96 * n ** 0.5) / 2)
+    if n < 6 or k < 0:
+        return statistics.median(ds), None, None
+    return statistics.median(ds), ds[k], ds[n - 1 - k]
 
 
 def cycle_of(sample):
@@ -1329,9 +1337,9 @@ class Coordinator:
                 v.error for v in (hd, al, lim, lal)):
             p("    n/a: a variant failed")
             return
-        added = {}
-        for name, x, y in (("hostdev", al, hd), ("limit", lal, lim)):
-            added[name] = [paired_diff(x, y, f) for f in (cycle_of, lambda s: s["add"], lambda s: s["del"], cpu_of)]
+        fields = {"wall": cycle_of, "ADD": lambda s_: s_["add"], "DEL": lambda s_: s_["del"], "CPU": cpu_of}
+        added = {name: {f: diff_ci(x, y, of) for f, of in fields.items()}
+                 for name, x, y in (("hostdev", al, hd), ("limit", lal, lim))}
         calls = {}
         for name, x, y, counts in (("hostdev", al, hd, self.decl_sys), ("limit", lal, lim, self.lim_sys)):
             cx, cy = counts.get(x.key), counts.get(y.key)
@@ -1341,25 +1349,36 @@ class Coordinator:
                 calls[name] = {k: n for k in set(cx) | set(cy) if (n := cx.get(k, 0) - cy.get(k, 0))}
         labels = {"hostdev": "hostdev: 9.'s all - 1., per repetition (ms)",
                   "limit": "kernel limit: the same requests, resident (ms)"}
+
+        def ci(m):
+            return f"95 % CI {m[1]:+.2f}..{m[2]:+.2f}" if m[1] is not None else "no CI below 6 repetitions"
+
         for name in ("hostdev", "limit"):
-            w, a_, d_, c_ = added[name]
+            a_ = added[name]
             n = calls.get(name)
             sys_note = (f"; system calls {n.get('total', 0):+d}: {diff({}, n, skip='total')}" if n is not None
                         else "; system calls n/a")
-            p(f"  {'  ' + labels[name]:<52} {w:10.2f}{'':24}(ADD {a_:+.2f}, DEL {d_:+.2f}; CPU {c_:+.2f}{sys_note})")
-        w_hd, w_lim = added["hostdev"][0], added["limit"][0]
-        cpu_hd, cpu_lim = added["hostdev"][3], added["limit"][3]
-        cpu_note = f"CPU {cpu_hd / cpu_lim:.2f}" if cpu_lim > 0 else "CPU n/a"
+            p(f"  {'  ' + labels[name]:<52} {a_['wall'][0]:10.2f}{'':24}({ci(a_['wall'])}; ADD "
+              f"{a_['ADD'][0]:+.2f}, DEL {a_['DEL'][0]:+.2f}; CPU {a_['CPU'][0]:+.2f}, {ci(a_['CPU'])}{sys_note})")
+
+        def ratio(f):
+            """hostdev's added / the limit's, when the limit's is above
+            this run's noise (its CI above 0); else None."""
+            h, lm = added["hostdev"][f], added["limit"][f]
+            return h[0] / lm[0] if lm[0] > 0 and (lm[1] is None or lm[1] > 0) else None
+
+        cpu = ratio("CPU")
+        cpu_note = f"CPU {cpu:.2f}" if cpu is not None else "CPU n/a: the limit's added CPU is within noise"
         if "hostdev" in calls and "limit" in calls:
-            beyond = diff(calls["limit"], calls["hostdev"], skip="total")
             call_note = (f"; system calls {calls['hostdev'].get('total', 0)} / {calls['limit'].get('total', 0)},"
-                         f" hostdev's beyond the limit's: {beyond}")
+                         f" hostdev's beyond the limit's: {diff(calls['limit'], calls['hostdev'], skip='total')}")
         else:
             call_note = ""
-        shown = f"{w_hd / w_lim:10.2f}" if w_lim > 0 else f"{'n/a':>10}"
+        wall = ratio("wall")
+        shown = f"{wall:10.2f}" if wall is not None else f"{'n/a':>10}"
         p(f"  {'  hostdev added / kernel limit added, wall':<52} {shown}{'':24}"
-          f"(informational; {cpu_note}{call_note})"
-          + ("" if w_lim > 0 else " (the limit's added wall is within this run's noise)"))
+          f"(informational{'' if wall is not None else ': the limit adds less than this run can tell from 0'};"
+          f" {cpu_note}{call_note})")
         if lim.samples and any("start2" in s_ for s_ in lim.samples):
             whole = (al.med() - statistics.median(lim.values("start2"))) / lal.med()
             label = "  (9.'s all - 2 process starts) / the limit, declared"

@@ -1361,14 +1361,18 @@ class Coordinator:
             p(f"  {'  ' + labels[name]:<52} {a_['wall'][0]:10.2f}{'':24}({ci(a_['wall'])}; ADD "
               f"{a_['ADD'][0]:+.2f}, DEL {a_['DEL'][0]:+.2f}; CPU {a_['CPU'][0]:+.2f}, {ci(a_['CPU'])}{sys_note})")
 
+        few = added["limit"]["wall"][1] is None
+        noise = "fewer than 6 repetitions, no CI" if few else "the limit adds less than this run can tell from 0"
+
         def ratio(f):
             """hostdev's added / the limit's, when the limit's is above
             this run's noise (its CI above 0); else None."""
             h, lm = added["hostdev"][f], added["limit"][f]
-            return h[0] / lm[0] if lm[0] > 0 and (lm[1] is None or lm[1] > 0) else None
+            return h[0] / lm[0] if lm[1] is not None and lm[1] > 0 else None
 
         cpu = ratio("CPU")
-        cpu_note = f"CPU {cpu:.2f}" if cpu is not None else "CPU n/a: the limit's added CPU is within noise"
+        cpu_note = (f"CPU {cpu:.2f}" if cpu is not None
+                    else "CPU n/a" if few else "CPU n/a: the limit's added CPU is within noise")
         if "hostdev" in calls and "limit" in calls:
             call_note = (f"; system calls {calls['hostdev'].get('total', 0)} / {calls['limit'].get('total', 0)},"
                          f" hostdev's beyond the limit's: {diff(calls['limit'], calls['hostdev'], skip='total')}")
@@ -1377,7 +1381,7 @@ class Coordinator:
         wall = ratio("wall")
         shown = f"{wall:10.2f}" if wall is not None else f"{'n/a':>10}"
         p(f"  {'  hostdev added / kernel limit added, wall':<52} {shown}{'':24}"
-          f"(informational{'' if wall is not None else ': the limit adds less than this run can tell from 0'};"
+          f"(informational{'' if wall is not None else ': ' + noise};"
           f" {cpu_note}{call_note})")
         if lim.samples and any("start2" in s_ for s_ in lim.samples):
             whole = (al.med() - statistics.median(lim.values("start2"))) / lal.med()

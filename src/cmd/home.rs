@@ -292,7 +292,7 @@ fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()>
         ..LinkChange::default()
     };
     // Before the addresses: IPv6 must be enabled again for its own.
-    crate::cmd::settings::restore_host(sock, name, rec);
+    crate::cmd::settings::restore_host(sock, name, link, rec);
     let mut requests = vec![set_link_request(link.index, &change)];
     let master = restore_master(sock, link, name, was.master.as_ref());
     requests.extend(master.map(|m| master_request(link.index, m)));

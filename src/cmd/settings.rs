@@ -38,7 +38,7 @@ pub struct Plan {
 /// the device cannot take one. Nothing has changed yet.
 pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
     let d = &conf.declared;
-    rec.sysctls = sysctl::read_all(&link.name);
+    rec.sysctls = sysctl::snapshot(&link.name, link);
     let device_features = match Features::read(host.sock.fd(), &link.name) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {
@@ -193,8 +193,8 @@ pub fn apply_in_pod(ctr: &Container, host: &Host, ifname: &str, plan: &Plan) -> 
 /// move reset (IPv6 enabled again before its addresses, on a host whose
 /// default disables it), and the features the pod may have changed. What
 /// cannot be put back is a warning: the interface is home all the same.
-pub fn restore_host(sock: &Socket, name: &str, rec: &Record) {
-    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::read_all(name) };
+pub fn restore_host(sock: &Socket, name: &str, link: &Link, rec: &Record) {
+    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::snapshot(name, link) };
     for (key, want) in &rec.sysctls {
         if have.get(key) == Some(want) {
             continue;

@@ -48,9 +48,16 @@ wall-time ratio is taken per repetition between adjacent runs. Their cost is
 also counted exactly, once each after the repetitions: system calls
 (`strace -f -c`) and the netlink messages every send carries (`strace -v`
 decodes them), which show that a declared MTU and MAC ride in the move.
+The kernel-limit process runs in the same unit twice, in two worlds: plain,
+and with the same settings declared (its options: the feature sets each
+way, the sysctl writes in the pod, MTU and MAC in the moves), so the
+settings' added cost to hostdev's cycle (9.'s all - 1.) is printed against
+their added cost to the limit's, per repetition; the limit's system calls
+are counted exactly too, by a second copy under `strace -f -c` (one cycle
+against none).
 
 Protocol coordinator <-> worker: one JSON object per line on the worker's
-stdin/stdout ({"op": "rep"|"warm"|"rusage"|"syscalls"|"nltrace"|"quit"}); the worker answers each
+stdin/stdout ({"op": "rep"|"warm"|"rusage"|"syscalls"|"nltrace"|"limitcalls"|"quit"}); the worker answers each
 with one JSON line, {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
 
@@ -395,12 +402,36 @@ class World:
         if len([f for f in self.kept if not f.startswith(".")]) < self.existing:
             raise RuntimeError(f"{self.existing} attachments made, but dataDir holds only {sorted(self.kept)[:5]}...")
 
+    def limit_argv(self):
+        """examples/kernel_limit's command line for this world: with the
+        declared settings as its options (limit_options)."""
+        return ([self.limit_bin] + limit_options(self.declare) + [f"/run/netns/{self.ctrs[0]}", "h1", "eth0"]
+                + [str(a) for a in self.addrs[0]])
+
     def start_resident(self):
         """The kernel-limit process (examples/kernel_limit.rs), started once:
         it opens its sockets and looks h1 up now, then only sends requests."""
-        argv = [self.limit_bin, f"/run/netns/{self.ctrs[0]}", "h1", "eth0"] + [str(a) for a in self.addrs[0]]
-        self.resident = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.resident = subprocess.Popen(self.limit_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          env={"PATH": PATH_ENV}, text=True, bufsize=1)
+
+    def limit_syscalls(self):
+        """The system calls of one cycle of the kernel limit, exactly: a
+        second kernel_limit process under `strace -f -c`, once answering
+        only `quit` and once `add`, `del`, `quit`; the difference is the
+        cycle ({syscall: calls, "total": calls}). The resident one is idle
+        meanwhile, and the interface is home before and after."""
+        self.check_home()
+        counts = []
+        for lines in ("quit\n", "add\ndel\nquit\n"):
+            trace = self.path("limit-strace.txt")
+            p = subprocess.run([STRACE, "-f", "-c", "-o", trace] + self.limit_argv(), input=lines,
+                               capture_output=True, text=True, env={"PATH": PATH_ENV})
+            if p.returncode != 0 or p.stdout.split() != ["ok"] * (len(lines.split()) - 1):
+                raise RuntimeError(f"kernel_limit under strace: exit {p.returncode}: {p.stdout} {p.stderr[-500:]}")
+            counts.append(strace_counts(trace))
+        self.check_home()
+        base, cycle = counts
+        return {k: n - base.get(k, 0) for k, n in cycle.items() if n != base.get(k, 0)}
 
     def ask_resident(self, op):
         """(wall ns, CPU ns) of one request to the resident process: from
@@ -546,17 +577,21 @@ class World:
     def rep_resident(self):
         """Two process starts of a static no-op (what a plugin pays that the
         resident process does not; timed right after the world check, where
-        a plugin's ADD starts), then one cycle by the resident process."""
+        a plugin's ADD starts), then one cycle by the resident process.
+        With declared settings, only the cycle: the plain world times the
+        starts."""
         self.check_home()
-        noop = [Call([self.noop_bin], {"PATH": PATH_ENV}, self.path("empty"), self.path(f"noop-{i}.out"))
-                for i in range(2)]
-        t_st, c_st = run_seq(noop)
+        starts = {}
+        if not self.declare:
+            noop = [Call([self.noop_bin], {"PATH": PATH_ENV}, self.path("empty"), self.path(f"noop-{i}.out"))
+                    for i in range(2)]
+            t_st, c_st = run_seq(noop)
+            starts = {"start2": t_st, "cpu_start2": c_st}
         t_add, c_add = self.ask_resident("add")
         self.check_away()
         t_del, c_del = self.ask_resident("del")
         self.check_home()
-        return {"add": t_add, "del": t_del, "cpu_add": c_add, "cpu_del": c_del,
-                "start2": t_st, "cpu_start2": c_st}
+        return {"add": t_add, "del": t_del, "cpu_add": c_add, "cpu_del": c_del, **starts}
 
     def probes(self):
         """What a child process costs before any kernel work, to split a
@@ -762,6 +797,8 @@ def worker_main(cfg):
                 ans = {"ok": True, "rusage": world.rusage()}
             elif op == "syscalls":
                 ans = {"ok": True, "syscalls": world.syscalls(), "netlink": world.netlink_requests()}
+            elif op == "limitcalls":
+                ans = {"ok": True, "syscalls": world.limit_syscalls()}
             elif op == "nltrace":
                 ans = {"ok": True, "nltrace": world.nltrace()}
             else:
@@ -789,6 +826,39 @@ DECLARE = {
             "ethtool": {"features": {"gro": True, "tx-checksumming": False}},
             "sysctl": {"net.ipv4.conf.IFNAME.arp_ignore": "1", "net.ipv6.conf.IFNAME.accept_ra": "0"}},
 }
+
+
+def limit_options(declare):
+    """A DECLARE entry as examples/kernel_limit's options: the same
+    settings, done as the bare requests hostdev makes for them."""
+    out = []
+    if "mtu" in declare:
+        out += ["--mtu", str(declare["mtu"])]
+    if "mac" in declare:
+        out += ["--mac", declare["mac"]]
+    for name, on in declare.get("ethtool", {}).get("features", {}).items():
+        out += ["--feature", f"{name}={'on' if on else 'off'}"]
+    for key, value in declare.get("sysctl", {}).items():
+        # net.ipv4.conf.IFNAME.arp_ignore -> ipv4.arp_ignore
+        _, family, _, _, leaf = key.split(".", 4)
+        out += ["--sysctl", f"{family}.{leaf}={value}"]
+    return out
+
+
+def diff_ci(x, y, of):
+    """(median, low, high) in ms of of(x's sample) - of(y's sample) over
+    the repetitions, pairing the samples of one repetition; low..high is
+    the distribution-free 95 % confidence interval of that median (order
+    statistics; None below 6 pairs). (nan, None, None) without a pair."""
+    ys = {s["rep"]: s for s in y.samples}
+    ds = sorted((of(s) - of(ys[s["rep"]])) / 1e6 for s in x.samples if s["rep"] in ys)
+    if not ds or x.error or y.error:
+        return float("nan"), None, None
+    n = len(ds)
+    k = int((n - 1.96 * n ** 0.5) / 2)
+    if n < 6 or k < 0:
+        return statistics.median(ds), None, None
+    return statistics.median(ds), ds[k], ds[n - 1 - k]
 
 
 def cycle_of(sample):
@@ -863,7 +933,7 @@ class Coordinator:
         self.failures = []
         self.rereads = []
         self.sys = {}
-        self.decl_sys, self.decl_nl = {}, {}
+        self.decl_sys, self.decl_nl, self.lim_sys = {}, {}, {}
         self.results = []
         self.nl = {}
 
@@ -939,8 +1009,11 @@ class Coordinator:
         self.v_up = V("up4", "upstream-HEAD shape: ip -batch, via a tmp ns", "upstream", tmp=True)
         self.v_mm = V("hdmm", "hostdev ADD+DEL, 4 addrs, MTU+MAC declared", "hostdev", declare="mm")
         self.v_all = V("hdall", "... and ethtool features + sysctls declared", "hostdev", declare="all")
-        # 1. and the declared variants run back to back: one unit.
-        self.declared = [self.v_hd, self.v_mm, self.v_all]
+        self.v_lim = V("limit", "kernel limit: one resident process", "kernel")
+        self.v_lim_all = V("limall", "kernel limit, the same settings declared", "kernel", declare="all")
+        # 1., the declared variants and the kernel's limit with and without
+        # the same settings run back to back: one unit.
+        self.declared = [self.v_hd, self.v_mm, self.v_all, self.v_lim, self.v_lim_all]
         self.v_cmp = None
         if a.declared:
             self.variants = list(self.declared)
@@ -961,8 +1034,7 @@ class Coordinator:
         self.variants += [self.v_conc, self.v_ser]
         self.attached = [(n, V(f"att{n}", f"hostdev ADD+DEL, {n} existing attachments", "hostdev",
                                existing=n)) for n in a.attached]
-        self.v_lim = V("limit", "kernel limit: one resident process", "kernel")
-        self.variants += [v for _, v in self.attached] + [self.v_lim]
+        self.variants += [v for _, v in self.attached] + [self.v_lim, self.v_lim_all]
         return self.measure()
 
     def units(self):
@@ -1007,8 +1079,11 @@ class Coordinator:
                 except Exception as e:          # reported, the rest of the run stands
                     self.agent = {"error": str(e)}
             self.log("counting the declared variants' system calls and netlink messages (strace) ...")
-            self.decl_sys = {v.key: (self.ask(v, "syscalls") or {}).get("syscalls") for v in self.declared}
-            self.decl_nl = {v.key: (self.ask(v, "nltrace") or {}).get("nltrace") for v in self.declared}
+            plugin = [v for v in self.declared if v.kind == "hostdev"]
+            self.decl_sys = {v.key: (self.ask(v, "syscalls") or {}).get("syscalls") for v in plugin}
+            self.decl_nl = {v.key: (self.ask(v, "nltrace") or {}).get("nltrace") for v in plugin}
+            self.lim_sys = {v.key: (self.ask(v, "limitcalls") or {}).get("syscalls")
+                            for v in (self.v_lim, self.v_lim_all)}
         finally:
             self.stop()
         if a.declared:
@@ -1236,7 +1311,7 @@ class Coordinator:
         the system calls (exact), wall and CPU per repetition (adjacent
         runs); what features and sysctls add on top."""
         p, target = print, self.target
-        hd, mm, al = self.declared
+        hd, mm, al, _, _ = self.declared
         nl = {k: v for k, v in self.decl_nl.items() if v}
         calls = {k: sum(c[cmd]["total"] for cmd in c) for k, c in self.decl_sys.items() if c}
         sends = {k: sum(n[cmd]["sends"] for cmd in n) for k, n in nl.items()}
@@ -1260,12 +1335,78 @@ class Coordinator:
             cpu_extra = statistics.median(cpu_of(s) for s in al.samples) - statistics.median(cpu_of(s) for s in mm.samples)
             p(f"  {'ethtool features + sysctls declared: added ms':<52} {sum(extra):10.2f}"
               f"{'':24}(ADD {extra[0]:+.2f}, DEL {extra[1]:+.2f}; CPU {cpu_extra / 1e6:+.2f};"
-              f" a namespace switch, 2 sysctl writes and one ETHTOOL_SFEATURES in the pod)")
+              f" a namespace switch, 2 sysctl writes and one ETHTOOL_SFEATURES in the pod, one on the host)")
         if al.key in self.decl_sys and mm.key in self.decl_sys and self.decl_sys[al.key] and self.decl_sys[mm.key]:
             a_, m_ = (merged(c.values()) for c in (self.decl_sys[al.key], self.decl_sys[mm.key]))
             p(f"  {'  their system calls, against MTU+MAC (exact)':<52} {a_['total'] - m_['total']:+10d}"
               f"{'':24}({diff(m_, a_, skip='total')}; netlink sends "
               f"{sends.get(al.key, 0) - sends.get(mm.key, 0):+d})")
+        self.report_declared_limit(p)
+
+    def report_declared_limit(self, p):
+        """What the declared settings add to hostdev's cycle (9.'s all
+        against 1.) against what the same requests add to the kernel's own
+        limit (the resident process with and without them), per repetition
+        in wall time and CPU, and exactly in system calls. Informational:
+        issue 22 asks for it reported, with no target."""
+        hd, _, al, lim, lal = self.declared
+        p("  ethtool features + sysctls (+ MTU, MAC) declared, against the kernel's own limit for the same requests:")
+        p("  informational, no target (issue 22: report the added cost against the kernel's limit)")
+        if not (hd.samples and al.samples and lim.samples and lal.samples) or any(
+                v.error for v in (hd, al, lim, lal)):
+            p("    n/a: a variant failed")
+            return
+        fields = {"wall": cycle_of, "ADD": lambda s_: s_["add"], "DEL": lambda s_: s_["del"], "CPU": cpu_of}
+        added = {name: {f: diff_ci(x, y, of) for f, of in fields.items()}
+                 for name, x, y in (("hostdev", al, hd), ("limit", lal, lim))}
+        calls = {}
+        for name, x, y, counts in (("hostdev", al, hd, self.decl_sys), ("limit", lal, lim, self.lim_sys)):
+            cx, cy = counts.get(x.key), counts.get(y.key)
+            if cx and cy:
+                if name == "hostdev":
+                    cx, cy = merged(cx.values()), merged(cy.values())
+                calls[name] = {k: n for k in set(cx) | set(cy) if (n := cx.get(k, 0) - cy.get(k, 0))}
+        labels = {"hostdev": "hostdev: 9.'s all - 1., per repetition (ms)",
+                  "limit": "kernel limit: the same requests, resident (ms)"}
+
+        def ci(m):
+            return f"95 % CI {m[1]:+.2f}..{m[2]:+.2f}" if m[1] is not None else "no CI below 6 repetitions"
+
+        for name in ("hostdev", "limit"):
+            a_ = added[name]
+            n = calls.get(name)
+            sys_note = (f"; system calls {n.get('total', 0):+d}: {diff({}, n, skip='total')}" if n is not None
+                        else "; system calls n/a")
+            p(f"  {'  ' + labels[name]:<52} {a_['wall'][0]:10.2f}{'':24}({ci(a_['wall'])}; ADD "
+              f"{a_['ADD'][0]:+.2f}, DEL {a_['DEL'][0]:+.2f}; CPU {a_['CPU'][0]:+.2f}, {ci(a_['CPU'])}{sys_note})")
+
+        few = added["limit"]["wall"][1] is None
+        noise = "fewer than 6 repetitions, no CI" if few else "the limit adds less than this run can tell from 0"
+
+        def ratio(f):
+            """hostdev's added / the limit's, when the limit's is above
+            this run's noise (its CI above 0); else None."""
+            h, lm = added["hostdev"][f], added["limit"][f]
+            return h[0] / lm[0] if lm[1] is not None and lm[1] > 0 else None
+
+        cpu = ratio("CPU")
+        cpu_note = (f"CPU {cpu:.2f}" if cpu is not None
+                    else "CPU n/a" if few else "CPU n/a: the limit's added CPU is within noise")
+        if "hostdev" in calls and "limit" in calls:
+            call_note = (f"; system calls {calls['hostdev'].get('total', 0)} / {calls['limit'].get('total', 0)},"
+                         f" hostdev's beyond the limit's: {diff(calls['limit'], calls['hostdev'], skip='total')}")
+        else:
+            call_note = ""
+        wall = ratio("wall")
+        shown = f"{wall:10.2f}" if wall is not None else f"{'n/a':>10}"
+        p(f"  {'  hostdev added / kernel limit added, wall':<52} {shown}{'':24}"
+          f"(informational{'' if wall is not None else ': ' + noise};"
+          f" {cpu_note}{call_note})")
+        if lim.samples and any("start2" in s_ for s_ in lim.samples):
+            whole = (al.med() - statistics.median(lim.values("start2"))) / lal.med()
+            label = "  (9.'s all - 2 process starts) / the limit, declared"
+            p(f"  {label:<52} {whole:10.2f}"
+              f"{'':24}(informational; the same ratio as 8.'s target, with the settings)")
 
     def report(self):
         a = self.args
@@ -1307,6 +1448,7 @@ class Coordinator:
         p("   resident process (examples/kernel_limit.rs) over sockets opened at its start: "
           "no process start, no reads")
         row(self.v_lim, "  " + self.v_lim.label)
+        row(self.v_lim_all, "  " + self.v_lim_all.label + " (9.)")
         if self.v_lim.samples:
             st = self.v_lim.values("start2")
             p(f"  {'two process starts (examples/noop, static)':<44} {statistics.median(st):8.2f} "

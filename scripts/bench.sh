@@ -3,7 +3,8 @@
 #     bash scripts/bench.sh            # full run, 15 repetitions (about 2.5 min on 2 cores)
 #     bash scripts/bench.sh -n 5       # fewer repetitions
 #     bash scripts/bench.sh --smoke    # tiny counts, well under a minute
-#     bash scripts/bench.sh --declared # only 1. and 9. (declared settings), with their exact counts
+#     bash scripts/bench.sh --declared # only 1., 9. (declared settings) and 8.'s limit with and
+#                                      # without them, with their exact counts
 #     bash scripts/bench.sh --compare BIN   # also 1. by another hostdev build
 #     HOSTDEV=BIN bash scripts/bench.sh     # measure BIN instead of the release build
 #
@@ -32,7 +33,11 @@
 #      run back to back with 1. in every repetition: the wall and CPU ratios
 #      per repetition, and exactly, by strace, the system calls and the
 #      netlink messages each variant sends (MTU and MAC add none: they ride
-#      in the move);
+#      in the move); and, in the same unit, 8.'s resident process with and
+#      without the same settings (the kernel's own limit for their requests:
+#      the feature sets each way and the sysctl writes in the pod), so that
+#      what the settings add to hostdev's cycle is printed against what they
+#      add to the limit's, in wall, CPU and exact system calls (informational);
 # plus peak RSS and CPU of one ADD and one DEL; with --compare, 1.'s cycle,
 # CPU and peak RSS of another build, as ratios to this one's. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.

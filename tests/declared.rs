@@ -98,6 +98,8 @@ fn host(w: &World) -> State {
         ("ipv6/conf/h1/accept_ra", "2"),
         ("ipv6/conf/h1/forwarding", "1"),
         ("ipv6/conf/h1/hop_limit", "33"),
+        // Recorded from the link message, not its file (sysctl::FROM_LINK).
+        ("ipv6/conf/h1/addr_gen_mode", "1"),
     ] {
         set_sysctl(ns, path, value);
     }

@@ -38,7 +38,7 @@ pub struct Plan {
 /// the device cannot take one. Nothing has changed yet.
 pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
     let d = &conf.declared;
-    rec.sysctls = sysctl::read_all(&link.name);
+    rec.sysctls = sysctl::snapshot(&link.name, link);
     let device_features = match Features::read(host.sock.fd(), &link.name) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {
@@ -59,7 +59,7 @@ pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut
             ..LinkChange::default()
         },
         features: resolve_features(d, &device_features, &link.name)?,
-        sysctls: resolve_sysctls(d, ifname, &link.name)?,
+        sysctls: resolve_sysctls(d, ifname, &link.name, &rec.sysctls)?,
         device_features,
     };
     Ok(plan)
@@ -138,8 +138,15 @@ fn resolve_features(d: &Declared, have: &Features, dev: &str) -> Result<BTreeMap
     Ok(out)
 }
 
-/// Each declared sysctl: of CNI_IFNAME (or `IFNAME`), and one the device has.
-fn resolve_sysctls(d: &Declared, ifname: &str, dev: &str) -> Result<Vec<(String, String, String)>> {
+/// Each declared sysctl: of CNI_IFNAME (or `IFNAME`), and one the device
+/// has: in `snapshot` (its trees, just read), else a file there (one the
+/// snapshot leaves out, IPv6's `mtu`).
+fn resolve_sysctls(
+    d: &Declared,
+    ifname: &str,
+    dev: &str,
+    snapshot: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String, String)>> {
     d.sysctls
         .iter()
         .map(|s| {
@@ -150,7 +157,7 @@ fn resolve_sysctls(d: &Declared, ifname: &str, dev: &str) -> Result<Vec<(String,
                     s.ifname
                 )));
             }
-            if !std::path::Path::new(&sysctl::path(dev, &s.leaf)).exists() {
+            if !snapshot.contains_key(&s.leaf) && !std::path::Path::new(&sysctl::path(dev, &s.leaf)).exists() {
                 return Err(config_error(format!("{entry}: there is no such sysctl for {dev}")));
             }
             Ok((s.key.clone(), s.leaf.clone(), s.value.clone()))
@@ -186,8 +193,8 @@ pub fn apply_in_pod(ctr: &Container, host: &Host, ifname: &str, plan: &Plan) -> 
 /// move reset (IPv6 enabled again before its addresses, on a host whose
 /// default disables it), and the features the pod may have changed. What
 /// cannot be put back is a warning: the interface is home all the same.
-pub fn restore_host(sock: &Socket, name: &str, rec: &Record) {
-    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::read_all(name) };
+pub fn restore_host(sock: &Socket, name: &str, link: &Link, rec: &Record) {
+    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::snapshot(name, link) };
     for (key, want) in &rec.sysctls {
         if have.get(key) == Some(want) {
             continue;

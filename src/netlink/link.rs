@@ -4,7 +4,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop,
+};
 use nix::errno::Errno;
 
 use super::gso::Sizes;
@@ -50,6 +52,11 @@ pub struct Link {
     pub sizes: Sizes,
     /// The largest GSO size the device takes (IFLA_TSO_MAX_SIZE).
     pub tso_max_size: Option<u32>,
+    /// Its IPv6 `addr_gen_mode` (IFLA_INET6_ADDR_GEN_MODE): the sysctl of
+    /// that name, which the link message carries without the rtnl lock its
+    /// file takes (see sysctl::FROM_LINK). None without an IPv6 tree. Not
+    /// recorded: the record's sysctl snapshot holds it.
+    pub addr_gen_mode: Option<u8>,
 }
 
 /// A stacked device's settings on its lower device (`ip -d link`: macvlan
@@ -344,6 +351,7 @@ impl From<&LinkMessage> for Link {
                 LinkAttribute::MinMtu(m) => link.mtu_range = Some((*m, link.mtu_range.map_or(u32::MAX, |r| r.1))),
                 LinkAttribute::MaxMtu(m) => link.mtu_range = Some((link.mtu_range.map_or(0, |r| r.0), *m)),
                 LinkAttribute::TsoMaxSize(m) => link.tso_max_size = Some(*m),
+                LinkAttribute::AfSpecUnspec(specs) => link.addr_gen_mode = addr_gen_mode(specs),
                 other => link.sizes.read(other),
             }
         }
@@ -352,6 +360,16 @@ impl From<&LinkMessage> for Link {
         }
         link
     }
+}
+
+fn addr_gen_mode(specs: &[AfSpecUnspec]) -> Option<u8> {
+    specs.iter().find_map(|s| match s {
+        AfSpecUnspec::Inet6(attrs) => attrs.iter().find_map(|a| match a {
+            AfSpecInet6::AddrGenMode(m) => Some(u8::from(m)),
+            _ => None,
+        }),
+        _ => None,
+    })
 }
 
 fn kind_of(infos: &[LinkInfo]) -> Option<String> {

@@ -12,8 +12,8 @@ use nix::dir::Dir;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
 
-use super::NlError;
 use super::socket::{NlResult, in_namespace};
+use super::{Link, NlError};
 
 /// The two trees of an interface, by the name their keys start with.
 pub const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];
@@ -21,6 +21,26 @@ pub const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];
 /// Left out of a snapshot: IPv6's `mtu` follows the link's MTU (which is
 /// restored, and resets it), `stable_secret` cannot be read until set.
 const NOT_KEPT: [&str; 2] = ["ipv6.mtu", "ipv6.stable_secret"];
+
+/// Left out of `read_all` and taken from the link's own message instead
+/// (`snapshot`): the kernel's handler for this file takes the rtnl lock
+/// even to read, and only by trylock, restarting the read until it gets
+/// it. So while any namespace move holds that lock (some 13 ms each) the
+/// read spins: thousands of restarted `read` calls were seen in one call
+/// on a busy node. IFLA_INET6_ADDR_GEN_MODE carries the same value.
+pub const FROM_LINK: &str = "ipv6.addr_gen_mode";
+
+/// Every sysctl of `link`'s own trees in this thread's namespace, as
+/// `read_all` reads them, with `ipv6.addr_gen_mode` from the link message.
+/// `name` is the link's name now (it may have been renamed since `link`
+/// was read).
+pub fn snapshot(name: &str, link: &Link) -> BTreeMap<String, String> {
+    let mut out = read_all(name);
+    if let Some(mode) = link.addr_gen_mode {
+        out.insert(FROM_LINK.to_string(), mode.to_string());
+    }
+    out
+}
 
 /// The file of sysctl `key` ("ipv4.arp_ignore") of interface `ifname`.
 pub fn path(ifname: &str, key: &str) -> String {
@@ -33,6 +53,7 @@ pub fn path(ifname: &str, key: &str) -> String {
 /// disabled at boot) is empty. About a hundred files: each is opened by its
 /// own name in its tree's open directory (a full path costs the kernel a
 /// lookup of every component, each time) and read once, without a stat.
+/// All but `FROM_LINK`, which `snapshot` takes from the link message.
 pub fn read_all(ifname: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for family in FAMILIES {
@@ -48,7 +69,7 @@ pub fn read_all(ifname: &str) -> BTreeMap<String, String> {
             .collect();
         for leaf in names {
             let key = format!("{family}.{leaf}");
-            if NOT_KEPT.contains(&key.as_str()) {
+            if NOT_KEPT.contains(&key.as_str()) || key == FROM_LINK {
                 continue;
             }
             if let Some(value) = read_at(&dir, &leaf) {

@@ -149,8 +149,8 @@ run_aarch64() {
 # they do. Nor does it translate the nsfs ioctls (NS_GET_NSTYPE) with which
 # a namespace handle is checked, so the test of namespace cookies cannot
 # open one. Everything else runs.
-QEMU_SKIPS=(state::tests::only_a_live_process_of_our_own_name_keeps_its_leftovers
-    state::tests::sweeping_keeps_what_is_in_use
+QEMU_SKIPS=(state::liveness::tests::only_a_live_process_of_our_own_name_keeps_its_leftovers
+    state::store::tests::sweeping_keeps_what_is_in_use
     netns::tests::cookies_tell_namespaces_apart)
 unit_tests_aarch64() {
     local skips=() t

@@ -23,6 +23,7 @@ cd "$HD_REPO"
 FILES=(
     src/cmd/home.rs src/cmd/locate.rs src/cmd/del.rs src/cmd/gc.rs 'src/state/*.rs'
     'src/cmd/add/*.rs' src/cmd/adopt.rs src/cmd/kept.rs src/safedir.rs src/device.rs
+    'src/agent/*.rs'
 )
 ALLOW=.cargo/mutants-allow.txt
 

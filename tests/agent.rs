@@ -183,6 +183,30 @@ fn once_restores_a_returned_device() {
     assert_no_records(&w);
 }
 
+/// A device the agent brings home while a host link holds its name is
+/// parked (`hdpark<index>`), and the log says so. A parked record is
+/// unparking's, not the agent's to heal again: the next pass leaves it,
+/// and once the name is free the sweep's unparking gives it back.
+#[test]
+fn once_parks_a_returned_device_whose_name_is_taken_then_unparks_it() {
+    let mut w = World::new();
+    let before = w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name, "name", "dev9"]);
+    ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
+    delete_and_wait(&mut w);
+    let said = once(&w);
+    assert!(said.contains("msg=healed") && said.contains("record=parked"), "{said}");
+    assert_eq!(phase(&w), "parked", "{said}");
+    let said = once(&w);
+    assert!(!said.contains("healing:"), "the agent healed a parked record again: {said}");
+    assert_eq!(phase(&w), "parked", "{said}");
+    ip(&w.host.name, &["link", "del", "h1"]);
+    let said = once(&w);
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{said}");
+    assert_no_records(&w);
+}
+
 #[test]
 fn once_finishes_a_killed_add() {
     let mut w = World::new();

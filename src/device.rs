@@ -22,7 +22,6 @@ use crate::sysfs::{self, DeviceNet, Sysfs};
 mod error;
 
 pub use error::{Error, Kind, Result};
-use error::{config_error, kernel_error};
 
 /// What the selectors name. Made once per command, so the size of a `Link`
 /// in one variant costs nothing worth a box.
@@ -204,7 +203,7 @@ fn plan(sel: &Selector, sysfs: &Sysfs) -> Result<Vec<Want>> {
 fn want_name(sel: &Selector) -> Result<Option<Want>> {
     let Some(name) = given(&sel.device) else { return Ok(None) };
     if !crate::ifname::valid_alt(name) {
-        return Err(config_error(format!("config key \"device\" {name:?} is not an interface name")));
+        return Err(Error::config(format!("config key \"device\" {name:?} is not an interface name")));
     }
     Ok(Some(Want::Name(name.to_string())))
 }
@@ -213,7 +212,7 @@ fn want_name(sel: &Selector) -> Result<Option<Want>> {
 fn want_mac(sel: &Selector) -> Result<Option<Want>> {
     let Some(value) = given(&sel.hwaddr) else { return Ok(None) };
     let mac = normal_mac(value).ok_or_else(|| {
-        config_error(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
+        Error::config(format!("config key \"hwaddr\" {value:?} is not a hardware address like 02:00:00:00:00:01"))
     })?;
     Ok(Some(Want::Mac { value: value.to_string(), mac }))
 }
@@ -223,7 +222,7 @@ fn want_kernel_path(sel: &Selector, sysfs: &Sysfs) -> Result<Option<Want>> {
     let Some(value) = given(&sel.kernelpath) else { return Ok(None) };
     let dir = sysfs
         .kernel_path(value)
-        .map_err(|why| config_error(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
+        .map_err(|why| Error::config(format!("config key \"kernelpath\" {value:?} is refused: {why}")))?;
     Ok(Some(Want::KernelPath { value: value.to_string(), dir }))
 }
 
@@ -242,14 +241,14 @@ fn want_bus_device(sel: &Selector) -> Result<Option<Want>> {
     if sysfs::is_entry_name(id) {
         return Ok(Some(Want::Aux { key, id: id.to_string() }));
     }
-    Err(config_error(format!("{key} {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name")))
+    Err(Error::config(format!("{key} {id:?} is neither a PCI address (DDDD:BB:DD.F) nor an auxiliary device name")))
 }
 
 /// `pciBusID`, when no device plugin's ID replaces it.
 fn want_pci_bus_id(sel: &Selector) -> Result<Option<Want>> {
     let Some(value) = given(&sel.pci_bus_id) else { return Ok(None) };
     let addr = sysfs::pci_address(value).ok_or_else(|| {
-        config_error(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
+        Error::config(format!("config key \"pciBusID\" {value:?} is not a PCI address like 0000:03:00.1"))
     })?;
     Ok(Some(Want::Pci { key: "pciBusID", addr }))
 }
@@ -265,9 +264,9 @@ fn nothing_selected(sel: &Selector) -> Error {
         (sel.device_id_key(), &sel.device_id),
     ];
     if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_deref() == Some("")) {
-        return config_error(format!("config key {key:?} is empty, and no other selector is set"));
+        return Error::config(format!("config key {key:?} is empty, and no other selector is set"));
     }
-    config_error(
+    Error::config(
         "no device selected: set one of the config keys \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\" (or runtimeConfig.deviceID)",
     )
 }
@@ -290,7 +289,7 @@ fn resolve(sock: &mut Socket, sysfs: &Sysfs, want: &Want, dump: &mut Option<Vec<
         Want::Name(name) => by_name(sock, name).map(Selected::Netdev),
         Want::Mac { mac, .. } => {
             if dump.is_none() {
-                *dump = Some(sock.links().map_err(kernel_error("list the host's interfaces"))?);
+                *dump = Some(sock.links().map_err(Error::kernel("list the host's interfaces"))?);
             }
             let links = dump.as_deref().unwrap_or_default();
             by_mac(links, mac, &by).map(|l| Selected::Netdev(l.clone()))
@@ -311,7 +310,7 @@ fn kernel_path_text(sysfs: &Sysfs, dir: &Path) -> String {
 
 /// The interface with this name or altname.
 fn by_name(sock: &mut Socket, name: &str) -> Result<Link> {
-    let found = sock.link_by_name(name).map_err(kernel_error(&format!("look up device {name:?}")))?;
+    let found = sock.link_by_name(name).map_err(Error::kernel(&format!("look up device {name:?}")))?;
     found.ok_or_else(|| Error::new(Kind::NotFound, format!("device {name:?} not found in the host network namespace")))
 }
 
@@ -336,7 +335,7 @@ fn by_mac<'a>(links: &'a [Link], mac: &str, by: &str) -> Result<&'a Link> {
                     }
                 })
                 .collect();
-            Err(config_error(format!(
+            Err(Error::config(format!(
                 "{by} is ambiguous: it matches {} interfaces: {}; select one with \"device\"",
                 many.len(),
                 list.join(", ")
@@ -401,7 +400,7 @@ fn from_sysfs(sock: &mut Socket, dir: &Path, what: &str, by: &str) -> Result<Sel
     let net = sysfs_facts(dir, what, by)?;
     match net {
         Facts::Netdev(name) => {
-            let link = sock.link_by_name(&name).map_err(kernel_error(&format!("look up {name:?}")))?;
+            let link = sock.link_by_name(&name).map_err(Error::kernel(&format!("look up {name:?}")))?;
             link.map(Selected::Netdev).ok_or_else(|| {
                 Error::new(
                     Kind::NotFound,
@@ -445,7 +444,7 @@ fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
                 format!("{by}: {what} has no network interface in the host network namespace ({driver})"),
             ))
         }
-        (many, _) => Err(config_error(format!(
+        (many, _) => Err(Error::config(format!(
             "{by} is ambiguous: {what} has {} network interfaces: {}; select one with \"device\"",
             many.len(),
             many.join(", ")
@@ -456,13 +455,13 @@ fn sysfs_facts(dir: &Path, what: &str, by: &str) -> Result<Facts> {
 /// The one device every selector names; code 7 when they disagree.
 fn agree(picks: Vec<(String, Selected)>) -> Result<Selected> {
     let Some((_, first)) = picks.first() else {
-        return Err(config_error("no device selected"));
+        return Err(Error::config("no device selected"));
     };
     if picks.iter().all(|(_, p)| p.same_as(first)) {
         return Ok(first.clone());
     }
     let list: Vec<String> = picks.iter().map(|(by, p)| format!("{by} selects {}", p.describe())).collect();
-    Err(config_error(format!("the configured selectors name different devices: {}", list.join("; "))))
+    Err(Error::config(format!("the configured selectors name different devices: {}", list.join("; "))))
 }
 
 #[cfg(test)]

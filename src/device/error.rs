@@ -2,8 +2,7 @@
 //! message names the selector, its value or the device. No CNI here: the
 //! commands give each kind its code (`cmd::errors`).
 
-use crate::fault::Fault;
-use crate::netlink::NlError;
+use crate::fault::{Fault, Kinds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -23,11 +22,7 @@ pub enum Kind {
 pub type Error = Fault<Kind>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(super) fn config_error(msg: impl Into<String>) -> Error {
-    Error::new(Kind::Config, msg)
-}
-
-/// A lookup the kernel refused while doing `what`, in its own words.
-pub(super) fn kernel_error(what: &str) -> impl Fn(NlError) -> Error + '_ {
-    move |e| Error::new(Kind::Kernel, e.during(what).to_string())
+impl Kinds for Kind {
+    const CONFIG: Kind = Kind::Config;
+    const KERNEL: Kind = Kind::Kernel;
 }

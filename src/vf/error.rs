@@ -2,8 +2,8 @@
 //! or the key. No CNI here: the commands give each kind its code
 //! (`cmd::errors`).
 
-use crate::fault::Fault;
-use crate::netlink::{Failure, NlError};
+use crate::fault::{Fault, Kinds};
+use crate::netlink::Failure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -19,13 +19,9 @@ pub enum Kind {
 pub type Error = Fault<Kind>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(super) fn config_error(msg: impl Into<String>) -> Error {
-    Error::new(Kind::Config, msg)
-}
-
-/// A request the kernel refused while doing `what`, in its own words.
-pub(super) fn kernel_error(what: &str) -> impl Fn(NlError) -> Error + '_ {
-    move |e| Error::new(Kind::Kernel, e.during(what).to_string())
+impl Kinds for Kind {
+    const CONFIG: Kind = Kind::Config;
+    const KERNEL: Kind = Kind::Kernel;
 }
 
 /// A request of a batch the kernel refused, naming it.

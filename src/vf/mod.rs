@@ -18,8 +18,8 @@ use crate::sysfs::Sysfs;
 use crate::{info, warn};
 
 pub use config::VfAdmin;
+use error::refused_request;
 pub use error::{Error, Kind, Result};
-use error::{config_error, kernel_error, refused_request};
 pub use find::{Vf, pci_of};
 
 /// What a record keeps of a VF whose state hostdev changed: where it is
@@ -45,7 +45,7 @@ pub fn snapshot(sock: &mut Socket, sysfs: &Sysfs, link: &Link, admin: &VfAdmin) 
         if keys.is_empty() {
             return Ok(None);
         }
-        return Err(config_error(format!(
+        return Err(Error::config(format!(
             "config keys {keys:?} set a VF's state through its PF, and {} has no PF on this host (it is no SR-IOV VF, or the PF belongs to another host, as for a VF passed into a VM)",
             link.name
         )));
@@ -77,7 +77,7 @@ pub fn restore(sock: &mut Socket, rec: &VfRecord, link: &Link, mac: &str) -> Res
         take_mac(sock, link, mac)?;
     }
     sock.link_by_index(link.index)
-        .map_err(kernel_error("look up the VF again"))?
+        .map_err(Error::kernel("look up the VF again"))?
         .ok_or_else(|| Error::new(Kind::Kernel, format!("VF {} vanished while its state was restored", link.name)))
 }
 
@@ -85,7 +85,7 @@ pub fn restore(sock: &mut Socket, rec: &VfRecord, link: &Link, mac: &str) -> Res
 fn read_state(sock: &mut Socket, vf: &Vf) -> Result<VfState> {
     let pf = vf.pf_index(sock)?;
     sock.vf_state(pf, vf.number)
-        .map_err(kernel_error(&format!("read the state of VF {} from PF {}", vf.number, vf.pf)))?
+        .map_err(Error::kernel(&format!("read the state of VF {} from PF {}", vf.number, vf.pf)))?
         .ok_or_else(|| Error::new(Kind::Kernel, format!("PF {} reports no VF {}", vf.pf, vf.number)))
 }
 
@@ -101,7 +101,7 @@ fn write(sock: &mut Socket, vf: &Vf, have: &VfState, want: &VfState) -> Result<(
 
 fn refused(e: crate::netlink::NlError, vf: &Vf, setting: &VfSetting) -> Error {
     let what = format!("set {} on VF {} of PF {} (the driver refused it)", setting.describe(), vf.number, vf.pf);
-    kernel_error(&what)(e)
+    Error::kernel(&what)(e)
 }
 
 /// Gives the VF's netdev the MAC its PF now holds for it. A driver that
@@ -110,7 +110,7 @@ fn refused(e: crate::netlink::NlError, vf: &Vf, setting: &VfSetting) -> Error {
 /// goes up and down once, on the host, before it moves.
 fn take_mac(sock: &mut Socket, link: &Link, mac: &str) -> Result<()> {
     let set = set_link_request(link.index, &LinkChange { mac: Some(mac.to_string()), ..LinkChange::default() });
-    match sock.batch(vec![set]).map_err(kernel_error("set the VF's MAC"))?.pop() {
+    match sock.batch(vec![set]).map_err(Error::kernel("set the VF's MAC"))?.pop() {
         None => return Ok(()),
         Some(f) if f.is(Errno::EADDRNOTAVAIL) => {}
         Some(f) => return Err(refused_request(f)),
@@ -119,10 +119,10 @@ fn take_mac(sock: &mut Socket, link: &Link, mac: &str) -> Result<()> {
     if !link.up {
         cycle.insert(0, up_request(link.index));
     }
-    if let Some(f) = sock.batch(cycle).map_err(kernel_error("reset the VF"))?.pop() {
+    if let Some(f) = sock.batch(cycle).map_err(Error::kernel("reset the VF"))?.pop() {
         warn!("resetting {} so that it takes its MAC failed: {f}", link.name);
     }
-    let now = sock.link_by_index(link.index).map_err(kernel_error("look up the VF"))?;
+    let now = sock.link_by_index(link.index).map_err(Error::kernel("look up the VF"))?;
     match now {
         Some(l) if l.mac == mac => Ok(()),
         other => Err(Error::new(

@@ -41,8 +41,13 @@ pub fn verdict(host: &mut Host, rec: &Record, announced: bool, census: &mut Cens
             Some(format!("the node's id for its namespace (nsid {n}) is gone: the namespace is destroyed"))
         }
         Some(n) => match census.holder(host, n) {
-            Some(h) if h.is(id, rec.netns_cookie) => return Verdict::Alive(h.via.clone()),
-            Some(Holder { via, .. }) => Some(format!(
+            // The id's holder with the recorded inode may still be a newer
+            // namespace that took both (each is given lowest first): only
+            // the cookie, asked of that one namespace, tells.
+            Some((other, via)) if *other == id && netns::find(id, rec.netns_cookie).is_some() => {
+                return Verdict::Alive(via.clone());
+            }
+            Some((_, via)) => Some(format!(
                 "the node's id for its namespace (nsid {n}) now belongs to another namespace (found through {via}): the recorded one is destroyed"
             )),
             None => None,
@@ -83,24 +88,8 @@ pub fn waiting_for(rec: &Record) -> String {
 /// and one RTM_GETNSID per namespace). An event's pass takes none: the
 /// kernel's announcement is its proof.
 pub struct Census {
-    taken: Option<HashMap<i32, Holder>>,
+    taken: Option<HashMap<i32, (NsIdentity, String)>>,
     allowed: bool,
-}
-
-/// A namespace the census found: its identity, its cookie and where it was
-/// found. Handles are not kept: a node may hold more namespaces than a
-/// process may hold descriptors.
-struct Holder {
-    id: NsIdentity,
-    cookie: Option<u64>,
-    via: String,
-}
-
-impl Holder {
-    /// Whether it is the namespace a record names (`Netns::is`).
-    fn is(&self, id: NsIdentity, cookie: Option<u64>) -> bool {
-        self.id == id && cookie.is_none_or(|c| self.cookie == Some(c))
-    }
 }
 
 impl Census {
@@ -115,7 +104,7 @@ impl Census {
     }
 
     /// The namespace (and where it was found) that holds id `n` now.
-    fn holder(&mut self, host: &mut Host, n: i32) -> Option<&Holder> {
+    fn holder(&mut self, host: &mut Host, n: i32) -> Option<&(NsIdentity, String)> {
         if !self.allowed {
             return None;
         }
@@ -123,7 +112,7 @@ impl Census {
             let mut ids = HashMap::new();
             for (ns, via) in netns::every() {
                 if let Ok(Some(id)) = host.sock.nsid_of(ns.as_fd()) {
-                    ids.insert(id, Holder { id: ns.identity(), cookie: ns.cookie(), via });
+                    ids.insert(id, (ns.identity(), via));
                 }
             }
             ids

@@ -10,8 +10,9 @@
 //!
 //!     --mtu N --mac MAC       in the move's RTM_NEWLINK; the host's back in the
 //!                             RTM_NEWLINK that leads DEL's batch
-//!     --feature NAME=on|off   one ETHTOOL_SFEATURES in the pod after the move, one
-//!                             on the host after the move home (its own back)
+//!     --feature NAME=on|off   one ETHTOOL_MSG_FEATURES_SET in the pod after the
+//!                             move, one on the host after the move home (its own
+//!                             back), on ethtool netlink sockets opened at start
 //!     --sysctl ipv4.KEY=VAL   the files opened in the pod (one namespace switch
 //!                             there and back) and written after the move
 //!
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 use std::collections::BTreeMap;
 
 use hostdev::netlink::addr::add_requests;
-use hostdev::netlink::ethtool::{Features, members};
+use hostdev::netlink::ethtool::{Ethtool, Features, members};
 use hostdev::netlink::link::{set_link_request, up_request};
 use hostdev::netlink::{Addr, LinkChange, NlError, Socket, sysctl};
 use netlink_packet_route::address::AddressFlags;
@@ -66,6 +67,9 @@ struct Declared {
 /// The features both ways: the host's state and what the pod asks for,
 /// the pod's state and what the host had.
 struct FeatureSwap {
+    /// Ethtool netlink sockets on the host and in the pod.
+    on_host: Ethtool,
+    in_pod: Ethtool,
     host: Features,
     pod_want: BTreeMap<String, bool>,
     pod: Features,
@@ -134,7 +138,8 @@ impl World {
             features: None,
         };
         if !features.is_empty() {
-            declared.features = Some(feature_swap(&host, host_name, &features)?);
+            let in_pod = Ethtool::open_in(ctr_ns.as_fd(), host_ns.as_fd()).map_err(|e| e.to_string())?;
+            declared.features = Some(feature_swap(in_pod, host_name, &features)?);
         }
         let (host_name, ctr_name) = (host_name.clone(), ctr_name.clone());
         Ok(World { host_ns, ctr_ns, host, ctr, index: link.index, host_name, ctr_name, addrs, declared })
@@ -153,8 +158,8 @@ impl World {
                 file?.write_all(value.as_bytes()).map_err(NlError::io(key))?;
             }
         }
-        if let Some(f) = &d.features {
-            f.host.set(self.ctr.fd(), &self.ctr_name, &f.pod_want)?;
+        if let Some(f) = &mut self.declared.features {
+            f.host.set(&mut f.in_pod, &self.ctr_name, &f.pod_want)?;
         }
         configure(&mut self.ctr, self.index, &self.ctr_name, &self.addrs, None)
     }
@@ -163,11 +168,11 @@ impl World {
     /// With settings declared: the host's features back after the move,
     /// its MTU and MAC at the head of the batch.
     fn del(&mut self) -> Result<(), NlError> {
-        let d = &self.declared;
         self.ctr.move_link(self.index, self.host_ns.as_fd(), &self.host_name)?;
-        if let Some(f) = &d.features {
-            f.pod.set(self.host.fd(), &self.host_name, &f.host_want)?;
+        if let Some(f) = &mut self.declared.features {
+            f.pod.set(&mut f.on_host, &self.host_name, &f.host_want)?;
         }
+        let d = &self.declared;
         let home = (d.home.mtu.is_some() || d.home.mac.is_some()).then_some(&d.home);
         configure(&mut self.host, self.index, &self.host_name, &self.addrs, home)
     }
@@ -176,8 +181,9 @@ impl World {
 /// The features of `name` now (the host's) and as the pod asks for them:
 /// each declared name's members the driver lets change, as hostdev
 /// resolves them. Read once; the cycle only sets.
-fn feature_swap(host: &Socket, name: &str, declared: &[(String, bool)]) -> Result<FeatureSwap, String> {
-    let have = Features::read(host.fd(), name).map_err(|e| e.to_string())?;
+fn feature_swap(in_pod: Ethtool, name: &str, declared: &[(String, bool)]) -> Result<FeatureSwap, String> {
+    let mut on_host = Ethtool::open().map_err(|e| e.to_string())?;
+    let have = Features::read(&mut on_host, name).map_err(|e| e.to_string())?;
     let mut pod_want = BTreeMap::new();
     for (feature, on) in declared {
         let changeable: Vec<&str> =
@@ -194,7 +200,7 @@ fn feature_swap(host: &Socket, name: &str, declared: &[(String, bool)]) -> Resul
         }
     }
     let host_want = have.wanted();
-    Ok(FeatureSwap { host: have, pod_want, pod, host_want })
+    Ok(FeatureSwap { on_host, in_pod, host: have, pod_want, pod, host_want })
 }
 
 /// The address adds and the link-up, pipelined as hostdev sends them;

@@ -28,6 +28,7 @@ declare -A NEEDED_PACKAGES=(
     [python3-yaml]='/usr/bin/python3 -c "import yaml"'
     [time]='test -x /usr/bin/time'
     [shellcheck]='command -v shellcheck'
+    [strace]='command -v strace'
 )
 
 # step TITLE FUNCTION: a setup step; the run stops if it fails.

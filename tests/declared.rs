@@ -171,6 +171,35 @@ fn declared_settings_are_in_the_pod_and_the_host_gets_its_own_back() {
     assert_home(&w, &before, "DEL");
 }
 
+/// Runs the plugin under strace, tracing sockets and ioctls: the trace.
+fn traced(w: &World, command: &str, cfg: &str) -> String {
+    let trace = std::path::Path::new(&w.data_dir()).join(format!("{command}.strace"));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &w.host.name, "strace", "-f", "-qq", "-e", "trace=socket,ioctl", "-o"])
+        .arg(&trace)
+        .arg(BIN);
+    finish(spawn_command(cmd, &w.env(command, "eth0"), cfg)).1.assert_ok();
+    std::fs::read_to_string(&trace).unwrap()
+}
+
+/// Issue 22 asks for the kernel's ethtool netlink family: every feature
+/// read and set (ADD on the host and in the pod, CHECK in the pod, DEL on
+/// the host) goes through a generic-netlink socket, none through the
+/// SIOCETHTOOL ioctl.
+#[test]
+fn features_go_through_the_ethtool_netlink_family() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, check, _) = add_declared(&w);
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    for (command, stdin) in [("ADD", &cfg), ("CHECK", &check), ("DEL", &cfg)] {
+        let trace = traced(&w, command, stdin);
+        assert!(trace.contains("NETLINK_GENERIC"), "{command} opened no generic-netlink socket:\n{trace}");
+        assert!(!trace.contains("SIOCETHTOOL"), "{command} used the ethtool ioctl:\n{trace}");
+    }
+    assert_home(&w, &before, "DEL under strace");
+}
+
 #[test]
 fn what_the_pod_changed_is_undone_and_check_sees_it() {
     let w = World::new();

@@ -288,7 +288,7 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 /// is gone, say) is a warning, not a failed DEL.
 fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()> {
     // Before the addresses: IPv6 must be enabled again for its own.
-    crate::cmd::settings::restore_host(&host.sock, name, link, rec);
+    crate::cmd::settings::restore_host(name, link, rec);
     let addrs = unexpired(&rec.addrs);
     let requests = restore_requests(&mut host.sock, link, name, rec, &addrs);
     if send_restore(&mut host.sock, name, requests)? {

@@ -6,6 +6,7 @@
 //! after it.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
 
@@ -14,9 +15,10 @@ use crate::cmd::{Container, Host};
 use crate::cni::declare::Declared;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
-use crate::netlink::ethtool::{Features, members};
+use crate::netlink::ethtool::{Ethtool, Features, members};
 use crate::netlink::gso::GRO_MAX;
-use crate::netlink::{Link, LinkChange, NlError, Socket, sysctl};
+use crate::netlink::socket::in_namespace;
+use crate::netlink::{Link, LinkChange, NlError, NlResult, sysctl};
 use crate::state::Record;
 use crate::warn;
 
@@ -36,16 +38,16 @@ pub struct Plan {
 /// change (its per-device sysctls, its features), into `rec`, and resolves
 /// the declared settings against it: code 7 naming the key and value when
 /// the device cannot take one. Nothing has changed yet.
-pub fn prepare(host: &Host, conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
+pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
     let d = &conf.declared;
     rec.sysctls = sysctl::snapshot(&link.name, link);
-    let device_features = match Features::read(host.sock.fd(), &link.name) {
+    let device_features = match Ethtool::open().and_then(|mut e| Features::read(&mut e, &link.name)) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {
             warn!("the features of {} cannot be read, so they are not kept: {e}", link.name);
             Features::default()
         }
-        Err(e) => return Err(kernel_error("read the device's features")(e)),
+        Err(e) => return Err(ethtool_error(e)),
     };
     rec.features = device_features.wanted();
     check_mtu(d, link)?;
@@ -168,32 +170,56 @@ fn resolve_sysctls(
 /// In the pod, right after the move: the sysctls (each refused value is
 /// code 7 naming it), then the features in one request.
 pub fn apply_in_pod(ctr: &Container, host: &Host, ifname: &str, plan: &Plan) -> Result<()> {
-    if !plan.sysctls.is_empty() {
-        let leaves: Vec<&str> = plan.sysctls.iter().map(|(_, leaf, _)| leaf.as_str()).collect();
-        let files = sysctl::open_in(ctr.ns.as_fd(), host.ns.as_fd(), ifname, &leaves, true)
-            .map_err(kernel_error("enter the container"))?;
-        for ((key, _, value), file) in plan.sysctls.iter().zip(files) {
-            file.and_then(|mut f| f.write_all(value.as_bytes()).map_err(crate::netlink::NlError::io("write")))
-                .map_err(|e| {
-                    config_error(format!(
-                        "config key \"sysctl\" entry {key:?}: {value:?} is refused by the kernel: {e}"
-                    ))
-                })?;
-        }
+    let leaves: Vec<&str> = plan.sysctls.iter().map(|(_, leaf, _)| leaf.as_str()).collect();
+    let Some(pod) = Pod::enter(ctr, host, ifname, &leaves, true, !plan.features.is_empty())? else {
+        return Ok(());
+    };
+    for ((key, _, value), file) in plan.sysctls.iter().zip(pod.sysctls) {
+        file.and_then(|mut f| f.write_all(value.as_bytes()).map_err(NlError::io("write"))).map_err(|e| {
+            config_error(format!("config key \"sysctl\" entry {key:?}: {value:?} is refused by the kernel: {e}"))
+        })?;
     }
-    if !plan.features.is_empty() {
-        plan.device_features
-            .set(ctr.sock.fd(), ifname, &plan.features)
-            .map_err(kernel_error("set the declared ethtool features in the container"))?;
+    if let Some(ethtool) = pod.ethtool {
+        ethtool.and_then(|mut e| plan.device_features.set(&mut e, ifname, &plan.features)).map_err(ethtool_error)?;
     }
     Ok(())
+}
+
+/// What the declared settings are set and read through in the pod, made
+/// in one namespace switch: the sysctl files, an ethtool netlink socket.
+struct Pod {
+    sysctls: Vec<NlResult<File>>,
+    ethtool: Option<NlResult<Ethtool>>,
+}
+
+impl Pod {
+    /// The files of `leaves` (to write or read), and a socket if
+    /// `features`; None when neither is wanted.
+    fn enter(
+        ctr: &Container,
+        host: &Host,
+        ifname: &str,
+        leaves: &[&str],
+        write: bool,
+        features: bool,
+    ) -> Result<Option<Pod>> {
+        if leaves.is_empty() && !features {
+            return Ok(None);
+        }
+        in_namespace(ctr.ns.as_fd(), host.ns.as_fd(), || Pod {
+            sysctls: sysctl::open_here(ifname, leaves, write),
+            ethtool: features.then(Ethtool::open),
+        })
+        .map(Some)
+        .map_err(kernel_error("enter the container"))
+    }
 }
 
 /// On the host, before the addresses come back: the per-device sysctls the
 /// move reset (IPv6 enabled again before its addresses, on a host whose
 /// default disables it), and the features the pod may have changed. What
 /// cannot be put back is a warning: the interface is home all the same.
-pub fn restore_host(sock: &Socket, name: &str, link: &Link, rec: &Record) {
+pub fn restore_host(name: &str, link: &Link, rec: &Record) {
     let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::snapshot(name, link) };
     for (key, want) in &rec.sysctls {
         if have.get(key) == Some(want) {
@@ -206,7 +232,8 @@ pub fn restore_host(sock: &Socket, name: &str, link: &Link, rec: &Record) {
     if rec.features.is_empty() {
         return;
     }
-    if let Err(e) = Features::read(sock.fd(), name).and_then(|f| f.set(sock.fd(), name, &rec.features)) {
+    let put_back = |mut e: Ethtool| Features::read(&mut e, name).and_then(|f| f.set(&mut e, name, &rec.features));
+    if let Err(e) = Ethtool::open().and_then(put_back) {
         warn!("cannot give {name} back its features: {e}");
     }
 }
@@ -214,7 +241,7 @@ pub fn restore_host(sock: &Socket, name: &str, link: &Link, rec: &Record) {
 /// CHECK: the declared settings hold in the pod; 108 naming what differs.
 pub fn check(ctr: &Container, host: &Host, ifname: &str, conf: &NetConf, link: &Link) -> Result<()> {
     let d = &conf.declared;
-    let failed = |what: String| Err(Error::new(code::CHECK_FAILED, format!("interface {ifname} {what}")));
+    let failed = |what: String| check_failed(ifname, what);
     if let Some(mtu) = d.mtu.filter(|m| *m != link.mtu) {
         return failed(format!("has MTU {}, the config's mtu says {mtu}", link.mtu));
     }
@@ -229,8 +256,18 @@ pub fn check(ctr: &Container, host: &Host, ifname: &str, conf: &NetConf, link: &
             return failed(format!("has {key} {}, the config says {want}", have.unwrap_or(0)));
         }
     }
-    if !d.features.is_empty() {
-        let have = Features::read(ctr.sock.fd(), ifname).map_err(kernel_error("read the features in the container"))?;
+    check_in_pod(ctr, host, ifname, d)
+}
+
+/// CHECK's half that asks inside the pod: the features, the sysctls.
+fn check_in_pod(ctr: &Container, host: &Host, ifname: &str, d: &Declared) -> Result<()> {
+    let failed = |what: String| check_failed(ifname, what);
+    let leaves: Vec<&str> = d.sysctls.iter().map(|s| s.leaf.as_str()).collect();
+    let Some(pod) = Pod::enter(ctr, host, ifname, &leaves, false, !d.features.is_empty())? else {
+        return Ok(());
+    };
+    if let Some(ethtool) = pod.ethtool {
+        let have = ethtool.and_then(|mut e| Features::read(&mut e, ifname)).map_err(ethtool_error)?;
         for (name, on) in &d.features {
             let differs =
                 members(&have, name).into_iter().filter_map(|m| have.get(m)).any(|f| f.changeable && f.active != *on);
@@ -239,26 +276,24 @@ pub fn check(ctr: &Container, host: &Host, ifname: &str, conf: &NetConf, link: &
             }
         }
     }
-    check_sysctls(ctr, host, ifname, d)
-}
-
-fn check_sysctls(ctr: &Container, host: &Host, ifname: &str, d: &Declared) -> Result<()> {
-    if d.sysctls.is_empty() {
-        return Ok(());
-    }
-    let leaves: Vec<&str> = d.sysctls.iter().map(|s| s.leaf.as_str()).collect();
-    let files = sysctl::open_in(ctr.ns.as_fd(), host.ns.as_fd(), ifname, &leaves, false)
-        .map_err(kernel_error("enter the container"))?;
-    for (s, file) in d.sysctls.iter().zip(files) {
+    for (s, file) in d.sysctls.iter().zip(pod.sysctls) {
         let have = file.and_then(|f| sysctl::read_file(&f)).map_err(kernel_error("read a sysctl in the container"))?;
         if have != s.value {
-            return Err(Error::new(
-                code::CHECK_FAILED,
-                format!("interface {ifname} has sysctl {} = {have:?}, the config says {:?}", s.key, s.value),
-            ));
+            return failed(format!("has sysctl {} = {have:?}, the config says {:?}", s.key, s.value));
         }
     }
     Ok(())
+}
+
+/// A failed ethtool request as code 100: the error already names what
+/// was asked of which device (or that the kernel lacks the family).
+fn ethtool_error(e: NlError) -> Error {
+    Error::new(code::KERNEL, e.to_string())
+}
+
+/// CHECK's answer when the interface is not as declared: 108 naming what.
+fn check_failed(ifname: &str, what: String) -> Result<()> {
+    Err(Error::new(code::CHECK_FAILED, format!("interface {ifname} {what}")))
 }
 
 fn onoff(on: bool) -> &'static str {

@@ -1,48 +1,114 @@
 //! Device features (what `ethtool -k` shows and `ethtool -K` sets), through
-//! the ETHTOOL ioctl's feature requests: ETHTOOL_GSSET_INFO and
-//! ETHTOOL_GSTRINGS for the kernel's feature names, ETHTOOL_GFEATURES and
-//! ETHTOOL_SFEATURES for their state. Why the ioctl and not the ethtool
-//! netlink family: the same kernel code answers both, but the ioctl needs
-//! no family-id look-up (a round trip per call), no nested bitset encoding
-//! and no further crate (the `ethtool` crate brings its own async netlink
-//! stack); its requests are fixed structs, sent on the rtnetlink socket we
-//! already hold in the right namespace (the kernel hands device ioctls on
-//! any socket to `dev_ioctl`, in that socket's namespace).
+//! the kernel's ethtool generic-netlink family: ETHTOOL_MSG_FEATURES_GET
+//! and ETHTOOL_MSG_FEATURES_SET, with bitsets by name. A small request of
+//! our own on the blocking socket the rest of hostdev uses, rather than the
+//! `ethtool` crate, which brings its own async netlink stack (tokio,
+//! futures) for two messages; see docs/design.md.
+//!
+//! One FEATURES_GET says everything: its HW bitset lists every feature the
+//! kernel has, by index and name (the kernel sends it with the mask of all
+//! features), and WANTED, ACTIVE and NOCHANGE list the ones set.
 
 use std::collections::BTreeMap;
-use std::os::fd::RawFd;
-
-use nix::errno::Errno;
+use std::os::fd::BorrowedFd;
+use std::sync::OnceLock;
 
 use super::NlError;
-use super::socket::NlResult;
+use super::nla::{self, attrs};
+use super::socket::{NlResult, Socket, in_namespace};
 
-const SIOCETHTOOL: u64 = 0x8946;
-const ETHTOOL_GSTRINGS: u32 = 0x1b;
-const ETHTOOL_GSSET_INFO: u32 = 0x37;
-const ETHTOOL_GFEATURES: u32 = 0x3a;
-const ETHTOOL_SFEATURES: u32 = 0x3b;
-const ETH_SS_FEATURES: u32 = 4;
-const ETH_GSTRING_LEN: usize = 32;
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+const ETHTOOL_GENL_NAME: &str = "ethtool";
+const ETHTOOL_GENL_VERSION: u8 = 1;
 
-/// struct ifreq, with its union as the data pointer.
-#[repr(C)]
-struct IfReq {
-    name: [u8; 16],
-    data: *mut u8,
-    _pad: [u8; 16],
+const ETHTOOL_MSG_FEATURES_GET: u8 = 11;
+const ETHTOOL_MSG_FEATURES_SET: u8 = 12;
+const ETHTOOL_A_FEATURES_HEADER: u16 = 1;
+const ETHTOOL_A_FEATURES_HW: u16 = 2;
+const ETHTOOL_A_FEATURES_WANTED: u16 = 3;
+const ETHTOOL_A_FEATURES_ACTIVE: u16 = 4;
+const ETHTOOL_A_FEATURES_NOCHANGE: u16 = 5;
+const ETHTOOL_A_HEADER_DEV_NAME: u16 = 2;
+const ETHTOOL_A_HEADER_FLAGS: u16 = 3;
+/// No FEATURES_SET_REPLY: the ACK is all we wait for.
+const ETHTOOL_FLAG_OMIT_REPLY: u32 = 1 << 1;
+const ETHTOOL_A_BITSET_NOMASK: u16 = 1;
+const ETHTOOL_A_BITSET_BITS: u16 = 3;
+const ETHTOOL_A_BITSET_BITS_BIT: u16 = 1;
+const ETHTOOL_A_BITSET_BIT_INDEX: u16 = 1;
+const ETHTOOL_A_BITSET_BIT_NAME: u16 = 2;
+const ETHTOOL_A_BITSET_BIT_VALUE: u16 = 3;
+/// struct genlmsghdr: cmd, version, reserved (u16).
+const GENL_HDRLEN: usize = 4;
+
+/// A generic-netlink socket that talks to the ethtool family, in the
+/// namespace it was opened in (a device is found by name there).
+pub struct Ethtool {
+    sock: Socket,
+    family: u16,
 }
 
-nix::ioctl_readwrite_bad!(ethtool_ioctl, SIOCETHTOOL, IfReq);
+impl Ethtool {
+    /// One in the calling thread's namespace.
+    pub fn open() -> NlResult<Ethtool> {
+        let mut sock = Socket::generic().map_err(|e| e.during("open an ethtool netlink socket"))?;
+        let family = family_id(&mut sock)?;
+        Ok(Ethtool { sock, family })
+    }
 
-/// One feature's state, as ETHTOOL_GFEATURES reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    /// One in namespace `ns` (a netlink socket stays where it was made).
+    pub fn open_in(ns: BorrowedFd<'_>, home: BorrowedFd<'_>) -> NlResult<Ethtool> {
+        in_namespace(ns, home, Ethtool::open)?
+    }
+
+    /// Sends command `cmd` about device `ifname`, with `attrs` after its
+    /// header, and returns the replies' attributes.
+    fn request(&mut self, cmd: u8, ifname: &str, flags: u32, attrs: &[u8]) -> NlResult<Vec<Vec<u8>>> {
+        let mut body = vec![cmd, ETHTOOL_GENL_VERSION, 0, 0];
+        nla::nest(&mut body, ETHTOOL_A_FEATURES_HEADER, |h| {
+            nla::push_str(h, ETHTOOL_A_HEADER_DEV_NAME, ifname);
+            if flags != 0 {
+                nla::push(h, ETHTOOL_A_HEADER_FLAGS, &flags.to_ne_bytes());
+            }
+        });
+        body.extend_from_slice(attrs);
+        let replies = self.sock.raw(self.family, 0, &body)?;
+        Ok(replies.into_iter().map(|r| r.get(GENL_HDRLEN..).unwrap_or_default().to_vec()).collect())
+    }
+}
+
+/// The ethtool family's id, asked of the kernel's generic-netlink
+/// controller once per process: ids are the same in every namespace.
+fn family_id(sock: &mut Socket) -> NlResult<u16> {
+    static FAMILY: OnceLock<u16> = OnceLock::new();
+    if let Some(id) = FAMILY.get() {
+        return Ok(*id);
+    }
+    let mut body = vec![CTRL_CMD_GETFAMILY, 1, 0, 0];
+    nla::push_str(&mut body, CTRL_ATTR_FAMILY_NAME, ETHTOOL_GENL_NAME);
+    let replies = sock.raw(GENL_ID_CTRL, 0, &body).map_err(|e| {
+        e.during("find the kernel's ethtool netlink family (Linux 5.6 and later, with CONFIG_ETHTOOL_NETLINK)")
+    })?;
+    let id = replies
+        .iter()
+        .flat_map(|r| attrs(r.get(GENL_HDRLEN..).unwrap_or_default()))
+        .find(|(kind, _)| *kind == CTRL_ATTR_FAMILY_ID)
+        .and_then(|(_, v)| v.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]])))
+        .ok_or_else(|| NlError::other("the kernel's generic-netlink controller gave no ethtool family id"))?;
+    Ok(*FAMILY.get_or_init(|| id))
+}
+
+/// One feature's state, as FEATURES_GET reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Feature {
-    /// The driver lets it change (`hw_features`, and not fixed).
+    /// The driver lets it change (in HW, and not in NOCHANGE).
     pub changeable: bool,
-    /// What was asked for (`wanted`).
+    /// What was asked for (WANTED).
     pub requested: bool,
-    /// What is on now.
+    /// What is on now (ACTIVE).
     pub active: bool,
 }
 
@@ -54,21 +120,39 @@ pub struct Features {
 }
 
 impl Features {
-    /// Reads the features of `ifname` in the namespace of socket `fd`.
-    pub fn read(fd: RawFd, ifname: &str) -> NlResult<Features> {
-        let context = format!("read the ethtool features of {ifname}");
-        let names = feature_names(fd, ifname).map_err(|e| NlError::errno(&context, e))?;
-        let blocks = names.len().div_ceil(32);
-        let mut buf = words(&[ETHTOOL_GFEATURES, blocks as u32], blocks * 4);
-        request(fd, ifname, &mut buf).map_err(|e| NlError::errno(&context, e))?;
-        let state = (0..names.len())
-            .map(|bit| {
-                let word = |field: usize| buf[2 + (bit / 32) * 4 + field] & (1 << (bit % 32)) != 0;
-                // available, requested, active, never_changed
-                Feature { changeable: word(0) && !word(3), requested: word(1), active: word(2) }
-            })
-            .collect();
-        Ok(Features { names, state })
+    /// Reads the features of `ifname` in the namespace of `eth`.
+    pub fn read(eth: &mut Ethtool, ifname: &str) -> NlResult<Features> {
+        let replies = eth
+            .request(ETHTOOL_MSG_FEATURES_GET, ifname, 0, &[])
+            .map_err(|e| e.during(format!("read the ethtool features of {ifname}")))?;
+        let reply = replies.first().map(Vec::as_slice).unwrap_or_default();
+        Ok(Features::parse(reply))
+    }
+
+    /// A FEATURES_GET_REPLY's attributes: every name from HW, each
+    /// feature's state from the four bitsets.
+    fn parse(reply: &[u8]) -> Features {
+        let mut f = Features::default();
+        for (kind, value) in attrs(reply) {
+            for (index, name, set) in bitset(value) {
+                if f.names.len() <= index {
+                    f.names.resize(index + 1, String::new());
+                    f.state.resize(index + 1, Feature::default());
+                }
+                if f.names[index].is_empty() {
+                    f.names[index] = name;
+                }
+                let state = &mut f.state[index];
+                match kind {
+                    ETHTOOL_A_FEATURES_HW => state.changeable = set,
+                    ETHTOOL_A_FEATURES_WANTED => state.requested = set,
+                    ETHTOOL_A_FEATURES_ACTIVE => state.active = set,
+                    ETHTOOL_A_FEATURES_NOCHANGE => state.changeable &= !set,
+                    _ => {}
+                }
+            }
+        }
+        f
     }
 
     /// The state of the feature called `name`.
@@ -87,63 +171,67 @@ impl Features {
             .collect()
     }
 
-    /// Asks for each named feature on or off, in one request; names the
-    /// device does not have are left out. Only what differs is sent.
-    pub fn set(&self, fd: RawFd, ifname: &str, want: &BTreeMap<String, bool>) -> NlResult<()> {
-        let blocks = self.names.len().div_ceil(32);
-        let mut buf = words(&[ETHTOOL_SFEATURES, blocks as u32], blocks * 2);
-        let mut any = false;
-        for (bit, name) in self.names.iter().enumerate() {
-            let Some(&on) = want.get(name).filter(|on| Some(**on) != self.get(name).map(|f| f.requested)) else {
-                continue;
-            };
-            let (word, mask) = (2 + (bit / 32) * 2, 1u32 << (bit % 32));
-            buf[word] |= mask; // valid
-            if on {
-                buf[word + 1] |= mask; // requested
+    /// Asks for each named feature on or off, in one FEATURES_SET; names
+    /// the device does not have are left out. Only what differs is sent.
+    pub fn set(&self, eth: &mut Ethtool, ifname: &str, want: &BTreeMap<String, bool>) -> NlResult<()> {
+        let Some(wanted) = self.wanted_bitset(want) else { return Ok(()) };
+        eth.request(ETHTOOL_MSG_FEATURES_SET, ifname, ETHTOOL_FLAG_OMIT_REPLY, &wanted)
+            .map(drop)
+            .map_err(|e| e.during(format!("set the ethtool features of {ifname}")))
+    }
+
+    /// The WANTED bitset asking for what `want` changes: each bit by index
+    /// and name (the kernel refuses the request if they disagree), with a
+    /// value when on; the bits listed are the mask, so the others
+    /// stay as they are. None when nothing changes.
+    fn wanted_bitset(&self, want: &BTreeMap<String, bool>) -> Option<Vec<u8>> {
+        let changes: Vec<(usize, &String, bool)> = (self.names.iter().zip(&self.state).enumerate())
+            .filter_map(|(i, (name, f))| want.get(name).filter(|on| **on != f.requested).map(|on| (i, name, *on)))
+            .collect();
+        if changes.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        nla::nest(&mut out, ETHTOOL_A_FEATURES_WANTED, |set| {
+            nla::nest(set, ETHTOOL_A_BITSET_BITS, |bits| {
+                for (index, name, on) in changes {
+                    nla::nest(bits, ETHTOOL_A_BITSET_BITS_BIT, |bit| {
+                        nla::push(bit, ETHTOOL_A_BITSET_BIT_INDEX, &(index as u32).to_ne_bytes());
+                        nla::push_str(bit, ETHTOOL_A_BITSET_BIT_NAME, name);
+                        if on {
+                            nla::push(bit, ETHTOOL_A_BITSET_BIT_VALUE, &[]);
+                        }
+                    });
+                }
+            });
+        });
+        Some(out)
+    }
+}
+
+/// A bitset's bits, in the kernel's verbose form: (index, name, set). A
+/// bitset without a mask (NOMASK) lists only the bits that are set; one
+/// with a mask lists every bit of the mask, the set ones with a VALUE.
+fn bitset(b: &[u8]) -> Vec<(usize, String, bool)> {
+    let nomask = attrs(b).any(|(kind, _)| kind == ETHTOOL_A_BITSET_NOMASK);
+    let Some((_, bits)) = attrs(b).find(|(kind, _)| *kind == ETHTOOL_A_BITSET_BITS) else {
+        return Vec::new();
+    };
+    attrs(bits)
+        .filter(|(kind, _)| *kind == ETHTOOL_A_BITSET_BITS_BIT)
+        .filter_map(|(_, bit)| {
+            let (mut index, mut name, mut value) = (None, String::new(), nomask);
+            for (kind, v) in attrs(bit) {
+                match kind {
+                    ETHTOOL_A_BITSET_BIT_INDEX => index = nla::u32_of(v),
+                    ETHTOOL_A_BITSET_BIT_NAME => name = nla::str_of(v),
+                    ETHTOOL_A_BITSET_BIT_VALUE => value = true,
+                    _ => {}
+                }
             }
-            any = true;
-        }
-        if !any {
-            return Ok(());
-        }
-        request(fd, ifname, &mut buf).map_err(|e| NlError::errno(&format!("set the ethtool features of {ifname}"), e))
-    }
-}
-
-/// ETHTOOL_GSSET_INFO then ETHTOOL_GSTRINGS: the kernel's feature names.
-fn feature_names(fd: RawFd, ifname: &str) -> Result<Vec<String>, Errno> {
-    // cmd, reserved, sset_mask (u64), then one u32 per set in the mask.
-    let mut info = words(&[ETHTOOL_GSSET_INFO, 0, 1 << ETH_SS_FEATURES, 0], 1);
-    request(fd, ifname, &mut info)?;
-    let count = if info[2] & (1 << ETH_SS_FEATURES) != 0 { info[4] as usize } else { 0 };
-    let mut strings = words(&[ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count as u32], count * ETH_GSTRING_LEN / 4);
-    request(fd, ifname, &mut strings)?;
-    let bytes: Vec<u8> = strings[3..].iter().flat_map(|w| w.to_ne_bytes()).collect();
-    Ok(bytes
-        .chunks(ETH_GSTRING_LEN)
-        .map(|c| String::from_utf8_lossy(&c[..c.iter().position(|b| *b == 0).unwrap_or(c.len())]).into_owned())
-        .collect())
-}
-
-/// A request buffer: `head`, then `more` zeroed words.
-fn words(head: &[u32], more: usize) -> Vec<u32> {
-    let mut v = head.to_vec();
-    v.resize(head.len() + more, 0);
-    v
-}
-
-/// One SIOCETHTOOL request on `ifname`; `buf` is read and written.
-fn request(fd: RawFd, ifname: &str, buf: &mut [u32]) -> Result<(), Errno> {
-    let mut req = IfReq { name: [0; 16], data: buf.as_mut_ptr().cast(), _pad: [0; 16] };
-    let name = ifname.as_bytes();
-    if name.len() >= req.name.len() {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    req.name[..name.len()].copy_from_slice(name);
-    // SAFETY: `req` names a buffer as large as the command in it says (the
-    // counts in its header were sized with it), alive for the call.
-    unsafe { ethtool_ioctl(fd, &mut req) }.map(drop)
+            Some((index? as usize, name, value))
+        })
+        .collect()
 }
 
 /// ethtool(8)'s names for groups of features (`ethtool -K dev tso off`),
@@ -179,28 +267,4 @@ fn glob(pattern: &str, name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn group_names_stand_for_their_members() {
-        let names = [
-            "tx-checksum-ipv4",
-            "tx-checksum-ip-generic",
-            "tx-tcp-segmentation",
-            "tx-tcp6-segmentation",
-            "rx-gro",
-            "rx-gro-hw",
-        ];
-        let f = Features {
-            names: names.iter().map(|s| s.to_string()).collect(),
-            state: vec![Feature { changeable: true, requested: true, active: true }; names.len()],
-        };
-        assert_eq!(members(&f, "tx-checksumming"), ["tx-checksum-ipv4", "tx-checksum-ip-generic"]);
-        assert_eq!(members(&f, "tx"), members(&f, "tx-checksumming"));
-        assert_eq!(members(&f, "tso"), ["tx-tcp-segmentation", "tx-tcp6-segmentation"]);
-        assert_eq!(members(&f, "gro"), ["rx-gro"]);
-        assert_eq!(members(&f, "rx-gro-hw"), ["rx-gro-hw"]);
-        assert!(members(&f, "nope").is_empty());
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@ pub mod gso;
 pub mod hex;
 pub mod link;
 pub mod nexthop;
+pub mod nla;
 pub mod nsid;
 pub mod request;
 pub mod route;

@@ -6,11 +6,11 @@
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLA_F_NESTED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NlasIterator};
+use netlink_packet_core::{NLA_F_NESTED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE};
 
-use super::hex;
 use super::route::RouteEntry;
 use super::socket::{NlResult, Socket};
+use super::{hex, nla};
 
 const RTM_NEWNEXTHOP: u16 = 104;
 const RTM_GETNEXTHOP: u16 = 106;
@@ -106,17 +106,16 @@ impl Nexthop {
             group_type: None,
             resilient: None,
         };
-        for nla in NlasIterator::new(&body[NHMSG_LEN..]).flatten() {
-            nh.read(nla.kind(), nla.value());
+        for (kind, value) in nla::attrs(&body[NHMSG_LEN..]) {
+            nh.read(kind, value);
         }
         (nh.id != 0).then_some(nh)
     }
 
     fn read(&mut self, kind: u16, v: &[u8]) {
-        let u32_of = |v: &[u8]| v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
         match kind {
-            NHA_ID => self.id = u32_of(v).unwrap_or(0),
-            NHA_OIF => self.oif = u32_of(v),
+            NHA_ID => self.id = nla::u32_of(v).unwrap_or(0),
+            NHA_OIF => self.oif = nla::u32_of(v),
             NHA_GATEWAY => self.gw = ip_of(v),
             NHA_BLACKHOLE => self.blackhole = true,
             NHA_FDB => self.fdb = true,
@@ -133,29 +132,29 @@ impl Nexthop {
         // The kernel refuses a scope in the request: it derives it.
         let mut b = vec![self.family, 0, self.protocol, 0];
         b.extend_from_slice(&flags.to_ne_bytes());
-        push_nla(&mut b, NHA_ID, &self.id.to_ne_bytes());
+        nla::push(&mut b, NHA_ID, &self.id.to_ne_bytes());
         if !self.group.is_empty() {
             let members: Vec<u8> = self.group.iter().flat_map(Member::bytes).collect();
-            push_nla(&mut b, NHA_GROUP, &members);
+            nla::push(&mut b, NHA_GROUP, &members);
         }
         if let Some(t) = self.group_type {
-            push_nla(&mut b, NHA_GROUP_TYPE, &t.to_ne_bytes());
+            nla::push(&mut b, NHA_GROUP_TYPE, &t.to_ne_bytes());
         }
         if let Some(res) = self.resilient.as_deref().and_then(hex::decode) {
-            push_nla(&mut b, NHA_RES_GROUP | NLA_F_NESTED, &res);
+            nla::push(&mut b, NHA_RES_GROUP | NLA_F_NESTED, &res);
         }
         if self.blackhole {
-            push_nla(&mut b, NHA_BLACKHOLE, &[]);
+            nla::push(&mut b, NHA_BLACKHOLE, &[]);
         }
         if self.fdb {
-            push_nla(&mut b, NHA_FDB, &[]);
+            nla::push(&mut b, NHA_FDB, &[]);
         }
         if let Some(i) = self.oif {
-            push_nla(&mut b, NHA_OIF, &oif(i).to_ne_bytes());
+            nla::push(&mut b, NHA_OIF, &oif(i).to_ne_bytes());
         }
         match self.gw {
-            Some(IpAddr::V4(v4)) => push_nla(&mut b, NHA_GATEWAY, &v4.octets()),
-            Some(IpAddr::V6(v6)) => push_nla(&mut b, NHA_GATEWAY, &v6.octets()),
+            Some(IpAddr::V4(v4)) => nla::push(&mut b, NHA_GATEWAY, &v4.octets()),
+            Some(IpAddr::V6(v6)) => nla::push(&mut b, NHA_GATEWAY, &v6.octets()),
             None => {}
         }
         b
@@ -180,19 +179,12 @@ impl Member {
 /// NHA_RES_GROUP's attributes without the read-only one.
 fn settable(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    for nla in NlasIterator::new(v).flatten() {
-        if nla.kind() != NHA_RES_GROUP_UNBALANCED_TIME {
-            push_nla(&mut out, nla.kind(), nla.value());
+    for (kind, value) in nla::attrs(v) {
+        if kind != NHA_RES_GROUP_UNBALANCED_TIME {
+            nla::push(&mut out, kind, value);
         }
     }
     out
-}
-
-fn push_nla(b: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    b.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-    b.extend_from_slice(&kind.to_ne_bytes());
-    b.extend_from_slice(value);
-    b.resize(b.len().next_multiple_of(4), 0);
 }
 
 fn ip_of(v: &[u8]) -> Option<IpAddr> {

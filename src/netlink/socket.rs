@@ -10,7 +10,10 @@ use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
 };
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{Socket as RawSocket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::{
+    Socket as RawSocket, SocketAddr,
+    protocols::{NETLINK_GENERIC, NETLINK_ROUTE},
+};
 use nix::sched::{CloneFlags, setns};
 
 use super::error::NlError;
@@ -35,16 +38,28 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// A socket in the calling thread's network namespace.
+    /// An rtnetlink socket in the calling thread's network namespace.
     pub fn open() -> NlResult<Socket> {
-        let mut raw = RawSocket::new(NETLINK_ROUTE).map_err(NlError::io("open netlink socket"))?;
+        Socket::open_protocol(NETLINK_ROUTE)
+    }
+
+    /// A generic-netlink socket in the calling thread's network namespace,
+    /// for the families `raw` talks to (ethtool).
+    pub fn generic() -> NlResult<Socket> {
+        Socket::open_protocol(NETLINK_GENERIC)
+    }
+
+    fn open_protocol(protocol: isize) -> NlResult<Socket> {
+        let mut raw = RawSocket::new(protocol).map_err(NlError::io("open netlink socket"))?;
         raw.bind_auto().map_err(NlError::io("bind netlink socket"))?;
         raw.connect(&SocketAddr::new(0, 0)).map_err(NlError::io("connect netlink socket"))?;
         // Extended ACKs carry the kernel's reason; strict checking makes
-        // the kernel filter dumps by the index we ask for.
+        // rtnetlink filter dumps by the index we ask for.
         let _ = raw.set_ext_ack(true);
         let _ = raw.set_cap_ack(true);
-        let _ = raw.set_netlink_get_strict_chk(true);
+        if protocol == NETLINK_ROUTE {
+            let _ = raw.set_netlink_get_strict_chk(true);
+        }
         Ok(Socket { raw, seq: 0, buf: vec![0; RECV_BUF] })
     }
 
@@ -54,8 +69,7 @@ impl Socket {
         in_namespace(ns, home, Socket::open)?
     }
 
-    /// The socket's descriptor, for device ioctls in its namespace
-    /// (ethtool): the kernel answers them on any socket.
+    /// The socket's descriptor (its namespace's cookie is asked of it).
     pub fn fd(&self) -> RawFd {
         self.raw.as_raw_fd()
     }
@@ -140,7 +154,8 @@ impl Socket {
         Ok(failures)
     }
 
-    /// A request netlink-packet-route has no type for (nexthop objects):
+    /// A request netlink-packet-route has no type for (nexthop objects, a
+    /// generic-netlink family's):
     /// message type `ty` with `body` as the kernel takes it. A dump
     /// (NLM_F_DUMP in `flags`) returns the replies' bodies; anything else
     /// waits for its acknowledgement and returns nothing.

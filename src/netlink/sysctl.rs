@@ -117,14 +117,17 @@ pub fn open_in(
     keys: &[&str],
     write: bool,
 ) -> NlResult<Vec<NlResult<File>>> {
-    in_namespace(ns, home, || {
-        keys.iter()
-            .map(|key| {
-                let p = path(ifname, key);
-                OpenOptions::new().read(!write).write(write).open(&p).map_err(NlError::io(&format!("open {p}")))
-            })
-            .collect()
-    })
+    in_namespace(ns, home, || open_here(ifname, keys, write))
+}
+
+/// `open_in` for this thread's namespace, for a caller already there.
+pub fn open_here(ifname: &str, keys: &[&str], write: bool) -> Vec<NlResult<File>> {
+    keys.iter()
+        .map(|key| {
+            let p = path(ifname, key);
+            OpenOptions::new().read(!write).write(write).open(&p).map_err(NlError::io(&format!("open {p}")))
+        })
+        .collect()
 }
 
 /// What an opened sysctl file holds.

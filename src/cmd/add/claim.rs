@@ -219,7 +219,7 @@ pub(super) fn snapshot(
         _ => None,
     };
     let mut rec = Record::new(key, netns, link.clone(), addrs);
-    att.plan = crate::cmd::settings::prepare(host, conf, &env.ifname, &link, &mut rec)?;
+    att.plan = crate::cmd::settings::prepare(conf, &env.ifname, &link, &mut rec)?;
     record_vf(host, conf, &mut rec, &mut att.plan)?;
     rec.anchor = anchor;
     rec.unprovable = unprovable;

@@ -1,0 +1,91 @@
+use super::*;
+
+/// A verbose bitset as the kernel writes one: with `mask`, every bit of it
+/// listed and the set ones with a VALUE; without, NOMASK and the set ones.
+fn kernel_bitset(out: &mut Vec<u8>, kind: u16, names: &[&str], set: &[bool], mask: bool) {
+    nla::nest(out, kind, |b| {
+        if !mask {
+            nla::push(b, ETHTOOL_A_BITSET_NOMASK, &[]);
+        }
+        nla::push(b, 2, &(names.len() as u32).to_ne_bytes()); // SIZE
+        nla::nest(b, ETHTOOL_A_BITSET_BITS, |bits| {
+            for (i, (name, on)) in names.iter().zip(set).enumerate() {
+                if !mask && !on {
+                    continue;
+                }
+                nla::nest(bits, ETHTOOL_A_BITSET_BITS_BIT, |bit| {
+                    nla::push(bit, ETHTOOL_A_BITSET_BIT_INDEX, &(i as u32).to_ne_bytes());
+                    nla::push_str(bit, ETHTOOL_A_BITSET_BIT_NAME, name);
+                    if mask && *on {
+                        nla::push(bit, ETHTOOL_A_BITSET_BIT_VALUE, &[]);
+                    }
+                });
+            }
+        });
+    });
+}
+
+const NAMES: [&str; 4] = ["tx-scatter-gather", "tx-checksum-ipv4", "rx-gro", "netns-local"];
+
+/// FEATURES_GET_REPLY's attributes: HW with the mask of every feature,
+/// the others without one.
+fn reply() -> Vec<u8> {
+    let mut r = Vec::new();
+    nla::nest(&mut r, ETHTOOL_A_FEATURES_HEADER, |h| nla::push_str(h, ETHTOOL_A_HEADER_DEV_NAME, "eth0"));
+    kernel_bitset(&mut r, ETHTOOL_A_FEATURES_HW, &NAMES, &[true, true, true, false], true);
+    kernel_bitset(&mut r, ETHTOOL_A_FEATURES_WANTED, &NAMES, &[true, false, true, false], false);
+    kernel_bitset(&mut r, ETHTOOL_A_FEATURES_ACTIVE, &NAMES, &[true, false, false, true], false);
+    kernel_bitset(&mut r, ETHTOOL_A_FEATURES_NOCHANGE, &NAMES, &[false, false, true, true], false);
+    r
+}
+
+#[test]
+fn a_reply_gives_every_name_and_each_state() {
+    let f = Features::parse(&reply());
+    assert_eq!(f.names, NAMES);
+    let feature = |changeable, requested, active| Feature { changeable, requested, active };
+    assert_eq!(f.get("tx-scatter-gather"), Some(feature(true, true, true)));
+    assert_eq!(f.get("tx-checksum-ipv4"), Some(feature(true, false, false)));
+    // In HW but never to be changed (NOCHANGE): fixed.
+    assert_eq!(f.get("rx-gro"), Some(feature(false, true, false)));
+    assert_eq!(f.get("netns-local"), Some(feature(false, false, true)));
+    assert_eq!(f.get("rx-lro"), None);
+    let kept: Vec<(String, bool)> = f.wanted().into_iter().collect();
+    assert_eq!(kept, [("tx-checksum-ipv4".into(), false), ("tx-scatter-gather".into(), true)]);
+}
+
+#[test]
+fn a_set_names_only_what_changes() {
+    let f = Features::parse(&reply());
+    let want = |pairs: &[(&str, bool)]| pairs.iter().map(|(n, on)| (n.to_string(), *on)).collect();
+    assert_eq!(f.wanted_bitset(&want(&[("tx-scatter-gather", true), ("nope", true)])), None);
+    let set = f.wanted_bitset(&want(&[("tx-scatter-gather", false), ("tx-checksum-ipv4", true)])).unwrap();
+    let (kind, value) = attrs(&set).next().unwrap();
+    assert_eq!(kind, ETHTOOL_A_FEATURES_WANTED);
+    // No NOMASK: the bits named are the mask, each on with a VALUE.
+    let bits: Vec<(String, bool)> = bitset(value).into_iter().map(|(_, n, on)| (n, on)).collect();
+    assert_eq!(bits, [("tx-scatter-gather".to_string(), false), ("tx-checksum-ipv4".to_string(), true)]);
+    assert!(!attrs(value).any(|(k, _)| k == ETHTOOL_A_BITSET_NOMASK));
+}
+
+#[test]
+fn group_names_stand_for_their_members() {
+    let names = [
+        "tx-checksum-ipv4",
+        "tx-checksum-ip-generic",
+        "tx-tcp-segmentation",
+        "tx-tcp6-segmentation",
+        "rx-gro",
+        "rx-gro-hw",
+    ];
+    let f = Features {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        state: vec![Feature { changeable: true, requested: true, active: true }; names.len()],
+    };
+    assert_eq!(members(&f, "tx-checksumming"), ["tx-checksum-ipv4", "tx-checksum-ip-generic"]);
+    assert_eq!(members(&f, "tx"), members(&f, "tx-checksumming"));
+    assert_eq!(members(&f, "tso"), ["tx-tcp-segmentation", "tx-tcp6-segmentation"]);
+    assert_eq!(members(&f, "gro"), ["rx-gro"]);
+    assert_eq!(members(&f, "rx-gro-hw"), ["rx-gro-hw"]);
+    assert!(members(&f, "nope").is_empty());
+}

@@ -1335,7 +1335,7 @@ class Coordinator:
             cpu_extra = statistics.median(cpu_of(s) for s in al.samples) - statistics.median(cpu_of(s) for s in mm.samples)
             p(f"  {'ethtool features + sysctls declared: added ms':<52} {sum(extra):10.2f}"
               f"{'':24}(ADD {extra[0]:+.2f}, DEL {extra[1]:+.2f}; CPU {cpu_extra / 1e6:+.2f};"
-              f" a namespace switch, 2 sysctl writes and one ETHTOOL_SFEATURES in the pod, one on the host)")
+              f" a namespace switch, 2 sysctl writes, an ethtool socket and one FEATURES_SET in the pod, one on the host)")
         if al.key in self.decl_sys and mm.key in self.decl_sys and self.decl_sys[al.key] and self.decl_sys[mm.key]:
             a_, m_ = (merged(c.values()) for c in (self.decl_sys[al.key], self.decl_sys[mm.key]))
             p(f"  {'  their system calls, against MTU+MAC (exact)':<52} {a_['total'] - m_['total']:+10d}"

@@ -88,7 +88,7 @@ fn context(env: &Env, network: String) -> log::Context {
 /// that names a log gets the build logged there.
 fn init_version_log(stdin: &[u8]) {
     let obj = cni::config::parse_object(stdin).unwrap_or_default();
-    let key = |k| cni::config::opt_string(&obj, k).ok().flatten();
+    let key = |k| cni::value::opt_string(&obj, k).ok().flatten();
     let file = key("logFile").map(PathBuf::from);
     log::init(key("logLevel").as_deref(), file.as_deref());
 }

@@ -9,7 +9,8 @@
 //! by its lower device; parked; lost; a userspace-bound device; and (in
 //! tests/vf.rs) a physical VF by its parent device, with its VF state.
 
-use hostdev::state::{Anchor, Phase, Pod, Record};
+use hostdev::cni::env::Pod;
+use hostdev::state::{Anchor, Phase, Record};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/fixtures/records/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -147,7 +148,7 @@ fn a_lost_record_says_why_and_keeps_the_decision_for_unprovable_devices() {
     let rec = pinned("v1-tap-lost.json", "goldnet+c0ffee+eth0.json");
     assert_eq!(rec.phase, Phase::Lost);
     assert_eq!(rec.anchor, Anchor::Unprovable);
-    assert_eq!(rec.unprovable, Some(hostdev::state::Unprovable::TrustContainer));
+    assert_eq!(rec.unprovable, Some(hostdev::cni::config::Unprovable::TrustContainer));
     assert!(rec.lost.as_deref().is_some_and(|why| why.contains("no tun with the MAC of t0")), "{:?}", rec.lost);
 }
 

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::state::{Phase, Pod, Record, Store};
+use crate::cni::env::Pod;
+use crate::state::{Phase, Record, Store};
 use place::Finder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

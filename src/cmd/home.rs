@@ -14,6 +14,7 @@ use crate::cmd::kept::check_kept;
 use crate::cmd::locate::{Place, locate};
 use crate::cmd::routing::restore_routing;
 use crate::cmd::{Container, Host};
+use crate::cni::config::Unprovable;
 use crate::cni::{Error, Result, code};
 use crate::failpoint;
 use crate::netlink::addr::{add_requests, own_flags_requests, unexpired};
@@ -21,7 +22,7 @@ use crate::netlink::gso::Sizes;
 use crate::netlink::link::{master_request, set_link_request, up_request};
 use crate::netlink::sysctl::enable_ipv6;
 use crate::netlink::{Addr, Link, LinkChange, Master, Request, Socket, Subject, route};
-use crate::state::{Anchor, Key, Phase, Record, Store, Unprovable};
+use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{debug, info, warn};
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use std::os::fd::AsFd;
 use crate::cmd::errors::kernel_error;
 use crate::cmd::{Container, Host};
 use crate::cni::Result;
+use crate::cni::config::Unprovable;
 use crate::netlink::{Link, Socket};
-use crate::state::{Anchor, Record, Unprovable};
+use crate::state::{Anchor, Record};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,9 @@ use super::env::check_spec_id;
 use super::error::{Error, Result, code, config_error};
 use super::keys::{Keys, Notes};
 use super::result::Dns;
+use super::value::{go_mac, opt_bool, opt_object, opt_string, wrong_type};
 use super::version::Version;
+use super::vf::VfAdmin;
 
 /// Stdin larger than this is refused before parsing.
 pub const MAX_STDIN: usize = 1 << 20;
@@ -108,7 +110,7 @@ pub struct NetConf {
     /// What the spelling of its keys gave to say (logged once the log is set up).
     pub notes: Notes,
     /// The VF admin state the config declares (sriov-cni's keys).
-    pub vf: crate::vf::VfAdmin,
+    pub vf: VfAdmin,
     /// Where to write the device-info file (`runtimeConfig.CNIDeviceInfoFile`).
     pub device_info_file: Option<PathBuf>,
 }
@@ -237,7 +239,7 @@ impl NetConf {
             raw: raw.to_vec(),
             object: received,
             notes,
-            vf: crate::vf::VfAdmin::parse(&obj, runtime_string(&runtime, "mac")?)?,
+            vf: VfAdmin::parse(&obj, runtime_string(&runtime, "mac")?)?,
             device_info_file: absolute_path(&runtime, "CNIDeviceInfoFile")
                 .map_err(|e| config_error(format!("runtimeConfig.{}", e.msg.trim_start_matches("config key "))))?,
         })
@@ -298,46 +300,6 @@ fn absolute_path(obj: &Map<String, Value>, key: &str) -> Result<Option<PathBuf>>
     }
 }
 
-/// Names the key, what it must be, and what it got: its type, and the
-/// value itself when it is short.
-pub(super) fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
-    let kind = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    let text = got.to_string();
-    let got = if text.len() > 64 { kind.to_string() } else { format!("{kind} ({text})") };
-    config_error(format!("config key {key:?} must be {want}, got {got}"))
-}
-
-pub fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong_type(key, "a string", other)),
-    }
-}
-
-fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(wrong_type(key, "true or false", other)),
-    }
-}
-
-fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
-        Some(other) => Err(wrong_type(key, "an object", other)),
-    }
-}
-
 /// The device plugin's ID and whether it came from the top level:
 /// `runtimeConfig.deviceID` (the deviceID capability), else a top-level
 /// `deviceID`, which Multus writes (with `pciBusID` set to the same value,
@@ -375,27 +337,6 @@ fn opt_ipam(obj: &Map<String, Value>, notes: &mut Notes) -> Result<Option<Map<St
         Some(t) if t.contains('/') => Err(config_error(format!("config key \"ipam.type\" {t:?} is not a plugin name"))),
         Some(_) => Ok(Some(ipam)),
     }
-}
-
-/// A MAC in any spelling Go's net.ParseMAC takes (what upstream's `hwaddr`
-/// accepts): `aa:bb:..`, `aa-bb-..` or `aabb.ccdd.eeff`, any case, 6, 8 or
-/// 20 bytes; returned lowercase and colon-separated. None when it is none
-/// of these (the selector then reports the value as written).
-pub(crate) fn go_mac(s: &str) -> Option<String> {
-    let (sep, width) = match s.as_bytes() {
-        [_, _, b':', ..] => (':', 2),
-        [_, _, b'-', ..] => ('-', 2),
-        [_, _, _, _, b'.', ..] => ('.', 4),
-        _ => return None,
-    };
-    let groups: Vec<&str> = s.split(sep).collect();
-    let ok = groups.iter().all(|g| g.len() == width && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    let hex: String = groups.concat().to_ascii_lowercase();
-    if !ok || ![6, 8, 20].contains(&(hex.len() / 2)) {
-        return None;
-    }
-    let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
-    Some(bytes.join(":"))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::config::wrong_type;
 use super::error::{Result, config_error};
+use super::value::{go_mac, wrong_type};
 use crate::netlink::gso::Sizes;
 
 /// Declared settings; empty when the config declares none.
@@ -78,7 +78,7 @@ fn number(obj: &Map<String, Value>, key: &str, min: u64) -> Result<Option<u32>> 
 fn mac(key: &str, v: &Value) -> Result<String> {
     let text = v.as_str().ok_or_else(|| wrong_type(key, "a MAC address", v))?;
     let bad = |why: &str| config_error(format!("config key {key:?} {text:?} {why}"));
-    let mac = super::config::go_mac(text).ok_or_else(|| bad("is not a MAC address"))?;
+    let mac = go_mac(text).ok_or_else(|| bad("is not a MAC address"))?;
     let bytes = crate::netlink::link::parse_mac(&mac).unwrap_or_default();
     if bytes.len() != 6 {
         return Err(bad("is not a 6-byte Ethernet MAC address"));

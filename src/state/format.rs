@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use super::{Anchor, Phase, Pod, Record, Unprovable};
+use super::{Anchor, Phase, Record};
+use crate::cni::config::Unprovable;
+use crate::cni::env::Pod;
 use crate::device::Userspace;
 use crate::netlink::addr::Lifetime;
 use crate::netlink::gso::Sizes;

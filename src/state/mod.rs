@@ -16,8 +16,6 @@ mod liveness;
 mod record;
 mod store;
 
-pub use crate::cni::config::Unprovable;
-pub use crate::cni::env::Pod;
 pub use error::{Error, Kind, Result};
 pub use key::Key;
 pub use record::{Anchor, Device, Phase, Record, now};

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::{Key, Pod, Unprovable, format};
+use super::{Key, format};
+use crate::cni::config::Unprovable;
+use crate::cni::env::Pod;
 use crate::device::Userspace;
 use crate::netlink::nexthop::Nexthop;
 use crate::netlink::route::RouteEntry;

@@ -5,7 +5,7 @@
 //! applies the declared keys before the move, and the one way home
 //! (`cmd::home`) puts the snapshot back.
 
-pub mod config;
+mod change;
 mod error;
 pub mod find;
 
@@ -17,7 +17,7 @@ use crate::netlink::{Link, LinkChange, Socket};
 use crate::sysfs::Sysfs;
 use crate::{info, warn};
 
-pub use config::VfAdmin;
+use crate::cni::vf::VfAdmin;
 use error::refused_request;
 pub use error::{Error, Kind, Result};
 pub use find::{Vf, pci_of};
@@ -59,7 +59,7 @@ pub fn snapshot(sock: &mut Socket, sysfs: &Sysfs, link: &Link, admin: &VfAdmin) 
 /// (`link`, on the host) the declared MAC. The first refusal fails, naming
 /// the key and the kernel's error; the caller's undo restores the snapshot.
 pub fn apply(sock: &mut Socket, rec: &VfRecord, admin: &VfAdmin, link: &Link) -> Result<()> {
-    let want = admin.over(&rec.was);
+    let want = change::wanted(admin, &rec.was);
     write(sock, &rec.vf, &rec.was, &want)?;
     if let Some(mac) = &admin.mac {
         take_mac(sock, link, mac)?;
@@ -92,7 +92,7 @@ fn read_state(sock: &mut Socket, vf: &Vf) -> Result<VfState> {
 /// The requests from `have` to `want`, one at a time.
 fn write(sock: &mut Socket, vf: &Vf, have: &VfState, want: &VfState) -> Result<()> {
     let pf = vf.pf_index(sock)?;
-    for setting in config::changes(have, want) {
+    for setting in change::changes(have, want) {
         sock.set_vf(pf, vf.number, &setting).map_err(|e| refused(e, vf, &setting))?;
         info!("set the VF's state"; pf = vf.pf, vf = vf.number, setting = setting.describe());
     }

@@ -7,12 +7,13 @@ use crate::cmd::Host;
 use crate::cmd::errors::kernel_error;
 use crate::cmd::locate::anchor_of;
 use crate::cmd::settings::Plan;
+use crate::cni::config::Unprovable;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
 use crate::device::{self, Selected};
 use crate::netlink::route::RouteEntry;
 use crate::netlink::{Link, Socket};
-use crate::state::{Anchor, Device, Key, Phase, Record, Store, Unprovable};
+use crate::state::{Anchor, Device, Key, Phase, Record, Store};
 use crate::{info, warn};
 
 use super::Attachment;

@@ -13,13 +13,14 @@ use std::os::fd::AsFd;
 
 use crate::cmd::settings::{Plan, apply_in_pod, refused_size};
 use crate::cmd::{Container, Host, attachment, home, open_netns};
+use crate::cni::config::Unprovable;
 use crate::cni::ipam::Ipam;
 use crate::cni::result::Interface;
 use crate::cni::{CniResult, Env, Error, NetConf, Result, code};
 use crate::failpoint;
 use crate::netlink::Addr;
 use crate::netlink::addr::unexpired;
-use crate::state::{Key, KeyLock, Phase, Record, Store, Unprovable};
+use crate::state::{Key, KeyLock, Phase, Record, Store};
 use crate::{info, warn};
 
 use configure::{Namespaces, apply_ipam, configure, move_error};

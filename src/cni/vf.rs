@@ -7,10 +7,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::cni::error::{Result, config_error};
-use crate::netlink::vf::{LinkState, VfSetting, VfState, VlanProto};
+use super::error::{Result, config_error};
+use super::value::{go_mac, opt_string};
+use crate::netlink::vf::{LinkState, VlanProto};
 
-/// The config keys this module reads, for the config's list of known keys.
+/// The config keys this module reads.
 pub const KEYS: [&str; 9] =
     ["vlan", "vlanQoS", "vlanProto", "spoofchk", "trust", "link_state", "min_tx_rate", "max_tx_rate", "mac"];
 
@@ -89,54 +90,10 @@ impl VfAdmin {
         }
         Ok(())
     }
-
-    /// The state the VF is to have: `was` with the declared keys over it.
-    /// A declared VLAN takes the declared (else default) QoS and protocol.
-    pub fn over(&self, was: &VfState) -> VfState {
-        let mut want = was.clone();
-        if let Some(vlan) = self.vlan {
-            want.vlan = vlan;
-            want.qos = self.qos.unwrap_or(0);
-            want.vlan_proto = self.proto.unwrap_or_default();
-        }
-        want.mac = self.mac.clone().unwrap_or(want.mac);
-        want.spoofchk = self.spoofchk.unwrap_or(want.spoofchk);
-        want.trust = self.trust.unwrap_or(want.trust);
-        want.link_state = self.link_state.unwrap_or(want.link_state);
-        want.min_tx_rate = self.min_tx_rate.unwrap_or(want.min_tx_rate);
-        want.max_tx_rate = self.max_tx_rate.unwrap_or(want.max_tx_rate);
-        want
-    }
-}
-
-/// The requests that take a VF from `have` to `want`, MAC first: once the
-/// PF has set an admin MAC, some drivers (igb) refuse any other change of
-/// the VF's own MAC, so the PF side is settled before anything else.
-pub fn changes(have: &VfState, want: &VfState) -> Vec<VfSetting> {
-    let mut out = Vec::new();
-    if have.mac != want.mac {
-        out.push(VfSetting::Mac(want.mac.clone()));
-    }
-    if (have.vlan, have.qos, have.vlan_proto) != (want.vlan, want.qos, want.vlan_proto) {
-        out.push(VfSetting::Vlan { vlan: want.vlan, qos: want.qos, proto: want.vlan_proto });
-    }
-    if (have.min_tx_rate, have.max_tx_rate) != (want.min_tx_rate, want.max_tx_rate) {
-        out.push(VfSetting::Rate { min: want.min_tx_rate, max: want.max_tx_rate });
-    }
-    if have.spoofchk != want.spoofchk {
-        out.push(VfSetting::SpoofChk(want.spoofchk));
-    }
-    if have.trust != want.trust {
-        out.push(VfSetting::Trust(want.trust));
-    }
-    if have.link_state != want.link_state {
-        out.push(VfSetting::LinkState(want.link_state));
-    }
-    out
 }
 
 fn string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>> {
-    crate::cni::config::opt_string(obj, key)
+    opt_string(obj, key)
 }
 
 /// A whole number from 0 to `max`.
@@ -182,7 +139,7 @@ fn vlan_proto(value: &str) -> Result<VlanProto> {
 /// A MAC a VF can be given: six bytes, unicast, not all zero; in any of
 /// the spellings `hwaddr` takes. Returned lowercase, colon-separated.
 fn unicast_mac(value: &str) -> Result<String> {
-    let mac = crate::cni::config::go_mac(value).filter(|m| m.len() == 17);
+    let mac = go_mac(value).filter(|m| m.len() == 17);
     let first = mac.as_deref().and_then(|m| u8::from_str_radix(&m[..2], 16).ok());
     match (mac, first) {
         (Some(mac), Some(first)) if first & 1 == 0 && mac != "00:00:00:00:00:00" => Ok(mac),
@@ -261,23 +218,5 @@ mod tests {
         }
         assert!(parse(r#"{"min_tx_rate":200,"max_tx_rate":0}"#).is_ok(), "a maximum of 0 is no limit");
         assert!(parse(r#"{"vlan":0,"vlanQoS":0,"vlanProto":"802.1Q"}"#).is_ok());
-    }
-
-    #[test]
-    fn declared_keys_go_over_the_snapshot_mac_first() {
-        let was = VfState { mac: "02:00:00:00:00:09".into(), vlan: 7, qos: 2, spoofchk: true, ..VfState::default() };
-        let admin = parse(r#"{"vlan":100,"trust":"on","mac":"02:00:00:00:00:10"}"#).unwrap();
-        let want = admin.over(&was);
-        assert_eq!((want.vlan, want.qos, want.spoofchk, want.trust), (100, 0, true, true));
-        assert_eq!(
-            changes(&was, &want),
-            [
-                VfSetting::Mac("02:00:00:00:00:10".into()),
-                VfSetting::Vlan { vlan: 100, qos: 0, proto: VlanProto::Dot1Q },
-                VfSetting::Trust(true)
-            ]
-        );
-        assert!(changes(&was, &parse(r#"{"spoofchk":"on"}"#).unwrap().over(&was)).is_empty(), "nothing to do");
-        assert_eq!(changes(&want, &was)[0], VfSetting::Mac("02:00:00:00:00:09".into()), "the way back, MAC first");
     }
 }

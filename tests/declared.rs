@@ -171,6 +171,56 @@ fn declared_settings_are_in_the_pod_and_the_host_gets_its_own_back() {
     assert_home(&w, &before, "DEL");
 }
 
+/// hostdev records a device's sysctls from the link message where it
+/// carries them (IFLA_INET_CONF, IFLA_INET6_CONF), not from their files:
+/// the snapshot equals every file as read, key for key, on this kernel. In
+/// round r, the n-th file of each tree is moved off its value when bit r of
+/// n is set (a tree has fewer than 64), so any two keys differ in some
+/// round: a key read from another key's slot shows.
+#[test]
+fn the_link_message_reads_as_the_sysctl_files_do() {
+    let w = World::new();
+    for round in 0..6 {
+        let dev = format!("s{round}");
+        w.host_veth(&dev, true);
+        let moved = sysctls_moved(&w.host.name, &dev, round);
+        assert!(moved > 10, "round {round}: too few sysctls could be changed ({moved})");
+        let (files, mut snapshot) = in_node(&w, |sock| {
+            let link = sock.link_by_name(&dev).unwrap().unwrap();
+            (hostdev::netlink::sysctl::read_all(&dev), hostdev::netlink::sysctl::snapshot(&dev, &link))
+        });
+        assert_eq!(snapshot.remove("ipv6.addr_gen_mode").as_deref(), Some("0"), "addr_gen_mode comes from the link");
+        let differ: Vec<_> = files.iter().filter(|(k, v)| snapshot.get(*k) != Some(*v)).collect();
+        assert!(differ.is_empty(), "round {round}: the snapshot differs from the files: {differ:?}");
+        assert_eq!(snapshot.len(), files.len(), "round {round}: {snapshot:?}");
+    }
+}
+
+/// Moves the integer sysctls of `dev` whose place in their tree has bit
+/// `round` set one up (else one down: a 0/1 switch at 1 refuses 2); how many.
+fn sysctls_moved(ns: &str, dev: &str, round: u32) -> usize {
+    let script = format!(
+        r#"for t in ipv4 ipv6; do n=0; for f in /proc/sys/net/$t/conf/{dev}/*; do
+            n=$((n + 1)); [ $(( (n >> {round}) & 1 )) = 1 ] || continue
+            case ${{f##*/}} in mtu|disable_ipv6|stable_secret|addr_gen_mode) continue;; esac
+            v=$(cat "$f" 2>/dev/null) || continue
+            case $v in ''|*[!0-9-]*) continue;; esac
+            {{ echo $((v + 1)) > "$f" || echo $((v - 1)) > "$f"; }} 2>/dev/null && echo "$f"
+        done; done"#
+    );
+    exec(ns, &["sh", "-c", &script]).lines().count()
+}
+
+/// Runs `f` with a netlink socket in the test's node namespace.
+fn in_node<T>(w: &World, f: impl FnOnce(&mut hostdev::netlink::Socket) -> T) -> T {
+    let there = hostdev::netns::Netns::open(std::path::Path::new(&format!("/run/netns/{}", w.host.name))).unwrap();
+    let home = hostdev::netns::Netns::current().unwrap();
+    hostdev::netlink::socket::in_namespace(there.as_fd(), home.as_fd(), || {
+        f(&mut hostdev::netlink::Socket::open().unwrap())
+    })
+    .unwrap()
+}
+
 /// Runs the plugin under strace, tracing sockets and ioctls: the trace.
 fn traced(w: &World, command: &str, cfg: &str) -> String {
     let trace = std::path::Path::new(&w.data_dir()).join(format!("{command}.strace"));

@@ -5,7 +5,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, Prop,
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, Inet6DevConf, InetDevConf, InfoKind, LinkAttribute, LinkExtentMask,
+    LinkFlags, LinkInfo, LinkMessage, Prop,
 };
 use nix::errno::Errno;
 
@@ -57,6 +58,12 @@ pub struct Link {
     /// file takes (see sysctl::FROM_LINK). None without an IPv6 tree. Not
     /// recorded: the record's sysctl snapshot holds it.
     pub addr_gen_mode: Option<u8>,
+    /// Its IPv4 and IPv6 per-device settings as the link message carries
+    /// them (IFLA_INET_CONF, IFLA_INET6_CONF): the values of most files of
+    /// its sysctl trees, read here without opening them (sysctl::snapshot).
+    /// Not recorded.
+    pub inet_conf: Option<InetDevConf>,
+    pub inet6_conf: Option<Inet6DevConf>,
 }
 
 /// A stacked device's settings on its lower device (`ip -d link`: macvlan
@@ -351,7 +358,10 @@ impl From<&LinkMessage> for Link {
                 LinkAttribute::MinMtu(m) => link.mtu_range = Some((*m, link.mtu_range.map_or(u32::MAX, |r| r.1))),
                 LinkAttribute::MaxMtu(m) => link.mtu_range = Some((link.mtu_range.map_or(0, |r| r.0), *m)),
                 LinkAttribute::TsoMaxSize(m) => link.tso_max_size = Some(*m),
-                LinkAttribute::AfSpecUnspec(specs) => link.addr_gen_mode = addr_gen_mode(specs),
+                LinkAttribute::AfSpecUnspec(specs) => {
+                    link.addr_gen_mode = addr_gen_mode(specs);
+                    (link.inet_conf, link.inet6_conf) = dev_conf(specs);
+                }
                 other => link.sizes.read(other),
             }
         }
@@ -370,6 +380,22 @@ fn addr_gen_mode(specs: &[AfSpecUnspec]) -> Option<u8> {
         }),
         _ => None,
     })
+}
+
+fn dev_conf(specs: &[AfSpecUnspec]) -> (Option<InetDevConf>, Option<Inet6DevConf>) {
+    let mut out = (None, None);
+    for spec in specs {
+        match spec {
+            AfSpecUnspec::Inet(attrs) => {
+                out.0 = attrs.iter().find_map(|a| if let AfSpecInet::DevConf(c) = a { Some(*c) } else { None })
+            }
+            AfSpecUnspec::Inet6(attrs) => {
+                out.1 = attrs.iter().find_map(|a| if let AfSpecInet6::DevConf(c) = a { Some(*c) } else { None })
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn kind_of(infos: &[LinkInfo]) -> Option<String> {

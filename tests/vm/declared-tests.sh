@@ -5,7 +5,8 @@
 # virtio-net NIC, in the container after ADD (and CHECK), the host's own
 # back after DEL; then ADD again, the namespace dies, the kernel returns the
 # NIC with the pod's settings, and DEL (e1000) or GC (virtio) gives it the
-# host's own back. The NICs (MAC plan in scripts/vm-e2e.sh):
+# host's own back, every sysctl of its trees included (half of them moved
+# off their values first). The NICs (MAC plan in scripts/vm-e2e.sh):
 #   52:54:00:12:34:13 e1000
 #   52:54:00:12:34:14 virtio-net
 
@@ -46,11 +47,32 @@ changeable_feature() {
     return 1
 }
 # dstate IFNAME: what a declared setting could change, as one line: the
-# snap, the queue length and GSO/GRO sizes, every feature.
+# snap, the queue length and GSO/GRO sizes, every feature, and every
+# readable sysctl of its two trees (but `mtu`, which follows the link's).
 dstate() {
-    printf '%s|%s|%s' "$(snap "$1")" \
+    printf '%s|%s|%s|%s' "$(snap "$1")" \
         "$(ip -d -j link show dev "$1" | jq -c '.[0] | {txqlen, gso_max_size, gro_max_size}')" \
-        "$(ethtool_k "$1" | tr '\n' ';')"
+        "$(ethtool_k "$1" | tr '\n' ';')" \
+        "$(grep -rs . "/proc/sys/net/ipv4/conf/$1/" "/proc/sys/net/ipv6/conf/$1/" |
+            sed "s|/conf/$1/|/conf/DEV/|" | grep -v '/mtu:' | sort | tr '\n' ';')"
+}
+
+# move_sysctls IFNAME: every other integer sysctl of its two trees one up
+# (else one down), each file moved printed, so that the host's own values,
+# which the kernel resets on every move, must each come home: hostdev
+# records them from the link message's arrays on this kernel too.
+move_sysctls() {
+    for t in ipv4 ipv6; do
+        n=0
+        for f in "/proc/sys/net/$t/conf/$1"/*; do
+            n=$((n + 1))
+            [ $((n % 2)) = 1 ] || continue
+            case ${f##*/} in mtu | disable_ipv6 | stable_secret | addr_gen_mode) continue ;; esac
+            v=$(cat "$f" 2>/dev/null) || continue
+            case $v in '' | *[!0-9-]*) continue ;; esac
+            { echo $((v + 1)) >"$f" || echo $((v - 1)) >"$f"; } 2>/dev/null && echo "$f"
+        done
+    done
 }
 # in_pod NETNS IFNAME: MTU, MAC and gso_max_size in the container.
 in_pod() { ip -n "$1" -d -j link show dev "$2" | jq -c '.[0] | {mtu, address, gso_max_size}'; }
@@ -91,7 +113,9 @@ sc_declared() {
     feat=$(changeable_feature "$dev") ||
         { result "$name" FAIL "$dev has none of '$DECLARED_FEATURES' on and changeable: $(ethtool_k "$dev" | tr '\n' ';')"; return; }
     DECLARED_FEATURE=$feat
+    moved=$(move_sysctls "$dev" | wc -l)
     before=$(dstate "$dev")
+    kept=$(printf '%s' "$before" | tr ';' '\n' | grep -c /conf/DEV/)
     log "$name: $dev before: $before"
     ns=hd-$name dd=/run/hd/$name
     ip netns add "$ns"
@@ -104,7 +128,7 @@ sc_declared() {
     [ "$after" = "$before" ] || fail "after DEL: '$after', before ADD: '$before'"
     expect_no_records "$dd"
     ip netns del "$ns"
-    finish "$name" "$dev ($(readlink -f "/sys/class/net/$dev/device/driver" | sed 's,.*/,,')): mtu $DECLARED_MTU, mac $newmac, gsoMaxSize $DECLARED_GSO, $feat off in the pod, CHECK ok; the host's own after DEL"
+    finish "$name" "$dev ($(readlink -f "/sys/class/net/$dev/device/driver" | sed 's,.*/,,')): mtu $DECLARED_MTU, mac $newmac, gsoMaxSize $DECLARED_GSO, $feat off in the pod, CHECK ok; the host's own after DEL, its $kept sysctls ($moved moved off their values) included"
 }
 
 # sc_declared_gone NAME MAC N HOW: as sc_declared, but the namespace dies:

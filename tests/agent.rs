@@ -275,6 +275,25 @@ fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
     assert_no_records(&w);
 }
 
+/// The way home may be what finds a virtual device lost: here an
+/// attached macvlan the container moved into a namespace of its own
+/// before dying. Its record is dropped in the same pass, not left lost
+/// for the next one.
+#[test]
+fn a_virtual_device_found_lost_on_its_way_home_is_dropped_in_one_pass() {
+    let mut w = World::new();
+    let inner = Netns::new(format!("{}-inner", w.id));
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
+    w.attach("m1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    assert_eq!(phase(&w), "attached");
+    delete_and_wait(&mut w);
+    let said = once(&w);
+    assert!(said.contains("msg=healed") && said.contains("record=\"dropped:"), "{said}");
+    assert_no_records(&w);
+}
+
 /// The node gives a dead namespace's id to the next one (lowest first):
 /// `--once`, which heard no RTM_DELNSID, proves the death by finding the
 /// id's new holder, and leaves that one alone.

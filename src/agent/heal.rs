@@ -48,7 +48,9 @@ pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool, cens
         }
     };
     let rec = match store.load(key) {
-        Ok(Some(rec)) if rec.phase != Phase::Parked => rec, // parked ones are home: unpark_all's
+        // Parked ones are home: unpark_all's. Checked here, under the lock,
+        // not when the pass reads the records: one may be parked between.
+        Ok(Some(rec)) if rec.phase != Phase::Parked => rec,
         Ok(_) => return Done::Nothing,
         Err(e) => {
             warn!("skipped: {e}");

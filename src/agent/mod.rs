@@ -24,7 +24,7 @@ use crate::cmd::{Host, home};
 use crate::netlink::Parent;
 use crate::netlink::events::{Event, Events};
 use crate::netns::NsIdentity;
-use crate::state::{Anchor, Key, Phase, Record, Store};
+use crate::state::{Anchor, Key, Record, Store};
 use crate::{debug, info, warn};
 
 use heal::{Done, consider};
@@ -153,7 +153,8 @@ impl Agent {
         for rec in records.into_iter().filter_map(|(_, r)| r.ok()) {
             let known_dead = rec.netns_identity.is_some_and(|id| self.dead.contains(&id));
             named.extend(rec.netns_identity);
-            let Some(announced) = wanted(&rec, known_dead).filter(|_| rec.phase != Phase::Parked) else { continue };
+            // A parked record too: consider() leaves it, under its lock.
+            let Some(announced) = wanted(&rec, known_dead) else { continue };
             self.look_at(&rec.key(), rec.netns_identity, announced, &mut census);
         }
         self.dead.retain(|id| named.contains(id));

@@ -90,6 +90,24 @@ fn a_returned_device_is_restored_by_the_running_agent() {
     assert_eq!(link_names(&w.host.name), host_names);
     assert_no_records(&w);
     assert!(agent.said().contains("why="), "the log says why: {}", agent.said());
+    let watching = "command=RECONCILE msg=\"the node agent is watching\"";
+    assert!(agent.said().contains(watching), "the agent's own lines name it: {}", agent.said());
+}
+
+/// SIGTERM stops the agent, also after it has handled events, and it
+/// says so; nothing stops it before.
+#[test]
+fn the_running_agent_stops_on_sigterm() {
+    let mut w = World::new();
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let mut agent = Agent::start(&w);
+    w.ctr.delete();
+    agent.wait_for(&w, "eth0", "healed");
+    assert!(agent.running(), "the agent exited on its own: {}", agent.said());
+    let status = agent.stop().unwrap_or_else(|| panic!("SIGTERM did not stop the agent: {}", agent.said()));
+    assert!(status.success(), "{status:?}: {}", agent.said());
+    assert!(agent.said().contains("command=RECONCILE msg=\"the node agent stops\""), "{}", agent.said());
 }
 
 /// An ADD killed before the move leaves the device on the host and a

@@ -45,6 +45,20 @@ impl Agent {
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends it SIGTERM, as a kubelet stopping its pod does; its exit
+    /// status once it has exited, None if it still runs after a generous
+    /// bound.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let mut status = None;
+        wait_until(60, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
 }
 
 impl Drop for Agent {

@@ -277,12 +277,7 @@ fn a_locked_attachment_is_skipped() {
 /// here: the container moved its macvlan into a namespace of its own.
 #[test]
 fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
-    let mut w = World::new();
-    let inner = Netns::new(format!("{}-inner", w.id));
-    w.host_veth("h1", true);
-    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
-    w.attach("m1", "eth0");
-    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    let (mut w, _inner) = hidden_macvlan_world();
     w.del("m1", "eth0").assert_ok();
     assert_eq!(phase(&w), "lost");
     let said = once(&w);
@@ -299,17 +294,24 @@ fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
 /// for the next one.
 #[test]
 fn a_virtual_device_found_lost_on_its_way_home_is_dropped_in_one_pass() {
-    let mut w = World::new();
-    let inner = Netns::new(format!("{}-inner", w.id));
-    w.host_veth("h1", true);
-    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
-    w.attach("m1", "eth0");
-    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    let (mut w, _inner) = hidden_macvlan_world();
     assert_eq!(phase(&w), "attached");
     delete_and_wait(&mut w);
     let said = once(&w);
     assert!(said.contains("msg=healed") && said.contains("record=\"dropped:"), "{said}");
     assert_no_records(&w);
+}
+
+/// m1, a macvlan attached as eth0, which the container then moved into a
+/// namespace of its own (returned: it lives as long as the test keeps it).
+fn hidden_macvlan_world() -> (World, Netns) {
+    let w = World::new();
+    let inner = Netns::new(format!("{}-inner", w.id));
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
+    w.attach("m1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    (w, inner)
 }
 
 /// The node gives a dead namespace's id to the next one (lowest first):

@@ -98,15 +98,21 @@ fn heal(host: &mut Host, store: &Store, rec: Record, why: &str) -> Done {
         Ok(Some(rec)) if rec.phase == Phase::Parked => {
             info!("healed"; device = device, record = "parked", parked_as = rec.parked_as.unwrap_or_default(), why = why)
         }
-        // The way home leaves a record parked or lost.
-        Ok(Some(rec)) if droppable(&rec) => return drop_lost(store, &rec, why),
-        Ok(Some(rec)) => {
-            warn!("not healed"; device = device, phase = rec.phase.name());
-            return Done::Pending;
-        }
+        Ok(Some(rec)) => return left_lost(store, &rec, why),
         Err(e) => warn!("{e}"),
     }
     Done::Healed
+}
+
+/// The record the way home left neither removed nor parked: lost. A
+/// virtual device's is dropped; a NIC's stays (the kernel returns it), and
+/// is looked at again.
+fn left_lost(store: &Store, rec: &Record, why: &str) -> Done {
+    if droppable(rec) {
+        return drop_lost(store, rec, why);
+    }
+    warn!("not healed"; device = rec.host.name, phase = rec.phase.name());
+    Done::Pending
 }
 
 /// A lost record of a virtual device whose namespace is dead: the device

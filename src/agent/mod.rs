@@ -127,11 +127,11 @@ impl Look {
         Some(look)
     }
 
-    /// Whether the look can want any record, `pending` when a dead
-    /// namespace's attachments wait for a link event: a pass reads every
-    /// record, and most link events concern none.
-    fn wants_any(&self, pending: bool) -> bool {
-        !self.nsids.is_empty() || !self.parents.is_empty() || (self.links && pending)
+    /// Whether the look can want any record, given the `dead` namespaces
+    /// whose attachments wait for a link event: a pass reads every record,
+    /// and most link events concern none.
+    fn wants_any(&self, dead: &HashSet<NsIdentity>) -> bool {
+        !self.nsids.is_empty() || !self.parents.is_empty() || (self.links && !dead.is_empty())
     }
 
     /// Whether `rec` is wanted, given whether its namespace is known dead:
@@ -164,7 +164,7 @@ impl Agent {
         if look.links {
             home::unpark_all(&mut self.host, &self.store); // a name may be free now
         }
-        if look.wants_any(!self.dead.is_empty()) {
+        if look.wants_any(&self.dead) {
             self.pass(Census::none(), |rec, known_dead| look.wants(rec, known_dead));
         }
     }

@@ -152,6 +152,8 @@ fn a_veth_whose_namespace_died_is_dropped_by_the_running_agent() {
     w.ctr.delete();
     agent.wait_for(&w, "eth0", "healed");
     assert_no_records(&w);
+    let why = "why=\"the kernel announced the death of its namespace";
+    assert!(agent.said().contains(why), "the death is the kernel's word: {}", agent.said());
 }
 
 /// A namespace whose path was removed while a process holds it is alive:
@@ -249,6 +251,22 @@ fn once_leaves_a_living_namespace_alone() {
     assert!(!said.contains("msg=healed"), "{said}");
     assert_eq!(phase(&w), "attached");
     assert!(link(&w.host.name, "h1").is_none(), "h1 came home from a living namespace: {said}");
+}
+
+/// ADD may fail to give the namespace an id on the node: nothing can
+/// prove its death then, but an unfinished ADD's namespace is looked for
+/// all the same, and the log says it lives.
+#[test]
+fn once_says_it_leaves_a_killed_add_without_an_nsid_alone_while_its_namespace_lives() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    killed_add(&w, "h1", "add-after-record");
+    let (name, mut rec) = records(&w).into_iter().next().expect("the killed ADD's record");
+    rec.as_object_mut().unwrap().remove("nsid").expect("an nsid in the record");
+    std::fs::write(Path::new(&w.data_dir()).join(&name), serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    let said = once(&w);
+    assert!(said.contains("msg=\"left alone: its namespace is alive\" phase=adding"), "{said}");
+    assert_eq!(phase(&w), "adding", "{said}");
 }
 
 /// Another call holds the attachment's lock: the agent skips it and says

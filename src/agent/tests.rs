@@ -70,3 +70,12 @@ fn the_next_sweep_is_one_interval_away() {
     let next = after(every);
     assert!(next >= now + every && next < Instant::now() + every + Duration::from_secs(1), "{next:?} {now:?}");
 }
+
+/// What `hostdev list` and the log say the agent waits for.
+#[test]
+fn what_the_agent_waits_for_is_the_death_of_the_namespace_it_can_see_die() {
+    let mut rec = record(Anchor::Peer { index: 4 }, 3);
+    assert_eq!(waiting_for(&rec), "finishes it once its namespace (nsid 3 on the node) is dead");
+    rec.nsid = None;
+    assert_eq!(waiting_for(&rec), "cannot see its namespace die (it has no id on the node)");
+}

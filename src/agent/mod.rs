@@ -62,8 +62,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
     // Subscribed before the first sweep: nothing falls between the two.
     let mut events = Events::open().map_err(|e| format!("cannot listen to the kernel: {e}"))?;
     let mut wake = wait::Waiter::new().map_err(|e| format!("cannot wait for SIGTERM: {e}"))?;
-    info!("the node agent is watching"; data_dir = opts.data_dir.display(), sweep_seconds = opts.sweep.as_secs());
     agent.sweep();
+    // Said once the first sweep is over: from here on, what it heals an
+    // event made it (or the next sweep).
+    info!("the node agent is watching"; data_dir = opts.data_dir.display(), sweep_seconds = opts.sweep.as_secs());
     let mut next_sweep = after(opts.sweep);
     loop {
         match wake.wait(&events, next_sweep.saturating_duration_since(Instant::now()))? {

@@ -18,7 +18,8 @@ pub struct Agent {
 
 impl Agent {
     /// Starts `hostdev reconcile` on the world's dataDir with a sweep too
-    /// slow to matter: whatever it heals, an event made it.
+    /// slow to matter, and returns once its first sweep is over (it says
+    /// it watches then): whatever it heals from here on, an event made it.
     pub fn start(w: &World) -> Agent {
         let log = w.tmp.join("agent.log");
         let child = agent_command(w, &["--sweep-interval", "86400"])

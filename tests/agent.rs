@@ -90,6 +90,24 @@ fn a_returned_device_is_restored_by_the_running_agent() {
     assert_eq!(link_names(&w.host.name), host_names);
     assert_no_records(&w);
     assert!(agent.said().contains("why="), "the log says why: {}", agent.said());
+    let watching = "command=RECONCILE msg=\"the node agent is watching\"";
+    assert!(agent.said().contains(watching), "the agent's own lines name it: {}", agent.said());
+}
+
+/// SIGTERM stops the agent, also after it has handled events, and it
+/// says so; nothing stops it before.
+#[test]
+fn the_running_agent_stops_on_sigterm() {
+    let mut w = World::new();
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let mut agent = Agent::start(&w);
+    w.ctr.delete();
+    agent.wait_for(&w, "eth0", "healed");
+    assert!(agent.running(), "the agent exited on its own: {}", agent.said());
+    let status = agent.stop().unwrap_or_else(|| panic!("SIGTERM did not stop the agent: {}", agent.said()));
+    assert!(status.success(), "{status:?}: {}", agent.said());
+    assert!(agent.said().contains("command=RECONCILE msg=\"the node agent stops\""), "{}", agent.said());
 }
 
 /// An ADD killed before the move leaves the device on the host and a
@@ -134,6 +152,8 @@ fn a_veth_whose_namespace_died_is_dropped_by_the_running_agent() {
     w.ctr.delete();
     agent.wait_for(&w, "eth0", "healed");
     assert_no_records(&w);
+    let why = "why=\"the kernel announced the death of its namespace";
+    assert!(agent.said().contains(why), "the death is the kernel's word: {}", agent.said());
 }
 
 /// A namespace whose path was removed while a process holds it is alive:
@@ -233,6 +253,22 @@ fn once_leaves_a_living_namespace_alone() {
     assert!(link(&w.host.name, "h1").is_none(), "h1 came home from a living namespace: {said}");
 }
 
+/// ADD may fail to give the namespace an id on the node: nothing can
+/// prove its death then, but an unfinished ADD's namespace is looked for
+/// all the same, and the log says it lives.
+#[test]
+fn once_says_it_leaves_a_killed_add_without_an_nsid_alone_while_its_namespace_lives() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    killed_add(&w, "h1", "add-after-record");
+    let (name, mut rec) = records(&w).into_iter().next().expect("the killed ADD's record");
+    rec.as_object_mut().unwrap().remove("nsid").expect("an nsid in the record");
+    std::fs::write(Path::new(&w.data_dir()).join(&name), serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    let said = once(&w);
+    assert!(said.contains("msg=\"left alone: its namespace is alive\" phase=adding"), "{said}");
+    assert_eq!(phase(&w), "adding", "{said}");
+}
+
 /// Another call holds the attachment's lock: the agent skips it and says
 /// so; once the lock is free it heals it.
 #[test]
@@ -259,12 +295,7 @@ fn a_locked_attachment_is_skipped() {
 /// here: the container moved its macvlan into a namespace of its own.
 #[test]
 fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
-    let mut w = World::new();
-    let inner = Netns::new(format!("{}-inner", w.id));
-    w.host_veth("h1", true);
-    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
-    w.attach("m1", "eth0");
-    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    let (mut w, _inner) = hidden_macvlan_world();
     w.del("m1", "eth0").assert_ok();
     assert_eq!(phase(&w), "lost");
     let said = once(&w);
@@ -273,6 +304,32 @@ fn a_lost_virtual_record_is_dropped_once_its_namespace_is_dead() {
     let said = once(&w);
     assert!(said.contains("msg=healed"), "{said}");
     assert_no_records(&w);
+}
+
+/// The way home may be what finds a virtual device lost: here an
+/// attached macvlan the container moved into a namespace of its own
+/// before dying. Its record is dropped in the same pass, not left lost
+/// for the next one.
+#[test]
+fn a_virtual_device_found_lost_on_its_way_home_is_dropped_in_one_pass() {
+    let (mut w, _inner) = hidden_macvlan_world();
+    assert_eq!(phase(&w), "attached");
+    delete_and_wait(&mut w);
+    let said = once(&w);
+    assert!(said.contains("msg=healed") && said.contains("record=\"dropped:"), "{said}");
+    assert_no_records(&w);
+}
+
+/// m1, a macvlan attached as eth0, which the container then moved into a
+/// namespace of its own (returned: it lives as long as the test keeps it).
+fn hidden_macvlan_world() -> (World, Netns) {
+    let w = World::new();
+    let inner = Netns::new(format!("{}-inner", w.id));
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["link", "add", "m1", "link", "h1", "type", "macvlan", "mode", "bridge"]);
+    w.attach("m1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &inner.name]);
+    (w, inner)
 }
 
 /// The node gives a dead namespace's id to the next one (lowest first):

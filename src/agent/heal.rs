@@ -7,8 +7,12 @@
 use crate::cmd::Host;
 use crate::cmd::home;
 use crate::cmd::locate::{Place, locate};
+use crate::cni::Result;
 use crate::state::{Anchor, Key, Phase, Record, Store};
 use crate::{info, warn};
+
+#[cfg(test)]
+mod tests;
 
 use super::proof::{Census, Verdict, verdict};
 
@@ -44,7 +48,9 @@ pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool, cens
         }
     };
     let rec = match store.load(key) {
-        Ok(Some(rec)) if rec.phase != Phase::Parked => rec, // parked ones are home: unpark_all's
+        // Parked ones are home: unpark_all's. Checked here, under the lock,
+        // not when the pass reads the records: one may be parked between.
+        Ok(Some(rec)) if rec.phase != Phase::Parked => rec,
         Ok(_) => return Done::Nothing,
         Err(e) => {
             warn!("skipped: {e}");
@@ -72,12 +78,12 @@ pub fn consider(host: &mut Host, store: &Store, key: &Key, announced: bool, cens
 /// Heals `rec`, whose namespace is dead (`why`).
 fn heal(host: &mut Host, store: &Store, rec: Record, why: &str) -> Done {
     let device = rec.host.name.clone();
-    // A lost virtual device died with its namespace, or lives on where
-    // nothing proves it ours: its record only refuses the device to others.
-    if rec.phase == Phase::Lost && rec.anchor != Anchor::Parent {
+    if droppable(&rec) {
         return drop_lost(store, &rec, why);
     }
-    if let Some(what) = on_its_way(host, &rec) {
+    if rec.userspace.is_none()
+        && let Some(what) = on_its_way(&rec, locate(host, None, &rec))
+    {
         info!("its namespace is dead; waiting for the kernel"; device = device, why = why, waiting = what);
         return Done::Pending;
     }
@@ -92,16 +98,30 @@ fn heal(host: &mut Host, store: &Store, rec: Record, why: &str) -> Done {
         Ok(Some(rec)) if rec.phase == Phase::Parked => {
             info!("healed"; device = device, record = "parked", parked_as = rec.parked_as.unwrap_or_default(), why = why)
         }
-        Ok(Some(rec)) if rec.phase == Phase::Lost && rec.anchor != Anchor::Parent => {
-            return drop_lost(store, &rec, why);
-        }
-        Ok(Some(rec)) => {
-            warn!("not healed"; device = device, phase = rec.phase.name());
-            return Done::Pending;
-        }
+        Ok(Some(rec)) => return left_lost(store, &rec, why),
         Err(e) => warn!("{e}"),
     }
     Done::Healed
+}
+
+/// The record the way home left neither removed nor parked: lost. A
+/// virtual device's is dropped; a NIC's stays (the kernel returns it), and
+/// is looked at again.
+fn left_lost(store: &Store, rec: &Record, why: &str) -> Done {
+    if droppable(rec) {
+        return drop_lost(store, rec, why);
+    }
+    warn!("not healed"; device = rec.host.name, phase = rec.phase.name());
+    Done::Pending
+}
+
+/// A lost record of a virtual device whose namespace is dead: the device
+/// died with its namespace, or lives on where nothing proves it ours, and
+/// the record only refuses it to others. Checked before the way home and
+/// after it (which may be what finds the device lost). A physical device
+/// comes back: its record stays.
+fn droppable(rec: &Record) -> bool {
+    rec.phase == Phase::Lost && rec.anchor != Anchor::Parent
 }
 
 /// Drops the lost record of a virtual device whose namespace is dead.
@@ -118,17 +138,13 @@ fn drop_lost(store: &Store, rec: &Record, why: &str) -> Done {
     }
 }
 
-/// What is not here yet, without waiting: a physical device the kernel is
-/// still returning (it appears as RTM_NEWLINK), a veth its dying namespace
-/// still holds (its peer's RTM_DELLINK follows).
-fn on_its_way(host: &mut Host, rec: &Record) -> Option<String> {
-    if rec.userspace.is_some() {
-        return None;
-    }
-    match locate(host, None, rec) {
-        Ok(Place::Unknown(why)) if rec.anchor == Anchor::Parent => Some(why),
-        Ok(Place::Elsewhere { why, dying: true }) => Some(why),
-        Ok(_) => None,
+/// What is not here yet, given where `locate` found it, without waiting:
+/// a physical device the kernel is still returning (it appears as
+/// RTM_NEWLINK), a veth its dying namespace still holds (its peer's
+/// RTM_DELLINK follows); or what kept `locate` from answering.
+fn on_its_way(rec: &Record, located: Result<Place>) -> Option<String> {
+    match located {
+        Ok(place) => home::in_transit(rec, &place).cloned(),
         Err(e) => Some(e.msg),
     }
 }

@@ -14,6 +14,8 @@
 
 mod heal;
 mod proof;
+#[cfg(test)]
+mod tests;
 mod wait;
 
 use std::collections::HashSet;
@@ -24,7 +26,7 @@ use crate::cmd::{Host, home};
 use crate::netlink::Parent;
 use crate::netlink::events::{Event, Events};
 use crate::netns::NsIdentity;
-use crate::state::{Anchor, Key, Phase, Record, Store};
+use crate::state::{Anchor, Key, Record, Store};
 use crate::{debug, info, warn};
 
 use heal::{Done, consider};
@@ -60,15 +62,17 @@ pub fn run(opts: &Options) -> Result<(), String> {
     // Subscribed before the first sweep: nothing falls between the two.
     let mut events = Events::open().map_err(|e| format!("cannot listen to the kernel: {e}"))?;
     let mut wake = wait::Waiter::new().map_err(|e| format!("cannot wait for SIGTERM: {e}"))?;
-    info!("the node agent is watching"; data_dir = opts.data_dir.display(), sweep_seconds = opts.sweep.as_secs());
     agent.sweep();
-    let mut next_sweep = Instant::now() + opts.sweep;
+    // Said once the first sweep is over: from here on, what it heals an
+    // event made it (or the next sweep).
+    info!("the node agent is watching"; data_dir = opts.data_dir.display(), sweep_seconds = opts.sweep.as_secs());
+    let mut next_sweep = after(opts.sweep);
     loop {
         match wake.wait(&events, next_sweep.saturating_duration_since(Instant::now()))? {
             Wake::Stop => break,
             Wake::Timeout => {
                 agent.sweep();
-                next_sweep = Instant::now() + opts.sweep;
+                next_sweep = after(opts.sweep);
             }
             Wake::Events => match events.read() {
                 Ok(evs) => agent.on_events(&evs),
@@ -79,6 +83,11 @@ pub fn run(opts: &Options) -> Result<(), String> {
     crate::log::set_context(context());
     info!("the node agent stops");
     Ok(())
+}
+
+/// When the next sweep is due: `every` from now.
+fn after(every: Duration) -> Instant {
+    Instant::now() + every
 }
 
 fn context() -> crate::log::Context {
@@ -102,6 +111,42 @@ struct Look {
     links: bool,
 }
 
+impl Look {
+    /// The batch's look; None when the kernel dropped notifications (a
+    /// burst): anything may have happened.
+    fn of(events: &[Event]) -> Option<Look> {
+        let mut look = Look::default();
+        for event in events {
+            match event {
+                Event::Overflow => return None,
+                Event::NsidGone(id) => look.nsids.push(*id),
+                Event::Link(l) | Event::LinkGone(l) => {
+                    look.links = true;
+                    look.parents.extend(l.parent.clone());
+                }
+            }
+        }
+        Some(look)
+    }
+
+    /// Whether the look can want any record, given the `dead` namespaces
+    /// whose attachments wait for a link event: a pass reads every record,
+    /// and most link events concern none.
+    fn wants_any(&self, dead: &HashSet<NsIdentity>) -> bool {
+        !self.nsids.is_empty() || !self.parents.is_empty() || (self.links && !dead.is_empty())
+    }
+
+    /// Whether `rec` is wanted, given whether its namespace is known dead:
+    /// Some(whether the kernel announced the death), for a record whose
+    /// namespace died (now or earlier) or whose physical device came back.
+    fn wants(&self, rec: &Record, known_dead: bool) -> Option<bool> {
+        let announced = known_dead || rec.nsid.is_some_and(|n| self.nsids.contains(&n));
+        let returned =
+            rec.anchor == Anchor::Parent && rec.host.parent.as_ref().is_some_and(|p| self.parents.contains(p));
+        (announced || returned).then_some(announced)
+    }
+}
+
 impl Agent {
     /// Every record: the safety net, and the whole of `--once`.
     fn sweep(&mut self) {
@@ -113,31 +158,16 @@ impl Agent {
     }
 
     fn on_events(&mut self, events: &[Event]) {
-        let mut look = Look::default();
-        for event in events {
-            match event {
-                Event::Overflow => {
-                    crate::log::set_context(context());
-                    warn!("the kernel dropped notifications (a burst): sweeping");
-                    return self.sweep();
-                }
-                Event::NsidGone(id) => look.nsids.push(*id),
-                Event::Link(l) | Event::LinkGone(l) => {
-                    look.links = true;
-                    look.parents.extend(l.parent.clone());
-                }
-            }
-        }
+        let Some(look) = Look::of(events) else {
+            crate::log::set_context(context());
+            warn!("the kernel dropped notifications (a burst): sweeping");
+            return self.sweep();
+        };
         if look.links {
             home::unpark_all(&mut self.host, &self.store); // a name may be free now
         }
-        if !look.nsids.is_empty() || !look.parents.is_empty() || (look.links && !self.dead.is_empty()) {
-            self.pass(Census::none(), |rec, known_dead| {
-                let announced = known_dead || rec.nsid.is_some_and(|n| look.nsids.contains(&n));
-                let returned =
-                    rec.anchor == Anchor::Parent && rec.host.parent.as_ref().is_some_and(|p| look.parents.contains(p));
-                (announced || returned).then_some(announced)
-            });
+        if look.wants_any(&self.dead) {
+            self.pass(Census::none(), |rec, known_dead| look.wants(rec, known_dead));
         }
     }
 
@@ -153,7 +183,8 @@ impl Agent {
         for rec in records.into_iter().filter_map(|(_, r)| r.ok()) {
             let known_dead = rec.netns_identity.is_some_and(|id| self.dead.contains(&id));
             named.extend(rec.netns_identity);
-            let Some(announced) = wanted(&rec, known_dead).filter(|_| rec.phase != Phase::Parked) else { continue };
+            // A parked record too: consider() leaves it, under its lock.
+            let Some(announced) = wanted(&rec, known_dead) else { continue };
             self.look_at(&rec.key(), rec.netns_identity, announced, &mut census);
         }
         self.dead.retain(|id| named.contains(id));

@@ -40,18 +40,13 @@ pub fn verdict(host: &mut Host, rec: &Record, announced: bool, census: &mut Cens
         Some(n) if host.sock.nsid_exists(n).is_ok_and(|there| !there) => {
             Some(format!("the node's id for its namespace (nsid {n}) is gone: the namespace is destroyed"))
         }
-        Some(n) => match census.holder(host, n) {
-            // The id's holder with the recorded inode may still be a newer
-            // namespace that took both (each is given lowest first): only
-            // the cookie, asked of that one namespace, tells.
-            Some((other, via)) if *other == id && netns::find(id, rec.netns_cookie).is_some() => {
-                return Verdict::Alive(via.clone());
-            }
-            Some((_, via)) => Some(format!(
-                "the node's id for its namespace (nsid {n}) now belongs to another namespace (found through {via}): the recorded one is destroyed"
-            )),
-            None => None,
-        },
+        // The id's holder may be the recorded namespace itself, or a newer
+        // one that took the id and even the inode (each is given lowest
+        // first): only the cookie tells, and the look for life below asks
+        // it, which overrules this proof.
+        Some(n) => census.holder(host, n).map(|(_, via)| format!(
+            "the node's id for its namespace (nsid {n}) now belongs to another namespace (found through {via}): the recorded one is destroyed"
+        )),
         None => None,
     };
     if proof.is_none() && rec.phase == Phase::Attached {

@@ -183,7 +183,7 @@ fn unreached(rec: &Record, place: Place, held: &str) -> Result<Outcome> {
 /// Why `place` is worth waiting for: a physical device nowhere to be seen
 /// (the kernel returns it when its namespace dies), or one in a namespace
 /// being destroyed. None: the answer is final.
-fn in_transit<'a>(rec: &Record, place: &'a Place) -> Option<&'a String> {
+pub fn in_transit<'a>(rec: &Record, place: &'a Place) -> Option<&'a String> {
     match place {
         Place::Unknown(why) => (rec.anchor == Anchor::Parent).then_some(why),
         Place::Elsewhere { why, dying: true } => Some(why),

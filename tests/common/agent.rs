@@ -18,7 +18,8 @@ pub struct Agent {
 
 impl Agent {
     /// Starts `hostdev reconcile` on the world's dataDir with a sweep too
-    /// slow to matter: whatever it heals, an event made it.
+    /// slow to matter, and returns once its first sweep is over (it says
+    /// it watches then): whatever it heals from here on, an event made it.
     pub fn start(w: &World) -> Agent {
         let log = w.tmp.join("agent.log");
         let child = agent_command(w, &["--sweep-interval", "86400"])
@@ -44,6 +45,20 @@ impl Agent {
     /// Whether it still runs (it never exits on its own).
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends it SIGTERM, as a kubelet stopping its pod does; its exit
+    /// status once it has exited, None if it still runs after a generous
+    /// bound.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let mut status = None;
+        wait_until(60, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
     }
 }
 

@@ -198,9 +198,15 @@ impl Holding {
         let holding = Holding { child, mount };
         let pid = holding.child.as_ref().map(|c| c.id().to_string());
         let ctr = w.ctr.name.clone();
+        // The descriptor must be the namespace's (opened through its path):
+        // the child may have inherited another fd 3 (cargo's jobserver
+        // pipe, say) before its shell opens the namespace there.
+        let held = path.clone();
         let ready = || match (&pid, how) {
             (Some(pid), Holder::Process) => ns_pids(&ctr).contains(pid),
-            (Some(pid), _) => std::fs::read_link(format!("/proc/{pid}/fd/3")).is_ok(),
+            (Some(pid), _) => {
+                std::fs::read_link(format!("/proc/{pid}/fd/3")).is_ok_and(|l| l.to_string_lossy() == held)
+            }
             (None, _) => true,
         };
         assert!(wait_until(60, ready), "the holder never took hold of {ctr}");

@@ -103,9 +103,9 @@ fn names(dir: &mut Dir) -> Vec<String> {
 }
 
 /// The sysctls of `family`'s tree whose files print exactly what the link
-/// message carries: all of IPv4's (plain integers), IPv6's but for the
+/// message carries: all of IPv4's (plain integers), and IPv6's but for the
 /// intervals it keeps in jiffies (the message has milliseconds, the files
-/// seconds) and the three unsigned ones, printed as such. The order is the
+/// seconds), its three unsigned ones printed as unsigned. The order is the
 /// kernel's (DEVCONF_*, IPV4_DEVCONF_*); tests/declared.rs holds this table
 /// to the files on the kernel it runs on.
 fn from_link(link: &Link, family: &str) -> BTreeMap<&'static str, String> {

@@ -22,6 +22,9 @@ use super::request::{Failure, Request, Subject};
 type Message = NetlinkMessage<RouteNetlinkMessage>;
 pub type NlResult<T> = Result<T, NlError>;
 
+/// Room for one receive. The kernel writes only what a reply needs, and a
+/// buffer that is not zeroed first is mapped only where it writes: zeroing
+/// 64 KiB for every socket cost 16 page faults each.
 const RECV_BUF: usize = 64 * 1024;
 /// Bytes of requests sent in one write; the kernel refuses writes larger
 /// than the socket's send buffer.
@@ -60,7 +63,7 @@ impl Socket {
         if protocol == NETLINK_ROUTE {
             let _ = raw.set_netlink_get_strict_chk(true);
         }
-        Ok(Socket { raw, seq: 0, buf: vec![0; RECV_BUF] })
+        Ok(Socket { raw, seq: 0, buf: Vec::with_capacity(RECV_BUF) })
     }
 
     /// A socket bound to the namespace `ns`. A netlink socket stays in the
@@ -174,7 +177,7 @@ impl Socket {
         self.raw.send(&out, 0).map_err(NlError::io("send netlink request"))?;
         let mut replies = Vec::new();
         loop {
-            let n = self.raw.recv(&mut &mut self.buf[..], 0).map_err(NlError::io("receive netlink reply"))?;
+            let n = self.recv()?;
             for (header, body) in raw_messages(&self.buf[..n]) {
                 if header.sequence_number != seq {
                     continue;
@@ -225,9 +228,17 @@ impl Socket {
         failure.map_or(Ok(()), Err)
     }
 
+    /// Receives one datagram into `buf`, replacing what it held; returns its
+    /// length.
+    fn recv(&mut self) -> NlResult<usize> {
+        self.buf.clear();
+        self.raw.recv(&mut self.buf, 0).map_err(NlError::io("receive netlink reply"))?;
+        Ok(self.buf.len())
+    }
+
     fn receive_any(&mut self, mut f: impl FnMut(Message) -> bool) -> NlResult<()> {
         loop {
-            let n = self.raw.recv(&mut &mut self.buf[..], 0).map_err(NlError::io("receive netlink reply"))?;
+            let n = self.recv()?;
             let mut off = 0;
             while off < n {
                 let m = Message::deserialize(&self.buf[off..n])

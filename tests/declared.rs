@@ -189,6 +189,12 @@ fn the_link_message_reads_as_the_sysctl_files_do() {
             let link = sock.link_by_name(&dev).unwrap().unwrap();
             (hostdev::netlink::sysctl::read_all(&dev), hostdev::netlink::sysctl::snapshot(&dev, &link))
         });
+        // DEL's read of the recorded keys alone says what the snapshot says.
+        let current = in_node(&w, |sock| {
+            let link = sock.link_by_name(&dev).unwrap().unwrap();
+            hostdev::netlink::sysctl::current(&dev, &link, snapshot.keys())
+        });
+        assert_eq!(current, snapshot, "round {round}: DEL's read differs from ADD's snapshot");
         assert_eq!(snapshot.remove("ipv6.addr_gen_mode").as_deref(), Some("0"), "addr_gen_mode comes from the link");
         let differ: Vec<_> = files.iter().filter(|(k, v)| snapshot.get(*k) != Some(*v)).collect();
         assert!(differ.is_empty(), "round {round}: the snapshot differs from the files: {differ:?}");
@@ -223,13 +229,45 @@ fn in_node<T>(w: &World, f: impl FnOnce(&mut hostdev::netlink::Socket) -> T) -> 
 
 /// Runs the plugin under strace, tracing sockets and ioctls: the trace.
 fn traced(w: &World, command: &str, cfg: &str) -> String {
+    traced_with(w, command, cfg, "trace=socket,ioctl")
+}
+
+/// Runs the plugin under strace with the filter `what`: the trace.
+fn traced_with(w: &World, command: &str, cfg: &str, what: &str) -> String {
     let trace = std::path::Path::new(&w.data_dir()).join(format!("{command}.strace"));
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &w.host.name, "strace", "-f", "-qq", "-e", "trace=socket,ioctl", "-o"])
-        .arg(&trace)
-        .arg(BIN);
+    cmd.args(["netns", "exec", &w.host.name, "strace", "-f", "-qq", "-e", what, "-o"]).arg(&trace).arg(BIN);
     finish(spawn_command(cmd, &w.env(command, "eth0"), cfg)).1.assert_ok();
     std::fs::read_to_string(&trace).unwrap()
+}
+
+/// DEL writes back only the sysctls the move reset, those `host` set off
+/// the namespace's defaults: writing all of them would re-run handlers
+/// (forwarding's, disable_ipv6's) for nothing.
+#[test]
+fn del_writes_back_only_the_sysctls_that_differ() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, _, _) = add_declared(&w);
+    let trace = traced_with(&w, "DEL", &cfg, "trace=open,openat");
+    let mut written: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("O_WRONLY"))
+        .filter_map(|l| l.split('"').nth(1))
+        .filter_map(|p| p.strip_prefix("/proc/sys/net/"))
+        .collect();
+    written.sort();
+    let want = [
+        "ipv4/conf/h1/arp_ignore",
+        "ipv4/conf/h1/forwarding",
+        "ipv4/conf/h1/rp_filter",
+        "ipv6/conf/h1/accept_ra",
+        "ipv6/conf/h1/addr_gen_mode",
+        "ipv6/conf/h1/forwarding",
+        "ipv6/conf/h1/hop_limit",
+    ];
+    assert_eq!(written, want, "DEL wrote other sysctls than those that differ:\n{trace}");
+    assert_home(&w, &before, "DEL under strace");
 }
 
 /// Issue 22 asks for the kernel's ethtool netlink family: every feature

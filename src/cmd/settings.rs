@@ -220,7 +220,7 @@ impl Pod {
 /// default disables it), and the features the pod may have changed. What
 /// cannot be put back is a warning: the interface is home all the same.
 pub fn restore_host(name: &str, link: &Link, rec: &Record) {
-    let have = if rec.sysctls.is_empty() { BTreeMap::new() } else { sysctl::snapshot(name, link) };
+    let have = sysctl::current(name, link, rec.sysctls.keys());
     for (key, want) in &rec.sysctls {
         if have.get(key) == Some(want) {
             continue;

@@ -51,6 +51,32 @@ pub fn snapshot(name: &str, link: &Link) -> BTreeMap<String, String> {
     out
 }
 
+/// What `snapshot` would say of `keys` alone (keys as it names them), for
+/// `link`, named `name` in this thread's namespace, without listing the
+/// trees: DEL compares only the keys its record holds, so the listing is
+/// ADD's alone. A key that cannot be read is left out, as there.
+pub fn current<'a>(name: &str, link: &Link, keys: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
+    let known = FAMILIES.map(|family| from_link(link, family));
+    let mut dirs: [Option<Option<Dir>>; 2] = [None, None];
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let value = if key == FROM_LINK {
+            link.addr_gen_mode.map(|mode| mode.to_string())
+        } else {
+            let Some((family, leaf)) = key.split_once('.') else { continue };
+            let Some(i) = FAMILIES.iter().position(|f| *f == family) else { continue };
+            known[i].get(leaf).cloned().or_else(|| {
+                let dir = dirs[i].get_or_insert_with(|| tree(family, name).ok());
+                dir.as_ref().and_then(|dir| read_at(dir, leaf))
+            })
+        };
+        if let Some(value) = value {
+            out.insert(key.clone(), value);
+        }
+    }
+    out
+}
+
 /// The file of sysctl `key` ("ipv4.arp_ignore") of interface `ifname`.
 pub fn path(ifname: &str, key: &str) -> String {
     let (family, leaf) = key.split_once('.').unwrap_or(("", key));
@@ -76,9 +102,8 @@ fn read_trees(
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for family in FAMILIES {
-        let tree = |dev: &str| Dir::open(format!("/proc/sys/net/{family}/conf/{dev}").as_str(), DIR, Mode::empty());
-        let Ok(dir) = tree(ifname) else { continue };
-        let Ok(mut list) = tree(listed) else { continue };
+        let Ok(dir) = tree(family, ifname) else { continue };
+        let Ok(mut list) = tree(family, listed) else { continue };
         let known = known(family);
         for leaf in names(&mut list) {
             let key = format!("{family}.{leaf}");
@@ -91,6 +116,11 @@ fn read_trees(
         }
     }
     out
+}
+
+/// `family`'s tree of the device `dev`, open.
+fn tree(family: &str, dev: &str) -> nix::Result<Dir> {
+    Dir::open(format!("/proc/sys/net/{family}/conf/{dev}").as_str(), DIR, Mode::empty())
 }
 
 /// The names of the entries of `dir`.

@@ -205,12 +205,20 @@ fn a_living_namespace_is_left_alone_until_it_dies() {
 
 // ------------------------------------------------------------------ --once
 
+/// Attaches a new veth `h1` (up or not) as eth0, then the container hands
+/// it back to the node under another name, as a runtime's cleanup might:
+/// the host link as it was before ADD.
+fn returned_as_dev9(w: &World, up: bool) -> Link {
+    let before = w.host_veth("h1", up);
+    w.attach("h1", "eth0");
+    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name, "name", "dev9"]);
+    before
+}
+
 #[test]
 fn once_restores_a_returned_device() {
     let mut w = World::new();
-    let before = w.host_veth("h1", false);
-    w.attach("h1", "eth0");
-    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name, "name", "dev9"]);
+    let before = returned_as_dev9(&w, false);
     delete_and_wait(&mut w);
     let said = once_after_death(&w);
     assert!(said.contains("msg=healed"), "{said}");
@@ -225,9 +233,7 @@ fn once_restores_a_returned_device() {
 #[test]
 fn once_parks_a_returned_device_whose_name_is_taken_then_unparks_it() {
     let mut w = World::new();
-    let before = w.host_veth("h1", true);
-    w.attach("h1", "eth0");
-    ip(&w.ctr.name, &["link", "set", "eth0", "netns", &w.host.name, "name", "dev9"]);
+    let before = returned_as_dev9(&w, true);
     ip(&w.host.name, &["link", "add", "h1", "type", "veth", "peer", "name", "sq1p"]);
     delete_and_wait(&mut w);
     let said = once_after_death(&w);

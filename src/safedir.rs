@@ -349,6 +349,21 @@ pub(crate) mod tests {
         assert_eq!(names, ["five", "four"], "the names of the files, without . and ..");
     }
 
+    /// Only a full file system makes `write_if_room` go on without the
+    /// file: any other failure (here a directory where the file goes) is
+    /// an error that names it.
+    #[test]
+    fn only_a_full_file_system_is_no_room() {
+        let tmp = TempDir::new("room");
+        let dir = SafeDir::open(&tmp.0).unwrap();
+        std::fs::create_dir(tmp.0.join("taken")).unwrap();
+        std::fs::write(tmp.0.join("taken/inside"), b"").unwrap();
+        let e = dir.write_if_room("taken", b"1").expect_err("a write over a directory said there was no room");
+        assert!(e.msg.contains("cannot write") && e.msg.contains("taken"), "{}", e.msg);
+        assert!(dir.write_if_room("free", b"1").unwrap(), "room for a small file");
+        assert_eq!(dir.read("free", 4).unwrap(), Some(b"1".to_vec()));
+    }
+
     /// A lock whose file was removed, or replaced, is no longer on `name`.
     #[test]
     fn a_lock_knows_when_its_file_is_gone() {

@@ -364,6 +364,22 @@ pub(crate) mod tests {
         assert_eq!(dir.read("free", 4).unwrap(), Some(b"1".to_vec()));
     }
 
+    /// Why a directory is not private, each case with its own fix: a
+    /// group-writable directory is no shared one unless it is sticky.
+    #[test]
+    fn not_private_names_each_case() {
+        let euid = nix::unistd::geteuid().as_raw();
+        let why = |uid, mode| not_private(Path::new("/d"), uid, mode);
+        assert_eq!(why(euid, 0o40700), None);
+        assert_eq!(why(euid, 0o40755), None, "readable is not writable");
+        assert!(why(euid + 1, 0o40700).unwrap().contains(&format!("owned by uid {}", euid + 1)));
+        let group = why(euid, 0o40770).unwrap();
+        assert!(group.contains("writable by group or others (mode 770)"), "{group}");
+        let shared = why(euid, 0o41777).unwrap();
+        assert!(shared.contains("shared directory (sticky, mode 1777)"), "{shared}");
+        assert_eq!(why(euid, 0o41700), None, "sticky but writable by root alone");
+    }
+
     /// A lock whose file was removed, or replaced, is no longer on `name`.
     #[test]
     fn a_lock_knows_when_its_file_is_gone() {

@@ -76,6 +76,32 @@ fn assert_impostor_stayed(w: &World, host_names: &BTreeSet<String>, ctr_names: &
     assert!(records(w).is_empty(), "{:#?}", records(w));
 }
 
+/// The container makes an interface named CNI_IFNAME after ADD looked for
+/// one and before the move: the kernel moves the device, then refuses the
+/// new name with EEXIST (the single message is not one transaction). ADD
+/// fails naming the clash, and the device it moved comes home as it was.
+#[test]
+fn a_name_taken_in_the_container_during_the_move_brings_the_device_home() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let (reached, go) = (w.tmp.join("add-before-move.reached"), w.tmp.join("add-before-move.go"));
+    let mut env = w.env("ADD", "eth0");
+    env.insert("HOSTDEV_PAUSE", "add-before-move".into());
+    env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
+    let add = w.spawn(&env, &w.config("1.0.0", "h1"));
+    assert!(wait_until(60, || reached.exists()), "ADD never reached the move");
+    ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "sneak"]);
+    std::fs::write(&go, "").unwrap();
+    let (_, out) = finish(add);
+    assert_ne!(out.code, 0, "ADD succeeded over the container's eth0: {out:#?}");
+    assert!(out.json["msg"].as_str().unwrap_or("").contains("eth0"), "{out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{out:#?}");
+    assert_eq!(link_names(&w.host.name), host_names);
+    assert_eq!(link_names(&w.ctr.name), with(&BTreeSet::from(["lo".to_string()]), &["eth0", "sneak"]));
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
 /// The container's namespace is deleted and one is made under the same
 /// name, with a link at the index eth0 had. GC must leave it there.
 #[test]

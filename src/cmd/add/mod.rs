@@ -97,13 +97,13 @@ impl<'a> Attachment<'a> {
             result.check_expressible(self.conf.cni_version)?;
         }
         failpoint::hit("add-after-record");
-        // A VF's state is written through its PF before the move: from here
-        // on, a failure has something to put back even if nothing moved.
+        // A VF's state goes through its PF before the move: a failure has something to put back.
         progress.changed = rec.vf.is_some();
         let pci = self.pci_device(rec, &mut result.interfaces[slot])?;
         failpoint::hit("add-after-vf");
         progress.changed = true;
         let vf = rec.vf.is_some();
+        failpoint::pause("add-before-move");
         self.move_in(rec).inspect_err(|_| progress.changed = vf || !self.still_home(rec))?;
         rec.parked_as = None; // in the container now, no longer parked on the host
         failpoint::hit("add-after-move");

@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::process::Command;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -293,6 +294,37 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
     // The veth dies with its namespace: the next DEL finds its peer gone.
     assert!(wait_until(60, || link(&w.host.name, "h1p").is_none()), "h1p outlived its namespace");
     w.run(&env_for("DEL", &w.id, &netns_path, "eth0"), &w.config("1.0.0", "h1")).assert_ok();
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// The same namespace, let go of while DEL waits for it: DEL says once
+/// that it waits, sees the veth die with the namespace, and finishes. The
+/// wait is what turns a dying namespace into a finished DEL instead of
+/// the 11 above.
+#[test]
+fn del_waits_for_a_dying_namespace_and_finishes_when_it_dies() {
+    let mut w = World::new();
+    w.host_veth("h1", true);
+    ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
+    w.attach("h1", "eth0");
+    let holder = SocketHolder::new(&w.ctr.path());
+    let netns_path = w.ctr.path();
+    w.ctr.delete();
+
+    let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
+    env.insert("HOSTDEV_SETTLE_MS", "30000".into());
+    let mut cfg: serde_json::Value = serde_json::from_str(&w.config("1.0.0", "h1")).unwrap();
+    cfg["logLevel"] = json!("info");
+    let mut del = w.spawn(&env, &cfg.to_string());
+    let mut lines = BufReader::new(del.stderr.take().unwrap()).lines().map_while(Result::ok);
+    let waiting = lines.by_ref().find(|l| l.contains("not here yet: waiting"));
+    assert!(waiting.is_some(), "DEL did not say it waits for the dying namespace");
+    drop(holder);
+    let rest: Vec<String> = lines.collect();
+    let (_, out) = finish(del);
+    out.assert_ok();
+    assert!(!rest.iter().any(|l| l.contains("not here yet")), "DEL said it waits more than once: {rest:#?}");
+    assert!(rest.iter().any(|l| l.contains("the interface is gone")), "{rest:#?}");
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 

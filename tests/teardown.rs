@@ -266,13 +266,9 @@ fn del_with_a_wrong_netns_path_finds_the_recorded_namespace() {
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 
-/// A namespace kept alive by a socket alone (no process in it, no
-/// descriptor naming it, no mount) is out of reach: DEL waits a moment for
-/// it to die, then answers 11 saying that nothing reachable holds it, and
-/// the record stays for the next DEL, which brings the interface home once
-/// the namespace is reachable or gone.
-#[test]
-fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
+/// h1 attached as eth0 into a namespace (host nsid 7) that only a socket
+/// holds once its path is deleted: the holder and the deleted path.
+fn held_by_a_socket() -> (World, SocketHolder, String) {
     let mut w = World::new();
     w.host_veth("h1", true);
     ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
@@ -280,7 +276,17 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
     let holder = SocketHolder::new(&w.ctr.path());
     let netns_path = w.ctr.path();
     w.ctr.delete();
+    (w, holder, netns_path)
+}
 
+/// A namespace kept alive by a socket alone (no process in it, no
+/// descriptor naming it, no mount) is out of reach: DEL waits a moment for
+/// it to die, then answers 11 saying that nothing reachable holds it, and
+/// the record stays for the next DEL, which brings the interface home once
+/// the namespace is reachable or gone.
+#[test]
+fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
+    let (w, holder, netns_path) = held_by_a_socket();
     let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
     env.insert("HOSTDEV_SETTLE_MS", "300".into());
     let out = w.run(&env, &w.config("1.0.0", "h1"));
@@ -303,14 +309,7 @@ fn namespace_held_only_by_a_socket_gets_11_and_the_record_stays() {
 /// the 11 above.
 #[test]
 fn del_waits_for_a_dying_namespace_and_finishes_when_it_dies() {
-    let mut w = World::new();
-    w.host_veth("h1", true);
-    ip(&w.host.name, &["netns", "set", &w.ctr.name, "7"]);
-    w.attach("h1", "eth0");
-    let holder = SocketHolder::new(&w.ctr.path());
-    let netns_path = w.ctr.path();
-    w.ctr.delete();
-
+    let (w, holder, netns_path) = held_by_a_socket();
     let mut env = env_for("DEL", &w.id, &netns_path, "eth0");
     env.insert("HOSTDEV_SETTLE_MS", "30000".into());
     let mut cfg: serde_json::Value = serde_json::from_str(&w.config("1.0.0", "h1")).unwrap();

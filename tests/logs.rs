@@ -132,6 +132,26 @@ fn every_line_has_one_format() {
     assert!(fields["msg"].contains("dataDir"), "{line}");
 }
 
+/// GC's debug line says how many attachments the runtime called valid and
+/// how many of the network's records it found stale: here one of two.
+#[test]
+fn gc_counts_the_stale_attachments() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.host_veth("h2", true);
+    w.attach("h1", "eth0");
+    w.attach("h2", "net1");
+    let log = w.tmp.join("hostdev.log");
+    let valid = json!([{"containerID": w.id, "ifname": "eth0"}]);
+    let gc = json!({"logFile": log, "logLevel": "debug", "cni.dev/valid-attachments": valid});
+    w.run(&plain_env("GC"), &conf(&w, "1.1.0", "h1", gc)).assert_ok();
+    let text = read(&log);
+    let line = text.lines().find(|l| l.contains("attachments checked")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("valid=1 stale=1 problems=0"), "{line}");
+    assert!(link(&w.host.name, "h2").is_some(), "GC left the stale net1 in the container:\n{text}");
+    w.del("h1", "eth0").assert_ok();
+}
+
 /// An interface name chosen by the pod cannot write escape sequences into
 /// the log (the kernel and libcni accept this one).
 #[test]

@@ -106,7 +106,7 @@ fn link_state_is_the_host_one_after_del_whatever_the_container_did() {
     let w = World::new();
     let ns = &w.host.name;
     plain_veth(&w);
-    ip(ns, &["link", "set", "h1", "txqueuelen", "77", "group", "5"]);
+    ip(ns, &["link", "set", "h1", "txqueuelen", "77", "group", "5", "alias", "uplink one"]);
     let before = link_details(ns, "h1");
     w.attach("h1", "eth0");
     ip(
@@ -127,11 +127,14 @@ fn link_state_is_the_host_one_after_del_whatever_the_container_did() {
             "5",
             "group",
             "9",
+            "alias",
+            "the pod's",
         ],
     );
     w.del("h1", "eth0").assert_ok();
     let after = link_details(ns, "h1");
-    for key in ["flags", "txqlen", "group", "promiscuity", "allmulti"] {
+    assert_eq!(after["ifalias"], "uplink one", "{after}");
+    for key in ["flags", "txqlen", "group", "promiscuity", "allmulti", "ifalias"] {
         assert_eq!(after[key], before[key], "{key} after DEL: {after}");
     }
 }

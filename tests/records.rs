@@ -71,6 +71,9 @@ fn a_record_with_routes_of_every_shape_reads_and_writes_unchanged() {
     assert!(route("10.96.0.1/32").onlink);
     assert_eq!(route("10.97.0.0/24").src, Some("10.9.1.1".parse().unwrap()));
     assert_eq!((route("10.97.0.0/24").table, route("10.97.0.0/24").protocol), (100, 4));
+    assert_eq!(route("10.97.0.0/24").tos, 16, "a TOS is kept (0 is left out of the file)");
+    let link_scope = rec.addrs.iter().find(|a| a.address.to_string() == "10.9.1.1/32").expect("10.9.1.1/32");
+    assert_eq!(link_scope.scope, 253, "an address's scope is kept (0 is left out of the file)");
     assert_eq!(route("2001:db8:77::/48").pref, Some(1));
     assert_eq!(route("10.94.0.0/24").nhid, Some(7));
     assert!(route("10.98.0.0/24").metrics.is_some());

@@ -76,6 +76,18 @@ fn assert_impostor_stayed(w: &World, host_names: &BTreeSet<String>, ctr_names: &
     assert!(records(w).is_empty(), "{:#?}", records(w));
 }
 
+/// ADD of h1 as eth0, started and held right before the move: the plugin
+/// and the file that lets it go on.
+fn add_paused_before_move(w: &World) -> (std::process::Child, std::path::PathBuf) {
+    let (reached, go) = (w.tmp.join("add-before-move.reached"), w.tmp.join("add-before-move.go"));
+    let mut env = w.env("ADD", "eth0");
+    env.insert("HOSTDEV_PAUSE", "add-before-move".into());
+    env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
+    let add = w.spawn(&env, &w.config("1.0.0", "h1"));
+    assert!(wait_until(60, || reached.exists()), "ADD never reached the move");
+    (add, go)
+}
+
 /// The container makes an interface named CNI_IFNAME after ADD looked for
 /// one and before the move: the kernel moves the device, then refuses the
 /// new name with EEXIST (the single message is not one transaction). ADD
@@ -85,12 +97,7 @@ fn a_name_taken_in_the_container_during_the_move_brings_the_device_home() {
     let w = World::new();
     let before = w.host_veth("h1", true);
     let host_names = link_names(&w.host.name);
-    let (reached, go) = (w.tmp.join("add-before-move.reached"), w.tmp.join("add-before-move.go"));
-    let mut env = w.env("ADD", "eth0");
-    env.insert("HOSTDEV_PAUSE", "add-before-move".into());
-    env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
-    let add = w.spawn(&env, &w.config("1.0.0", "h1"));
-    assert!(wait_until(60, || reached.exists()), "ADD never reached the move");
+    let (add, go) = add_paused_before_move(&w);
     ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "sneak"]);
     std::fs::write(&go, "").unwrap();
     let (_, out) = finish(add);
@@ -99,6 +106,26 @@ fn a_name_taken_in_the_container_during_the_move_brings_the_device_home() {
     assert_eq!(link(&w.host.name, "h1"), Some(before), "{out:#?}");
     assert_eq!(link_names(&w.host.name), host_names);
     assert_eq!(link_names(&w.ctr.name), with(&BTreeSet::from(["lo".to_string()]), &["eth0", "sneak"]));
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
+/// The move refused outright (the container holds both the device's name
+/// and CNI_IFNAME, made between ADD's look and the move), with the device
+/// renamed on the host meanwhile: it is no longer as ADD claimed it, so the
+/// failed ADD puts it back as it was, under its own name.
+#[test]
+fn a_move_refused_outright_after_a_rename_leaves_the_host_as_it_was() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    let host_names = link_names(&w.host.name);
+    let (add, go) = add_paused_before_move(&w);
+    ip(&w.host.name, &["link", "set", "h1", "name", "h1x"]);
+    ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "h1x"]);
+    std::fs::write(&go, "").unwrap();
+    let (_, out) = finish(add);
+    assert_ne!(out.code, 0, "ADD succeeded over the container's eth0: {out:#?}");
+    assert_eq!(link(&w.host.name, "h1"), Some(before), "{out:#?}");
+    assert_eq!(link_names(&w.host.name), host_names);
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
 

@@ -97,6 +97,24 @@ fn an_add_that_moved_nothing_leaves_no_claim() {
     assert!(link(&other.name, "eth0").is_some());
 }
 
+/// The same with a record written before records kept the device's
+/// sysctls (no `sysctls`): nothing puts `disable_ipv6` back but DEL's own
+/// answer to the kernel refusing IPv6 addresses (EACCES), which enables it.
+#[test]
+fn del_enables_ipv6_for_a_record_without_sysctls() {
+    let w = World::new();
+    let before = w.host_veth("h1", true);
+    set_sysctl(&w.host.name, "ipv6/conf/default/disable_ipv6", "1");
+    w.attach("h1", "eth0");
+    let (name, mut rec) = records(&w).pop().expect("a record");
+    rec.as_object_mut().unwrap().remove("sysctls").expect("the record keeps sysctls");
+    std::fs::write(std::path::Path::new(&w.data_dir()).join(name), rec.to_string()).unwrap();
+
+    w.del("h1", "eth0").assert_ok();
+    assert_eq!(link(&w.host.name, "h1"), Some(before));
+    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+}
+
 /// The host's default disables IPv6 (its own namespace only, here): the
 /// kernel resets a device's sysctls to the defaults when it moves, so h1
 /// comes home with IPv6 disabled. DEL enables it on h1, as ADD does in a

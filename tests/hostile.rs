@@ -79,13 +79,7 @@ fn assert_impostor_stayed(w: &World, host_names: &BTreeSet<String>, ctr_names: &
 /// ADD of h1 as eth0, started and held right before the move: the plugin
 /// and the file that lets it go on.
 fn add_paused_before_move(w: &World) -> (std::process::Child, std::path::PathBuf) {
-    let (reached, go) = (w.tmp.join("add-before-move.reached"), w.tmp.join("add-before-move.go"));
-    let mut env = w.env("ADD", "eth0");
-    env.insert("HOSTDEV_PAUSE", "add-before-move".into());
-    env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
-    let add = w.spawn(&env, &w.config("1.0.0", "h1"));
-    assert!(wait_until(60, || reached.exists()), "ADD never reached the move");
-    (add, go)
+    w.spawn_paused("add-before-move", &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"))
 }
 
 /// The container makes an interface named CNI_IFNAME after ADD looked for

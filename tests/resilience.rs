@@ -27,15 +27,12 @@ fn a_record_that_vanishes_under_gc_is_no_error() {
     w.host_veth("h2", true);
     w.attach("h1", "eth0");
     w.run(&w.env("ADD", "net1"), &w.config("1.0.0", "h2")).assert_ok();
-    let mut env = plain_env("GC");
-    env.insert("HOSTDEV_PAUSE", "list-after-names".into());
-    env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
     let valid = json!([{"containerID": w.id, "ifname": "eth0"}, {"containerID": w.id, "ifname": "net1"}]);
-    let gc = w.spawn(&env, &conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": valid})));
-    assert!(wait_until(60, || w.tmp.join("list-after-names.reached").exists()), "GC never listed the records");
+    let gc_conf = conf(&w, "1.1.0", "h1", json!({"cni.dev/valid-attachments": valid}));
+    let (gc, go) = w.spawn_paused("list-after-names", &plain_env("GC"), &gc_conf);
 
     w.del("h1", "eth0").assert_ok();
-    std::fs::write(w.tmp.join("list-after-names.go"), "").unwrap();
+    std::fs::write(&go, "").unwrap();
     let (st, out) = finish(gc);
     assert!(st.success(), "GC: {out:#?}");
     assert_eq!(records(&w).len(), 1, "{:#?}", records(&w));

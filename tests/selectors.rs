@@ -173,14 +173,8 @@ fn hwaddr_snapshot_is_the_device_after_the_selection() {
     let ns = w.host.name.clone();
     let sel = json!({"hwaddr": mac_of(&w, "h1")});
     let add_changing = |change: &[&[&str]]| {
-        let (reached, go) = (w.tmp.join("add-after-select.reached"), w.tmp.join("add-after-select.go"));
-        let _ = (std::fs::remove_file(&reached), std::fs::remove_file(&go));
-        let mut env = w.env("ADD", "eth0");
-        env.insert("HOSTDEV_PAUSE", "add-after-select".into());
-        env.insert("HOSTDEV_PAUSE_DIR", w.tmp.to_string_lossy().into_owned());
         let conf = json!({"cniVersion": "1.0.0", "name": "testnet", "type": "hostdev", "dataDir": w.data_dir(), "hwaddr": sel["hwaddr"]});
-        let add = spawn(&ns, &env, &conf.to_string());
-        assert!(wait_until(60, || reached.exists()), "ADD never reached the selection");
+        let (add, go) = w.spawn_paused("add-after-select", &w.env("ADD", "eth0"), &conf.to_string());
         for args in change {
             ip(&ns, args);
         }

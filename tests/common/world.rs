@@ -98,6 +98,19 @@ impl World {
         spawn(&self.host.name, env, stdin)
     }
 
+    /// Starts the plugin held at the test build's pause `point` and waits
+    /// until it is there: the plugin, and the file that lets it go on.
+    pub fn spawn_paused(&self, point: &str, env: &BTreeMap<&str, String>, stdin: &str) -> (Child, PathBuf) {
+        let (reached, go) = (self.tmp.join(format!("{point}.reached")), self.tmp.join(format!("{point}.go")));
+        let _ = (std::fs::remove_file(&reached), std::fs::remove_file(&go));
+        let mut env = env.clone();
+        env.insert("HOSTDEV_PAUSE", point.into());
+        env.insert("HOSTDEV_PAUSE_DIR", self.tmp.to_string_lossy().into_owned());
+        let child = self.spawn(&env, stdin);
+        assert!(super::run::wait_until(60, || reached.exists()), "the plugin never reached {point}");
+        (child, go)
+    }
+
     pub fn add(&self, device: &str, ifname: &str) -> Out {
         self.add_v("1.0.0", device, ifname)
     }

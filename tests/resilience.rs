@@ -67,6 +67,8 @@ fn del_with_a_full_data_dir_brings_the_interface_home() {
     let del_conf = conf(&w, "1.0.0", "h1", json!({"dataDir": full}));
     let (_, out) = common::finish(spawn_command(cmd, &w.env("DEL", "eth0"), &del_conf));
     out.assert_ok();
+    let warning = format!("the data directory {} is full", full.display());
+    assert!(out.stderr.contains(&warning), "DEL says the step went unrecorded: {out:#?}");
     assert_eq!(link(&w.host.name, "h1"), Some(before));
     assert_eq!(link_names(&w.host.name), host_names);
     let left = std::fs::read_to_string(&listing).unwrap();

@@ -206,6 +206,26 @@ fn use_interface_network_carries_routes_and_rules_and_restores_them() {
     assert_eq!(v6_flags(&w.host.name, "d0"), vec!["2001:db8:5::1/64 ".to_string()]);
 }
 
+/// A rule the pod's namespace already has is no refusal: a rule has no
+/// name to replace it by, so the kernel answers EEXIST for an equal one.
+/// ADD carries the rest, and DEL brings the host's routing home.
+#[test]
+fn a_rule_the_pod_already_has_does_not_fail_the_add() {
+    let w = World::new();
+    routed_host(&w);
+    let before = routing(&w.host.name);
+    let c = &w.ctr.name;
+    ip(c, &["rule", "add", "pref", "100", "from", "10.9.1.1", "lookup", "100"]);
+    let cfg = config(&w, carry());
+    w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+    let rules = ip(c, &["-4", "rule", "show"]) + &ip(c, &["-6", "rule", "show"]);
+    assert_eq!(rules.matches("100:\tfrom 10.9.1.1 lookup 100").count(), 1, "one equal rule:\n{rules}");
+    assert!(rules.contains("103:\tfrom 2001:db8:5::1 lookup 200"), "the other rules are carried:\n{rules}");
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    settle(&w.host.name, "d0");
+    assert_same(&before, &routing(&w.host.name), "routing after ADD and DEL");
+}
+
 #[test]
 fn use_interface_network_must_be_a_boolean() {
     let w = World::new();

@@ -150,6 +150,21 @@ mod tests {
         assert_eq!(pod[1].hops, vec![hop("10.9.0.253", 3, 2), hop("10.9.0.254", 3, 5)]);
     }
 
+    /// The one hop left of a multipath route makes a plain route that is
+    /// onlink when either the hop or the route was.
+    #[test]
+    fn the_one_hop_left_keeps_its_onlink_flag() {
+        let mut by_hop = route("10.93.0.0/24");
+        by_hop.hops = vec![Hop { onlink: true, ..hop("10.9.0.254", 3, 1) }, hop("10.10.0.254", 4, 1)];
+        let mut by_route = route("10.92.0.0/24");
+        by_route.onlink = true;
+        by_route.hops = vec![hop("10.9.0.254", 3, 1), hop("10.10.0.254", 4, 1)];
+        let mut neither = route("10.91.0.0/24");
+        neither.hops = vec![hop("10.9.0.254", 3, 1), hop("10.10.0.254", 4, 1)];
+        let pod = for_pod(&[by_hop, by_route, neither], &[], 3);
+        assert_eq!(pod.iter().map(|r| r.onlink).collect::<Vec<_>>(), [true, true, false], "{pod:?}");
+    }
+
     #[test]
     fn a_route_through_a_nexthop_object_is_written_out() {
         let mut group = leaf(7, "0.0.0.0", 0);

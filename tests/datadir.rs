@@ -409,3 +409,33 @@ fn shared_data_dir_is_refused_without_chmod_advice() {
     assert!(!m.contains("chmod"), "advises chmod of a shared directory: {m}");
     assert!(m.contains(&w.data_dir()) && m.contains("sticky") && m.contains("of hostdev's own"), "{m}");
 }
+
+// ------------------------------------------- the harness's own dataDir reads
+
+/// A world is named after this process's pid, and pids come round again
+/// (32,768 here): a run that was killed (a test timeout, a mutant) leaves
+/// its temp dir, and with it its records, to a later process with the same
+/// pid. A new world must start from nothing, or the plugin finds the dead
+/// run's record under the same container id and refuses the device.
+#[test]
+fn a_world_starts_without_what_a_killed_run_left() {
+    let id = format!("hdt-{}-left", std::process::id());
+    let left = std::env::temp_dir().join(&id).join("data");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join(format!("testnet+{id}+eth0.json")), "{}").unwrap();
+    let w = World::with_id(id);
+    assert!(data_entries(&w).is_empty(), "left by the killed run: {:?}", data_entries(&w));
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+}
+
+/// A record the listing names may be gone when it is read (a DEL, GC or
+/// the node agent removed it meanwhile): it is not there, and no reason to
+/// fail. A dangling symbolic link stands in for it, deterministically.
+#[test]
+fn records_skips_a_record_removed_while_it_is_read() {
+    let w = World::new();
+    let dir = make_data_dir(&w);
+    std::os::unix::fs::symlink(dir.join("gone"), dir.join("testnet+gone+eth0.json")).unwrap();
+    assert!(records(&w).is_empty(), "{:?}", records(&w));
+}

@@ -5,7 +5,9 @@ use super::world::World;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 
-/// The records in the world's dataDir: file name and parsed JSON.
+/// The records in the world's dataDir: file name and parsed JSON. One
+/// removed between the listing and its read (by a DEL, GC or the node
+/// agent running beside the test) is not there.
 pub fn records(w: &World) -> Vec<(String, Value)> {
     let Ok(dir) = std::fs::read_dir(w.data_dir()) else {
         return vec![];
@@ -13,11 +15,14 @@ pub fn records(w: &World) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = dir
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .map(|e| {
-            let text = std::fs::read(e.path()).unwrap();
+        .filter_map(|e| {
+            let text = match std::fs::read(e.path()) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+                read => read.unwrap(),
+            };
             let v =
                 serde_json::from_slice(&text).unwrap_or_else(|err| panic!("record {:?} unreadable: {err}", e.path()));
-            (e.file_name().to_string_lossy().into_owned(), v)
+            Some((e.file_name().to_string_lossy().into_owned(), v))
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));

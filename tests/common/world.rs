@@ -60,9 +60,11 @@ impl World {
         World::with_id(format!("hdt-{}-{}", std::process::id(), n))
     }
 
-    /// A world whose namespaces and temp dir are named after `id`.
+    /// A world whose namespaces and temp dir are named after `id`. A temp
+    /// dir of that name is a killed run's (pids come round again): it goes.
     pub fn with_id(id: String) -> World {
         let tmp = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).unwrap();
         World { ctr: Netns::new(format!("{id}-ctr")), host: Netns::new(format!("{id}-host")), id, tmp }
     }

@@ -410,7 +410,7 @@ fn shared_data_dir_is_refused_without_chmod_advice() {
     assert!(m.contains(&w.data_dir()) && m.contains("sticky") && m.contains("of hostdev's own"), "{m}");
 }
 
-// ------------------------------------------- the harness's own dataDir reads
+// ------------------------------------ the harness's own: what killed runs left
 
 /// A world is named after this process's pid, and pids come round again
 /// (32,768 here): a run that was killed (a test timeout, a mutant) leaves
@@ -425,6 +425,23 @@ fn a_world_starts_without_what_a_killed_run_left() {
     std::fs::write(left.join(format!("testnet+{id}+eth0.json")), "{}").unwrap();
     let w = World::with_id(id);
     assert!(data_entries(&w).is_empty(), "left by the killed run: {:?}", data_entries(&w));
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+}
+
+/// The same for the namespaces a killed run left under this pid's names:
+/// they are the dead run's (a live process has a pid of its own), so a new
+/// world takes their names over instead of failing on `ip netns add`.
+#[test]
+fn a_world_replaces_namespaces_a_killed_run_left() {
+    let id = format!("hdt-{}-leftns", std::process::id());
+    for side in ["ctr", "host"] {
+        let st = Command::new("ip").args(["netns", "add", &format!("{id}-{side}")]).status().unwrap();
+        assert!(st.success());
+    }
+    ip(&format!("{id}-host"), &["link", "add", "h1", "type", "veth", "peer", "name", "h1p"]);
+    let w = World::with_id(id);
+    assert!(link(&w.host.name, "h1").is_none(), "the killed run's h1 is still there");
     w.host_veth("h1", true);
     w.attach("h1", "eth0");
 }

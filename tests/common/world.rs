@@ -7,7 +7,7 @@ use super::records::records;
 use super::run::{Out, assert_killed, failpoint_command, plain_env, run_plugin, spawn, with_failpoint};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,7 +20,13 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Makes the namespace `name`. Every name a test makes holds its
+    /// process's pid, so one that exists is a killed run's, left under a
+    /// pid that came round again: it goes first.
     pub fn new(name: String) -> Netns {
+        if Path::new("/run/netns").join(&name).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
         let st = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
         assert!(st.success(), "ip netns add {name}");
         Netns { name, deleted: false }

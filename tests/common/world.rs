@@ -20,9 +20,9 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Makes the namespace `name`. Every name a test makes holds its
-    /// process's pid, so one that exists is a killed run's, left under a
-    /// pid that came round again: it goes first.
+    /// Makes the namespace `name`. Every name a test makes holds the pid of
+    /// its run (the test process's, or soak.sh's), so one that exists is a
+    /// killed run's, left under a pid that came round again: it goes first.
     pub fn new(name: String) -> Netns {
         if Path::new("/run/netns").join(&name).exists() {
             let _ = Command::new("ip").args(["netns", "del", &name]).status();

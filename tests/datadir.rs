@@ -435,11 +435,10 @@ fn a_world_starts_without_what_a_killed_run_left() {
 #[test]
 fn a_world_replaces_namespaces_a_killed_run_left() {
     let id = format!("hdt-{}-leftns", std::process::id());
-    for side in ["ctr", "host"] {
-        let st = Command::new("ip").args(["netns", "add", &format!("{id}-{side}")]).status().unwrap();
-        assert!(st.success());
-    }
-    ip(&format!("{id}-host"), &["link", "add", "h1", "type", "veth", "peer", "name", "h1p"]);
+    // What the killed run left. These handles delete the names again at
+    // the end, after the world that took them over: a failure leaks nothing.
+    let left = ["ctr", "host"].map(|side| Netns::new(format!("{id}-{side}")));
+    ip(&left[1].name, &["link", "add", "h1", "type", "veth", "peer", "name", "h1p"]);
     let w = World::with_id(id);
     assert!(link(&w.host.name, "h1").is_none(), "the killed run's h1 is still there");
     w.host_veth("h1", true);

@@ -76,10 +76,13 @@ fn assert_impostor_stayed(w: &World, host_names: &BTreeSet<String>, ctr_names: &
     assert!(records(w).is_empty(), "{:#?}", records(w));
 }
 
-/// ADD of h1 as eth0, started and held right before the move: the plugin
-/// and the file that lets it go on.
-fn add_paused_before_move(w: &World) -> (std::process::Child, std::path::PathBuf) {
-    w.spawn_paused("add-before-move", &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"))
+/// ADD of h1 as eth0, held right before the move while `meanwhile` runs,
+/// then let go: its outcome.
+fn add_racing_the_move(w: &World, meanwhile: impl FnOnce()) -> Out {
+    let (add, go) = w.spawn_paused("add-before-move", &w.env("ADD", "eth0"), &w.config("1.0.0", "h1"));
+    meanwhile();
+    std::fs::write(&go, "").unwrap();
+    finish(add).1
 }
 
 /// The container makes an interface named CNI_IFNAME after ADD looked for
@@ -90,17 +93,13 @@ fn add_paused_before_move(w: &World) -> (std::process::Child, std::path::PathBuf
 fn a_name_taken_in_the_container_during_the_move_brings_the_device_home() {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    let host_names = link_names(&w.host.name);
-    let (add, go) = add_paused_before_move(&w);
-    ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "sneak"]);
-    std::fs::write(&go, "").unwrap();
-    let (_, out) = finish(add);
+    let (host_names, ctr_names) = (link_names(&w.host.name), link_names(&w.ctr.name));
+    let out = add_racing_the_move(&w, || {
+        ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "sneak"]);
+    });
     assert_ne!(out.code, 0, "ADD succeeded over the container's eth0: {out:#?}");
     assert!(out.json["msg"].as_str().unwrap_or("").contains("eth0"), "{out:#?}");
-    assert_eq!(link(&w.host.name, "h1"), Some(before), "{out:#?}");
-    assert_eq!(link_names(&w.host.name), host_names);
-    assert_eq!(link_names(&w.ctr.name), with(&BTreeSet::from(["lo".to_string()]), &["eth0", "sneak"]));
-    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    w.assert_home(&before, &host_names, &with(&ctr_names, &["eth0", "sneak"]), "after the taken name");
 }
 
 /// The move refused outright (the container holds both the device's name
@@ -111,16 +110,13 @@ fn a_name_taken_in_the_container_during_the_move_brings_the_device_home() {
 fn a_move_refused_outright_after_a_rename_leaves_the_host_as_it_was() {
     let w = World::new();
     let before = w.host_veth("h1", true);
-    let host_names = link_names(&w.host.name);
-    let (add, go) = add_paused_before_move(&w);
-    ip(&w.host.name, &["link", "set", "h1", "name", "h1x"]);
-    ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "h1x"]);
-    std::fs::write(&go, "").unwrap();
-    let (_, out) = finish(add);
+    let (host_names, ctr_names) = (link_names(&w.host.name), link_names(&w.ctr.name));
+    let out = add_racing_the_move(&w, || {
+        ip(&w.host.name, &["link", "set", "h1", "name", "h1x"]);
+        ip(&w.ctr.name, &["link", "add", "eth0", "type", "veth", "peer", "name", "h1x"]);
+    });
     assert_ne!(out.code, 0, "ADD succeeded over the container's eth0: {out:#?}");
-    assert_eq!(link(&w.host.name, "h1"), Some(before), "{out:#?}");
-    assert_eq!(link_names(&w.host.name), host_names);
-    assert!(records(&w).is_empty(), "{:#?}", records(&w));
+    w.assert_home(&before, &host_names, &with(&ctr_names, &["eth0", "h1x"]), "after the refused move");
 }
 
 /// The container's namespace is deleted and one is made under the same

@@ -155,7 +155,8 @@ const CORRUPT: &[u8] =
     b"{\"format\":1,\"network\":\"testnet\",\"phase\":\"attached\",\"host\":{\"name\":\"h1\"\n\xff garbage";
 
 /// Every file under `dir` with its bytes (symlinks as their target),
-/// except the store's lock file, which is not a record.
+/// except the store's own files (its lock, the kernel's names kept for the
+/// boot), which are no attachment's.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -168,7 +169,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             out.extend(tree(&p));
         } else if ft.is_symlink() {
             out.insert(p.clone(), std::fs::read_link(&p).unwrap().into_os_string().into_vec());
-        } else if e.file_name() != ".lock" {
+        } else if !STORE_FILES.contains(&e.file_name().to_string_lossy().as_ref()) {
             out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
         }
     }

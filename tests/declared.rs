@@ -187,7 +187,10 @@ fn the_link_message_reads_as_the_sysctl_files_do() {
         assert!(moved > 10, "round {round}: too few sysctls could be changed ({moved})");
         let (files, mut snapshot) = in_node(&w, |sock| {
             let link = sock.link_by_name(&dev).unwrap().unwrap();
-            (hostdev::netlink::sysctl::read_all(&dev), hostdev::netlink::sysctl::snapshot(&dev, &link))
+            (
+                hostdev::netlink::sysctl::read_all(&dev),
+                hostdev::netlink::sysctl::snapshot(&dev, &link, &hostdev::netlink::sysctl::Names::listed()),
+            )
         });
         // DEL's read of the recorded keys alone says what the snapshot says.
         let current = in_node(&w, |sock| {
@@ -505,4 +508,59 @@ fn a_finite_lifetime_address_is_permanent_in_the_pod() {
     let v: Value = serde_json::from_str(&ip(&w.host.name, &["-j", "addr", "show", "dev", "h1"])).unwrap();
     let info = v[0]["addr_info"].as_array().unwrap().iter().find(|i| i["local"] == "10.8.8.8").cloned().unwrap();
     assert!(info["valid_life_time"].as_u64().unwrap() <= 3000, "{info}");
+}
+
+/// The names of a device's sysctls are the kernel's, the same for a whole
+/// boot: the first ADD lists the `default` trees (some 0.2 ms of CPU) and
+/// keeps the names in the dataDir, the next ones take them from there. The
+/// snapshot is the same either way.
+#[test]
+fn a_second_add_takes_the_sysctl_names_from_the_data_directory() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, listed) = first_snapshot(&w);
+    assert!(listed.get("ipv6.router_solicitation_interval").is_some(), "a key read from its file: {listed:#}");
+    let trace = traced_with(&w, "ADD", &cfg, "trace=open,openat,getdents64");
+    assert!(!trace.contains("getdents64") && !trace.contains("/conf/default"), "ADD listed the trees again:\n{trace}");
+    assert_eq!(only_record(&w, &w.id, "eth0")["sysctls"], listed, "the snapshot differs with the kept names");
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    assert_home(&w, &before, "DEL");
+}
+
+/// Kept names are taken only from this boot and only as plain names: a
+/// file from another boot, or one naming a path, is listed anew and
+/// replaced, and the snapshot is the kernel's.
+#[test]
+fn sysctl_names_of_another_boot_or_not_plain_are_listed_anew() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, listed) = first_snapshot(&w);
+    let kept = std::path::Path::new(&w.data_dir()).join(".kernel-facts");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for planted in [
+        "boot 00000000-0000-0000-0000-000000000000\nipv4 forwarding not_a_sysctl\nipv6 forwarding\n".to_string(),
+        format!("boot {}\nipv4 forwarding ../../../kernel/hostname\nipv6 forwarding\n", boot.trim()),
+    ] {
+        std::fs::write(&kept, &planted).unwrap();
+        w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+        assert_eq!(
+            only_record(&w, &w.id, "eth0")["sysctls"],
+            listed,
+            "the snapshot took the planted names:\n{planted}"
+        );
+        let now = std::fs::read_to_string(&kept).unwrap();
+        assert!(now.starts_with(&format!("boot {}\n", boot.trim())) && !now.contains(".."), "not replaced:\n{now}");
+        w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    }
+    assert_home(&w, &before, "DEL");
+}
+
+/// A plain config, and the sysctls its first ADD recorded (with the trees
+/// listed, as nothing was kept yet); DEL has run since.
+fn first_snapshot(w: &World) -> (String, Value) {
+    let cfg = conf(w, "1.1.0", "h1", json!({}));
+    w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+    let listed = only_record(w, &w.id, "eth0")["sysctls"].clone();
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    (cfg, listed)
 }

@@ -38,9 +38,9 @@ pub struct Plan {
 /// change (its per-device sysctls, its features), into `rec`, and resolves
 /// the declared settings against it: code 7 naming the key and value when
 /// the device cannot take one. Nothing has changed yet.
-pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record) -> Result<Plan> {
+pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, names: &sysctl::Names) -> Result<Plan> {
     let d = &conf.declared;
-    rec.sysctls = sysctl::snapshot(&link.name, link);
+    rec.sysctls = sysctl::snapshot(&link.name, link, names);
     let device_features = match Ethtool::open().and_then(|mut e| Features::read(&mut e, &link.name)) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {

@@ -32,19 +32,45 @@ const NOT_KEPT: [&str; 2] = ["ipv6.mtu", "ipv6.stable_secret"];
 /// on a busy node. IFLA_INET6_ADDR_GEN_MODE carries the same value.
 pub const FROM_LINK: &str = "ipv6.addr_gen_mode";
 
+/// The names of the per-device sysctls, by family (as `FAMILIES`): what
+/// a tree lists, None for a family whose tree is missing (IPv6 disabled
+/// at boot). The kernel's tables, so the same for every device and every
+/// namespace of one boot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Names(pub [Option<Vec<String>>; 2]);
+
+impl Names {
+    /// The names in this thread's namespace's `default` trees, which every
+    /// device's copy: listing a device's own tree makes the kernel build
+    /// an inode for each of its ~95 entries, anew after every move, where
+    /// `default`'s stay cached. Even so the listing costs some 0.2 ms of
+    /// CPU, so ADD keeps the names for the boot (state/facts.rs).
+    pub fn listed() -> Names {
+        Names::of("default")
+    }
+
+    /// The names in device `dev`'s trees.
+    fn of(dev: &str) -> Names {
+        Names(FAMILIES.map(|family| tree(family, dev).ok().map(|mut dir| names(&mut dir))))
+    }
+
+    /// Every family's names, when every family has a tree.
+    pub fn complete(&self) -> Option<[&[String]; 2]> {
+        let [v4, v6] = &self.0;
+        Some([v4.as_deref()?, v6.as_deref()?])
+    }
+}
+
 /// Every sysctl of `link`'s own trees in this thread's namespace, as
-/// `read_all` reads them: the values from the link message where it
-/// carries them as their files print them (`from_link`), the rest (a few
-/// intervals, keys newer than that table) read from their files, and
-/// `ipv6.addr_gen_mode` from the link message too. The names are those of
-/// the namespace's `default` trees, which every device's copies: listing a
-/// device's own tree makes the kernel build an inode for each of its ~95
-/// entries, anew after every move, where `default`'s stay cached. With
-/// each file read, a snapshot cost some 0.65 ms of CPU on every ADD and
-/// DEL. `name` is the link's name now (it may have been renamed since
-/// `link` was read).
-pub fn snapshot(name: &str, link: &Link) -> BTreeMap<String, String> {
-    let mut out = read_trees(name, "default", |family| from_link(link, family));
+/// `read_all` reads them, for the sysctls `names` has: the values from the
+/// link message where it carries them as their files print them
+/// (`from_link`), the rest (a few intervals, keys newer than that table)
+/// read from their files, and `ipv6.addr_gen_mode` from the link message
+/// too. With each file read, a snapshot cost some 0.65 ms of CPU on every
+/// ADD and DEL. `name` is the link's name now (it may have been renamed
+/// since `link` was read).
+pub fn snapshot(name: &str, link: &Link, names: &Names) -> BTreeMap<String, String> {
+    let mut out = read_trees(name, names, |family| from_link(link, family));
     if let Some(mode) = link.addr_gen_mode {
         out.insert(FROM_LINK.to_string(), mode.to_string());
     }
@@ -88,34 +114,42 @@ pub fn path(ifname: &str, key: &str) -> String {
 /// file: what `snapshot` stands for. A tree that is missing (IPv6 disabled
 /// at boot) is empty. All but `FROM_LINK`.
 pub fn read_all(ifname: &str) -> BTreeMap<String, String> {
-    read_trees(ifname, ifname, |_| BTreeMap::new())
+    read_trees(ifname, &Names::of(ifname), |_| BTreeMap::new())
 }
 
-/// The keys of the trees named `listed`, for `ifname`'s trees, each valued
-/// by `known(family)` or else read from `ifname`'s file: opened by its own
+/// The keys `names` has, for `ifname`'s trees, each valued by
+/// `known(family)` or else read from `ifname`'s file: opened by its own
 /// name in the tree's open directory (a full path costs the kernel a
 /// lookup of every component, each time) and read once, without a stat.
 fn read_trees(
     ifname: &str,
-    listed: &str,
+    names: &Names,
     known: impl Fn(&str) -> BTreeMap<&'static str, String>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for family in FAMILIES {
-        let Ok(dir) = tree(family, ifname) else { continue };
-        let Ok(mut list) = tree(family, listed) else { continue };
+    for (family, leaves) in FAMILIES.into_iter().zip(&names.0) {
+        let (Ok(dir), Some(leaves)) = (tree(family, ifname), leaves) else { continue };
         let known = known(family);
-        for leaf in names(&mut list) {
+        for leaf in leaves.iter().filter(|leaf| is_leaf(leaf)) {
             let key = format!("{family}.{leaf}");
             if NOT_KEPT.contains(&key.as_str()) || key == FROM_LINK {
                 continue;
             }
-            if let Some(value) = known.get(leaf.as_str()).cloned().or_else(|| read_at(&dir, &leaf)) {
+            if let Some(value) = known.get(leaf.as_str()).cloned().or_else(|| read_at(&dir, leaf)) {
                 out.insert(key, value);
             }
         }
     }
     out
+}
+
+/// Whether `leaf` can only name a file of the tree it is opened in (a
+/// kernel's names are lower case, digits and `_`): names kept in a file
+/// are read with this check, not trusted as paths.
+pub fn is_leaf(leaf: &str) -> bool {
+    !leaf.is_empty()
+        && leaf.len() <= 64
+        && leaf.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `family`'s tree of the device `dev`, open.

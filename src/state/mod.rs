@@ -7,9 +7,11 @@
 //! format (types of its own, so that no change to the netlink layer's
 //! structs changes what is on disk), `key` the names of its files,
 //! `store` the directory that holds them, `liveness` whether the writer of
-//! a leftover file still runs.
+//! a leftover file still runs, `facts` what the kernel has, kept for the
+//! boot beside the records.
 
 mod error;
+mod facts;
 mod format;
 mod key;
 mod liveness;

@@ -15,7 +15,7 @@ use super::{Device, Key, Record};
 use crate::safedir::{SafeDir, temp_owner};
 
 pub struct Store {
-    dir: SafeDir,
+    pub(super) dir: SafeDir,
 }
 
 /// The store's own files, beside the records.

@@ -49,11 +49,18 @@ pub fn only_phase(w: &World) -> String {
     only_record(w, &w.id, "eth0")["phase"].as_str().unwrap_or("").to_string()
 }
 
-/// Every entry of the world's dataDir but the store lock.
+/// The store's own files, beside the attachments': its lock, and the
+/// kernel's sysctl names kept for the boot.
+pub const STORE_FILES: [&str; 2] = [".lock", ".kernel-facts"];
+
+/// Every entry of the world's dataDir but the store's own files.
 pub fn data_entries(w: &World) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(w.data_dir()) else { return vec![] };
-    let mut names: Vec<String> =
-        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".lock").collect();
+    let mut names: Vec<String> = dir
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !STORE_FILES.contains(&n.as_str()))
+        .collect();
     names.sort();
     names
 }

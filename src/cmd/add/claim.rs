@@ -220,7 +220,8 @@ pub(super) fn snapshot(
         _ => None,
     };
     let mut rec = Record::new(key, netns, link.clone(), addrs);
-    att.plan = crate::cmd::settings::prepare(conf, &env.ifname, &link, &mut rec)?;
+    let names = att.store.sysctl_names();
+    att.plan = crate::cmd::settings::prepare(conf, &env.ifname, &link, &mut rec, &names)?;
     record_vf(host, conf, &mut rec, &mut att.plan)?;
     rec.anchor = anchor;
     rec.unprovable = unprovable;

@@ -143,13 +143,12 @@ fn read_trees(
     out
 }
 
-/// Whether `leaf` can only name a file of the tree it is opened in (a
-/// kernel's names are lower case, digits and `_`): names kept in a file
-/// are read with this check, not trusted as paths.
+/// Whether `leaf` can only name a file of the tree it is opened in: no
+/// `/`, not `.` or `..`, and printable without spaces (as a kept file
+/// writes names). Names kept in a file are read with this check, not
+/// trusted as paths.
 pub fn is_leaf(leaf: &str) -> bool {
-    !leaf.is_empty()
-        && leaf.len() <= 64
-        && leaf.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !matches!(leaf, "" | "." | "..") && leaf.len() <= 255 && leaf.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
 /// `family`'s tree of the device `dev`, open.

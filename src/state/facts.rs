@@ -96,7 +96,8 @@ mod tests {
             "boot b1\nipv4 forwarding\nipv6 accept_ra\nipv7 x\n",
             "boot b1\nipv4 \nipv6 accept_ra\n",
             "boot b1\nipv4 forwarding  arp_ignore\nipv6 accept_ra\n",
-            "boot b1\nipv4 Forwarding\nipv6 accept_ra\n",
+            "boot b1\nipv4 forwarding ..\nipv6 accept_ra\n",
+            "boot b1\nipv4 forwarding\nipv6 conf/all\n",
         ] {
             assert_eq!(parse(text, "b1"), None, "{text:?}");
         }

@@ -564,3 +564,28 @@ fn first_snapshot(w: &World) -> (String, Value) {
     w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
     (cfg, listed)
 }
+
+/// The ethtool family's id and the features' names are the kernel's for
+/// the boot too: the first ADD learns them, the next ones neither look the
+/// family up nor ask for names, and read the same features from the
+/// compact reply as from the full one, whatever the host set.
+#[test]
+fn a_second_add_reads_the_features_without_names_and_the_same() {
+    let w = World::new();
+    host(&w); // gro off, tso on
+    let (cfg, _) = first_snapshot(&w);
+    exec(&w.host.name, &["ethtool", "-K", "h1", "tx-checksumming", "off"]);
+    let before = state(&w.host.name, "h1");
+    let trace = traced_with(&w, "ADD", &cfg, "trace=sendto");
+    assert!(!trace.contains("nlctrl"), "ADD looked the ethtool family up again:\n{trace}");
+    let compact = only_record(&w, &w.id, "eth0")["features"].clone();
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    std::fs::remove_file(std::path::Path::new(&w.data_dir()).join(".kernel-facts")).unwrap();
+    w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+    let full = only_record(&w, &w.id, "eth0")["features"].clone();
+    assert_eq!(compact, full, "the compact read differs from the full one");
+    let (gro, csum, tso) = (&full["rx-gro"], &full["tx-checksum-ip-generic"], &full["tx-tcp-segmentation"]);
+    assert_eq!((gro.as_bool(), csum.as_bool(), tso.as_bool()), (Some(false), Some(false), Some(true)), "{full:#}");
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    assert_home(&w, &before, "DEL");
+}

@@ -15,11 +15,11 @@ use crate::cmd::{Container, Host};
 use crate::cni::declare::Declared;
 use crate::cni::error::config_error;
 use crate::cni::{Error, NetConf, Result, code};
-use crate::netlink::ethtool::{Ethtool, Features, members};
+use crate::netlink::ethtool::{Ethtool, Features, Kept, members};
 use crate::netlink::gso::GRO_MAX;
 use crate::netlink::socket::in_namespace;
 use crate::netlink::{Link, LinkChange, NlError, NlResult, sysctl};
-use crate::state::Record;
+use crate::state::{Facts, Record};
 use crate::warn;
 
 /// What ADD applies, resolved against the device.
@@ -38,10 +38,10 @@ pub struct Plan {
 /// change (its per-device sysctls, its features), into `rec`, and resolves
 /// the declared settings against it: code 7 naming the key and value when
 /// the device cannot take one. Nothing has changed yet.
-pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, names: &sysctl::Names) -> Result<Plan> {
+pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, kernel: &mut Facts) -> Result<Plan> {
     let d = &conf.declared;
-    rec.sysctls = sysctl::snapshot(&link.name, link, names);
-    let device_features = match Ethtool::open().and_then(|mut e| Features::read(&mut e, &link.name)) {
+    rec.sysctls = sysctl::snapshot(&link.name, link, &kernel.sysctl);
+    let device_features = match read_features(&link.name, &mut kernel.ethtool) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {
             warn!("the features of {} cannot be read, so they are not kept: {e}", link.name);
@@ -65,6 +65,15 @@ pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, name
         device_features,
     };
     Ok(plan)
+}
+
+/// The features of `name` on the host, read with what is `kept` of the
+/// ethtool family for the boot, which the read then updates.
+fn read_features(name: &str, kept: &mut Option<Kept>) -> NlResult<Features> {
+    let mut eth = Ethtool::open_kept(kept.as_ref())?;
+    let features = Features::read(&mut eth, name)?;
+    *kept = Some(eth.kept(&features));
+    Ok(features)
 }
 
 fn check_mtu(d: &Declared, link: &Link) -> Result<()> {

@@ -7,7 +7,10 @@
 //!
 //! One FEATURES_GET says everything: its HW bitset lists every feature the
 //! kernel has, by index and name (the kernel sends it with the mask of all
-//! features), and WANTED, ACTIVE and NOCHANGE list the ones set.
+//! features), and WANTED, ACTIVE and NOCHANGE list the ones set. The family
+//! id and the names are the kernel's for the whole boot (`Kept`): given
+//! them, the request is for compact bitsets (bits without names, some
+//! 200 bytes instead of 4.4 KB) and the family is not looked up.
 
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
@@ -33,10 +36,14 @@ const ETHTOOL_A_FEATURES_ACTIVE: u16 = 4;
 const ETHTOOL_A_FEATURES_NOCHANGE: u16 = 5;
 const ETHTOOL_A_HEADER_DEV_NAME: u16 = 2;
 const ETHTOOL_A_HEADER_FLAGS: u16 = 3;
+/// Bitsets as bit arrays, without names.
+const ETHTOOL_FLAG_COMPACT_BITSETS: u32 = 1 << 0;
 /// No FEATURES_SET_REPLY: the ACK is all we wait for.
 const ETHTOOL_FLAG_OMIT_REPLY: u32 = 1 << 1;
 const ETHTOOL_A_BITSET_NOMASK: u16 = 1;
+const ETHTOOL_A_BITSET_SIZE: u16 = 2;
 const ETHTOOL_A_BITSET_BITS: u16 = 3;
+const ETHTOOL_A_BITSET_VALUE: u16 = 4;
 const ETHTOOL_A_BITSET_BITS_BIT: u16 = 1;
 const ETHTOOL_A_BITSET_BIT_INDEX: u16 = 1;
 const ETHTOOL_A_BITSET_BIT_NAME: u16 = 2;
@@ -49,14 +56,39 @@ const GENL_HDRLEN: usize = 4;
 pub struct Ethtool {
     sock: Socket,
     family: u16,
+    /// The features' names, when kept from an earlier read this boot.
+    names: Option<Vec<String>>,
+}
+
+/// What a verbose read learns that holds for the boot: the family's id
+/// and the names of the features, in bit order (kept by state/facts.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub family: u16,
+    pub names: Vec<String>,
 }
 
 impl Ethtool {
     /// One in the calling thread's namespace.
     pub fn open() -> NlResult<Ethtool> {
+        Ethtool::open_kept(None)
+    }
+
+    /// One that takes the family's id and the names from `kept` when
+    /// given: no lookup, and compact replies.
+    pub fn open_kept(kept: Option<&Kept>) -> NlResult<Ethtool> {
         let mut sock = Socket::generic().map_err(|e| e.during("open an ethtool netlink socket"))?;
-        let family = family_id(&mut sock)?;
-        Ok(Ethtool { sock, family })
+        let family = match kept {
+            Some(k) => k.family,
+            None => family_id(&mut sock)?,
+        };
+        Ok(Ethtool { sock, family, names: kept.map(|k| k.names.clone()) })
+    }
+
+    /// What `features`, read in full through this socket, says for the
+    /// boot.
+    pub fn kept(&self, features: &Features) -> Kept {
+        Kept { family: self.family, names: features.names.clone() }
     }
 
     /// One in namespace `ns` (a netlink socket stays where it was made).
@@ -77,6 +109,16 @@ impl Ethtool {
         body.extend_from_slice(attrs);
         let replies = self.sock.raw(self.family, 0, &body)?;
         Ok(replies.into_iter().map(|r| r.get(GENL_HDRLEN..).unwrap_or_default().to_vec()).collect())
+    }
+}
+
+impl Ethtool {
+    /// FEATURES_GET of `ifname` with header `flags`: the reply's attributes.
+    fn get(&mut self, ifname: &str, flags: u32) -> NlResult<Vec<u8>> {
+        let replies = self
+            .request(ETHTOOL_MSG_FEATURES_GET, ifname, flags, &[])
+            .map_err(|e| e.during(format!("read the ethtool features of {ifname}")))?;
+        Ok(replies.into_iter().next().unwrap_or_default())
     }
 }
 
@@ -112,6 +154,19 @@ pub struct Feature {
     pub active: bool,
 }
 
+impl Feature {
+    /// What bitset `kind` of a FEATURES_GET_REPLY says of it (`set`).
+    fn take(&mut self, kind: u16, set: bool) {
+        match kind {
+            ETHTOOL_A_FEATURES_HW => self.changeable = set,
+            ETHTOOL_A_FEATURES_WANTED => self.requested = set,
+            ETHTOOL_A_FEATURES_ACTIVE => self.active = set,
+            ETHTOOL_A_FEATURES_NOCHANGE => self.changeable &= !set,
+            _ => {}
+        }
+    }
+}
+
 /// The features of one device, by the kernel's names, in bit order.
 #[derive(Debug, Clone, Default)]
 pub struct Features {
@@ -120,13 +175,18 @@ pub struct Features {
 }
 
 impl Features {
-    /// Reads the features of `ifname` in the namespace of `eth`.
+    /// Reads the features of `ifname` in the namespace of `eth`: in
+    /// compact bitsets when `eth` has the names, in full otherwise, or
+    /// when the compact reply does not have as many bits as names.
     pub fn read(eth: &mut Ethtool, ifname: &str) -> NlResult<Features> {
-        let replies = eth
-            .request(ETHTOOL_MSG_FEATURES_GET, ifname, 0, &[])
-            .map_err(|e| e.during(format!("read the ethtool features of {ifname}")))?;
-        let reply = replies.first().map(Vec::as_slice).unwrap_or_default();
-        Ok(Features::parse(reply))
+        if let Some(names) = eth.names.take() {
+            let reply = eth.get(ifname, ETHTOOL_FLAG_COMPACT_BITSETS)?;
+            if let Some(f) = Features::parse_compact(&reply, &names) {
+                eth.names = Some(names);
+                return Ok(f);
+            }
+        }
+        Ok(Features::parse(&eth.get(ifname, 0)?))
     }
 
     /// A FEATURES_GET_REPLY's attributes: every name from HW, each
@@ -142,17 +202,28 @@ impl Features {
                 if f.names[index].is_empty() {
                     f.names[index] = name;
                 }
-                let state = &mut f.state[index];
-                match kind {
-                    ETHTOOL_A_FEATURES_HW => state.changeable = set,
-                    ETHTOOL_A_FEATURES_WANTED => state.requested = set,
-                    ETHTOOL_A_FEATURES_ACTIVE => state.active = set,
-                    ETHTOOL_A_FEATURES_NOCHANGE => state.changeable &= !set,
-                    _ => {}
-                }
+                f.state[index].take(kind, set);
             }
         }
         f
+    }
+
+    /// A reply in compact bitsets, with the names kept: None when a bitset
+    /// has another number of bits than there are names.
+    fn parse_compact(reply: &[u8], names: &[String]) -> Option<Features> {
+        let mut state = vec![Feature::default(); names.len()];
+        let bitsets =
+            [ETHTOOL_A_FEATURES_HW, ETHTOOL_A_FEATURES_WANTED, ETHTOOL_A_FEATURES_ACTIVE, ETHTOOL_A_FEATURES_NOCHANGE];
+        for (kind, value) in attrs(reply).filter(|(kind, _)| bitsets.contains(kind)) {
+            let Some(bits) = compact(value) else { continue };
+            if bits.len() != names.len() {
+                return None;
+            }
+            for (s, set) in state.iter_mut().zip(bits) {
+                s.take(kind, set);
+            }
+        }
+        Some(Features { names: names.to_vec(), state })
     }
 
     /// The state of the feature called `name`.
@@ -207,6 +278,19 @@ impl Features {
         });
         Some(out)
     }
+}
+
+/// A compact bitset's bits (SIZE of them, set as VALUE says); None
+/// without a SIZE. Without a mask, as the kernel sends
+/// each bitset of a compact FEATURES_GET_REPLY but HW, whose mask is
+/// every feature, the VALUE is all that counts.
+fn compact(b: &[u8]) -> Option<Vec<bool>> {
+    let size = attrs(b).find(|(kind, _)| *kind == ETHTOOL_A_BITSET_SIZE).and_then(|(_, v)| nla::u32_of(v))? as usize;
+    let value = attrs(b).find(|(kind, _)| *kind == ETHTOOL_A_BITSET_VALUE).map_or(&[][..], |(_, v)| v);
+    // An array of u32 words in host order, bit i in word i / 32.
+    let word = |w: usize| value.get(w * 4..w * 4 + 4).and_then(nla::u32_of).unwrap_or(0);
+    let bit = |i: usize| word(i / 32) & (1 << (i % 32)) != 0;
+    Some((0..size).map(bit).collect())
 }
 
 /// A bitset's bits, in the kernel's verbose form: (index, name, set). A

@@ -1,10 +1,13 @@
 //! What the running kernel has, kept in the data directory for the boot:
-//! the names of the per-device sysctls. Listing them costs every ADD some
-//! 0.2 ms of CPU, a tenth of it, and they are the kernel's tables, the
-//! same until the next boot. The file says which boot it is of; one of
-//! another boot, or one that does not read as plain names, is listed anew
-//! and replaced. Keeping it is best effort: ADD works without it.
+//! the names of the per-device sysctls, and the ethtool family's id and
+//! feature names. Finding them out costs every ADD some 0.2 ms of CPU (the
+//! listing of the sysctl trees), and a family lookup and full replies
+//! every read of features; they are the kernel's tables, the same until
+//! the next boot. The file says which boot it is of; one of another boot,
+//! or one that does not read as plain names, is found out anew and
+//! replaced. Keeping it is best effort: ADD works without it.
 
+use crate::netlink::ethtool::Kept;
 use crate::netlink::sysctl::{self, FAMILIES, Names};
 
 use super::Store;
@@ -15,24 +18,46 @@ const FACTS_MAX: usize = 16 << 10;
 /// A new one at every boot (random(4)).
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 
+/// What the kernel has, for one boot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub sysctl: Names,
+    /// Once a read of features has learnt it.
+    pub ethtool: Option<Kept>,
+}
+
+/// The facts as loaded (or listed), to keep what a call learns on top.
+pub struct Known {
+    pub facts: Facts,
+    boot: Option<String>,
+    kept: Option<Facts>,
+}
+
 impl Store {
-    /// The names of the per-device sysctls in this boot: kept ones, else
-    /// listed in this thread's namespace and kept when every tree is there
-    /// (a tree that is missing may come with its module later).
-    pub fn sysctl_names(&self) -> Names {
+    /// The facts kept for this boot, else the sysctl names listed in this
+    /// thread's namespace.
+    pub fn kernel_facts(&self) -> Known {
         let boot = boot_id();
-        if let Some(names) = boot.as_deref().and_then(|boot| self.kept(boot)) {
-            return names;
-        }
-        let names = Names::listed();
-        if let (Some(boot), Some(complete)) = (boot, names.complete()) {
-            let _ = self.dir.write(FACTS, render(&boot, complete).as_bytes());
-        }
-        names
+        let kept = boot.as_deref().and_then(|boot| self.kept(boot));
+        let facts = kept.clone().unwrap_or_else(|| Facts { sysctl: Names::listed(), ethtool: None });
+        Known { facts, boot, kept }
     }
 
-    /// The names kept for boot `boot`, if they read as names.
-    fn kept(&self, boot: &str) -> Option<Names> {
+    /// Keeps `known`'s facts for the boot when they are new, and when every
+    /// sysctl tree is there (a tree that is missing may come with its
+    /// module later).
+    pub fn keep(&self, known: &Known) {
+        let Some(boot) = known.boot.as_deref() else { return };
+        if known.kept.as_ref() == Some(&known.facts) {
+            return;
+        }
+        if let Some(text) = render(boot, &known.facts) {
+            let _ = self.dir.write(FACTS, text.as_bytes());
+        }
+    }
+
+    /// The facts kept for boot `boot`, if they read as such.
+    fn kept(&self, boot: &str) -> Option<Facts> {
         let bytes = self.dir.read(FACTS, FACTS_MAX).ok()??;
         parse(&String::from_utf8(bytes).ok()?, boot)
     }
@@ -43,23 +68,29 @@ fn boot_id() -> Option<String> {
     Some(id.trim().to_string()).filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
 }
 
-/// "boot <id>", then a line per family: its name, then its sysctls'.
-fn render(boot: &str, names: [&[String]; 2]) -> String {
+/// "boot <id>", a line per sysctl family (its name, then its sysctls'),
+/// then "ethtool <family id> <names, by commas>" when known. None without
+/// every sysctl family.
+fn render(boot: &str, facts: &Facts) -> Option<String> {
     let mut out = format!("boot {boot}\n");
-    for (family, leaves) in FAMILIES.into_iter().zip(names) {
+    for (family, leaves) in FAMILIES.into_iter().zip(facts.sysctl.complete()?) {
         out.push_str(&format!("{family} {}\n", leaves.join(" ")));
     }
-    out
+    if let Some(e) = &facts.ethtool {
+        out.push_str(&format!("ethtool {} {}\n", e.family, e.names.join(",")));
+    }
+    Some(out)
 }
 
-/// `render`'s text, for boot `boot` and with every family, else None.
-fn parse(text: &str, boot: &str) -> Option<Names> {
+/// `render`'s text, for boot `boot` and with every sysctl family, else
+/// None.
+fn parse(text: &str, boot: &str) -> Option<Facts> {
     let mut lines = text.lines();
     if lines.next()? != format!("boot {boot}") {
         return None;
     }
-    let mut names = Names::default();
-    for (slot, family) in names.0.iter_mut().zip(FAMILIES) {
+    let mut facts = Facts::default();
+    for (slot, family) in facts.sysctl.0.iter_mut().zip(FAMILIES) {
         let mut words = lines.next()?.split(' ');
         let leaves: Vec<String> = (words.next() == Some(family)).then(|| words.map(str::to_string).collect())?;
         if leaves.is_empty() || !leaves.iter().all(|leaf| sysctl::is_leaf(leaf)) {
@@ -67,7 +98,23 @@ fn parse(text: &str, boot: &str) -> Option<Names> {
         }
         *slot = Some(leaves);
     }
-    lines.next().is_none().then_some(names)
+    if let Some(line) = lines.next() {
+        facts.ethtool = Some(parse_ethtool(line)?);
+    }
+    lines.next().is_none().then_some(facts)
+}
+
+/// "ethtool <family id> <names>": a feature's name may be empty (a bit
+/// the kernel does not use), never holds a comma or a space.
+fn parse_ethtool(line: &str) -> Option<Kept> {
+    let mut words = line.split(' ');
+    if words.next()? != "ethtool" {
+        return None;
+    }
+    let family = words.next()?.parse().ok()?;
+    let names: Vec<String> = words.next()?.split(',').map(str::to_string).collect();
+    let plain = |n: &String| n.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+    (words.next().is_none() && names.iter().all(plain)).then_some(Kept { family, names })
 }
 
 #[cfg(test)]
@@ -79,12 +126,23 @@ mod tests {
     }
 
     #[test]
-    fn kept_names_read_back_for_their_boot_only() {
+    fn kept_facts_read_back_for_their_boot_only() {
         let [v4, v6] = names();
-        let text = render("b1", [&v4, &v6]);
+        let mut facts = Facts { sysctl: Names([Some(v4), Some(v6)]), ethtool: None };
+        let text = render("b1", &facts).unwrap();
         assert_eq!(text, "boot b1\nipv4 forwarding arp_ignore\nipv6 accept_ra\n");
-        assert_eq!(parse(&text, "b1"), Some(Names([Some(v4), Some(v6)])));
+        assert_eq!(parse(&text, "b1").as_ref(), Some(&facts));
         assert_eq!(parse(&text, "b2"), None);
+        facts.ethtool = Some(Kept { family: 21, names: vec!["tx-scatter-gather".into(), "".into(), "rx-gro".into()] });
+        let text = render("b1", &facts).unwrap();
+        assert!(text.ends_with("\nethtool 21 tx-scatter-gather,,rx-gro\n"), "{text}");
+        assert_eq!(parse(&text, "b1"), Some(facts));
+    }
+
+    #[test]
+    fn without_every_sysctl_tree_nothing_is_kept() {
+        let [v4, _] = names();
+        assert_eq!(render("b1", &Facts { sysctl: Names([Some(v4), None]), ethtool: None }), None);
     }
 
     #[test]
@@ -98,6 +156,9 @@ mod tests {
             "boot b1\nipv4 forwarding  arp_ignore\nipv6 accept_ra\n",
             "boot b1\nipv4 forwarding ..\nipv6 accept_ra\n",
             "boot b1\nipv4 forwarding\nipv6 conf/all\n",
+            "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool x tx-sg\n",
+            "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool 21 tx sg\n",
+            "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool 21\n",
         ] {
             assert_eq!(parse(text, "b1"), None, "{text:?}");
         }

@@ -19,6 +19,7 @@ mod record;
 mod store;
 
 pub use error::{Error, Kind, Result};
+pub use facts::{Facts, Known};
 pub use key::Key;
 pub use record::{Anchor, Device, Phase, Record, now};
 pub use store::{KeyLock, Store};

@@ -220,8 +220,9 @@ pub(super) fn snapshot(
         _ => None,
     };
     let mut rec = Record::new(key, netns, link.clone(), addrs);
-    let names = att.store.sysctl_names();
-    att.plan = crate::cmd::settings::prepare(conf, &env.ifname, &link, &mut rec, &names)?;
+    let mut known = att.store.kernel_facts();
+    att.plan = crate::cmd::settings::prepare(conf, &env.ifname, &link, &mut rec, &mut known.facts)?;
+    att.store.keep(&known);
     record_vf(host, conf, &mut rec, &mut att.plan)?;
     rec.anchor = anchor;
     rec.unprovable = unprovable;

@@ -89,3 +89,57 @@ fn group_names_stand_for_their_members() {
     assert_eq!(members(&f, "rx-gro-hw"), ["rx-gro-hw"]);
     assert!(members(&f, "nope").is_empty());
 }
+
+/// A compact bitset as the kernel writes one: SIZE, the bits as u32 words
+/// in VALUE, and the MASK of every bit or NOMASK.
+fn compact_bitset(out: &mut Vec<u8>, kind: u16, set: &[bool], mask: bool) {
+    let words = |bits: &mut dyn Iterator<Item = bool>| {
+        let mut w = vec![0u32; set.len().div_ceil(32)];
+        for (i, on) in bits.enumerate() {
+            w[i / 32] |= u32::from(on) << (i % 32);
+        }
+        w.iter().flat_map(|w| w.to_ne_bytes()).collect::<Vec<u8>>()
+    };
+    nla::nest(out, kind, |b| {
+        if !mask {
+            nla::push(b, ETHTOOL_A_BITSET_NOMASK, &[]);
+        }
+        nla::push(b, ETHTOOL_A_BITSET_SIZE, &(set.len() as u32).to_ne_bytes());
+        nla::push(b, ETHTOOL_A_BITSET_VALUE, &words(&mut set.iter().copied()));
+        if mask {
+            nla::push(b, 5, &words(&mut set.iter().map(|_| true))); // MASK
+        }
+    });
+}
+
+/// `reply()`'s states, in compact bitsets.
+fn compact_reply(hw: &[bool]) -> Vec<u8> {
+    let mut r = Vec::new();
+    nla::nest(&mut r, ETHTOOL_A_FEATURES_HEADER, |h| nla::push_str(h, ETHTOOL_A_HEADER_DEV_NAME, "eth0"));
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_HW, hw, true);
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_WANTED, &[true, false, true, false], false);
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_ACTIVE, &[true, false, false, true], false);
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_NOCHANGE, &[false, false, true, true], false);
+    r
+}
+
+#[test]
+fn a_compact_reply_with_the_kept_names_reads_as_the_full_one() {
+    let names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+    let full = Features::parse(&reply());
+    let compact = Features::parse_compact(&compact_reply(&[true, true, true, false]), &names).unwrap();
+    assert_eq!((&compact.names, &compact.state), (&full.names, &full.state));
+    // Bits beyond the first word land where they belong.
+    let many: Vec<bool> = (0..40).map(|i| i % 3 == 0).collect();
+    let mut r = Vec::new();
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_ACTIVE, &many, false);
+    let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+    let f = Features::parse_compact(&r, &names).unwrap();
+    assert_eq!(f.state.iter().map(|s| s.active).collect::<Vec<_>>(), many);
+}
+
+#[test]
+fn a_compact_reply_of_another_size_than_the_kept_names_is_not_taken() {
+    let names: Vec<String> = NAMES[..3].iter().map(|n| n.to_string()).collect();
+    assert!(Features::parse_compact(&compact_reply(&[true, true, true, false]), &names).is_none());
+}

@@ -566,9 +566,10 @@ fn first_snapshot(w: &World) -> (String, Value) {
 }
 
 /// The ethtool family's id and the features' names are the kernel's for
-/// the boot too: the first ADD learns them, the next ones neither look the
-/// family up nor ask for names, and read the same features from the
-/// compact reply as from the full one, whatever the host set.
+/// the boot too: the first ADD learns them, the next ADDs and DELs neither
+/// look the family up nor ask for names, and read the same features from
+/// the compact reply as from the full one, whatever the host or the pod
+/// set.
 #[test]
 fn a_second_add_reads_the_features_without_names_and_the_same() {
     let w = World::new();
@@ -579,7 +580,10 @@ fn a_second_add_reads_the_features_without_names_and_the_same() {
     let trace = traced_with(&w, "ADD", &cfg, "trace=sendto");
     assert!(!trace.contains("nlctrl"), "ADD looked the ethtool family up again:\n{trace}");
     let compact = only_record(&w, &w.id, "eth0")["features"].clone();
-    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    exec(&w.ctr.name, &["ethtool", "-K", "eth0", "tx-checksumming", "on", "tso", "off"]);
+    let trace = traced_with(&w, "DEL", &cfg, "trace=sendto");
+    assert!(!trace.contains("nlctrl"), "DEL looked the ethtool family up:\n{trace}");
+    assert_eq!(state(&w.host.name, "h1").features, before.features, "DEL did not give the features back");
     std::fs::remove_file(std::path::Path::new(&w.data_dir()).join(".kernel-facts")).unwrap();
     w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
     let full = only_record(&w, &w.id, "eth0")["features"].clone();

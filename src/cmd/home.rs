@@ -120,6 +120,7 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
         store.save_if_room(&rec)?;
     }
     failpoint::hit("del-after-record");
+    host.ethtool = host.ethtool.take().or_else(|| store.kept_ethtool());
     match bring_home(host, ctr, &rec)? {
         Outcome::Home | Outcome::Gone => Ok(store.remove(&rec)?),
         Outcome::Lost(why) => {
@@ -289,7 +290,7 @@ fn rename_on_host(sock: &mut Socket, link: &Link, rec: &Record) -> Result<String
 /// is gone, say) is a warning, not a failed DEL.
 fn restore(host: &mut Host, link: &Link, name: &str, rec: &Record) -> Result<()> {
     // Before the addresses: IPv6 must be enabled again for its own.
-    crate::cmd::settings::restore_host(name, link, rec);
+    crate::cmd::settings::restore_host(name, link, rec, host.ethtool.as_ref());
     let addrs = unexpired(&rec.addrs);
     let requests = restore_requests(&mut host.sock, link, name, rec, &addrs);
     if send_restore(&mut host.sock, name, requests)? {

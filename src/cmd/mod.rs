@@ -20,6 +20,7 @@ use std::path::Path;
 use crate::cmd::errors::kernel_error;
 use crate::cni::{Error, code};
 use crate::netlink::Socket;
+use crate::netlink::ethtool::Kept;
 use crate::netns::Netns;
 use crate::state::{Anchor, Record};
 use crate::warn;
@@ -28,6 +29,10 @@ use crate::warn;
 pub struct Host {
     pub ns: Netns,
     pub sock: Socket,
+    /// The ethtool family's id and feature names kept for the boot, where
+    /// the dataDir gave them (`home::finish`): reads of the features need
+    /// no lookup and no names then.
+    pub ethtool: Option<Kept>,
 }
 
 impl Host {
@@ -35,7 +40,7 @@ impl Host {
         let ns = Netns::current()
             .map_err(|why| Error::new(code::KERNEL, format!("cannot open the host network namespace: {why}")))?;
         let sock = Socket::open().map_err(kernel_error("open a netlink socket in the host namespace"))?;
-        Ok(Host { ns, sock })
+        Ok(Host { ns, sock, ethtool: None })
     }
 }
 

@@ -226,9 +226,10 @@ impl Pod {
 
 /// On the host, before the addresses come back: the per-device sysctls the
 /// move reset (IPv6 enabled again before its addresses, on a host whose
-/// default disables it), and the features the pod may have changed. What
-/// cannot be put back is a warning: the interface is home all the same.
-pub fn restore_host(name: &str, link: &Link, rec: &Record) {
+/// default disables it), and the features the pod may have changed (read
+/// with what is `kept` of the ethtool family for the boot). What cannot be
+/// put back is a warning: the interface is home all the same.
+pub fn restore_host(name: &str, link: &Link, rec: &Record, kept: Option<&Kept>) {
     let have = sysctl::current(name, link, rec.sysctls.keys());
     for (key, want) in &rec.sysctls {
         if have.get(key) == Some(want) {
@@ -242,7 +243,7 @@ pub fn restore_host(name: &str, link: &Link, rec: &Record) {
         return;
     }
     let put_back = |mut e: Ethtool| Features::read(&mut e, name).and_then(|f| f.set(&mut e, name, &rec.features));
-    if let Err(e) = Ethtool::open().and_then(put_back) {
+    if let Err(e) = Ethtool::open_kept(kept).and_then(put_back) {
         warn!("cannot give {name} back its features: {e}");
     }
 }

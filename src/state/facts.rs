@@ -56,6 +56,12 @@ impl Store {
         }
     }
 
+    /// What is kept of the ethtool family for this boot, if anything:
+    /// DEL's read of the features, without listing anything.
+    pub fn kept_ethtool(&self) -> Option<Kept> {
+        self.kept(&boot_id()?)?.ethtool
+    }
+
     /// The facts kept for boot `boot`, if they read as such.
     fn kept(&self, boot: &str) -> Option<Facts> {
         let bytes = self.dir.read(FACTS, FACTS_MAX).ok()??;

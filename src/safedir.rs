@@ -97,8 +97,10 @@ impl SafeDir {
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(self.refused(name, "read", e)),
         };
-        self.require_regular(name, &fd)?;
-        let mut bytes = Vec::new();
+        let size = self.require_regular(name, &fd)?;
+        // Room for all of it and the EOF read: one read, not a doubling
+        // buffer's dozen.
+        let mut bytes = Vec::with_capacity(size.min(limit as u64) as usize + 1);
         File::from(fd)
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
@@ -169,7 +171,7 @@ impl SafeDir {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | SAFE;
         let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
             .map_err(|e| self.refused(name, "create", e))?;
-        self.require_regular(name, &fd)
+        self.require_regular(name, &fd).map(drop)
     }
 
     /// Removes `name`; true if it was there.
@@ -247,12 +249,13 @@ impl SafeDir {
         }
     }
 
-    fn require_regular(&self, name: &str, fd: &OwnedFd) -> Result<()> {
+    /// Fails unless `fd` is a regular file; its size.
+    fn require_regular(&self, name: &str, fd: &OwnedFd) -> Result<u64> {
         let st = fstat(fd).map_err(|e| unusable(format!("{}: {e}", self.show(name))))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             return Err(unusable(format!("{} is not a regular file; remove it", self.show(name))));
         }
-        Ok(())
+        Ok(st.st_size.max(0) as u64)
     }
 
     fn refused(&self, name: &str, what: &str, e: Errno) -> Error {

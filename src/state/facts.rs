@@ -7,6 +7,8 @@
 //! or one that does not read as plain names, is found out anew and
 //! replaced. Keeping it is best effort: ADD works without it.
 
+use std::io::Read;
+
 use crate::netlink::ethtool::Kept;
 use crate::netlink::sysctl::{self, FAMILIES, Names};
 
@@ -69,9 +71,13 @@ impl Store {
     }
 }
 
+/// This boot's id: one read (a sysctl's handler writes the whole value
+/// into a buffer that holds it).
 fn boot_id() -> Option<String> {
-    let id = std::fs::read_to_string(BOOT_ID).ok()?;
-    Some(id.trim().to_string()).filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(BOOT_ID).and_then(|mut f| f.read(&mut buf)).ok()?;
+    let id = std::str::from_utf8(&buf[..n]).ok()?.trim();
+    Some(id.to_string()).filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
 }
 
 /// "boot <id>", a line per sysctl family (its name, then its sysctls'),

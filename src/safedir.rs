@@ -347,6 +347,10 @@ pub(crate) mod tests {
         let e = dir.read("five", 4).unwrap_err();
         assert!(e.msg.contains("five is larger than 4 bytes"), "{}", e.msg);
         assert_eq!(dir.read("absent", 4).unwrap(), None);
+        // The buffer is sized from the file's size: an empty one too.
+        dir.write("empty", b"").unwrap();
+        assert_eq!(dir.read("empty", 4).unwrap(), Some(Vec::new()));
+        dir.remove("empty").unwrap();
         let mut names = dir.names().unwrap();
         names.sort();
         assert_eq!(names, ["five", "four"], "the names of the files, without . and ..");

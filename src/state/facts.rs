@@ -126,7 +126,8 @@ fn parse_ethtool(line: &str) -> Option<Kept> {
     }
     let family = words.next()?.parse().ok()?;
     let names: Vec<String> = words.next()?.split(',').map(str::to_string).collect();
-    let plain = |n: &String| n.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+    // Split at commas and spaces already: what is left must print.
+    let plain = |n: &String| n.bytes().all(|b| b.is_ascii_graphic());
     (words.next().is_none() && names.iter().all(plain)).then_some(Kept { family, names })
 }
 
@@ -172,6 +173,7 @@ mod tests {
             "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool x tx-sg\n",
             "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool 21 tx sg\n",
             "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool 21\n",
+            "boot b1\nipv4 forwarding\nipv6 accept_ra\nethtool 21 tx\tsg\n",
         ] {
             assert_eq!(parse(text, "b1"), None, "{text:?}");
         }

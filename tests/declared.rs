@@ -593,3 +593,33 @@ fn a_second_add_reads_the_features_without_names_and_the_same() {
     w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
     assert_home(&w, &before, "DEL");
 }
+
+/// A kept ethtool family id is the dataDir's word, not the kernel's: one
+/// that names another family (the controller's own, 16) or none makes the
+/// read look the family up by name, record the same features as a full
+/// read does, and keep the right id again; DEL gives the features back.
+#[test]
+fn a_kept_ethtool_family_that_is_not_ethtools_is_looked_up_anew() {
+    let w = World::new();
+    host(&w);
+    let (cfg, _) = first_snapshot(&w);
+    let facts = std::path::Path::new(&w.data_dir()).join(".kernel-facts");
+    let kept = std::fs::read_to_string(&facts).unwrap();
+    let line = kept.lines().find(|l| l.starts_with("ethtool ")).expect("an ethtool line").to_string();
+    let (_, names) = line["ethtool ".len()..].split_once(' ').unwrap();
+    let before = state(&w.host.name, "h1");
+    w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+    let full = only_record(&w, &w.id, "eth0")["features"].clone();
+    w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+    for planted in ["16", "1023"] {
+        std::fs::write(&facts, kept.replace(&line, &format!("ethtool {planted} {names}"))).unwrap();
+        w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
+        assert_eq!(only_record(&w, &w.id, "eth0")["features"], full, "family {planted}: not the features");
+        let now = std::fs::read_to_string(&facts).unwrap();
+        assert!(now.contains(&line), "family {planted}: the right id was not kept again:\n{now}");
+        std::fs::write(&facts, kept.replace(&line, &format!("ethtool {planted} {names}"))).unwrap();
+        exec(&w.ctr.name, &["ethtool", "-K", "eth0", "tso", "off", "gro", "on"]);
+        w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
+        assert_home(&w, &before, &format!("DEL with family {planted} kept"));
+    }
+}

@@ -29,6 +29,8 @@ const ETHTOOL_GENL_VERSION: u8 = 1;
 
 const ETHTOOL_MSG_FEATURES_GET: u8 = 11;
 const ETHTOOL_MSG_FEATURES_SET: u8 = 12;
+/// The kernel's own numbering (enum ethtool_msg_kernel_type).
+const ETHTOOL_MSG_FEATURES_GET_REPLY: u8 = 11;
 const ETHTOOL_A_FEATURES_HEADER: u16 = 1;
 const ETHTOOL_A_FEATURES_HW: u16 = 2;
 const ETHTOOL_A_FEATURES_WANTED: u16 = 3;
@@ -97,7 +99,7 @@ impl Ethtool {
     }
 
     /// Sends command `cmd` about device `ifname`, with `attrs` after its
-    /// header, and returns the replies' attributes.
+    /// header, and returns the replies, each from its generic-netlink header.
     fn request(&mut self, cmd: u8, ifname: &str, flags: u32, attrs: &[u8]) -> NlResult<Vec<Vec<u8>>> {
         let mut body = vec![cmd, ETHTOOL_GENL_VERSION, 0, 0];
         nla::nest(&mut body, ETHTOOL_A_FEATURES_HEADER, |h| {
@@ -107,18 +109,25 @@ impl Ethtool {
             }
         });
         body.extend_from_slice(attrs);
-        let replies = self.sock.raw(self.family, 0, &body)?;
-        Ok(replies.into_iter().map(|r| r.get(GENL_HDRLEN..).unwrap_or_default().to_vec()).collect())
+        self.sock.raw(self.family, 0, &body)
     }
 }
 
 impl Ethtool {
-    /// FEATURES_GET of `ifname` with header `flags`: the reply's attributes.
+    /// FEATURES_GET of `ifname` with header `flags`: the reply's
+    /// attributes. No FEATURES_GET_REPLY is an error: the family asked was
+    /// not ethtool's.
     fn get(&mut self, ifname: &str, flags: u32) -> NlResult<Vec<u8>> {
-        let replies = self
-            .request(ETHTOOL_MSG_FEATURES_GET, ifname, flags, &[])
-            .map_err(|e| e.during(format!("read the ethtool features of {ifname}")))?;
-        Ok(replies.into_iter().next().unwrap_or_default())
+        let during = || format!("read the ethtool features of {ifname}");
+        let replies = self.request(ETHTOOL_MSG_FEATURES_GET, ifname, flags, &[]).map_err(|e| e.during(during()))?;
+        match replies.into_iter().next() {
+            Some(r) if r.first() == Some(&ETHTOOL_MSG_FEATURES_GET_REPLY) => Ok(r[GENL_HDRLEN.min(r.len())..].to_vec()),
+            _ => Err(NlError::other(format!(
+                "{}: generic-netlink family {} sent no FEATURES_GET_REPLY",
+                during(),
+                self.family
+            ))),
+        }
     }
 }
 
@@ -176,15 +185,21 @@ pub struct Features {
 
 impl Features {
     /// Reads the features of `ifname` in the namespace of `eth`: in
-    /// compact bitsets when `eth` has the names, in full otherwise, or
-    /// when the compact reply does not have as many bits as names.
+    /// compact bitsets when `eth` has the names, in full otherwise.
+    ///
+    /// What was kept is the dataDir's word, not the kernel's: when the
+    /// compact read fails or does not fit the names, the family is looked
+    /// up by name and the features read in full (a kept id could name
+    /// another family, which must not be taken for a device without
+    /// features).
     pub fn read(eth: &mut Ethtool, ifname: &str) -> NlResult<Features> {
         if let Some(names) = eth.names.take() {
-            let reply = eth.get(ifname, ETHTOOL_FLAG_COMPACT_BITSETS)?;
-            if let Some(f) = Features::parse_compact(&reply, &names) {
+            let compact = eth.get(ifname, ETHTOOL_FLAG_COMPACT_BITSETS).ok();
+            if let Some(f) = compact.and_then(|reply| Features::parse_compact(&reply, &names)) {
                 eth.names = Some(names);
                 return Ok(f);
             }
+            eth.family = family_id(&mut eth.sock)?;
         }
         Ok(Features::parse(&eth.get(ifname, 0)?))
     }
@@ -208,22 +223,22 @@ impl Features {
         f
     }
 
-    /// A reply in compact bitsets, with the names kept: None when a bitset
-    /// has another number of bits than there are names.
+    /// A reply in compact bitsets, with the names kept: None unless each
+    /// of the four bitsets the kernel sends is there, with as many bits as
+    /// there are names.
     fn parse_compact(reply: &[u8], names: &[String]) -> Option<Features> {
         let mut state = vec![Feature::default(); names.len()];
         let bitsets =
             [ETHTOOL_A_FEATURES_HW, ETHTOOL_A_FEATURES_WANTED, ETHTOOL_A_FEATURES_ACTIVE, ETHTOOL_A_FEATURES_NOCHANGE];
+        let mut seen = 0;
         for (kind, value) in attrs(reply).filter(|(kind, _)| bitsets.contains(kind)) {
-            let Some(bits) = compact(value) else { continue };
-            if bits.len() != names.len() {
-                return None;
-            }
+            let bits = compact(value).filter(|bits| bits.len() == names.len())?;
             for (s, set) in state.iter_mut().zip(bits) {
                 s.take(kind, set);
             }
+            seen += 1;
         }
-        Some(Features { names: names.to_vec(), state })
+        (seen == bitsets.len()).then(|| Features { names: names.to_vec(), state })
     }
 
     /// The state of the feature called `name`.

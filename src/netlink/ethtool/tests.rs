@@ -131,8 +131,12 @@ fn a_compact_reply_with_the_kept_names_reads_as_the_full_one() {
     assert_eq!((&compact.names, &compact.state), (&full.names, &full.state));
     // Bits beyond the first word land where they belong.
     let many: Vec<bool> = (0..40).map(|i| i % 3 == 0).collect();
+    let none = vec![false; 40];
     let mut r = Vec::new();
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_HW, &none, true);
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_WANTED, &none, false);
     compact_bitset(&mut r, ETHTOOL_A_FEATURES_ACTIVE, &many, false);
+    compact_bitset(&mut r, ETHTOOL_A_FEATURES_NOCHANGE, &none, false);
     let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
     let f = Features::parse_compact(&r, &names).unwrap();
     assert_eq!(f.state.iter().map(|s| s.active).collect::<Vec<_>>(), many);
@@ -142,4 +146,32 @@ fn a_compact_reply_with_the_kept_names_reads_as_the_full_one() {
 fn a_compact_reply_of_another_size_than_the_kept_names_is_not_taken() {
     let names: Vec<String> = NAMES[..3].iter().map(|n| n.to_string()).collect();
     assert!(Features::parse_compact(&compact_reply(&[true, true, true, false]), &names).is_none());
+}
+
+/// A reply that lacks a bitset, or whose bitset has no SIZE, is no
+/// FEATURES_GET_REPLY of these names (an empty one would read as a device
+/// without features).
+#[test]
+fn a_compact_reply_without_its_four_bitsets_is_not_taken() {
+    let names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+    assert!(Features::parse_compact(&[], &names).is_none());
+    let whole = compact_reply(&[true, true, true, false]);
+    let bitsets: Vec<(u16, &[u8])> = attrs(&whole).filter(|(kind, _)| *kind != ETHTOOL_A_FEATURES_HEADER).collect();
+    for (left_out, _) in &bitsets {
+        let mut r = Vec::new();
+        for (kind, value) in bitsets.iter().filter(|(kind, _)| kind != left_out) {
+            nla::push(&mut r, *kind, value);
+        }
+        assert!(Features::parse_compact(&r, &names).is_none(), "without bitset {left_out}");
+    }
+    let mut r = Vec::new();
+    for (kind, value) in &bitsets {
+        let sizeless: Vec<u8> =
+            attrs(value).filter(|(k, _)| *k != ETHTOOL_A_BITSET_SIZE).fold(Vec::new(), |mut b, (k, v)| {
+                nla::push(&mut b, k, v);
+                b
+            });
+        nla::push(&mut r, *kind, if *kind == ETHTOOL_A_FEATURES_ACTIVE { &sizeless } else { value });
+    }
+    assert!(Features::parse_compact(&r, &names).is_none(), "a bitset without SIZE");
 }

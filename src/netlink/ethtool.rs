@@ -120,15 +120,17 @@ impl Ethtool {
     fn get(&mut self, ifname: &str, flags: u32) -> NlResult<Vec<u8>> {
         let during = || format!("read the ethtool features of {ifname}");
         let replies = self.request(ETHTOOL_MSG_FEATURES_GET, ifname, flags, &[]).map_err(|e| e.during(during()))?;
-        match replies.into_iter().next() {
-            Some(r) if r.first() == Some(&ETHTOOL_MSG_FEATURES_GET_REPLY) => Ok(r[GENL_HDRLEN.min(r.len())..].to_vec()),
-            _ => Err(NlError::other(format!(
-                "{}: generic-netlink family {} sent no FEATURES_GET_REPLY",
-                during(),
-                self.family
-            ))),
-        }
+        features_reply(replies).ok_or_else(|| {
+            NlError::other(format!("{}: generic-netlink family {} sent no FEATURES_GET_REPLY", during(), self.family))
+        })
     }
+}
+
+/// The attributes of the reply to a FEATURES_GET, when it is one.
+fn features_reply(replies: Vec<Vec<u8>>) -> Option<Vec<u8>> {
+    let reply = replies.into_iter().next()?;
+    (reply.first() == Some(&ETHTOOL_MSG_FEATURES_GET_REPLY))
+        .then(|| reply.get(GENL_HDRLEN..).unwrap_or_default().to_vec())
 }
 
 /// The ethtool family's id, asked of the kernel's generic-netlink

@@ -175,3 +175,14 @@ fn a_compact_reply_without_its_four_bitsets_is_not_taken() {
     }
     assert!(Features::parse_compact(&r, &names).is_none(), "a bitset without SIZE");
 }
+
+/// Only a FEATURES_GET_REPLY is taken: a reply of another family's command
+/// (the controller's NEWFAMILY is 1), or none, is not a device's features.
+#[test]
+fn only_a_features_reply_is_taken() {
+    let attrs = compact_reply(&[true, true, true, false]);
+    let with_header = |cmd: u8| [vec![cmd, ETHTOOL_GENL_VERSION, 0, 0], attrs.clone()].concat();
+    assert_eq!(features_reply(vec![with_header(ETHTOOL_MSG_FEATURES_GET_REPLY)]), Some(attrs.clone()));
+    assert_eq!(features_reply(vec![with_header(1)]), None);
+    assert_eq!(features_reply(vec![]), None);
+}

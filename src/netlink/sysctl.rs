@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use nix::dir::Dir;
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::sys::stat::Mode;
 
 use super::socket::{NlResult, in_namespace};
@@ -51,7 +51,7 @@ impl Names {
 
     /// The names in device `dev`'s trees.
     fn of(dev: &str) -> Names {
-        Names(FAMILIES.map(|family| tree(family, dev).ok().map(|mut dir| names(&mut dir))))
+        Names(FAMILIES.map(|family| tree(family, dev).ok().and_then(names)))
     }
 
     /// Every family's names, when every family has a tree.
@@ -83,7 +83,7 @@ pub fn snapshot(name: &str, link: &Link, names: &Names) -> BTreeMap<String, Stri
 /// ADD's alone. A key that cannot be read is left out, as there.
 pub fn current<'a>(name: &str, link: &Link, keys: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
     let known = FAMILIES.map(|family| from_link(link, family));
-    let mut dirs: [Option<Option<Dir>>; 2] = [None, None];
+    let mut dirs: [Option<Option<OwnedFd>>; 2] = [None, None];
     let mut out = BTreeMap::new();
     for key in keys {
         let value = if key == FROM_LINK {
@@ -151,18 +151,18 @@ pub fn is_leaf(leaf: &str) -> bool {
     !matches!(leaf, "" | "." | "..") && leaf.len() <= 255 && leaf.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
-/// `family`'s tree of the device `dev`, open.
-fn tree(family: &str, dev: &str) -> nix::Result<Dir> {
-    Dir::open(format!("/proc/sys/net/{family}/conf/{dev}").as_str(), DIR, Mode::empty())
+/// `family`'s tree of the device `dev`, open: a plain descriptor, as the
+/// files are opened in it and only a listing needs a directory stream
+/// (whose set-up cost each ADD a dozen system calls when it listed none).
+fn tree(family: &str, dev: &str) -> nix::Result<OwnedFd> {
+    openat(AT_FDCWD, format!("/proc/sys/net/{family}/conf/{dev}").as_str(), DIR, Mode::empty())
 }
 
-/// The names of the entries of `dir`.
-fn names(dir: &mut Dir) -> Vec<String> {
-    dir.iter()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|leaf| leaf != "." && leaf != "..")
-        .collect()
+/// The names of the entries of directory `dir`.
+fn names(dir: OwnedFd) -> Option<Vec<String>> {
+    let mut dir = Dir::from_fd(dir).ok()?;
+    let names = dir.iter().flatten().map(|e| e.file_name().to_string_lossy().into_owned());
+    Some(names.filter(|leaf| leaf != "." && leaf != "..").collect())
 }
 
 /// The sysctls of `family`'s tree whose files print exactly what the link
@@ -279,7 +279,7 @@ const DIR: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_CLOE
 /// The value of sysctl file `leaf` in `dir`; None when it cannot be read.
 /// A sysctl's handler writes the whole value on the first read when the
 /// buffer holds it, so a short read is the whole value.
-fn read_at(dir: &Dir, leaf: &str) -> Option<String> {
+fn read_at(dir: &OwnedFd, leaf: &str) -> Option<String> {
     let fd = openat(dir, leaf, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
     let mut file = File::from(fd);
     let mut buf = [0u8; 512];

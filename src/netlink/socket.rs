@@ -53,8 +53,11 @@ impl Socket {
     }
 
     fn open_protocol(protocol: isize) -> NlResult<Socket> {
-        let mut raw = RawSocket::new(protocol).map_err(NlError::io("open netlink socket"))?;
-        raw.bind_auto().map_err(NlError::io("bind netlink socket"))?;
+        let raw = RawSocket::new(protocol).map_err(NlError::io("open netlink socket"))?;
+        // Connected to the kernel, the socket takes no message from anyone
+        // else (a process in a pod's namespace could otherwise send it
+        // forged replies). connect also binds it, to a port of the
+        // kernel's choosing: no bind of our own.
         raw.connect(&SocketAddr::new(0, 0)).map_err(NlError::io("connect netlink socket"))?;
         // Extended ACKs carry the kernel's reason; strict checking makes
         // rtnetlink filter dumps by the index we ask for.

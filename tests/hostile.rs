@@ -689,3 +689,34 @@ fn unparking_renames_and_keeps_what_the_operator_changed() {
     assert_eq!(home, Link { mtu: 1300, addrs, ..before }, "unparking restored again");
     assert!(records(&w).is_empty(), "{:#?}", records(&w));
 }
+
+/// A process in the pod's namespace, root there, finds hostdev's netlink
+/// socket in that namespace (`/proc/net/netlink` lists every port) and
+/// sends it a forged reply: the kernel refuses it, as the socket is
+/// connected to the kernel, and a connected netlink socket takes nothing
+/// from another sender.
+#[test]
+fn a_process_in_the_pod_cannot_send_hostdevs_socket_a_forged_reply() {
+    use std::os::fd::AsFd;
+    let w = World::new();
+    let pod = std::fs::File::open(w.ctr.path()).unwrap();
+    let home = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+    let _ours = hostdev::netlink::Socket::open_in(pod.as_fd(), home.as_fd()).unwrap();
+    let forge = r#"
+import errno, socket, struct
+me = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+me.bind((0, 0))
+mine = me.getsockname()[0]
+rows = [l.split() for l in open("/proc/net/netlink").readlines()[1:]]
+for port in [int(r[2]) for r in rows if r[1] == "0" and int(r[2]) not in (0, mine)]:
+    try:
+        me.sendto(struct.pack("=IHHII", 16, 3, 0, 1, port), (port, 0))  # NLMSG_DONE
+        print(port, "sent")
+    except OSError as e:
+        print(port, errno.errorcode[e.errno])
+"#;
+    let out = exec(&w.ctr.name, &["python3", "-c", forge]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "not one other route socket in the pod:\n{out}");
+    assert!(lines[0].ends_with(" ECONNREFUSED"), "the forged reply was not refused: {out}");
+}

@@ -535,7 +535,7 @@ fn sysctl_names_of_another_boot_or_not_plain_are_listed_anew() {
     let w = World::new();
     let before = host(&w);
     let (cfg, listed) = first_snapshot(&w);
-    let kept = std::path::Path::new(&w.data_dir()).join(".kernel-facts");
+    let kept = facts_file(&w);
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     for planted in [
         "boot 00000000-0000-0000-0000-000000000000\nipv4 forwarding not_a_sysctl\nipv6 forwarding\n".to_string(),
@@ -557,6 +557,11 @@ fn sysctl_names_of_another_boot_or_not_plain_are_listed_anew() {
 
 /// A plain config, and the sysctls its first ADD recorded (with the trees
 /// listed, as nothing was kept yet); DEL has run since.
+/// Where the store keeps what the kernel has for the boot.
+fn facts_file(w: &World) -> std::path::PathBuf {
+    std::path::Path::new(&w.data_dir()).join(".kernel-facts")
+}
+
 fn first_snapshot(w: &World) -> (String, Value) {
     let cfg = conf(w, "1.1.0", "h1", json!({}));
     w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
@@ -584,7 +589,7 @@ fn a_second_add_reads_the_features_without_names_and_the_same() {
     let trace = traced_with(&w, "DEL", &cfg, "trace=sendto");
     assert!(!trace.contains("nlctrl"), "DEL looked the ethtool family up:\n{trace}");
     assert_eq!(state(&w.host.name, "h1").features, before.features, "DEL did not give the features back");
-    std::fs::remove_file(std::path::Path::new(&w.data_dir()).join(".kernel-facts")).unwrap();
+    std::fs::remove_file(facts_file(&w)).unwrap();
     w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
     let full = only_record(&w, &w.id, "eth0")["features"].clone();
     assert_eq!(compact, full, "the compact read differs from the full one");
@@ -603,21 +608,23 @@ fn a_kept_ethtool_family_that_is_not_ethtools_is_looked_up_anew() {
     let w = World::new();
     host(&w);
     let (cfg, _) = first_snapshot(&w);
-    let facts = std::path::Path::new(&w.data_dir()).join(".kernel-facts");
+    let facts = facts_file(&w);
     let kept = std::fs::read_to_string(&facts).unwrap();
     let line = kept.lines().find(|l| l.starts_with("ethtool ")).expect("an ethtool line").to_string();
     let (_, names) = line["ethtool ".len()..].split_once(' ').unwrap();
+    let plant =
+        |family: &str| std::fs::write(&facts, kept.replace(&line, &format!("ethtool {family} {names}"))).unwrap();
     let before = state(&w.host.name, "h1");
     w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
     let full = only_record(&w, &w.id, "eth0")["features"].clone();
     w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
     for planted in ["16", "1023"] {
-        std::fs::write(&facts, kept.replace(&line, &format!("ethtool {planted} {names}"))).unwrap();
+        plant(planted);
         w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();
         assert_eq!(only_record(&w, &w.id, "eth0")["features"], full, "family {planted}: not the features");
         let now = std::fs::read_to_string(&facts).unwrap();
         assert!(now.contains(&line), "family {planted}: the right id was not kept again:\n{now}");
-        std::fs::write(&facts, kept.replace(&line, &format!("ethtool {planted} {names}"))).unwrap();
+        plant(planted);
         exec(&w.ctr.name, &["ethtool", "-K", "eth0", "tso", "off", "gro", "on"]);
         w.run(&w.env("DEL", "eth0"), &cfg).assert_ok();
         assert_home(&w, &before, &format!("DEL with family {planted} kept"));

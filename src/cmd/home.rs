@@ -120,7 +120,11 @@ pub fn finish(host: &mut Host, ctr: Option<&mut Container>, store: &Store, mut r
         store.save_if_room(&rec)?;
     }
     failpoint::hit("del-after-record");
-    host.ethtool = host.ethtool.take().or_else(|| store.kept_ethtool());
+    // Read only when there are features to give back; a node agent or GC
+    // keeps it for every record it brings home.
+    if !rec.features.is_empty() {
+        host.ethtool = host.ethtool.take().or_else(|| store.kept_ethtool());
+    }
     match bring_home(host, ctr, &rec)? {
         Outcome::Home | Outcome::Gone => Ok(store.remove(&rec)?),
         Outcome::Lost(why) => {

@@ -36,7 +36,7 @@ impl Keys {
     pub fn canonical(&self, obj: &Map<String, Value>, notes: &mut Notes) -> Map<String, Value> {
         let mut out = Map::new();
         for (key, value) in obj {
-            match self.known.iter().find(|k| fold(k) == fold(key)) {
+            match self.known.iter().find(|k| same_key(k, key)) {
                 Some(k) if *k == key => {}
                 Some(k) if obj.contains_key(*k) => {
                     notes.warnings.push(format!(
@@ -66,7 +66,7 @@ impl Keys {
     /// A "did you mean" for an unknown key close to a known one.
     fn guess(&self, key: &str, notes: &mut Notes) {
         let Some(others) = self.others else { return };
-        if others.iter().any(|o| fold(o) == fold(key)) {
+        if others.iter().any(|o| same_key(o, key)) {
             return;
         }
         let close = |k: &&&str| distance(&fold(key), &fold(k)) <= if k.len() <= 5 { 1 } else { 2 };
@@ -87,13 +87,21 @@ impl Keys {
 /// two folds of non-ASCII letters onto ASCII ones (ſ is s, the Kelvin sign
 /// is k).
 fn fold(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{17f}' => 's',
-            '\u{212a}' => 'k',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    folded(s).collect()
+}
+
+/// Whether Go would take `a` and `b` for one key; compared char by char,
+/// as every key of every config is compared with every known one.
+fn same_key(a: &str, b: &str) -> bool {
+    folded(a).eq(folded(b))
+}
+
+fn folded(s: &str) -> impl Iterator<Item = char> + '_ {
+    s.chars().map(|c| match c {
+        '\u{17f}' => 's',
+        '\u{212a}' => 'k',
+        c => c.to_ascii_lowercase(),
+    })
 }
 
 /// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`.
@@ -134,5 +142,7 @@ mod tests {
         assert_eq!(fold("PciBusId"), "pcibusid");
         assert_eq!(fold("\u{17f}\u{212a}"), "sk");
         assert_ne!(fold("\u{e9}"), "e");
+        assert!(same_key("PciBusId", "pcibusID") && same_key("\u{17f}", "S"));
+        assert!(!same_key("mtu", "mtuu") && !same_key("\u{e9}", "e"));
     }
 }

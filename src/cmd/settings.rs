@@ -40,7 +40,7 @@ pub struct Plan {
 /// the device cannot take one. Nothing has changed yet.
 pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, kernel: &mut Facts) -> Result<Plan> {
     let d = &conf.declared;
-    rec.sysctls = sysctl::snapshot(&link.name, link, &kernel.sysctl);
+    rec.sysctls = sysctl::snapshot(&link.name, link, &kernel.sysctl).into();
     let device_features = match read_features(&link.name, &mut kernel.ethtool) {
         Ok(f) => f,
         Err(e) if d.features.is_empty() => {
@@ -49,7 +49,7 @@ pub fn prepare(conf: &NetConf, ifname: &str, link: &Link, rec: &mut Record, kern
         }
         Err(e) => return Err(ethtool_error(e)),
     };
-    rec.features = device_features.wanted();
+    rec.features = device_features.wanted().into();
     check_mtu(d, link)?;
     check_sizes(d, link)?;
     let plan = Plan {
@@ -231,7 +231,7 @@ impl Pod {
 /// put back is a warning: the interface is home all the same.
 pub fn restore_host(name: &str, link: &Link, rec: &Record, kept: Option<&Kept>) {
     let have = sysctl::current(name, link, rec.sysctls.keys());
-    for (key, want) in &rec.sysctls {
+    for (key, want) in rec.sysctls.iter() {
         if have.get(key) == Some(want) {
             continue;
         }

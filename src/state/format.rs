@@ -10,11 +10,15 @@
 //! does not hold (`skip_serializing_if`), as it always has.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Anchor, Phase, Record};
 use crate::cni::config::Unprovable;
@@ -141,6 +145,36 @@ mirror_enum!(UnprovableFile, Unprovable { TrustContainer, LeaveInContainer });
 mirror_enum!(VlanProtoFile, VlanProto { Dot1Q, Dot1Ad });
 mirror_enum!(LinkStateFile, LinkState { Auto, Enable, Disable });
 
+/// A map of settings (some 90 sysctls, some 60 features), read as a
+/// whole: its pairs gathered, then made a map at once (a sort and a bulk
+/// build), where serde's own read inserts them one by one, every DEL. Of
+/// a key given twice the last is taken, as there.
+fn settings<'de, D, V>(d: D) -> Result<Arc<BTreeMap<String, V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Pairs<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
+        type Value = Vec<(String, V)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(pair) = map.next_entry()? {
+                pairs.push(pair);
+            }
+            Ok(pairs)
+        }
+    }
+
+    Ok(Arc::new(d.deserialize_map(Pairs(PhantomData))?.into_iter().collect()))
+}
+
 fn is_zero(n: &u8) -> bool {
     *n == 0
 }
@@ -175,10 +209,10 @@ struct RecordFile {
     nexthops: Vec<NexthopFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rules: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    sysctls: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    features: BTreeMap<String, bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "settings")]
+    sysctls: Arc<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "settings")]
+    features: Arc<BTreeMap<String, bool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     container_index: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,10 +104,12 @@ pub struct Record {
     pub rules: Vec<String>,
     /// Its per-device sysctls on the host ("ipv4.accept_ra" -> "2"): the
     /// kernel resets them to the namespace's defaults on every move.
-    pub sysctls: BTreeMap<String, String>,
+    /// Shared (`Arc`), as the two maps are most of a record and a record
+    /// is copied to be written, twice an ADD.
+    pub sysctls: Arc<BTreeMap<String, String>>,
     /// Its device features the driver lets change, as the host asked for
     /// them (`ethtool -k`): the pod's changes travel home with the device.
-    pub features: BTreeMap<String, bool>,
+    pub features: Arc<BTreeMap<String, bool>>,
     /// Its index inside the container, once known (a hint).
     pub container_index: Option<u32>,
     /// The name it waits under on the host while its own is taken.
@@ -147,8 +150,8 @@ impl Record {
             routes: Vec::new(),
             nexthops: Vec::new(),
             rules: Vec::new(),
-            sysctls: BTreeMap::new(),
-            features: BTreeMap::new(),
+            sysctls: Arc::default(),
+            features: Arc::default(),
             container_index: None,
             parked_as: None,
             lost: None,

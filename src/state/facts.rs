@@ -29,10 +29,14 @@ pub struct Facts {
 }
 
 /// The facts as loaded (or listed), to keep what a call learns on top.
+/// A call may learn the ethtool part only (the sysctl names, once kept,
+/// are the boot's), so only that is held to compare: a copy of every name
+/// was some 200 allocations of every ADD.
 pub struct Known {
     pub facts: Facts,
     boot: Option<String>,
-    kept: Option<Facts>,
+    /// The ethtool part of the file, when the file was taken.
+    kept_ethtool: Option<Option<Kept>>,
 }
 
 impl Store {
@@ -40,9 +44,10 @@ impl Store {
     /// thread's namespace.
     pub fn kernel_facts(&self) -> Known {
         let boot = boot_id();
-        let kept = boot.as_deref().and_then(|boot| self.kept(boot));
-        let facts = kept.clone().unwrap_or_else(|| Facts { sysctl: Names::listed(), ethtool: None });
-        Known { facts, boot, kept }
+        match boot.as_deref().and_then(|boot| self.kept(boot)) {
+            Some(facts) => Known { kept_ethtool: Some(facts.ethtool.clone()), facts, boot },
+            None => Known { facts: Facts { sysctl: Names::listed(), ethtool: None }, boot, kept_ethtool: None },
+        }
     }
 
     /// Keeps `known`'s facts for the boot when they are new, and when every
@@ -50,7 +55,7 @@ impl Store {
     /// module later).
     pub fn keep(&self, known: &Known) {
         let Some(boot) = known.boot.as_deref() else { return };
-        if known.kept.as_ref() == Some(&known.facts) {
+        if known.kept_ethtool.as_ref() == Some(&known.facts.ethtool) {
             return;
         }
         if let Some(text) = render(boot, &known.facts) {

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::NlError;
 use super::nla::{self, attrs};
@@ -59,15 +59,20 @@ pub struct Ethtool {
     sock: Socket,
     family: u16,
     /// The features' names, when kept from an earlier read this boot.
-    names: Option<Vec<String>>,
+    names: Option<FeatureNames>,
 }
+
+/// The features' names in bit order: the kernel's for the boot, so one
+/// list is shared by the kept file, the socket and each read (a copy of
+/// some 60 names was made four times an ADD).
+pub type FeatureNames = Arc<[String]>;
 
 /// What a verbose read learns that holds for the boot: the family's id
 /// and the names of the features, in bit order (kept by state/facts.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     pub family: u16,
-    pub names: Vec<String>,
+    pub names: FeatureNames,
 }
 
 impl Ethtool {
@@ -181,7 +186,7 @@ impl Feature {
 /// The features of one device, by the kernel's names, in bit order.
 #[derive(Debug, Clone, Default)]
 pub struct Features {
-    pub names: Vec<String>,
+    pub names: FeatureNames,
     pub state: Vec<Feature>,
 }
 
@@ -209,26 +214,26 @@ impl Features {
     /// A FEATURES_GET_REPLY's attributes: every name from HW, each
     /// feature's state from the four bitsets.
     fn parse(reply: &[u8]) -> Features {
-        let mut f = Features::default();
+        let (mut names, mut state) = (Vec::new(), Vec::new());
         for (kind, value) in attrs(reply) {
             for (index, name, set) in bitset(value) {
-                if f.names.len() <= index {
-                    f.names.resize(index + 1, String::new());
-                    f.state.resize(index + 1, Feature::default());
+                if names.len() <= index {
+                    names.resize(index + 1, String::new());
+                    state.resize(index + 1, Feature::default());
                 }
-                if f.names[index].is_empty() {
-                    f.names[index] = name;
+                if names[index].is_empty() {
+                    names[index] = name;
                 }
-                f.state[index].take(kind, set);
+                state[index].take(kind, set);
             }
         }
-        f
+        Features { names: names.into(), state }
     }
 
     /// A reply in compact bitsets, with the names kept: None unless each
     /// of the four bitsets the kernel sends is there, with as many bits as
     /// there are names.
-    fn parse_compact(reply: &[u8], names: &[String]) -> Option<Features> {
+    fn parse_compact(reply: &[u8], names: &FeatureNames) -> Option<Features> {
         let mut state = vec![Feature::default(); names.len()];
         let bitsets =
             [ETHTOOL_A_FEATURES_HW, ETHTOOL_A_FEATURES_WANTED, ETHTOOL_A_FEATURES_ACTIVE, ETHTOOL_A_FEATURES_NOCHANGE];
@@ -240,7 +245,7 @@ impl Features {
             }
             seen += 1;
         }
-        (seen == bitsets.len()).then(|| Features { names: names.to_vec(), state })
+        (seen == bitsets.len()).then(|| Features { names: names.clone(), state })
     }
 
     /// The state of the feature called `name`.

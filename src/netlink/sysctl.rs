@@ -35,9 +35,12 @@ pub const FROM_LINK: &str = "ipv6.addr_gen_mode";
 /// The names of the per-device sysctls, by family (as `FAMILIES`): what
 /// a tree lists, None for a family whose tree is missing (IPv6 disabled
 /// at boot). The kernel's tables, so the same for every device and every
-/// namespace of one boot.
+/// namespace of one boot. A family's names are one line, by single
+/// spaces, as the kept file writes them (each is `is_leaf`, so holds no
+/// space): one string where a list was some 90, at every call that reads
+/// the file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Names(pub [Option<Vec<String>>; 2]);
+pub struct Names(pub [Option<String>; 2]);
 
 impl Names {
     /// The names in this thread's namespace's `default` trees, which every
@@ -54,8 +57,8 @@ impl Names {
         Names(FAMILIES.map(|family| tree(family, dev).ok().and_then(names)))
     }
 
-    /// Every family's names, when every family has a tree.
-    pub fn complete(&self) -> Option<[&[String]; 2]> {
+    /// Every family's line, when every family has a tree.
+    pub fn complete(&self) -> Option<[&str; 2]> {
         let [v4, v6] = &self.0;
         Some([v4.as_deref()?, v6.as_deref()?])
     }
@@ -130,15 +133,15 @@ fn read_trees(
     // Gathered, then made a map at once (a sort and a bulk build), not
     // inserted one by one: some 90 keys, at every ADD.
     let mut out = Vec::new();
-    for (family, leaves) in FAMILIES.into_iter().zip(&names.0) {
-        let (Ok(dir), Some(leaves)) = (tree(family, ifname), leaves) else { continue };
+    for (family, line) in FAMILIES.into_iter().zip(&names.0) {
+        let (Ok(dir), Some(line)) = (tree(family, ifname), line) else { continue };
         let known = known(family);
-        for leaf in leaves.iter().filter(|leaf| is_leaf(leaf)) {
-            let key = [family, leaf.as_str()].join(".");
+        for leaf in line.split(' ').filter(|leaf| is_leaf(leaf)) {
+            let key = [family, leaf].join(".");
             if NOT_KEPT.contains(&key.as_str()) || key == FROM_LINK {
                 continue;
             }
-            if let Some(value) = known.get(leaf.as_str()).cloned().or_else(|| read_at(&dir, leaf)) {
+            if let Some(value) = known.get(leaf).cloned().or_else(|| read_at(&dir, leaf)) {
                 out.push((key, value));
             }
         }
@@ -162,10 +165,10 @@ fn tree(family: &str, dev: &str) -> nix::Result<OwnedFd> {
 }
 
 /// The names of the entries of directory `dir`.
-fn names(dir: OwnedFd) -> Option<Vec<String>> {
+fn names(dir: OwnedFd) -> Option<String> {
     let mut dir = Dir::from_fd(dir).ok()?;
     let names = dir.iter().flatten().map(|e| e.file_name().to_string_lossy().into_owned());
-    Some(names.filter(|leaf| leaf != "." && leaf != "..").collect())
+    Some(names.filter(|leaf| is_leaf(leaf)).collect::<Vec<_>>().join(" "))
 }
 
 /// The sysctls of `family`'s tree whose files print exactly what the link

@@ -9,7 +9,7 @@
 
 use std::io::Read;
 
-use crate::netlink::ethtool::Kept;
+use crate::netlink::ethtool::{FeatureNames, Kept};
 use crate::netlink::sysctl::{self, FAMILIES, Names};
 
 use super::Store;
@@ -91,8 +91,8 @@ fn boot_id() -> Option<String> {
 /// every sysctl family.
 fn render(boot: &str, facts: &Facts) -> Option<String> {
     let mut out = format!("boot {boot}\n");
-    for (family, leaves) in FAMILIES.into_iter().zip(facts.sysctl.complete()?) {
-        out.push_str(&format!("{family} {}\n", leaves.join(" ")));
+    for (family, line) in FAMILIES.into_iter().zip(facts.sysctl.complete()?) {
+        out.push_str(&format!("{family} {line}\n"));
     }
     if let Some(e) = &facts.ethtool {
         out.push_str(&format!("ethtool {} {}\n", e.family, e.names.join(",")));
@@ -109,12 +109,11 @@ fn parse(text: &str, boot: &str) -> Option<Facts> {
     }
     let mut facts = Facts::default();
     for (slot, family) in facts.sysctl.0.iter_mut().zip(FAMILIES) {
-        let mut words = lines.next()?.split(' ');
-        let leaves: Vec<String> = (words.next() == Some(family)).then(|| words.map(str::to_string).collect())?;
-        if leaves.is_empty() || !leaves.iter().all(|leaf| sysctl::is_leaf(leaf)) {
+        let line = lines.next()?.strip_prefix(family)?.strip_prefix(' ')?;
+        if !line.split(' ').all(sysctl::is_leaf) {
             return None;
         }
-        *slot = Some(leaves);
+        *slot = Some(line.to_string());
     }
     if let Some(line) = lines.next() {
         facts.ethtool = Some(parse_ethtool(line)?);
@@ -130,7 +129,7 @@ fn parse_ethtool(line: &str) -> Option<Kept> {
         return None;
     }
     let family = words.next()?.parse().ok()?;
-    let names: Vec<String> = words.next()?.split(',').map(str::to_string).collect();
+    let names: FeatureNames = words.next()?.split(',').map(str::to_string).collect();
     // Split at commas and spaces already: what is left must print.
     let plain = |n: &String| n.bytes().all(|b| b.is_ascii_graphic());
     (words.next().is_none() && names.iter().all(plain)).then_some(Kept { family, names })
@@ -140,8 +139,8 @@ fn parse_ethtool(line: &str) -> Option<Kept> {
 mod tests {
     use super::*;
 
-    fn names() -> [Vec<String>; 2] {
-        [vec!["forwarding".into(), "arp_ignore".into()], vec!["accept_ra".into()]]
+    fn names() -> [String; 2] {
+        ["forwarding arp_ignore".into(), "accept_ra".into()]
     }
 
     #[test]
@@ -152,7 +151,7 @@ mod tests {
         assert_eq!(text, "boot b1\nipv4 forwarding arp_ignore\nipv6 accept_ra\n");
         assert_eq!(parse(&text, "b1").as_ref(), Some(&facts));
         assert_eq!(parse(&text, "b2"), None);
-        facts.ethtool = Some(Kept { family: 21, names: vec!["tx-scatter-gather".into(), "".into(), "rx-gro".into()] });
+        facts.ethtool = Some(Kept { family: 21, names: ["tx-scatter-gather", "", "rx-gro"].map(String::from).into() });
         let text = render("b1", &facts).unwrap();
         assert!(text.ends_with("\nethtool 21 tx-scatter-gather,,rx-gro\n"), "{text}");
         assert_eq!(parse(&text, "b1"), Some(facts));

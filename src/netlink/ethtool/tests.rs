@@ -42,7 +42,7 @@ fn reply() -> Vec<u8> {
 #[test]
 fn a_reply_gives_every_name_and_each_state() {
     let f = Features::parse(&reply());
-    assert_eq!(f.names, NAMES);
+    assert_eq!(*f.names, NAMES);
     let feature = |changeable, requested, active| Feature { changeable, requested, active };
     assert_eq!(f.get("tx-scatter-gather"), Some(feature(true, true, true)));
     assert_eq!(f.get("tx-checksum-ipv4"), Some(feature(true, false, false)));
@@ -125,7 +125,7 @@ fn compact_reply(hw: &[bool]) -> Vec<u8> {
 
 #[test]
 fn a_compact_reply_with_the_kept_names_reads_as_the_full_one() {
-    let names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+    let names: FeatureNames = NAMES.iter().map(|n| n.to_string()).collect();
     let full = Features::parse(&reply());
     let compact = Features::parse_compact(&compact_reply(&[true, true, true, false]), &names).unwrap();
     assert_eq!((&compact.names, &compact.state), (&full.names, &full.state));
@@ -137,14 +137,14 @@ fn a_compact_reply_with_the_kept_names_reads_as_the_full_one() {
     compact_bitset(&mut r, ETHTOOL_A_FEATURES_WANTED, &none, false);
     compact_bitset(&mut r, ETHTOOL_A_FEATURES_ACTIVE, &many, false);
     compact_bitset(&mut r, ETHTOOL_A_FEATURES_NOCHANGE, &none, false);
-    let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+    let names: FeatureNames = (0..40).map(|i| format!("f{i}")).collect();
     let f = Features::parse_compact(&r, &names).unwrap();
     assert_eq!(f.state.iter().map(|s| s.active).collect::<Vec<_>>(), many);
 }
 
 #[test]
 fn a_compact_reply_of_another_size_than_the_kept_names_is_not_taken() {
-    let names: Vec<String> = NAMES[..3].iter().map(|n| n.to_string()).collect();
+    let names: FeatureNames = NAMES[..3].iter().map(|n| n.to_string()).collect();
     assert!(Features::parse_compact(&compact_reply(&[true, true, true, false]), &names).is_none());
 }
 
@@ -153,7 +153,7 @@ fn a_compact_reply_of_another_size_than_the_kept_names_is_not_taken() {
 /// without features).
 #[test]
 fn a_compact_reply_without_its_four_bitsets_is_not_taken() {
-    let names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+    let names: FeatureNames = NAMES.iter().map(|n| n.to_string()).collect();
     assert!(Features::parse_compact(&[], &names).is_none());
     let whole = compact_reply(&[true, true, true, false]);
     let bitsets: Vec<(u16, &[u8])> = attrs(&whole).filter(|(kind, _)| *kind != ETHTOOL_A_FEATURES_HEADER).collect();

@@ -327,6 +327,28 @@ fn a_device_with_upper_devices_is_refused_unless_allowed() {
     assert!(link(ns, "h1").is_some());
 }
 
+/// ADD decodes only the links it needs of its dump (the device, what is
+/// stacked on it, its master read after): among some 300 links, over many
+/// datagrams, it still finds a macvlan on the device and a bridge it is a
+/// port of, made after them all.
+#[test]
+fn the_stack_is_found_among_many_links() {
+    let w = World::new();
+    let ns = &w.host.name;
+    let pairs: String = (0..150).map(|i| format!("link add x{i} type veth peer name y{i}\n")).collect();
+    ip_batch(ns, &pairs);
+    macvlan_on_veth(&w);
+    ip(ns, &["link", "add", "h2", "type", "veth", "peer", "name", "h2p"]);
+    ip(ns, &["link", "add", "br0", "type", "bridge"]);
+    ip(ns, &["link", "set", "h2", "master", "br0", "up"]);
+    let out = w.add("h1", "eth0");
+    out.assert_err(104);
+    assert!(out.json["msg"].as_str().unwrap().contains("mv0"), "{out:#?}");
+    w.attach("h2", "eth1");
+    w.del("h2", "eth1").assert_ok();
+    assert_eq!(link_details(ns, "h2")["master"], "br0");
+}
+
 #[test]
 fn a_veth_whose_peer_is_on_the_host_has_no_upper_devices() {
     let w = World::new();

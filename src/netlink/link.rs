@@ -2,19 +2,24 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_core::DefaultNla;
+use netlink_packet_core::{DefaultNla, NlasIterator, Parseable};
 use netlink_packet_route::RouteNetlinkMessage as Rt;
 use netlink_packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, Inet6DevConf, InetDevConf, InfoKind, LinkAttribute, LinkExtentMask,
-    LinkFlags, LinkInfo, LinkMessage, Prop,
+    LinkFlags, LinkHeader, LinkInfo, LinkMessage, Prop,
 };
 use nix::errno::Errno;
 
+use super::NlError;
 use super::gso::Sizes;
 use super::request::{Request, Subject};
 use super::socket::{NlResult, Socket};
 
 const IFLA_ALT_IFNAME: u16 = 53;
+const IFLA_LINK: u16 = 5;
+const RTM_NEWLINK: u16 = 16;
+/// An ifinfomsg's length, before its attributes.
+const LINK_HEADER: usize = 16;
 
 /// What hostdev needs to know about a network interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +104,28 @@ pub struct Master {
     pub name: String,
 }
 
+/// What `links_around` reads of a link before deciding to decode it.
+struct Skim {
+    index: u32,
+    /// IFLA_LINK: the device it is stacked on (or its peer's index).
+    link: Option<u32>,
+}
+
+impl Skim {
+    /// None for a body that is not an ifinfomsg and attributes.
+    fn of(body: &[u8]) -> Option<Skim> {
+        let header = LinkHeader::parse(body).ok()?;
+        let mut link = None;
+        for nla in NlasIterator::new(body.get(LINK_HEADER..)?) {
+            let nla = nla.ok()?;
+            if nla.kind() == IFLA_LINK {
+                link = nla.value().get(..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            }
+        }
+        Some(Skim { index: header.index, link })
+    }
+}
+
 /// Link kinds that come in pairs: IFLA_LINK names the peer, not a lower device.
 const PAIR_KINDS: [&str; 3] = ["veth", "vxcan", "netkit"];
 
@@ -155,6 +182,30 @@ impl Socket {
             .into_iter()
             .filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from(&m)) } else { None })
             .collect())
+    }
+
+    /// The links a decision about link `index` needs: itself, those
+    /// stacked on it (IFLA_LINK naming it), of one dump, and its master.
+    /// Each reply is skimmed for those two attributes and only these are
+    /// kept and decoded: a node has a link or two per pod, which `links`
+    /// decodes whole at some 23,000 instructions each. Its master, if it
+    /// has one, is read after the dump.
+    pub fn links_around(&mut self, index: u32) -> NlResult<Vec<Link>> {
+        let near = |ty: u16, body: &[u8]| {
+            ty == RTM_NEWLINK && Skim::of(body).is_some_and(|s| s.index == index || s.link == Some(index))
+        };
+        let decode = |(_, body): (u16, Vec<u8>)| {
+            LinkMessage::parse(body.as_slice())
+                .map(|m| Link::from(&m))
+                .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))
+        };
+        let mut links: Vec<Link> =
+            self.dump_raw(Rt::GetLink(link_request(0)), near)?.into_iter().map(decode).collect::<NlResult<_>>()?;
+        let master = links.iter().find(|l| l.index == index).and_then(|l| l.master.as_ref()).map(|m| m.index);
+        if let Some(master) = master.filter(|m| !links.iter().any(|l| l.index == *m)) {
+            links.extend(self.link_by_index(master)?);
+        }
+        Ok(links)
     }
 
     fn get_link(&mut self, msg: LinkMessage) -> NlResult<Option<Link>> {

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use netlink_packet_core::{
     ErrorBuffer, ErrorMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable, ParseableParametrized,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{
@@ -106,19 +106,44 @@ impl Socket {
     /// Dumps a table, retrying when the kernel says the dump was
     /// interrupted by a concurrent change.
     pub fn dump(&mut self, msg: RouteNetlinkMessage) -> NlResult<Vec<RouteNetlinkMessage>> {
+        let decode = |(ty, body): (u16, Vec<u8>)| {
+            RouteNetlinkMessage::parse_with_param(body.as_slice(), ty)
+                .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))
+        };
+        self.dump_raw(msg, |_, _| true)?.into_iter().map(decode).collect()
+    }
+
+    /// `dump`, each reply undecoded (its message type and body), and only
+    /// those `keep` takes, for a caller that needs few of them.
+    pub fn dump_raw(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        mut keep: impl FnMut(u16, &[u8]) -> bool,
+    ) -> NlResult<Vec<(u16, Vec<u8>)>> {
         for _ in 0..DUMP_ATTEMPTS {
             let seq =
                 self.send(&[Request::new(msg.clone(), 0, Subject::Link, "")], NLM_F_REQUEST | NLM_F_DUMP, false)?;
             let (mut items, mut interrupted) = (Vec::new(), false);
-            self.receive(seq, |m| {
-                interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
-                match m.payload {
-                    NetlinkPayload::InnerMessage(inner) => items.push(inner),
-                    NetlinkPayload::Done(_) => return true,
-                    _ => {}
+            'replies: loop {
+                let n = self.recv()?;
+                for (header, body) in raw_messages(&self.buf[..n]) {
+                    if header.sequence_number != seq {
+                        continue;
+                    }
+                    interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
+                    match header.message_type {
+                        NLMSG_DONE => break 'replies,
+                        NLMSG_ERROR => match error_reply(body, header.flags) {
+                            Some(e) => return Err(e),
+                            None => break 'replies,
+                        },
+                        // Below 16 are netlink's own (NOOP, OVERRUN), no reply's.
+                        ty if ty < 16 => {}
+                        ty if keep(ty, body) => items.push((ty, body.to_vec())),
+                        _ => {}
+                    }
                 }
-                false
-            })?;
+            }
             if !interrupted {
                 return Ok(items);
             }

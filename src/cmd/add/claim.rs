@@ -258,12 +258,13 @@ fn record_vf(host: &mut Host, conf: &NetConf, rec: &mut Record, plan: &mut Plan)
     Ok(())
 }
 
-/// The device as it is now, after the claim check, and one dump of the
-/// host's links, which answers for its master and what is stacked on it:
-/// the selector's dump when it made one (only the device is read again:
-/// a DEL that held it until the check may have changed it since), else a
-/// dump made now. A master missing from the selector's dump means the
-/// stack changed meanwhile: then it is dumped again.
+/// The device as it is now, after the claim check, and the host's links
+/// that answer for its master and what is stacked on it: the selector's
+/// dump when it made one (only the device is read again: a DEL that held
+/// it until the check may have changed it since), else `links_around`
+/// (one dump, of which only those are decoded). A master missing from the
+/// selector's dump means the stack changed meanwhile: then it is read
+/// anew.
 fn fresh(sock: &mut Socket, found: &Link, dump: Option<Vec<Link>>) -> Result<(Link, Vec<Link>)> {
     let vanished =
         || Error::new(code::DEVICE_NOT_FOUND, format!("device {:?} vanished while being attached", found.name));
@@ -274,7 +275,7 @@ fn fresh(sock: &mut Socket, found: &Link, dump: Option<Vec<Link>>) -> Result<(Li
             return Ok((link, all));
         }
     }
-    let all = sock.links().map_err(kernel_error("list the host's interfaces"))?;
+    let all = sock.links_around(found.index).map_err(kernel_error("list the host's interfaces"))?;
     let link = all.iter().find(|l| l.index == found.index).cloned().ok_or_else(vanished)?;
     Ok((link, all))
 }

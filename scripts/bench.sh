@@ -38,7 +38,9 @@
 #      the feature sets each way and the sysctl writes in the pod), so that
 #      what the settings add to hostdev's cycle is printed against what they
 #      add to the limit's, in wall, CPU and exact system calls (informational);
-# plus peak RSS and CPU of one ADD and one DEL; with --compare, 1.'s cycle,
+# plus peak RSS and CPU of one ADD and one DEL, and the CPU of 1.'s ADD
+# with 200 other links on the host (a veth or two per pod on a node), as a
+# ratio to 1.'s (the stack check's dump); with --compare, 1.'s cycle,
 # CPU and peak RSS of another build, as ratios to this one's. It prints median/min/max and
 # the ratios against the targets, each marked PASS or MISS.
 #

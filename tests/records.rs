@@ -108,6 +108,21 @@ fn a_record_with_sysctls_and_features_reads_and_writes_unchanged() {
     assert!(without.host.sizes.is_unset(), "nor sizes");
 }
 
+/// The two maps are read as a whole (state/format.rs, `settings`): a key
+/// given twice reads as its last, as serde's own map read had it, and a
+/// map that is not one makes the record corrupt, saying so.
+#[test]
+fn a_records_settings_read_as_serde_reads_a_map() {
+    let text = String::from_utf8(fixture("v1-veth-declared.json")).unwrap();
+    let twice = text.replace(r#""ipv4.arp_ignore": "0","#, r#""ipv4.arp_ignore": "5", "ipv4.arp_ignore": "0","#);
+    assert_ne!(twice, text);
+    let rec = Record::from_file("goldnet+c0ffee+eth0.json", twice.as_bytes()).expect("a key given twice loads");
+    assert_eq!(rec.sysctls.get("ipv4.arp_ignore").map(String::as_str), Some("0"));
+    let not_a_map = text.replace(r#""sysctls": {"#, r#""sysctls": "none", "was": {"#);
+    let e = Record::from_file("goldnet+c0ffee+eth0.json", not_a_map.as_bytes()).expect_err("sysctls must be a map");
+    assert!(e.msg.contains("corrupt") && e.msg.contains("expected a map"), "{}", e.msg);
+}
+
 /// Reads a golden record filed as `name`, and checks that it is written
 /// back byte for byte as the binary wrote it.
 fn pinned(fixture_name: &str, name: &str) -> Record {

@@ -186,10 +186,10 @@ impl Socket {
 
     /// The links a decision about link `index` needs: itself, those
     /// stacked on it (IFLA_LINK naming it), of one dump, and its master.
-    /// Each reply is skimmed for those two attributes and only these are
-    /// kept and decoded: a node has a link or two per pod, which `links`
-    /// decodes whole at some 23,000 instructions each. Its master, if it
-    /// has one, is read after the dump.
+    /// Each reply is skimmed for its index and IFLA_LINK, and only these
+    /// are kept and decoded: a node has a link or two per pod, which
+    /// `links` decodes whole at some 23,000 instructions each. Its master,
+    /// if it has one, is read after the dump.
     pub fn links_around(&mut self, index: u32) -> NlResult<Vec<Link>> {
         let near = |ty: u16, body: &[u8]| {
             ty == RTM_NEWLINK && Skim::of(body).is_some_and(|s| s.index == index || s.link == Some(index))

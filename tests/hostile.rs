@@ -720,3 +720,25 @@ for port in [int(r[2]) for r in rows if r[1] == "0" and int(r[2]) not in (0, min
     assert_eq!(lines.len(), 1, "not one other route socket in the pod:\n{out}");
     assert!(lines[0].ends_with(" ECONNREFUSED"), "the forged reply was not refused: {out}");
 }
+
+/// A record names its sysctls by key ("ipv4.arp_ignore"), and DEL writes
+/// each one back into the device's own tree. A record planted or edited in
+/// dataDir with a key that climbs out of that tree must not steer a write
+/// anywhere else: it is refused as corrupt, naming the key, and nothing is
+/// written (here the namespace's `default` tree, one level up).
+#[test]
+fn a_record_whose_sysctl_key_leaves_the_devices_tree_is_refused() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    w.attach("h1", "eth0");
+    let default = "ipv4/conf/default/arp_ignore";
+    let before = sysctl(&w.host.name, default);
+    let (file, mut rec) = records(&w).pop().unwrap();
+    rec["sysctls"]["ipv4.../default/arp_ignore"] = json!("2");
+    let path = std::path::Path::new(&w.data_dir()).join(&file);
+    std::fs::write(&path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    let out = w.del("h1", "eth0");
+    assert_eq!(sysctl(&w.host.name, default), before, "DEL wrote outside the device's tree: {out:#?}");
+    out.assert_err(106);
+    assert!(out.json["msg"].as_str().unwrap().contains("ipv4.../default/arp_ignore"), "{out:#?}");
+}

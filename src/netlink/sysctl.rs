@@ -149,6 +149,13 @@ fn read_trees(
     out.into_iter().collect()
 }
 
+/// Whether `key` names a sysctl of a device's own trees ("ipv4.arp_ignore"):
+/// a family of `FAMILIES` and a leaf (`is_leaf`). A record's keys are read
+/// with this check, as DEL writes each under the device's tree.
+pub fn is_key(key: &str) -> bool {
+    key.split_once('.').is_some_and(|(family, leaf)| FAMILIES.contains(&family) && is_leaf(leaf))
+}
+
 /// Whether `leaf` can only name a file of the tree it is opened in: no
 /// `/`, not `.` or `..`, and printable without spaces (as a kept file
 /// writes names). Names kept in a file are read with this check, not

@@ -234,6 +234,9 @@ impl Record {
         if let Some(bad) = self.host.altnames.iter().find(|a| !crate::ifname::valid_alt(a)) {
             return Err(format!("host.altnames holds {bad:?}, which is not an interface name"));
         }
+        if let Some(bad) = self.sysctls.keys().find(|k| !crate::netlink::sysctl::is_key(k)) {
+            return Err(format!("sysctls holds {bad:?}, which is not a sysctl of the device's own trees"));
+        }
         let index_ok = |i: u32| i > 0 && i < i32::MAX as u32;
         let anchor_ok = match self.anchor {
             Anchor::Peer { index } | Anchor::Lower { index } => index_ok(index),
@@ -324,6 +327,13 @@ pub(crate) mod tests {
             assert!(check(&|r| r.container_index = Some(bad)).is_err(), "container index {bad}");
         }
         assert!(check(&|r| r.anchor = Anchor::Parent).is_err(), "a parent anchor without a parent");
+        let sysctl = |key: &str| check(&|r| r.sysctls = Arc::new([(key.to_string(), "1".to_string())].into()));
+        assert_eq!(sysctl("ipv6.accept_ra"), Ok(()));
+        for bad in
+            ["ipv4.../default/arp_ignore", "ipv4./proc/x", "ipv4.", "ipv4", "ipv7.forwarding", "ipv4...", "ipv6.a b"]
+        {
+            assert!(sysctl(bad).is_err(), "sysctl key {bad:?}");
+        }
         assert_eq!(check(&|r| r.anchor = Anchor::Unprovable), Ok(()));
     }
 }

@@ -10,10 +10,9 @@ use netlink_packet_route::link::{
 };
 use nix::errno::Errno;
 
-use super::NlError;
 use super::gso::Sizes;
 use super::request::{Request, Subject};
-use super::socket::{NlResult, Socket};
+use super::socket::{NlResult, Socket, undecodable};
 
 const IFLA_ALT_IFNAME: u16 = 53;
 const IFLA_LINK: u16 = 5;
@@ -177,11 +176,7 @@ impl Socket {
     }
 
     pub fn links(&mut self) -> NlResult<Vec<Link>> {
-        let replies = self.dump(Rt::GetLink(link_request(0)))?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|r| if let Rt::NewLink(m) = r { Some(Link::from(&m)) } else { None })
-            .collect())
+        self.links_where(|_| true)
     }
 
     /// The links a decision about link `index` needs: itself, those
@@ -191,21 +186,20 @@ impl Socket {
     /// `links` decodes whole at some 23,000 instructions each. Its master,
     /// if it has one, is read after the dump.
     pub fn links_around(&mut self, index: u32) -> NlResult<Vec<Link>> {
-        let near = |ty: u16, body: &[u8]| {
-            ty == RTM_NEWLINK && Skim::of(body).is_some_and(|s| s.index == index || s.link == Some(index))
-        };
-        let decode = |(_, body): (u16, Vec<u8>)| {
-            LinkMessage::parse(body.as_slice())
-                .map(|m| Link::from(&m))
-                .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))
-        };
-        let mut links: Vec<Link> =
-            self.dump_raw(Rt::GetLink(link_request(0)), near)?.into_iter().map(decode).collect::<NlResult<_>>()?;
+        let near = |body: &[u8]| Skim::of(body).is_some_and(|s| s.index == index || s.link == Some(index));
+        let mut links = self.links_where(near)?;
         let master = links.iter().find(|l| l.index == index).and_then(|l| l.master.as_ref()).map(|m| m.index);
         if let Some(master) = master.filter(|m| !links.iter().any(|l| l.index == *m)) {
             links.extend(self.link_by_index(master)?);
         }
         Ok(links)
+    }
+
+    /// The links of one dump whose replies `keep` takes, decoded.
+    fn links_where(&mut self, keep: impl Fn(&[u8]) -> bool) -> NlResult<Vec<Link>> {
+        let replies = self.dump_raw(Rt::GetLink(link_request(0)), |ty, body| ty == RTM_NEWLINK && keep(body))?;
+        let decode = |(_, body): (u16, Vec<u8>)| LinkMessage::parse(body.as_slice()).map_err(undecodable);
+        replies.into_iter().map(|reply| decode(reply).map(|m| Link::from(&m))).collect()
     }
 
     fn get_link(&mut self, msg: LinkMessage) -> NlResult<Option<Link>> {

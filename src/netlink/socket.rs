@@ -106,11 +106,8 @@ impl Socket {
     /// Dumps a table, retrying when the kernel says the dump was
     /// interrupted by a concurrent change.
     pub fn dump(&mut self, msg: RouteNetlinkMessage) -> NlResult<Vec<RouteNetlinkMessage>> {
-        let decode = |(ty, body): (u16, Vec<u8>)| {
-            RouteNetlinkMessage::parse_with_param(body.as_slice(), ty)
-                .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))
-        };
-        self.dump_raw(msg, |_, _| true)?.into_iter().map(decode).collect()
+        let decode = |(ty, body): (u16, Vec<u8>)| RouteNetlinkMessage::parse_with_param(body.as_slice(), ty);
+        self.dump_raw(msg, |_, _| true)?.into_iter().map(|r| decode(r).map_err(undecodable)).collect()
     }
 
     /// `dump`, each reply undecoded (its message type and body), and only
@@ -269,8 +266,7 @@ impl Socket {
             let n = self.recv()?;
             let mut off = 0;
             while off < n {
-                let m = Message::deserialize(&self.buf[off..n])
-                    .map_err(|e| NlError::other(format!("cannot decode netlink reply: {e}")))?;
+                let m = Message::deserialize(&self.buf[off..n]).map_err(undecodable)?;
                 off += (m.header.length as usize).max(16).next_multiple_of(4);
                 if f(m) {
                     return Ok(());
@@ -295,6 +291,11 @@ pub fn in_namespace<T>(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, f: impl FnOnce(
         std::process::abort();
     }
     Ok(out)
+}
+
+/// A reply the route crate could not decode.
+pub fn undecodable(e: impl std::fmt::Display) -> NlError {
+    NlError::other(format!("cannot decode netlink reply: {e}"))
 }
 
 /// The messages of one read: each header and its body, without decoding

@@ -555,13 +555,13 @@ fn sysctl_names_of_another_boot_or_not_plain_are_listed_anew() {
     assert_home(&w, &before, "DEL");
 }
 
-/// A plain config, and the sysctls its first ADD recorded (with the trees
-/// listed, as nothing was kept yet); DEL has run since.
 /// Where the store keeps what the kernel has for the boot.
 fn facts_file(w: &World) -> std::path::PathBuf {
     std::path::Path::new(&w.data_dir()).join(".kernel-facts")
 }
 
+/// A plain config, and the sysctls its first ADD recorded (with the trees
+/// listed, as nothing was kept yet); DEL has run since.
 fn first_snapshot(w: &World) -> (String, Value) {
     let cfg = conf(w, "1.1.0", "h1", json!({}));
     w.run(&w.env("ADD", "eth0"), &cfg).assert_ok();

@@ -527,6 +527,40 @@ fn a_second_add_takes_the_sysctl_names_from_the_data_directory() {
     assert_home(&w, &before, "DEL");
 }
 
+/// The link message carries IPv6's intervals too, in milliseconds: the
+/// MLD ones print so in their files, the router ones in whole seconds. So
+/// neither ADD nor DEL opens their files, nor IPv4's tree, all of whose
+/// keys the message carries; the record holds the same values as when
+/// each file was read (`the_link_message_reads_as_the_sysctl_files_do`
+/// holds the snapshot to the files).
+#[test]
+fn the_snapshot_opens_no_file_the_link_message_carries() {
+    let w = World::new();
+    let before = host(&w);
+    let (cfg, listed) = first_snapshot(&w);
+    let carried = [
+        "mldv1_unsolicited_report_interval",
+        "mldv2_unsolicited_report_interval",
+        "router_probe_interval",
+        "router_solicitation_delay",
+        "router_solicitation_interval",
+        "router_solicitation_max_interval",
+    ];
+    for command in ["ADD", "DEL"] {
+        let trace = traced_with(&w, command, &cfg, "trace=open,openat");
+        // Files opened to read (DEL writes back what the pod reset).
+        let opened: Vec<&str> =
+            trace.lines().filter(|l| !l.contains("O_WRONLY")).filter_map(|l| l.split('"').nth(1)).collect();
+        let read: Vec<&&str> =
+            opened.iter().filter(|p| p.contains("/ipv4/conf/h1") || carried.iter().any(|c| p.ends_with(c))).collect();
+        assert!(read.is_empty(), "{command} opened what the link message carries: {read:?}\n{trace}");
+        if command == "ADD" {
+            assert_eq!(only_record(&w, &w.id, "eth0")["sysctls"], listed, "the snapshot changed");
+        }
+    }
+    assert_home(&w, &before, "DEL");
+}
+
 /// Kept names are taken only from this boot and only as plain names: a
 /// file from another boot, or one naming a path, is listed anew and
 /// replaced, and the snapshot is the kernel's.

@@ -67,11 +67,11 @@ impl Names {
 /// Every sysctl of `link`'s own trees in this thread's namespace, as
 /// `read_all` reads them, for the sysctls `names` has: the values from the
 /// link message where it carries them as their files print them
-/// (`from_link`), the rest (a few intervals, keys newer than that table)
-/// read from their files, and `ipv6.addr_gen_mode` from the link message
-/// too. With each file read, a snapshot cost some 0.65 ms of CPU on every
-/// ADD and DEL. `name` is the link's name now (it may have been renamed
-/// since `link` was read).
+/// (`from_link`), the rest (keys newer than that table) read from their
+/// files, and `ipv6.addr_gen_mode` from the link message too. With each
+/// file read, a snapshot cost some 0.65 ms of CPU on every ADD and DEL.
+/// `name` is the link's name now (it may have been renamed since `link`
+/// was read).
 pub fn snapshot(name: &str, link: &Link, names: &Names) -> BTreeMap<String, String> {
     let mut out = read_trees(name, names, |family| from_link(link, family));
     if let Some(mode) = link.addr_gen_mode {
@@ -86,7 +86,7 @@ pub fn snapshot(name: &str, link: &Link, names: &Names) -> BTreeMap<String, Stri
 /// ADD's alone. A key that cannot be read is left out, as there.
 pub fn current<'a>(name: &str, link: &Link, keys: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
     let known = FAMILIES.map(|family| from_link(link, family));
-    let mut dirs: [Option<Option<OwnedFd>>; 2] = [None, None];
+    let mut trees = FAMILIES.map(|family| Tree::new(family, name));
     let mut out = Vec::new();
     for key in keys {
         let value = if key == FROM_LINK {
@@ -94,10 +94,7 @@ pub fn current<'a>(name: &str, link: &Link, keys: impl IntoIterator<Item = &'a S
         } else {
             let Some((family, leaf)) = key.split_once('.') else { continue };
             let Some(i) = FAMILIES.iter().position(|f| *f == family) else { continue };
-            known[i].get(leaf).cloned().or_else(|| {
-                let dir = dirs[i].get_or_insert_with(|| tree(family, name).ok());
-                dir.as_ref().and_then(|dir| read_at(dir, leaf))
-            })
+            known[i].get(leaf).cloned().or_else(|| trees[i].read(leaf))
         };
         if let Some(value) = value {
             out.push((key.clone(), value));
@@ -122,9 +119,7 @@ pub fn read_all(ifname: &str) -> BTreeMap<String, String> {
 }
 
 /// The keys `names` has, for `ifname`'s trees, each valued by
-/// `known(family)` or else read from `ifname`'s file: opened by its own
-/// name in the tree's open directory (a full path costs the kernel a
-/// lookup of every component, each time) and read once, without a stat.
+/// `known(family)` or else read from `ifname`'s file (see `Tree`).
 fn read_trees(
     ifname: &str,
     names: &Names,
@@ -134,19 +129,43 @@ fn read_trees(
     // inserted one by one: some 90 keys, at every ADD.
     let mut out = Vec::new();
     for (family, line) in FAMILIES.into_iter().zip(&names.0) {
-        let (Ok(dir), Some(line)) = (tree(family, ifname), line) else { continue };
-        let known = known(family);
+        let Some(line) = line else { continue };
+        let (known, mut tree) = (known(family), Tree::new(family, ifname));
         for leaf in line.split(' ').filter(|leaf| is_leaf(leaf)) {
             let key = [family, leaf].join(".");
             if NOT_KEPT.contains(&key.as_str()) || key == FROM_LINK {
                 continue;
             }
-            if let Some(value) = known.get(leaf).cloned().or_else(|| read_at(&dir, leaf)) {
+            if let Some(value) = known.get(leaf).cloned().or_else(|| tree.read(leaf)) {
                 out.push((key, value));
             }
         }
     }
     out.into_iter().collect()
+}
+
+/// One family's tree of a device, opened at its first file to read: the
+/// link message carries most keys (all of IPv4's), and the open costs the
+/// kernel a lookup of every component of the path. Each file is opened by
+/// its own name in the open directory and read once, without a stat.
+struct Tree<'a> {
+    family: &'a str,
+    dev: &'a str,
+    /// None until opened; then what the open gave (None: no such tree).
+    dir: Option<Option<OwnedFd>>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(family: &'a str, dev: &'a str) -> Tree<'a> {
+        Tree { family, dev, dir: None }
+    }
+
+    /// File `leaf`'s value; None when it cannot be read.
+    fn read(&mut self, leaf: &str) -> Option<String> {
+        let (family, dev) = (self.family, self.dev);
+        let dir = self.dir.get_or_insert_with(|| tree(family, dev).ok());
+        dir.as_ref().and_then(|dir| read_at(dir, leaf))
+    }
 }
 
 /// Whether `key` names a sysctl of a device's own trees ("ipv4.arp_ignore"):
@@ -179,11 +198,10 @@ fn names(dir: OwnedFd) -> Option<String> {
 }
 
 /// The sysctls of `family`'s tree whose files print exactly what the link
-/// message carries: all of IPv4's (plain integers), and IPv6's but for the
-/// intervals it keeps in jiffies (the message has milliseconds, the files
-/// seconds), its three unsigned ones printed as unsigned. The order is the
-/// kernel's (DEVCONF_*, IPV4_DEVCONF_*); tests/declared.rs holds this table
-/// to the files on the kernel it runs on.
+/// message carries: all of IPv4's (plain integers), and IPv6's, its three
+/// unsigned ones printed as unsigned and its intervals as `intervals` says.
+/// The order is the kernel's (DEVCONF_*, IPV4_DEVCONF_*); tests/declared.rs
+/// holds this table to the files on the kernel it runs on.
 fn from_link(link: &Link, family: &str) -> BTreeMap<&'static str, String> {
     let int = |(k, v): (&'static str, i32)| (k, v.to_string());
     match family {
@@ -284,7 +302,29 @@ fn inet6(c: &Inet6DevConf) -> BTreeMap<&'static str, String> {
     let unsigned =
         [("ra_defrtr_metric", c.ra_defrtr_metric), ("ioam6_id", c.ioam6_id), ("ioam6_id_wide", c.ioam6_id_wide)];
     let signed = signed.into_iter().map(|(k, v)| (k, v.to_string()));
-    signed.chain(unsigned.into_iter().map(|(k, v)| (k, (v as u32).to_string()))).collect()
+    let unsigned = unsigned.into_iter().map(|(k, v)| (k, (v as u32).to_string()));
+    signed.chain(unsigned).chain(intervals(c)).collect()
+}
+
+/// IPv6's intervals, which the kernel keeps in jiffies and the message
+/// carries in milliseconds (`jiffies_to_msecs`). The MLD files print
+/// milliseconds the same way; the router ones print whole seconds,
+/// jiffies / HZ truncated, which is milliseconds / 1000 for every HZ up
+/// to 1000. A negative value converts otherwise on each side: it is left
+/// to its file.
+fn intervals(c: &Inet6DevConf) -> impl Iterator<Item = (&'static str, String)> {
+    let ms = [
+        ("mldv1_unsolicited_report_interval", c.mldv1_unsolicited_report_interval),
+        ("mldv2_unsolicited_report_interval", c.mldv2_unsolicited_report_interval),
+    ];
+    let seconds = [
+        ("router_probe_interval", c.rtr_probe_interval),
+        ("router_solicitation_delay", c.rtr_solicit_delay),
+        ("router_solicitation_interval", c.rtr_solicit_interval),
+        ("router_solicitation_max_interval", c.rtr_solicit_max_interval),
+    ];
+    let ms = ms.into_iter().filter(|(_, v)| *v >= 0).map(|(k, v)| (k, v.to_string()));
+    ms.chain(seconds.into_iter().filter(|(_, v)| *v >= 0).map(|(k, v)| (k, (v / 1000).to_string())))
 }
 
 const DIR: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_CLOEXEC);

@@ -393,3 +393,33 @@ pub fn enable_ipv6(ns: BorrowedFd<'_>, home: BorrowedFd<'_>, ifname: &str) -> Nl
         .write_all(b"0")
         .map_err(NlError::io(&format!("write {} in the container", path(ifname, "ipv6.disable_ipv6"))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message's milliseconds as the files print them: the MLD ones
+    /// as they are, the router ones in truncated seconds; a negative value
+    /// (which each side converts its own way) is left to its file.
+    #[test]
+    fn intervals_print_as_their_files_do() {
+        let mut c = Inet6DevConf::default();
+        c.mldv1_unsolicited_report_interval = 10_000;
+        c.mldv2_unsolicited_report_interval = -4;
+        c.rtr_probe_interval = 60_000;
+        c.rtr_solicit_delay = 1_999;
+        c.rtr_solicit_interval = -1_000;
+        c.rtr_solicit_max_interval = 0;
+        let got: BTreeMap<_, _> = intervals(&c).collect();
+        let want: BTreeMap<_, _> = [
+            ("mldv1_unsolicited_report_interval", "10000"),
+            ("router_probe_interval", "60"),
+            ("router_solicitation_delay", "1"),
+            ("router_solicitation_max_interval", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+    }
+}

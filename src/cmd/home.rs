@@ -218,8 +218,8 @@ fn not_home(rec: &Record, why: &str) -> Error {
 /// the interface itself), else the first free parking name.
 fn arrival_name(sock: &mut Socket, rec: &Record, ours: Option<u32>) -> Result<String> {
     for name in std::iter::once(rec.host.name.clone()).chain(parking_names(rec.host.index)) {
-        let taken = sock.link_by_name(&name).map_err(kernel_error("look up a name on the host"))?;
-        if taken.is_none_or(|other| Some(other.index) == ours) {
+        let taken = sock.index_of(&name).map_err(kernel_error("look up a name on the host"))?;
+        if taken.is_none_or(|other| Some(other) == ours) {
             return Ok(name);
         }
     }
@@ -420,7 +420,7 @@ fn unpark(host: &mut Host, store: &Store, key: &Key) -> bool {
     if rec.phase != Phase::Parked {
         return true;
     }
-    if !host.sock.link_by_name(&rec.host.name).is_ok_and(|l| l.is_none()) {
+    if !host.sock.index_of(&rec.host.name).is_ok_and(|l| l.is_none()) {
         return false;
     }
     match bring_home(host, None, &rec) {

@@ -92,15 +92,28 @@ impl Socket {
 
     /// Sends one request that the kernel answers with one message.
     pub fn get(&mut self, msg: RouteNetlinkMessage) -> NlResult<RouteNetlinkMessage> {
+        let (ty, body) = self.get_raw(msg)?;
+        RouteNetlinkMessage::parse_with_param(body.as_slice(), ty).map_err(undecodable)
+    }
+
+    /// `get`, the reply undecoded (its message type and body), for a
+    /// caller that needs little of it.
+    pub fn get_raw(&mut self, msg: RouteNetlinkMessage) -> NlResult<(u16, Vec<u8>)> {
         let seq = self.send(&[Request::new(msg, 0, Subject::Link, "")], NLM_F_REQUEST, false)?;
-        let mut reply = None;
-        self.receive(seq, |m| {
-            if let NetlinkPayload::InnerMessage(inner) = m.payload {
-                reply = Some(inner);
+        loop {
+            let n = self.recv()?;
+            if let Some((header, body)) =
+                raw_messages(&self.buf[..n]).into_iter().find(|(h, _)| h.sequence_number == seq)
+            {
+                let no_reply = || NlError::other("the kernel sent no reply");
+                return match header.message_type {
+                    NLMSG_ERROR => Err(error_reply(body, header.flags).unwrap_or_else(no_reply)),
+                    // Below 16 are netlink's own (NOOP, DONE, OVERRUN), no reply's.
+                    ty if ty < 16 => Err(no_reply()),
+                    ty => Ok((ty, body.to_vec())),
+                };
             }
-            true
-        })?;
-        reply.ok_or_else(|| NlError::other("the kernel sent no reply"))
+        }
     }
 
     /// Dumps a table, retrying when the kernel says the dump was
@@ -234,23 +247,6 @@ impl Socket {
         }
         self.raw.send(&out, 0).map_err(NlError::io("send netlink request"))?;
         Ok(first)
-    }
-
-    /// Reads replies to the request `seq` until `f` says it has seen the
-    /// last one; an error reply ends the wait with that error.
-    fn receive(&mut self, seq: u32, mut f: impl FnMut(Message) -> bool) -> NlResult<()> {
-        let mut failure = None;
-        self.receive_any(|m| {
-            if m.header.sequence_number != seq {
-                return false;
-            }
-            if let NetlinkPayload::Error(e) = &m.payload {
-                failure = NlError::from_reply(e, m.header.flags);
-                return true;
-            }
-            f(m)
-        })?;
-        failure.map_or(Ok(()), Err)
     }
 
     /// Receives one datagram into `buf`, replacing what it held; returns its

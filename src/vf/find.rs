@@ -49,8 +49,8 @@ impl Vf {
     /// The PF's interface index now, found by its PCI address.
     pub fn pf_index(&self, sock: &mut Socket) -> Result<u32> {
         let name = pf_netdev(&Sysfs::from_env(), &self.pf_pci)?;
-        let link = sock.link_by_name(&name).map_err(Error::kernel(&format!("look up PF {name}")))?;
-        link.map(|l| l.index).ok_or_else(|| {
+        let index = sock.index_of(&name).map_err(Error::kernel(&format!("look up PF {name}")))?;
+        index.ok_or_else(|| {
             Error::new(Kind::NotFound, format!("PF {name} ({}) is not in the host namespace", self.pf_pci))
         })
     }

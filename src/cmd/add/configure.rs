@@ -47,12 +47,12 @@ pub(super) fn configure(
     addrs: &[Addr],
     result: &mut CniResult,
 ) -> Result<u32> {
-    let link = ctr.link_by_name(ifname).map_err(kernel_error("look up the moved interface"))?.ok_or_else(|| {
+    let index = ctr.index_of(ifname).map_err(kernel_error("look up the moved interface"))?.ok_or_else(|| {
         Error::new(code::KERNEL, format!("{ifname} vanished from the container right after the move"))
     })?;
     let addrs = unexpired(addrs);
-    let mut requests = add_requests(link.index, ifname, &addrs);
-    requests.push(up_request(link.index));
+    let mut requests = add_requests(index, ifname, &addrs);
+    requests.push(up_request(index));
     let mut refused = Vec::new();
     for f in ctr.batch(requests).map_err(kernel_error("configure the interface in the container"))? {
         match f.subject {
@@ -64,13 +64,13 @@ pub(super) fn configure(
         }
     }
     if !refused.is_empty() {
-        add_ipv6(ctr, ns, link.index, ifname, &refused, result);
+        add_ipv6(ctr, ns, index, ifname, &refused, result);
     }
     // What stayed off the interface has left the result.
     let kept: Vec<Addr> = addrs.into_iter().filter(|a| result.ips.iter().any(|ip| ip.address == a.address)).collect();
-    check_kept(ctr, link.index, ifname, &kept)?;
-    info!("the interface is up in the container"; index = link.index, addresses = result.ips.len());
-    Ok(link.index)
+    check_kept(ctr, index, ifname, &kept)?;
+    info!("the interface is up in the container"; index = index, addresses = result.ips.len());
+    Ok(index)
 }
 
 /// Enables IPv6 on our interface in a container that has it disabled, and

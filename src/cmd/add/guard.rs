@@ -93,11 +93,11 @@ impl Stack {
 /// after moving the device: a taken CNI_IFNAME, or a clash with one of the
 /// device's altnames.
 pub(super) fn check_container(ctr: &mut Socket, ifname: &str, link: &Link) -> Result<()> {
-    if ctr.link_by_name(ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?.is_some() {
+    if ctr.index_of(ifname).map_err(kernel_error("look up CNI_IFNAME in the container"))?.is_some() {
         return Err(Error::new(code::NAME_CLASH, format!("CNI_IFNAME {ifname:?} already exists in the container")));
     }
     for alt in &link.altnames {
-        if ctr.link_by_name(alt).map_err(kernel_error("look up altnames in the container"))?.is_some() {
+        if ctr.index_of(alt).map_err(kernel_error("look up altnames in the container"))?.is_some() {
             return Err(Error::new(
                 code::NAME_CLASH,
                 format!(

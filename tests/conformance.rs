@@ -514,6 +514,32 @@ fn data_dir_not_the_hosts_is_warned_about() {
     assert!(out.json.is_object(), "stdout polluted: {out:#?}");
 }
 
+/// IPAM runs as the plugin's child: it inherits the standard streams and
+/// nothing else of the plugin's (no namespace, netlink socket, dataDir or
+/// lock), which a plugin it execs could otherwise keep or act on.
+#[test]
+fn ipam_inherits_no_descriptor_of_the_plugin() {
+    let w = World::new();
+    w.host_veth("h1", true);
+    let body = r#"ls -l /proc/$$/fd >"$dir/fds.$CNI_COMMAND"
+[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.1.0","ips":[{"address":"192.0.2.78/24"}]}'
+exit 0"#;
+    let path = fake_ipam(&w, "fds", body);
+    let c = conf(&w, "1.1.0", "h1", json!({"type":"fds"}));
+    for command in ["ADD", "DEL"] {
+        let mut env = w.env(command, "eth0");
+        env.insert("CNI_PATH", path.clone());
+        w.run(&env, &c.to_string()).assert_ok();
+        let fds = std::fs::read_to_string(w.tmp.join(format!("res/fds.{command}"))).unwrap();
+        let data = w.data_dir();
+        let leaked: Vec<&str> = fds
+            .lines()
+            .filter(|l| l.contains("net:[") || l.contains("socket:[") || l.contains(data.as_str()))
+            .collect();
+        assert!(leaked.is_empty(), "IPAM {command} inherited the plugin's descriptors: {leaked:?}\n{fds}");
+    }
+}
+
 /// GC releases a stale attachment's allocation with IPAM DEL as that
 /// attachment's DEL would: its container id and interface, and no
 /// namespace (it may be gone), even when the runtime set CNI_NETNS for GC.

@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use std::os::fd::AsFd;
 
 fn default_route_guard(v6: bool) {
     let w = World::new();
@@ -70,4 +71,19 @@ fn default_route_on_another_device_is_no_obstacle() {
     w.attach("h1", "eth0");
     w.del("h1", "eth0").assert_ok();
     assert_eq!(link(&w.host.name, "h1"), Some(before));
+}
+
+/// A name look-up the kernel refuses (here an altname longer than it
+/// takes) is an error, not a free name: the name-clash guard and DEL's
+/// choice of a name on the host must not go on as if nothing had it.
+#[test]
+fn a_lookup_the_kernel_refuses_is_an_error_not_a_free_name() {
+    let w = World::new();
+    let there = hostdev::netns::Netns::open(std::path::Path::new(&w.host.path())).unwrap();
+    let home = hostdev::netns::Netns::current().unwrap();
+    let mut sock = hostdev::netlink::Socket::open_in(there.as_fd(), home.as_fd()).unwrap();
+    assert_eq!(sock.index_of("lo").unwrap(), Some(1), "the node's loopback");
+    assert_eq!(sock.index_of("nosuchlink").unwrap(), None, "a free name");
+    let refused = sock.index_of(&"x".repeat(200));
+    assert!(refused.is_err(), "a 200-byte altname read as {refused:?}");
 }

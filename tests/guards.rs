@@ -86,4 +86,6 @@ fn a_lookup_the_kernel_refuses_is_an_error_not_a_free_name() {
     assert_eq!(sock.index_of("nosuchlink").unwrap(), None, "a free name");
     let refused = sock.index_of(&"x".repeat(200));
     assert!(refused.is_err(), "a 200-byte altname read as {refused:?}");
+    let refused = sock.link_by_name(&"x".repeat(200)).map(|l| l.map(|l| l.index));
+    assert!(refused.is_err(), "a 200-byte altname's link read as {refused:?}");
 }

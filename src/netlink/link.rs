@@ -166,12 +166,8 @@ impl Socket {
     /// exists: the reply's header alone, for a caller that needs nothing
     /// more. Its attributes, decoded, cost some 15,000 instructions.
     pub fn index_of(&mut self, name: &str) -> NlResult<Option<u32>> {
-        match self.get_raw(Rt::GetLink(by_name(name))) {
-            Ok((RTM_NEWLINK, body)) => LinkHeader::parse(&body).map(|h| Some(h.index)).map_err(undecodable),
-            Ok(_) => Ok(None),
-            Err(e) if e.is(Errno::ENODEV) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let Some(body) = self.link_reply(by_name(name))? else { return Ok(None) };
+        LinkHeader::parse(&body).map(|h| Some(h.index)).map_err(undecodable)
     }
 
     pub fn link_by_index(&mut self, index: u32) -> NlResult<Option<Link>> {
@@ -206,8 +202,15 @@ impl Socket {
     }
 
     fn get_link(&mut self, msg: LinkMessage) -> NlResult<Option<Link>> {
-        match self.get(Rt::GetLink(msg)) {
-            Ok(Rt::NewLink(m)) => Ok(Some(Link::from(&m))),
+        let Some(body) = self.link_reply(msg)? else { return Ok(None) };
+        LinkMessage::parse(body.as_slice()).map(|m| Some(Link::from(&m))).map_err(undecodable)
+    }
+
+    /// The kernel's answer to link request `msg`, undecoded; None when
+    /// there is no such link.
+    fn link_reply(&mut self, msg: LinkMessage) -> NlResult<Option<Vec<u8>>> {
+        match self.get_raw(Rt::GetLink(msg)) {
+            Ok((RTM_NEWLINK, body)) => Ok(Some(body)),
             Ok(_) => Ok(None),
             Err(e) if e.is(Errno::ENODEV) => Ok(None),
             Err(e) => Err(e),

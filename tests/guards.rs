@@ -89,3 +89,50 @@ fn a_lookup_the_kernel_refuses_is_an_error_not_a_free_name() {
     let refused = sock.link_by_name(&"x".repeat(200)).map(|l| l.map(|l| l.index));
     assert!(refused.is_err(), "a 200-byte altname's link read as {refused:?}");
 }
+
+/// Replies are the kernel's alone: a process with CAP_NET_ADMIN in the
+/// namespace (a pod's, for the socket hostdev opens there) may send to
+/// netlink ports, but hostdev's sockets are connected to the kernel's
+/// port, so the kernel refuses a reply forged for one (here one naming
+/// link 999 as `lo`, with the socket's next sequence number).
+#[test]
+fn a_forged_reply_from_the_namespace_is_not_the_kernels() {
+    let w = World::new();
+    let there = hostdev::netns::Netns::open(std::path::Path::new(&w.host.path())).unwrap();
+    let home = hostdev::netns::Netns::current().unwrap();
+    let mut sock = hostdev::netlink::Socket::open_in(there.as_fd(), home.as_fd()).unwrap();
+    let port = port_of(sock.fd());
+    let forger = hostdev::netlink::socket::in_namespace(there.as_fd(), home.as_fd(), || {
+        let mut s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).unwrap();
+        s.bind_auto().unwrap();
+        s
+    })
+    .unwrap();
+    // RTM_NEWLINK, sequence 1 (the socket's first request), to its port;
+    // an ifinfomsg for index 999.
+    let mut forged = 32u32.to_ne_bytes().to_vec();
+    forged.extend_from_slice(&16u16.to_ne_bytes());
+    forged.extend_from_slice(&0u16.to_ne_bytes());
+    forged.extend_from_slice(&1u32.to_ne_bytes());
+    forged.extend_from_slice(&port.to_ne_bytes());
+    forged.extend_from_slice(&[0u8; 4]);
+    forged.extend_from_slice(&999i32.to_ne_bytes());
+    forged.extend_from_slice(&[0u8; 8]);
+    let sent = forger.send_to(&forged, &netlink_sys::SocketAddr::new(port, 0), 0);
+    assert_eq!(
+        sent.map_err(|e| e.raw_os_error()),
+        Err(Some(nix::libc::ECONNREFUSED)),
+        "a forged reply reached the socket"
+    );
+    assert_eq!(sock.index_of("lo").unwrap(), Some(1), "the forged reply was taken for the kernel's");
+}
+
+/// The netlink port the kernel gave socket `fd`.
+fn port_of(fd: std::os::fd::RawFd) -> u32 {
+    let mut addr: nix::libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<nix::libc::sockaddr_nl>() as nix::libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `addr`.
+    let rc = unsafe { nix::libc::getsockname(fd, (&raw mut addr).cast(), &raw mut len) };
+    assert_eq!(rc, 0, "getsockname");
+    addr.nl_pid
+}
